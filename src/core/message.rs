@@ -1,0 +1,119 @@
+//! Messages between nodes: the seed's `Prepare`, `Prepared`, `Propose`,
+//! `Accept`, `Commit`, plus what correctness needs beyond the seed: `Nack`
+//! (a rejection carrying the higher ballot the acceptor promised) and
+//! `CatchUp` (a request for committed positions, so a node that missed
+//! messages for a position learns it instead of dropping them).
+
+use super::types::{Ballot, Pos, Value};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A message from one node to another. The sender is not part of the
+/// message: the transport says who sent it (and, with signatures on, proves it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Message {
+    /// Phase 1a: "promise not to accept anything below `ballot` at `pos`".
+    Prepare { pos: Pos, ballot: Ballot },
+    /// Phase 1b: the promise, with the last value this acceptor accepted at
+    /// `pos` (and the ballot it accepted it in), if any.
+    Prepared {
+        pos: Pos,
+        ballot: Ballot,
+        accepted: Option<(Ballot, Value)>,
+    },
+    /// Phase 2a: "accept `value` at `pos` in `ballot`".
+    Propose {
+        pos: Pos,
+        ballot: Ballot,
+        value: Value,
+    },
+    /// Phase 2b: the acceptor accepted `value` at `pos` in `ballot`. The
+    /// value is carried so a quorum of Accepts is a certificate of what was
+    /// chosen, checkable by anyone.
+    Accept {
+        pos: Pos,
+        ballot: Ballot,
+        value: Value,
+    },
+    /// `value` is chosen at `pos`; learners apply it to their log.
+    Commit { pos: Pos, value: Value },
+    /// The acceptor refused `ballot` at `pos` because it promised `promised`.
+    Nack {
+        pos: Pos,
+        ballot: Ballot,
+        promised: Ballot,
+    },
+    /// "Send me the Commits you know for positions `from` and later."
+    CatchUp { from: Pos },
+}
+
+impl Message {
+    /// The seed's name for the message kind, as printed in timelines.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Prepare { .. } => "Prepare",
+            Message::Prepared { .. } => "Prepared",
+            Message::Propose { .. } => "Propose",
+            Message::Accept { .. } => "Accept",
+            Message::Commit { .. } => "Commit",
+            Message::Nack { .. } => "Nack",
+            Message::CatchUp { .. } => "CatchUp",
+        }
+    }
+
+    /// The log position the message is about.
+    pub fn pos(&self) -> Pos {
+        match self {
+            Message::Prepare { pos, .. }
+            | Message::Prepared { pos, .. }
+            | Message::Propose { pos, .. }
+            | Message::Accept { pos, .. }
+            | Message::Commit { pos, .. }
+            | Message::Nack { pos, .. } => *pos,
+            Message::CatchUp { from } => *from,
+        }
+    }
+
+    /// The ballot the message is about, where it has one.
+    pub fn ballot(&self) -> Option<Ballot> {
+        match self {
+            Message::Prepare { ballot, .. }
+            | Message::Prepared { ballot, .. }
+            | Message::Propose { ballot, .. }
+            | Message::Accept { ballot, .. }
+            | Message::Nack { ballot, .. } => Some(*ballot),
+            Message::Commit { .. } | Message::CatchUp { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Prepare { pos, ballot } => write!(f, "Prepare(pos {pos}, b {ballot})"),
+            Message::Prepared {
+                pos,
+                ballot,
+                accepted: None,
+            } => write!(f, "Prepared(pos {pos}, b {ballot}, none)"),
+            Message::Prepared {
+                pos,
+                ballot,
+                accepted: Some((ab, v)),
+            } => write!(f, "Prepared(pos {pos}, b {ballot}, {ab}:'{v}')"),
+            Message::Propose { pos, ballot, value } => {
+                write!(f, "Propose(pos {pos}, b {ballot}, '{value}')")
+            }
+            Message::Accept { pos, ballot, value } => {
+                write!(f, "Accept(pos {pos}, b {ballot}, '{value}')")
+            }
+            Message::Commit { pos, value } => write!(f, "Commit(pos {pos}, '{value}')"),
+            Message::Nack {
+                pos,
+                ballot,
+                promised,
+            } => write!(f, "Nack(pos {pos}, b {ballot}, promised {promised})"),
+            Message::CatchUp { from } => write!(f, "CatchUp(from {from})"),
+        }
+    }
+}

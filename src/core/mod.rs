@@ -1,0 +1,119 @@
+//! The protocol as plain, deterministic state machines.
+//!
+//! Nothing in this module knows about actix, sockets, clocks or random number
+//! generators. A participant is a value with `step(input) -> outputs`: the
+//! input is a message from a peer, a logical tick (carrying whatever
+//! randomness the driver wants the participant to use) or a client request;
+//! the outputs are messages to send and events for the trace. The actors,
+//! the simulator and the tests all drive the very same code.
+
+mod message;
+mod replica;
+mod types;
+
+pub use message::Message;
+pub use replica::{Config, Replica};
+pub use types::{majority, Ballot, NodeId, Pos, Value};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What a participant reacts to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Input {
+    /// A message from peer `from` (already authenticated by the layer below).
+    Deliver { from: NodeId, msg: Message },
+    /// One logical tick. `entropy` is a random number chosen by the driver,
+    /// used for retry jitter so the core itself stays deterministic.
+    Tick { entropy: u64 },
+    /// The client (the seed's coordinator) asks this node to propagate `value`.
+    Request { value: Value },
+}
+
+/// What a participant asks its driver to do.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Output {
+    /// Send `msg` to node `to`.
+    Send { to: NodeId, msg: Message },
+    /// Send `msg` to every other node.
+    Broadcast { msg: Message },
+    /// Something worth telling the coordinator (the seed's `DebugInfo`).
+    Event(Event),
+}
+
+/// Notable things that happened inside a participant, for timelines and tests.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Event {
+    /// Phase 1 started at `pos` in `ballot`, on behalf of the client's `value`.
+    Preparing {
+        pos: Pos,
+        ballot: Ballot,
+        value: Value,
+    },
+    /// A quorum answered Prepared with an earlier accepted `value`, which the
+    /// proposer must propose instead of its own.
+    Adopted {
+        pos: Pos,
+        ballot: Ballot,
+        value: Value,
+    },
+    /// The proposer's `ballot` at `pos` was overtaken by `by`.
+    Preempted {
+        pos: Pos,
+        ballot: Ballot,
+        by: Ballot,
+    },
+    /// `value` is now committed at `pos` in this node's log.
+    Committed { pos: Pos, value: Value },
+    /// A Commit for `pos` disagreed with what this node had already
+    /// committed; the first one is kept. Only a Byzantine peer causes this.
+    Conflict {
+        pos: Pos,
+        kept: Value,
+        refused: Value,
+    },
+    /// The client's `value` lost `pos` to another value and goes back in line.
+    Requeued { pos: Pos, value: Value },
+    /// Free-form narration (attackers explain what they do).
+    Note(String),
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Preparing { pos, ballot, value } => {
+                write!(f, "Prepare pos {pos} ballot {ballot} for '{value}'")
+            }
+            Event::Adopted { pos, ballot, value } => write!(
+                f,
+                "adopted '{value}' at pos {pos} (ballot {ballot}) from Prepared"
+            ),
+            Event::Preempted { pos, ballot, by } => {
+                write!(f, "ballot {ballot} at pos {pos} preempted by {by}")
+            }
+            Event::Committed { pos, value } => write!(f, "committed '{value}' at {pos}"),
+            Event::Conflict { pos, kept, refused } => write!(
+                f,
+                "CONFLICT at {pos}: kept '{kept}', refused Commit of '{refused}'"
+            ),
+            Event::Requeued { pos, value } => {
+                write!(
+                    f,
+                    "'{value}' lost pos {pos}, re-proposing at the next free position"
+                )
+            }
+            Event::Note(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A participant of the cluster: an honest replica or an attacker.
+pub trait Process {
+    /// This participant's node id.
+    fn id(&self) -> NodeId;
+    /// React to one input.
+    fn step(&mut self, input: Input) -> Vec<Output>;
+    /// The committed log, position by position.
+    fn log(&self) -> &BTreeMap<Pos, Value>;
+}

@@ -1,0 +1,377 @@
+//! Unit tests of the honest replica, driven by a tiny seeded network that can
+//! reorder, duplicate and drop messages. (The full simulator lives elsewhere;
+//! this one is just enough to exercise the rules of one replica.)
+
+use super::*;
+use std::collections::BTreeMap;
+
+/// xorshift64*: a deterministic stream for choosing delivery order.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+struct Net {
+    nodes: Vec<Replica>,
+    flight: Vec<(NodeId, NodeId, Message)>,
+    rng: Rng,
+    dup_percent: u64,
+    drop_percent: u64,
+    /// Nodes whose messages (in and out) are all lost.
+    isolated: Vec<NodeId>,
+    events: Vec<(NodeId, Event)>,
+}
+
+impl Net {
+    fn new(n: usize, seed: u64) -> Self {
+        let cfg = Config::new(n);
+        Net {
+            nodes: (0..n as NodeId)
+                .map(|i| Replica::new(i, cfg.clone()))
+                .collect(),
+            flight: Vec::new(),
+            rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+            dup_percent: 0,
+            drop_percent: 0,
+            isolated: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn input(&mut self, node: NodeId, input: Input) {
+        let outs = self.nodes[node as usize].step(input);
+        self.route(node, outs);
+    }
+
+    fn route(&mut self, from: NodeId, outs: Vec<Output>) {
+        for o in outs {
+            match o {
+                Output::Send { to, msg } => self.flight.push((from, to, msg)),
+                Output::Broadcast { msg } => {
+                    for to in 0..self.nodes.len() as NodeId {
+                        if to != from {
+                            self.flight.push((from, to, msg.clone()));
+                        }
+                    }
+                }
+                Output::Event(e) => self.events.push((from, e)),
+            }
+        }
+    }
+
+    /// Deliver one message chosen at random (which reorders), maybe leaving a
+    /// copy behind (which duplicates) or losing it.
+    fn deliver_one(&mut self) -> bool {
+        if self.flight.is_empty() {
+            return false;
+        }
+        let i = self.rng.below(self.flight.len());
+        let (from, to, msg) = if self.rng.chance(self.dup_percent) {
+            self.flight[i].clone()
+        } else {
+            self.flight.swap_remove(i)
+        };
+        let cut = self.isolated.contains(&from) || self.isolated.contains(&to);
+        if cut || self.rng.chance(self.drop_percent) {
+            return true;
+        }
+        self.input(to, Input::Deliver { from, msg });
+        true
+    }
+
+    fn tick_all(&mut self) {
+        for i in 0..self.nodes.len() as NodeId {
+            let entropy = self.rng.next();
+            self.input(i, Input::Tick { entropy });
+        }
+    }
+
+    /// Run until every message is delivered, ticking now and then, for at
+    /// most `rounds` ticks.
+    fn run(&mut self, rounds: usize) {
+        for _ in 0..rounds {
+            for _ in 0..8 {
+                if !self.deliver_one() {
+                    break;
+                }
+            }
+            self.tick_all();
+        }
+    }
+
+    fn log(&self, i: usize) -> &BTreeMap<Pos, Value> {
+        self.nodes[i].log()
+    }
+
+    /// No position holds two different values on two nodes.
+    fn assert_agreement(&self) {
+        let mut chosen: BTreeMap<Pos, &Value> = BTreeMap::new();
+        for node in &self.nodes {
+            for (pos, v) in node.log() {
+                if let Some(other) = chosen.insert(*pos, v) {
+                    assert_eq!(other, v, "two values at pos {pos}");
+                }
+            }
+        }
+        assert!(
+            !self
+                .events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::Conflict { .. })),
+            "an honest node saw conflicting Commits"
+        );
+    }
+
+    /// Every node holds exactly the `values`, each once.
+    fn assert_all_committed_once(&self, values: &[&str]) {
+        for i in 0..self.nodes.len() {
+            let mut got: Vec<&str> = self.log(i).values().map(|s| s.as_str()).collect();
+            got.sort();
+            let mut want = values.to_vec();
+            want.sort();
+            assert_eq!(got, want, "node {i}'s log");
+        }
+    }
+}
+
+#[test]
+fn two_proposers_racing_never_commit_different_values() {
+    for seed in 0..300 {
+        let mut net = Net::new(3, seed);
+        net.input(0, Input::Request { value: "a".into() });
+        net.input(1, Input::Request { value: "b".into() });
+        net.run(400);
+        net.assert_agreement();
+        net.assert_all_committed_once(&["a", "b"]);
+    }
+}
+
+#[test]
+fn proposer_adopts_value_learned_from_prepared() {
+    let mut n0 = Replica::new(0, Config::new(3));
+    let mut n1 = Replica::new(1, Config::new(3));
+    // Node 1 accepted 'x' at pos 0 in ballot 1.2 (node 2's proposal, whose
+    // other messages were lost).
+    let out = n1.step(Input::Deliver {
+        from: 2,
+        msg: Message::Propose {
+            pos: 0,
+            ballot: Ballot::new(1, 2),
+            value: "x".into(),
+        },
+    });
+    assert!(matches!(
+        &out[..],
+        [Output::Send {
+            to: 2,
+            msg: Message::Accept { .. }
+        }]
+    ));
+
+    // Node 0 wants 'y' at pos 0 and talks only to node 1 (node 2 is down).
+    // Node 1 first refuses ballot 1.0 (it promised 1.2), node 0 climbs, and
+    // node 1's Prepared then reports 'x'.
+    let mut to_n1: Vec<Message> = Vec::new();
+    let mut proposed = Vec::new();
+    let mut collect = |out: Vec<Output>, to_n1: &mut Vec<Message>, proposed: &mut Vec<Message>| {
+        for o in out {
+            if let Output::Broadcast { msg } = o {
+                if matches!(msg, Message::Propose { .. }) {
+                    proposed.push(msg.clone());
+                }
+                to_n1.push(msg);
+            }
+        }
+    };
+    collect(
+        n0.step(Input::Request { value: "y".into() }),
+        &mut to_n1,
+        &mut proposed,
+    );
+    for t in 0..200 {
+        for msg in std::mem::take(&mut to_n1) {
+            for reply in n1.step(Input::Deliver { from: 0, msg }) {
+                if let Output::Send { to: 0, msg } = reply {
+                    let out = n0.step(Input::Deliver { from: 1, msg });
+                    collect(out, &mut to_n1, &mut proposed);
+                }
+            }
+        }
+        collect(
+            n0.step(Input::Tick { entropy: t }),
+            &mut to_n1,
+            &mut proposed,
+        );
+        if !proposed.is_empty() {
+            break;
+        }
+    }
+    match &proposed[..] {
+        [Message::Propose {
+            pos: 0,
+            value,
+            ballot,
+        }, ..] => {
+            assert_eq!(
+                value, "x",
+                "the proposer must propose the value reported in Prepared"
+            );
+            assert!(*ballot > Ballot::new(1, 2));
+        }
+        other => panic!("expected a Propose at pos 0, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_value_that_lost_its_position_is_committed_at_the_next() {
+    let mut net = Net::new(3, 7);
+    // Pos 0 is already decided as 'x' on nodes 1 and 2 (node 0 missed it).
+    for i in 1..3 {
+        net.input(
+            i,
+            Input::Deliver {
+                from: 2,
+                msg: Message::Commit {
+                    pos: 0,
+                    value: "x".into(),
+                },
+            },
+        );
+    }
+    net.input(0, Input::Request { value: "y".into() });
+    net.run(200);
+    net.assert_agreement();
+    for i in 0..3 {
+        assert_eq!(net.log(i).get(&0).map(String::as_str), Some("x"));
+        assert_eq!(net.log(i).get(&1).map(String::as_str), Some("y"));
+    }
+}
+
+#[test]
+fn duplicated_and_reordered_deliveries_change_no_outcome() {
+    for seed in 0..200 {
+        let mut net = Net::new(5, seed);
+        net.dup_percent = 30;
+        for (i, v) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+            net.input(
+                (i % 5) as NodeId,
+                Input::Request {
+                    value: v.to_string(),
+                },
+            );
+        }
+        net.run(2000);
+        net.assert_agreement();
+        net.assert_all_committed_once(&["a", "b", "c", "d", "e", "f"]);
+    }
+}
+
+#[test]
+fn safe_and_live_under_loss() {
+    for seed in 0..200 {
+        let mut net = Net::new(3, seed);
+        net.drop_percent = 20;
+        for (i, v) in ["a", "b", "c", "d"].iter().enumerate() {
+            net.input(
+                (i % 3) as NodeId,
+                Input::Request {
+                    value: v.to_string(),
+                },
+            );
+        }
+        net.run(3000);
+        net.drop_percent = 0;
+        net.run(500);
+        net.assert_agreement();
+        net.assert_all_committed_once(&["a", "b", "c", "d"]);
+    }
+}
+
+#[test]
+fn a_quorum_never_counts_one_sender_twice() {
+    let mut n0 = Replica::new(0, Config::new(5)); // quorum 3: self + 2 others
+    let out = n0.step(Input::Request { value: "v".into() });
+    let Some(Output::Broadcast {
+        msg: Message::Prepare { pos, ballot },
+    }) = out.last().cloned()
+    else {
+        panic!("expected a Prepare, got {out:?}")
+    };
+    let prepared = Message::Prepared {
+        pos,
+        ballot,
+        accepted: None,
+    };
+    for _ in 0..3 {
+        let out = n0.step(Input::Deliver {
+            from: 1,
+            msg: prepared.clone(),
+        });
+        assert!(out.is_empty(), "one sender counted twice: {out:?}");
+    }
+    let out = n0.step(Input::Deliver {
+        from: 2,
+        msg: prepared,
+    });
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::Broadcast {
+                msg: Message::Propose { .. }
+            }
+        )),
+        "three distinct senders are a quorum of 5"
+    );
+}
+
+#[test]
+fn a_lagging_node_catches_up() {
+    let mut net = Net::new(3, 11);
+    net.isolated = vec![2];
+    for v in ["a", "b", "c", "d", "e"] {
+        net.input(0, Input::Request { value: v.into() });
+    }
+    net.run(300);
+    assert_eq!(net.log(0).len(), 5);
+    assert!(net.log(2).is_empty(), "node 2 was cut off");
+    net.isolated.clear();
+    net.run(300);
+    assert_eq!(net.log(2), net.log(0), "node 2 caught up through CatchUp");
+}
+
+#[test]
+fn honest_retries_after_silence_keep_their_ballot() {
+    let mut n0 = Replica::new(0, Config::new(3));
+    let out = n0.step(Input::Request { value: "v".into() });
+    let first: Vec<Message> = out
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Broadcast { msg } => Some(msg),
+            _ => None,
+        })
+        .collect();
+    let mut resent = Vec::new();
+    for t in 0..500 {
+        for o in n0.step(Input::Tick { entropy: t }) {
+            if let Output::Broadcast { msg } = o {
+                resent.push(msg);
+            }
+        }
+    }
+    assert!(resent.len() > 3, "the proposer keeps retrying");
+    assert!(
+        resent.iter().all(|m| *m == first[0]),
+        "a retry after silence re-sends the same Prepare, never a higher ballot"
+    );
+}

@@ -1,0 +1,8 @@
+//! paxos — a Multi-Paxos cluster of actix actors, built to show attacks on
+//! consensus succeed and then be defeated.
+//!
+//! Layers, from the bottom: [`core`] (the protocol as sans-IO state machines),
+//! [`actors`] (thin actix wrappers: nodes, middleware, network, coordinator),
+//! and [`demo`] (a whole cluster in one process, with its summary).
+
+pub mod core;
