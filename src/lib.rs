@@ -5,4 +5,8 @@
 //! [`actors`] (thin actix wrappers: nodes, middleware, network, coordinator),
 //! and [`demo`] (a whole cluster in one process, with its summary).
 
+pub mod actors;
 pub mod core;
+pub mod demo;
+pub mod middleware;
+pub mod wire;

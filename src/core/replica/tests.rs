@@ -184,7 +184,7 @@ fn proposer_adopts_value_learned_from_prepared() {
     // node 1's Prepared then reports 'x'.
     let mut to_n1: Vec<Message> = Vec::new();
     let mut proposed = Vec::new();
-    let mut collect = |out: Vec<Output>, to_n1: &mut Vec<Message>, proposed: &mut Vec<Message>| {
+    let collect = |out: Vec<Output>, to_n1: &mut Vec<Message>, proposed: &mut Vec<Message>| {
         for o in out {
             if let Output::Broadcast { msg } = o {
                 if matches!(msg, Message::Propose { .. }) {

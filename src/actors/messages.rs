@@ -1,0 +1,98 @@
+//! The typed messages the actors exchange through their mailboxes, named as
+//! in the seed (`PeerInfo`, `DebugInfo`, `CoordinatorPropagateMessage`,
+//! `CoordinatorExitCommand`).
+
+use crate::core::{Event, Message, NodeId, Output, Pos, Value};
+use crate::wire::Packet;
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Middleware → node: messages that passed the middleware, with their sender.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Vec<(NodeId, Message)>);
+
+/// Node → middleware: what the core wants sent.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Outgoing(pub Vec<Output>);
+
+/// Middleware → network: a packet to carry.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Transmit(pub Packet);
+
+/// Network → middleware: a packet that arrived.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Incoming(pub Packet);
+
+/// A node's entry in the coordinator's registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    pub id: NodeId,
+    /// The node's ed25519 verifying key, when signatures are on.
+    pub key: Option<[u8; 32]>,
+    /// Where the node listens, for multi-process mode.
+    pub addr: Option<String>,
+}
+
+/// Node → coordinator: "register me" (the seed's `PeerInfo`).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct PeerInfo {
+    pub record: PeerRecord,
+    /// Where the coordinator sends this node its commands.
+    pub commands: Recipient<NodeCommand>,
+    /// Where the coordinator asks this node for its status.
+    pub status: Recipient<GetStatus>,
+}
+
+/// Coordinator → node.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub enum NodeCommand {
+    /// The client asks this node to propagate a value.
+    Propagate(Value),
+    /// The current registry: every peer and its key.
+    Peers(Vec<PeerRecord>),
+    /// The seed's `CoordinatorExitCommand`, as delivered to one node.
+    Exit,
+}
+
+/// Node or middleware → coordinator: one line of the seed's `DebugInfo`.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct DebugInfo {
+    pub node: NodeId,
+    pub event: Event,
+}
+
+/// Client → coordinator: ask `node` (or one the coordinator picks) to
+/// propagate `value`.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct CoordinatorPropagateMessage {
+    pub value: Value,
+    pub node: Option<NodeId>,
+}
+
+/// Client → coordinator: stop every node.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct CoordinatorExitCommand;
+
+/// Anyone → node: what is your committed log?
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "NodeStatus")]
+pub struct GetStatus;
+
+/// A node's answer to [`GetStatus`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub log: BTreeMap<Pos, Value>,
+    /// The nodes this node's middleware flagged as malicious.
+    pub flagged: BTreeSet<NodeId>,
+}

@@ -1,0 +1,28 @@
+//! Thin actix wrappers around the sans-IO core.
+//!
+//! - [`NodeActor`] drives one participant (an honest replica or an attacker):
+//!   it feeds it messages, ticks and client requests, and hands its outputs on.
+//! - [`Middleware`] sits between a node and the network: every message to and
+//!   from its node passes through it, and its [`Shield`](crate::middleware::Shield)
+//!   decides what gets through.
+//! - [`Network`] delivers packets between middlewares in one process, and can
+//!   drop a seeded fraction of them.
+//! - [`Coordinator`] is the seed's coordinator: registry of peers (`PeerInfo`),
+//!   sink of debug lines (`DebugInfo`), the client that asks nodes to
+//!   propagate values, and the one that stops the cluster.
+//!
+//! No protocol decision is taken here: actors only carry messages and ticks.
+
+mod coordinator;
+mod messages;
+mod middleware;
+mod network;
+mod node;
+
+pub use coordinator::{
+    Coordinator, GetProgress, GetStatuses, Progress, TakeTimeline, TimelineEntry,
+};
+pub use messages::*;
+pub use middleware::Middleware;
+pub use network::{Join, Network};
+pub use node::NodeActor;

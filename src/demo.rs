@@ -1,0 +1,368 @@
+//! The demo: a whole cluster in one process.
+//!
+//! [`run`] starts the coordinator, the network and one node + middleware per
+//! node id, asks the coordinator to propagate the requested values, waits
+//! until every honest node committed them all or the deadline passes, and
+//! returns a [`Report`]: the machine-readable [`Summary`] (field names as in
+//! the design notes, stable for scripts) and the timeline of `DebugInfo`
+//! lines. [`summarize`] is the pure verdict, tested on its own.
+
+use crate::actors::{
+    Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, GetProgress, GetStatuses,
+    Join, Middleware, Network, NodeActor, NodeStatus, PeerInfo, PeerRecord, TakeTimeline,
+    TimelineEntry,
+};
+use crate::core::{Config, NodeId, Replica, Value};
+use crate::middleware::Shield;
+use actix::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// How often node and middleware actors tick.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    pub nodes: usize,
+    pub values: usize,
+    pub seed: u64,
+    pub deadline: Duration,
+    /// Fraction of deliveries the in-process network loses (0.0..=1.0).
+    pub drop: f64,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            nodes: 3,
+            values: 5,
+            seed: 42,
+            deadline: Duration::from_secs(5),
+            drop: 0.0,
+        }
+    }
+}
+
+/// Why a demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("a cluster needs at least 1 node (got --nodes {0})")]
+    NoNodes(usize),
+    #[error("--drop must be between 0 and 1 (got {0})")]
+    BadDrop(f64),
+    #[error("the coordinator stopped answering: {0}")]
+    Mailbox(#[from] MailboxError),
+}
+
+/// The demo's machine-readable summary (`paxos demo --json`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub nodes: usize,
+    pub attack: Option<String>,
+    pub attackers: Vec<NodeId>,
+    pub middleware: bool,
+    pub seed: u64,
+    pub requested: usize,
+    pub honest: Vec<NodeId>,
+    /// Each honest node's committed values, in log order.
+    pub logs: BTreeMap<NodeId, Vec<Value>>,
+    /// Positions committed on every honest node.
+    pub committed: usize,
+    /// No position holds two different values on honest nodes.
+    pub agreement: bool,
+    /// Every requested value committed on every honest node before the deadline.
+    pub live: bool,
+    /// Nodes that at least one honest node flagged.
+    pub detected: Vec<NodeId>,
+    pub elapsed_ms: f64,
+}
+
+/// A finished demo run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub summary: Summary,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// The values the demo asks for: `v0`, `v1`, …
+pub fn requested_values(k: usize) -> Vec<Value> {
+    (0..k).map(|i| format!("v{i}")).collect()
+}
+
+/// The verdict over the nodes' statuses. `flagged` maps each node to the nodes
+/// its middleware flagged; only honest nodes' accusations count.
+pub fn summarize(
+    cfg: &DemoConfig,
+    attackers: &[NodeId],
+    statuses: &[NodeStatus],
+    flagged: &BTreeMap<NodeId, BTreeSet<NodeId>>,
+    requested: &[Value],
+    elapsed: Duration,
+) -> Summary {
+    let honest: Vec<NodeId> = (0..cfg.nodes as NodeId)
+        .filter(|id| !attackers.contains(id))
+        .collect();
+    let honest_statuses: Vec<&NodeStatus> =
+        statuses.iter().filter(|s| honest.contains(&s.id)).collect();
+    let mut agreement = true;
+    let mut by_pos: BTreeMap<u64, &Value> = BTreeMap::new();
+    for s in &honest_statuses {
+        for (pos, v) in &s.log {
+            if let Some(other) = by_pos.insert(*pos, v) {
+                agreement &= other == v;
+            }
+        }
+    }
+    // A node that did not answer counts as having committed nothing.
+    let all_answered = honest_statuses.len() == honest.len();
+    let committed = if all_answered {
+        by_pos
+            .keys()
+            .filter(|p| honest_statuses.iter().all(|s| s.log.contains_key(p)))
+            .count()
+    } else {
+        0
+    };
+    let live = all_answered
+        && honest_statuses.iter().all(|s| {
+            let have: BTreeSet<&Value> = s.log.values().collect();
+            requested.iter().all(|v| have.contains(v))
+        });
+    let detected: BTreeSet<NodeId> = flagged
+        .iter()
+        .filter(|(reporter, _)| honest.contains(reporter))
+        .flat_map(|(_, f)| f.iter().copied())
+        .collect();
+    Summary {
+        nodes: cfg.nodes,
+        attack: None,
+        attackers: attackers.to_vec(),
+        middleware: false,
+        seed: cfg.seed,
+        requested: requested.len(),
+        logs: honest_statuses
+            .iter()
+            .map(|s| (s.id, s.log.values().cloned().collect()))
+            .collect(),
+        honest,
+        committed,
+        agreement,
+        live,
+        detected: detected.into_iter().collect(),
+        elapsed_ms: elapsed.as_secs_f64() * 1e3,
+    }
+}
+
+/// Run the demo. Must be called inside an actix system.
+pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
+    if cfg.nodes == 0 {
+        return Err(DemoError::NoNodes(cfg.nodes));
+    }
+    if !(0.0..=1.0).contains(&cfg.drop) {
+        return Err(DemoError::BadDrop(cfg.drop));
+    }
+    let start = Instant::now();
+    let coordinator = Coordinator::new().start();
+    let network = Network::new(cfg.seed, cfg.drop).start();
+    let core_cfg = Config::new(cfg.nodes);
+    for id in 0..cfg.nodes as NodeId {
+        let process = Box::new(Replica::new(id, core_cfg.clone()));
+        let (coord, net) = (coordinator.clone(), network.clone());
+        let seed = cfg.seed;
+        let middleware = Middleware::create(move |ctx| {
+            let node = NodeActor::new(
+                process,
+                ctx.address().recipient(),
+                coord.clone().recipient(),
+                seed,
+                TICK,
+            )
+            .start();
+            coord.do_send(PeerInfo {
+                record: PeerRecord {
+                    id,
+                    key: None,
+                    addr: None,
+                },
+                commands: node.clone().recipient(),
+                status: node.clone().recipient(),
+            });
+            Middleware::new(
+                Shield::new(id),
+                node.recipient(),
+                net.recipient(),
+                coord.recipient(),
+                TICK,
+            )
+        });
+        network.do_send(Join {
+            id,
+            middleware: middleware.recipient(),
+        });
+    }
+
+    let requested = requested_values(cfg.values);
+    for (i, value) in requested.iter().enumerate() {
+        coordinator.do_send(CoordinatorPropagateMessage {
+            value: value.clone(),
+            node: Some((i % cfg.nodes) as NodeId),
+        });
+    }
+
+    let attackers: Vec<NodeId> = Vec::new();
+    let honest: BTreeSet<NodeId> = (0..cfg.nodes as NodeId)
+        .filter(|id| !attackers.contains(id))
+        .collect();
+    // Wait for the DebugInfo stream to show every value committed on every
+    // honest node, or for the deadline.
+    let deadline = start + cfg.deadline;
+    let progress = loop {
+        let progress = coordinator.send(GetProgress).await?;
+        let done = requested.iter().all(|v| {
+            progress
+                .committed
+                .get(v)
+                .is_some_and(|nodes| honest.is_subset(nodes))
+        });
+        if done || Instant::now() >= deadline {
+            break progress;
+        }
+        actix_rt::time::sleep(Duration::from_millis(2)).await;
+    };
+    let elapsed = start.elapsed();
+    let statuses = coordinator.send(GetStatuses).await?;
+    let timeline = coordinator.send(TakeTimeline).await?;
+    coordinator.do_send(CoordinatorExitCommand);
+    let summary = summarize(
+        cfg,
+        &attackers,
+        &statuses,
+        &progress.flagged,
+        &requested,
+        elapsed,
+    );
+    Ok(Report { summary, timeline })
+}
+
+/// The human-readable account of a run: timeline, logs and verdict.
+pub fn render(report: &Report, max_lines: usize) -> String {
+    let s = &report.summary;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "paxos demo: {} nodes, {} values, seed {}",
+        s.nodes, s.requested, s.seed
+    );
+    let _ = writeln!(out, "\ntimeline (from the nodes' DebugInfo):");
+    let shown = report.timeline.len().min(max_lines);
+    for e in &report.timeline[..shown] {
+        let _ = writeln!(
+            out,
+            "  {:>9.3} ms  node {}  {}",
+            e.at.as_secs_f64() * 1e3,
+            e.node,
+            e.event
+        );
+    }
+    if report.timeline.len() > shown {
+        let _ = writeln!(
+            out,
+            "  … {} more lines (RUST_LOG=debug prints them all)",
+            report.timeline.len() - shown
+        );
+    }
+    let _ = writeln!(out, "\ncommitted logs:");
+    for (id, log) in &s.logs {
+        let _ = writeln!(out, "  node {id}: {}", log.join(" "));
+    }
+    let _ = writeln!(out, "\nverdict:");
+    let _ = writeln!(
+        out,
+        "  agreement: {}",
+        if s.agreement {
+            "yes — no position holds two different values on honest nodes"
+        } else {
+            "NO — honest nodes committed different values at the same position"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  liveness:  {} — {} of {} positions committed on every honest node, in {:.1} ms",
+        if s.live { "yes" } else { "NO" },
+        s.committed,
+        s.requested,
+        s.elapsed_ms
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(id: NodeId, log: &[(u64, &str)]) -> NodeStatus {
+        NodeStatus {
+            id,
+            log: log.iter().map(|(p, v)| (*p, v.to_string())).collect(),
+            flagged: BTreeSet::new(),
+        }
+    }
+
+    fn cfg(nodes: usize) -> DemoConfig {
+        DemoConfig {
+            nodes,
+            ..DemoConfig::default()
+        }
+    }
+
+    #[test]
+    fn identical_logs_are_agreement_and_live() {
+        let req = requested_values(2);
+        let st = [
+            status(0, &[(0, "v0"), (1, "v1")]),
+            status(1, &[(0, "v0"), (1, "v1")]),
+        ];
+        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &req, Duration::ZERO);
+        assert!(s.agreement && s.live);
+        assert_eq!(s.committed, 2);
+    }
+
+    #[test]
+    fn different_values_at_one_position_break_agreement() {
+        let req = requested_values(1);
+        let st = [status(0, &[(0, "v0")]), status(1, &[(0, "evil")])];
+        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &req, Duration::ZERO);
+        assert!(!s.agreement);
+        assert!(!s.live, "node 1 never committed v0");
+    }
+
+    #[test]
+    fn attackers_logs_and_accusations_do_not_count() {
+        let req = requested_values(1);
+        let st = [
+            status(0, &[(0, "junk")]),
+            status(1, &[(0, "v0")]),
+            status(2, &[(0, "v0")]),
+        ];
+        let flagged = BTreeMap::from([
+            (0, BTreeSet::from([1])), // the attacker accuses an honest node
+            (1, BTreeSet::from([0])),
+        ]);
+        let s = summarize(&cfg(3), &[0], &st, &flagged, &req, Duration::ZERO);
+        assert!(s.agreement && s.live);
+        assert_eq!(s.honest, vec![1, 2]);
+        assert_eq!(s.detected, vec![0]);
+    }
+
+    #[test]
+    fn a_silent_honest_node_is_not_live() {
+        let req = requested_values(1);
+        let st = [status(0, &[(0, "v0")])];
+        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &req, Duration::ZERO);
+        assert!(!s.live);
+        assert_eq!(s.committed, 0);
+    }
+}

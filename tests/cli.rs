@@ -1,0 +1,74 @@
+//! The `paxos` binary as a user meets it: the demo's JSON, and clear errors
+//! with a non-zero exit code (never a panic) on bad input.
+
+use std::process::{Command, Output};
+
+fn paxos(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_paxos"))
+        .args(args)
+        .output()
+        .expect("the paxos binary runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout.clone()).expect("utf-8");
+    assert_eq!(text.lines().count(), 1, "exactly one JSON object: {text}");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+#[test]
+fn demo_json_reports_agreement_and_liveness() {
+    let v = json(&paxos(&[
+        "demo", "--nodes", "5", "--values", "20", "--json",
+    ]));
+    assert_eq!(v["agreement"], true);
+    assert_eq!(v["live"], true);
+    assert_eq!(v["committed"], 20);
+    assert_eq!(v["requested"], 20);
+    assert_eq!(v["nodes"], 5);
+    for field in [
+        "attack",
+        "attackers",
+        "middleware",
+        "seed",
+        "honest",
+        "logs",
+        "detected",
+        "elapsed_ms",
+    ] {
+        assert!(v.get(field).is_some(), "field {field} missing: {v}");
+    }
+}
+
+#[test]
+fn demo_defaults_work_and_print_a_verdict() {
+    let out = paxos(&["demo"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("agreement: yes"), "{text}");
+    assert!(text.contains("liveness:  yes"), "{text}");
+}
+
+fn assert_clear_error(args: &[&str], mention: &str) {
+    let out = paxos(args);
+    assert!(!out.status.success(), "{args:?} must fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(mention), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+}
+
+#[test]
+fn bad_input_gives_a_clear_error() {
+    assert_clear_error(&["demo", "--nodes", "0"], "--nodes");
+    assert_clear_error(&["demo", "--nodes", "three"], "invalid digit");
+    assert_clear_error(&["demo", "--frobnicate"], "--frobnicate");
+    assert_clear_error(&["demo", "--deadline", "-1"], "--deadline");
+    assert_clear_error(&["demo", "--deadline", "0"], "more than 0");
+    assert_clear_error(&["demo", "--drop", "2"], "between 0 and 1");
+    assert_clear_error(&["fly"], "unrecognized subcommand");
+}
