@@ -12,8 +12,10 @@ use crate::actors::{
     Join, Middleware, Network, NodeActor, NodeStatus, PeerInfo, PeerRecord, TakeTimeline,
     TimelineEntry,
 };
-use crate::core::{Config, NodeId, Replica, Value};
-use crate::middleware::Shield;
+use crate::attack::{self, Attack};
+use crate::auth::Identity;
+use crate::core::{Config, Event, NodeId, Value};
+use crate::middleware::{Shield, ShieldConfig};
 use actix::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +34,14 @@ pub struct DemoConfig {
     pub deadline: Duration,
     /// Fraction of deliveries the in-process network loses (0.0..=1.0).
     pub drop: f64,
+    /// The attack the attacker node runs, if any.
+    pub attack: Option<Attack>,
+    /// Which node attacks.
+    pub attacker: NodeId,
+    /// Run the middleware's defences on every node.
+    pub middleware: bool,
+    /// Strikes at one position before a node is ignored.
+    pub max_prepares: u32,
 }
 
 impl Default for DemoConfig {
@@ -42,6 +52,10 @@ impl Default for DemoConfig {
             seed: 42,
             deadline: Duration::from_secs(5),
             drop: 0.0,
+            attack: None,
+            attacker: 0,
+            middleware: false,
+            max_prepares: 3,
         }
     }
 }
@@ -53,6 +67,12 @@ pub enum DemoError {
     NoNodes(usize),
     #[error("--drop must be between 0 and 1 (got {0})")]
     BadDrop(f64),
+    #[error(
+        "--attacker {attacker} is not a node of this {nodes}-node cluster (nodes are 0..{nodes})"
+    )]
+    BadAttacker { attacker: NodeId, nodes: usize },
+    #[error("--max-prepares must be at least 1")]
+    BadMaxPrepares,
     #[error("the coordinator stopped answering: {0}")]
     Mailbox(#[from] MailboxError),
 }
@@ -138,9 +158,9 @@ pub fn summarize(
         .collect();
     Summary {
         nodes: cfg.nodes,
-        attack: None,
+        attack: cfg.attack.map(|a| a.to_string()),
         attackers: attackers.to_vec(),
-        middleware: false,
+        middleware: cfg.middleware,
         seed: cfg.seed,
         requested: requested.len(),
         logs: honest_statuses
@@ -164,12 +184,34 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     if !(0.0..=1.0).contains(&cfg.drop) {
         return Err(DemoError::BadDrop(cfg.drop));
     }
+    let attackers: Vec<NodeId> = match cfg.attack {
+        Some(_) if cfg.attacker as usize >= cfg.nodes => {
+            return Err(DemoError::BadAttacker {
+                attacker: cfg.attacker,
+                nodes: cfg.nodes,
+            })
+        }
+        Some(_) => vec![cfg.attacker],
+        None => Vec::new(),
+    };
+    if cfg.max_prepares == 0 {
+        return Err(DemoError::BadMaxPrepares);
+    }
     let start = Instant::now();
     let coordinator = Coordinator::new().start();
     let network = Network::new(cfg.seed, cfg.drop).start();
     let core_cfg = Config::new(cfg.nodes);
+    let shield_cfg = ShieldConfig {
+        max_prepares: cfg.max_prepares,
+        grace_ticks: core_cfg.grace_ticks,
+        ..ShieldConfig::new(cfg.nodes, cfg.middleware)
+    };
     for id in 0..cfg.nodes as NodeId {
-        let process = Box::new(Replica::new(id, core_cfg.clone()));
+        let attack = cfg.attack.filter(|_| attackers.contains(&id));
+        let process = attack::participant(id, core_cfg.clone(), attack);
+        let identity = Identity::from_seed(cfg.seed, id);
+        let key = identity.public();
+        let shield = Shield::new(id, shield_cfg.clone(), Some(identity));
         let (coord, net) = (coordinator.clone(), network.clone());
         let seed = cfg.seed;
         let middleware = Middleware::create(move |ctx| {
@@ -184,19 +226,13 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
             coord.do_send(PeerInfo {
                 record: PeerRecord {
                     id,
-                    key: None,
+                    key: Some(key),
                     addr: None,
                 },
-                commands: node.clone().recipient(),
-                status: node.clone().recipient(),
+                commands: ctx.address().recipient(),
+                status: ctx.address().recipient(),
             });
-            Middleware::new(
-                Shield::new(id),
-                node.recipient(),
-                net.recipient(),
-                coord.recipient(),
-                TICK,
-            )
+            Middleware::new(shield, node, net.recipient(), coord.recipient(), TICK)
         });
         network.do_send(Join {
             id,
@@ -204,15 +240,24 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         });
     }
 
+    // The seed's habit: ask the SAFETY attacker first (so it leads position
+    // 0), never ask the LIVENESS attacker; otherwise every node in turn.
+    let targets: Vec<NodeId> = match cfg.attack {
+        Some(a) if !a.takes_requests() => (0..cfg.nodes as NodeId)
+            .filter(|id| !attackers.contains(id))
+            .collect(),
+        _ => (0..cfg.nodes as NodeId)
+            .map(|i| (i + cfg.attacker) % cfg.nodes as NodeId)
+            .collect(),
+    };
     let requested = requested_values(cfg.values);
     for (i, value) in requested.iter().enumerate() {
         coordinator.do_send(CoordinatorPropagateMessage {
             value: value.clone(),
-            node: Some((i % cfg.nodes) as NodeId),
+            node: Some(targets[i % targets.len()]),
         });
     }
 
-    let attackers: Vec<NodeId> = Vec::new();
     let honest: BTreeSet<NodeId> = (0..cfg.nodes as NodeId)
         .filter(|id| !attackers.contains(id))
         .collect();
@@ -253,8 +298,15 @@ pub fn render(report: &Report, max_lines: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "paxos demo: {} nodes, {} values, seed {}",
-        s.nodes, s.requested, s.seed
+        "paxos demo: {} nodes, {} values, seed {}, attack {}, middleware {}",
+        s.nodes,
+        s.requested,
+        s.seed,
+        match (&s.attack, s.attackers.first()) {
+            (Some(a), Some(m)) => format!("{a} from node {m}"),
+            _ => "none".to_string(),
+        },
+        if s.middleware { "on" } else { "off" }
     );
     let _ = writeln!(out, "\ntimeline (from the nodes' DebugInfo):");
     let shown = report.timeline.len().min(max_lines);
@@ -278,6 +330,23 @@ pub fn render(report: &Report, max_lines: usize) -> String {
     for (id, log) in &s.logs {
         let _ = writeln!(out, "  node {id}: {}", log.join(" "));
     }
+    let flags: Vec<String> = report
+        .timeline
+        .iter()
+        .filter(|e| s.honest.contains(&e.node))
+        .filter_map(|e| match &e.event {
+            Event::Flagged { node, reason } => {
+                Some(format!("  node {} flagged node {node}: {reason}", e.node))
+            }
+            _ => None,
+        })
+        .collect();
+    if !flags.is_empty() {
+        let _ = writeln!(out, "\nflagged by the middleware:");
+        for f in flags {
+            let _ = writeln!(out, "{f}");
+        }
+    }
     let _ = writeln!(out, "\nverdict:");
     let _ = writeln!(
         out,
@@ -295,6 +364,16 @@ pub fn render(report: &Report, max_lines: usize) -> String {
         s.committed,
         s.requested,
         s.elapsed_ms
+    );
+    let _ = writeln!(
+        out,
+        "  detected:  {}",
+        if s.detected.is_empty() {
+            "nobody".to_string()
+        } else {
+            let ids: Vec<String> = s.detected.iter().map(|d| format!("node {d}")).collect();
+            ids.join(", ")
+        }
     );
     out
 }

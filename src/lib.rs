@@ -6,6 +6,8 @@
 //! and [`demo`] (a whole cluster in one process, with its summary).
 
 pub mod actors;
+pub mod attack;
+pub mod auth;
 pub mod core;
 pub mod demo;
 pub mod middleware;

@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use paxos::attack::Attack;
 use paxos::demo::{self, DemoConfig};
 use std::io::Write as _;
 use std::time::Duration;
@@ -23,7 +24,12 @@ struct Cli {
 enum Command {
     /// Run a whole cluster in one process, propose values, and report what happened.
     ///
-    /// Example: paxos demo --nodes 5 --values 20 --json
+    /// Examples:
+    ///   paxos demo --nodes 5 --values 20 --json
+    ///   paxos demo --attack SAFETY                 # honest nodes commit different values
+    ///   paxos demo --attack SAFETY --middleware    # the echo exposes the leader
+    ///   paxos demo --attack LIVENESS --attacker 2  # nothing commits
+    ///   paxos demo --attack LIVENESS --middleware  # the climber is ignored, values commit
     Demo(DemoArgs),
 }
 
@@ -44,6 +50,21 @@ struct DemoArgs {
     /// Fraction of messages the in-process network loses, 0 to 1 (e.g. 0.2).
     #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
     drop: f64,
+    /// Make one node an attacker: SAFETY (equivocating leader) or LIVENESS
+    /// (ballot climber). Case-insensitive.
+    #[arg(long, value_name = "NAME")]
+    attack: Option<Attack>,
+    /// Which node attacks (nodes are numbered 0..N-1).
+    #[arg(long, default_value_t = 0, value_name = "I")]
+    attacker: u32,
+    /// Switch the middleware's defences on, on every node (the seed spelled it
+    /// --enable-middleware, which works too).
+    #[arg(long, alias = "enable-middleware")]
+    middleware: bool,
+    /// With the middleware on: a node that cuts off another proposer's fresh
+    /// promise this many times at one position is ignored.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    max_prepares: u32,
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     json: bool,
@@ -88,6 +109,10 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         seed: args.seed,
         deadline: Duration::from_secs_f64(args.deadline),
         drop: args.drop,
+        attack: args.attack,
+        attacker: args.attacker,
+        middleware: args.middleware,
+        max_prepares: args.max_prepares,
     };
     let report = actix::System::new()
         .block_on(demo::run(&cfg))

@@ -1,7 +1,9 @@
 //! What travels between nodes: a [`Packet`] from one node to one node or to
-//! all, carrying a [`Body`]. The Middleware produces and consumes packets; the
+//! all, carrying a [`Body`] and, with signatures on, the sender's signature
+//! over `(from, body)`. The Middleware produces and consumes packets; the
 //! network (in-process or the TCP bridge) only moves them.
 
+use crate::auth::Signed;
 use crate::core::{Message, NodeId};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +15,8 @@ pub struct Packet {
     /// One node, or `None` for every node but the sender.
     pub to: Option<NodeId>,
     pub body: Body,
+    /// `from`'s signature over `(from, body)`, when signatures are on.
+    pub sig: Option<Vec<u8>>,
 }
 
 /// The contents of a packet.
@@ -20,13 +24,27 @@ pub struct Packet {
 pub enum Body {
     /// A protocol message, as the core produced it.
     Paxos(Message),
+    /// A `Commit` with its certificate: the signed `Accept`s of a quorum for
+    /// the same position, ballot and value.
+    Certified {
+        commit: Message,
+        accepts: Vec<Signed>,
+    },
+    /// The middleware's echo of a `Propose` it received, carrying the
+    /// leader's own signed message (the SAFETY defence).
+    Echo(Signed),
+    /// Two conflicting signed messages from one node: proof it equivocated.
+    Evidence(Signed, Signed),
 }
 
 impl Body {
-    /// A short label for logs: the message kind.
+    /// A short label for logs.
     pub fn kind(&self) -> &'static str {
         match self {
             Body::Paxos(m) => m.kind(),
+            Body::Certified { .. } => "Commit+certificate",
+            Body::Echo(_) => "Echo",
+            Body::Evidence(..) => "Evidence",
         }
     }
 }

@@ -11,6 +11,7 @@ fn run(nodes: usize, values: usize, drop: f64, seed: u64) -> Summary {
         seed,
         drop,
         deadline: Duration::from_secs(30),
+        ..DemoConfig::default()
     };
     actix::System::new()
         .block_on(demo::run(&cfg))

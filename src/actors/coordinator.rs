@@ -170,12 +170,22 @@ impl Handler<DebugInfo> for Coordinator {
     type Result = ();
     fn handle(&mut self, info: DebugInfo, _: &mut Context<Self>) {
         log::debug!("node {}: {}", info.node, info.event);
-        if let Event::Committed { value, .. } = &info.event {
-            self.progress
-                .committed
-                .entry(value.clone())
-                .or_default()
-                .insert(info.node);
+        match &info.event {
+            Event::Committed { value, .. } => {
+                self.progress
+                    .committed
+                    .entry(value.clone())
+                    .or_default()
+                    .insert(info.node);
+            }
+            Event::Flagged { node, .. } => {
+                self.progress
+                    .flagged
+                    .entry(info.node)
+                    .or_default()
+                    .insert(*node);
+            }
+            _ => {}
         }
         self.timeline.push(TimelineEntry {
             at: self.start.elapsed(),

@@ -1,15 +1,19 @@
 //! The `Middleware` actor: one per node, and every message to and from that
-//! node passes through it. It owns the node's [`Shield`] and applies its
-//! verdicts; the decisions themselves are made by the sans-IO shield.
+//! node passes through it — peer packets, and the coordinator's commands. It
+//! owns the node's [`Shield`] and applies its verdicts; the decisions
+//! themselves are made by the sans-IO shield.
 
-use super::messages::{DebugInfo, Deliver, Incoming, Outgoing, Transmit};
+use super::messages::{
+    DebugInfo, Deliver, GetStatus, Incoming, NodeCommand, NodeStatus, Outgoing, Transmit,
+};
+use super::node::NodeActor;
 use crate::middleware::{Shield, Verdict};
 use actix::prelude::*;
 use std::time::Duration;
 
 pub struct Middleware {
     shield: Shield,
-    node: Recipient<Deliver>,
+    node: Addr<NodeActor>,
     network: Recipient<Transmit>,
     coordinator: Recipient<DebugInfo>,
     tick: Duration,
@@ -18,7 +22,7 @@ pub struct Middleware {
 impl Middleware {
     pub fn new(
         shield: Shield,
-        node: Recipient<Deliver>,
+        node: Addr<NodeActor>,
         network: Recipient<Transmit>,
         coordinator: Recipient<DebugInfo>,
         tick: Duration,
@@ -75,5 +79,44 @@ impl Handler<Incoming> for Middleware {
     fn handle(&mut self, Incoming(packet): Incoming, _: &mut Context<Self>) {
         let v = self.shield.incoming(packet);
         self.apply(v);
+    }
+}
+
+impl Handler<NodeCommand> for Middleware {
+    type Result = ();
+    fn handle(&mut self, cmd: NodeCommand, ctx: &mut Context<Self>) {
+        match cmd {
+            NodeCommand::Peers(peers) => {
+                for p in peers {
+                    if let Some(key) = p.key {
+                        if !self.shield.add_peer_key(p.id, key) {
+                            log::warn!(
+                                "node {}: peer {} sent an invalid key",
+                                self.shield.id(),
+                                p.id
+                            );
+                        }
+                    }
+                }
+            }
+            NodeCommand::Exit => {
+                self.node.do_send(NodeCommand::Exit);
+                ctx.stop();
+            }
+            other => self.node.do_send(other),
+        }
+    }
+}
+
+impl Handler<GetStatus> for Middleware {
+    type Result = ResponseFuture<NodeStatus>;
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        let flagged = self.shield.flagged().clone();
+        let ask = self.node.send(GetStatus);
+        Box::pin(async move {
+            let mut status = ask.await.unwrap_or_default();
+            status.flagged = flagged;
+            status
+        })
     }
 }

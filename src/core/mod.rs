@@ -75,6 +75,14 @@ pub enum Event {
     },
     /// The client's `value` lost `pos` to another value and goes back in line.
     Requeued { pos: Pos, value: Value },
+    /// The middleware flagged `node` as malicious, and why (the evidence).
+    Flagged { node: NodeId, reason: String },
+    /// The middleware dropped a message from `from`, and why.
+    Dropped {
+        from: NodeId,
+        kind: String,
+        reason: String,
+    },
     /// Free-form narration (attackers explain what they do).
     Note(String),
 }
@@ -102,6 +110,10 @@ impl fmt::Display for Event {
                     f,
                     "'{value}' lost pos {pos}, re-proposing at the next free position"
                 )
+            }
+            Event::Flagged { node, reason } => write!(f, "FLAGGED node {node}: {reason}"),
+            Event::Dropped { from, kind, reason } => {
+                write!(f, "dropped {kind} from node {from}: {reason}")
             }
             Event::Note(s) => f.write_str(s),
         }

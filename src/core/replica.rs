@@ -65,7 +65,7 @@ impl Config {
             n,
             retry_ticks: 20,
             sync_ticks: 25,
-            grace_ticks: 10,
+            grace_ticks: 5,
             window: 4,
         }
     }
@@ -304,7 +304,10 @@ impl Replica {
             if let Some(acc) = self.acceptor.get(&pos) {
                 let fresh_until = acc.promised_at + 2 * self.cfg.grace_ticks;
                 if acc.promised.node != self.id && self.now < fresh_until {
-                    let wait = fresh_until - self.now + self.entropy % self.cfg.retry_ticks.max(1);
+                    // Wide jitter: honest proposers deferring to the same
+                    // competitor must not all come back on the same tick.
+                    let spread = 4 * self.cfg.retry_ticks.max(1);
+                    let wait = fresh_until - self.now + self.entropy % spread;
                     if let Some(s) = self.slots.get_mut(&pos) {
                         s.deadline = self.now + wait;
                     }

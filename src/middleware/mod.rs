@@ -1,13 +1,35 @@
 //! The Middleware's logic, as a sans-IO state machine: the [`Shield`].
 //!
 //! Every message to and from a node passes through its shield. Outgoing, the
-//! shield turns the core's outputs into packets; incoming, it decides which
-//! packets reach the core. With the middleware off it is a pass-through. The
-//! `Middleware` actor only carries packets and ticks to and from it, and the
-//! simulator drives the very same code.
+//! shield signs the core's messages (and attaches a certificate to each
+//! Commit); incoming, it verifies signatures and, with the middleware on,
+//! runs the defences before anything reaches the core:
+//!
+//! - [`echo`] against SAFETY: echo every Propose, hold it until the echoes
+//!   are in, flag a leader caught with two signed Proposes for one slot, and
+//!   forward that evidence so every honest node checks it itself;
+//! - [`certificate`]: never apply a Commit without a quorum of signed Accepts;
+//! - [`prepare_limit`] against LIVENESS: ignore a node that keeps cutting off
+//!   fresh promises at one position.
+//!
+//! With `n = 2f+1` these detect and block the seed's attacks as they run in
+//! the demo, but they are not a Byzantine guarantee: the echo only helps if
+//! the honest echoes arrive before the wait ends.
+//!
+//! The `Middleware` actor only carries packets and ticks to and from it, and
+//! the simulator can drive the very same code.
 
-use crate::core::{Event, Message, NodeId, Output};
+pub mod certificate;
+pub mod echo;
+pub mod prepare_limit;
+
+use crate::auth::{Identity, Keyring, Signed};
+use crate::core::{majority, Event, Message, NodeId, Output};
 use crate::wire::{Body, Packet};
+use certificate::Certificates;
+use echo::{EchoCheck, Seen};
+use prepare_limit::{Judgement, PrepareLimit};
+use std::collections::BTreeSet;
 
 /// What the shield decided about one incoming packet or tick.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,16 +42,68 @@ pub struct Verdict {
     pub events: Vec<Event>,
 }
 
-/// One node's middleware state.
+/// How a shield behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShieldConfig {
+    pub n: usize,
+    /// Run the defences (`--middleware`). Needs signatures.
+    pub defend: bool,
+    /// Strikes at one position before a node is ignored (`--max-prepares`).
+    pub max_prepares: u32,
+    /// How young a promise must be for overtaking it to count as a strike.
+    pub grace_ticks: u64,
+    /// Longest a Propose is held waiting for echoes.
+    pub echo_wait_ticks: u64,
+}
+
+impl ShieldConfig {
+    pub fn new(n: usize, defend: bool) -> Self {
+        ShieldConfig {
+            n,
+            defend,
+            max_prepares: 3,
+            grace_ticks: 5,
+            echo_wait_ticks: 20,
+        }
+    }
+}
+
+/// One node's middleware state.
+#[derive(Clone, Debug)]
 pub struct Shield {
     id: NodeId,
+    cfg: ShieldConfig,
+    /// Our signing key; `None` runs without signatures (and without defences).
+    identity: Option<Identity>,
+    keys: Keyring,
+    now: u64,
+    banned: BTreeSet<NodeId>,
+    echo: EchoCheck,
+    limit: PrepareLimit,
+    certs: Certificates,
 }
 
 impl Shield {
-    /// A pass-through shield for node `id`.
-    pub fn new(id: NodeId) -> Self {
-        Shield { id }
+    /// A shield for node `id`. Without an identity nothing is signed or
+    /// verified, and the defences stay off whatever `cfg.defend` says.
+    pub fn new(id: NodeId, mut cfg: ShieldConfig, identity: Option<Identity>) -> Self {
+        cfg.defend &= identity.is_some();
+        Shield {
+            id,
+            echo: EchoCheck::new(cfg.n, cfg.echo_wait_ticks),
+            limit: PrepareLimit::new(cfg.max_prepares, cfg.grace_ticks),
+            certs: Certificates::new(majority(cfg.n)),
+            cfg,
+            identity,
+            keys: Keyring::default(),
+            now: 0,
+            banned: BTreeSet::new(),
+        }
+    }
+
+    /// A pass-through: no signatures, no defences.
+    pub fn passthrough(id: NodeId, n: usize) -> Self {
+        Shield::new(id, ShieldConfig::new(n, false), None)
     }
 
     /// The node this shield guards.
@@ -37,34 +111,396 @@ impl Shield {
         self.id
     }
 
+    /// The nodes this shield flagged and ignores.
+    pub fn flagged(&self) -> &BTreeSet<NodeId> {
+        &self.banned
+    }
+
+    /// Learn a peer's verifying key (from the coordinator's registry).
+    pub fn add_peer_key(&mut self, id: NodeId, key: [u8; 32]) -> bool {
+        self.keys.insert(id, key)
+    }
+
+    fn packet(&self, to: Option<NodeId>, body: Body) -> Packet {
+        let sig = self.identity.as_ref().map(|i| i.sign(self.id, &body));
+        Packet {
+            from: self.id,
+            to,
+            body,
+            sig,
+        }
+    }
+
     /// Turn one of the core's outputs into packets (events are not sent).
     pub fn outgoing(&mut self, out: Output) -> Vec<Packet> {
-        match out {
-            Output::Send { to, msg } => vec![Packet {
-                from: self.id,
-                to: Some(to),
-                body: Body::Paxos(msg),
-            }],
-            Output::Broadcast { msg } => vec![Packet {
-                from: self.id,
-                to: None,
-                body: Body::Paxos(msg),
-            }],
-            Output::Event(_) => Vec::new(),
+        let (to, msg) = match out {
+            Output::Send { to, msg } => (Some(to), msg),
+            Output::Broadcast { msg } => (None, msg),
+            Output::Event(_) => return Vec::new(),
+        };
+        if !self.cfg.defend {
+            return vec![self.packet(to, Body::Paxos(msg))];
         }
+        let body = match &msg {
+            Message::Prepare { pos, ballot } => {
+                // Our own promise counts as fresh for overtaking.
+                self.limit.observe(self.id, *pos, *ballot, self.now);
+                Body::Paxos(msg)
+            }
+            Message::Commit { pos, value } => {
+                let identity = self.identity.as_ref().expect("defend implies identity");
+                match self.certs.for_commit(self.id, identity, *pos, value) {
+                    Some(accepts) => Body::Certified {
+                        commit: msg,
+                        accepts,
+                    },
+                    None => Body::Paxos(msg), // peers will refuse it
+                }
+            }
+            _ => Body::Paxos(msg),
+        };
+        vec![self.packet(to, body)]
+    }
+
+    fn flag(&mut self, v: &mut Verdict, node: NodeId, reason: String) {
+        if node == self.id || !self.banned.insert(node) {
+            return;
+        }
+        log::info!("node {}: flagged node {node}: {reason}", self.id);
+        self.echo.drop_leader(node);
+        v.events.push(Event::Flagged { node, reason });
+    }
+
+    fn dropped(v: &mut Verdict, from: NodeId, body: &Body, reason: String) {
+        v.events.push(Event::Dropped {
+            from,
+            kind: body.kind().to_string(),
+            reason,
+        });
+    }
+
+    /// Evidence of equivocation: flag the leader and tell everyone, once.
+    fn convict(&mut self, v: &mut Verdict, a: Signed, b: Signed) {
+        let leader = a.from;
+        if self.banned.contains(&leader) {
+            return;
+        }
+        let describe = |s: &Signed| match &s.msg {
+            Message::Propose { value, .. } => format!("'{value}'"),
+            m => m.to_string(),
+        };
+        let (pos, ballot) = (a.msg.pos(), a.msg.ballot().unwrap_or_default());
+        let reason = format!(
+            "echo mismatch: two signed Proposes at pos {pos} ballot {ballot}, {} and {}",
+            describe(&a),
+            describe(&b)
+        );
+        self.flag(v, leader, reason);
+        v.send.push(self.packet(None, Body::Evidence(a, b)));
     }
 
     /// Decide what an incoming packet means for the core.
     pub fn incoming(&mut self, packet: Packet) -> Verdict {
         let mut v = Verdict::default();
+        let from = packet.from;
+        if from == self.id || self.banned.contains(&from) {
+            return v;
+        }
+        if self.identity.is_some() {
+            let checked = match &packet.sig {
+                Some(sig) => self.keys.verify(from, &packet.body, sig),
+                None => Err(crate::auth::AuthError::Malformed),
+            };
+            if let Err(e) = checked {
+                log::warn!(
+                    "node {}: dropped {} from node {from}: {e}",
+                    self.id,
+                    packet.body.kind()
+                );
+                Self::dropped(&mut v, from, &packet.body, e.to_string());
+                return v;
+            }
+        }
+        if !self.cfg.defend {
+            match packet.body {
+                Body::Paxos(msg) | Body::Certified { commit: msg, .. } => {
+                    v.deliver.push((from, msg))
+                }
+                Body::Echo(_) | Body::Evidence(..) => {}
+            }
+            return v;
+        }
+        let sig = packet.sig.clone().unwrap_or_default();
         match packet.body {
-            Body::Paxos(msg) => v.deliver.push((packet.from, msg)),
+            Body::Paxos(msg) => self.on_paxos(&mut v, from, msg, sig),
+            Body::Certified { commit, accepts } => {
+                match self
+                    .certs
+                    .check(&commit, &accepts, &self.keys, &self.banned)
+                {
+                    Ok(()) => v.deliver.push((from, commit)),
+                    Err(e) => {
+                        let body = Body::Certified { commit, accepts };
+                        Self::dropped(&mut v, from, &body, format!("bad certificate: {e}"));
+                    }
+                }
+            }
+            Body::Echo(s) => {
+                if self.banned.contains(&s.from) || s.from == self.id {
+                    return v;
+                }
+                if self.keys.verify_signed(&s).is_err() {
+                    let body = Body::Echo(s);
+                    Self::dropped(
+                        &mut v,
+                        from,
+                        &body,
+                        "echoed Propose not signed by its leader".into(),
+                    );
+                    return v;
+                }
+                self.echo.echoed(from, &s);
+                if let Seen::Conflict(a, b) = self.echo.record(&s) {
+                    self.convict(&mut v, a, b);
+                }
+                self.release(&mut v);
+            }
+            Body::Evidence(a, b) => {
+                let valid = echo::conflicting(&a, &b)
+                    && self.keys.verify_signed(&a).is_ok()
+                    && self.keys.verify_signed(&b).is_ok();
+                if valid {
+                    self.convict(&mut v, a, b);
+                } else {
+                    let body = Body::Evidence(a, b);
+                    Self::dropped(
+                        &mut v,
+                        from,
+                        &body,
+                        "accusation without valid evidence".into(),
+                    );
+                }
+            }
         }
         v
     }
 
-    /// One logical tick.
+    fn on_paxos(&mut self, v: &mut Verdict, from: NodeId, msg: Message, sig: Vec<u8>) {
+        match &msg {
+            Message::Prepare { pos, ballot } => {
+                match self.limit.observe(from, *pos, *ballot, self.now) {
+                    Judgement::Ban { strikes } => {
+                        let reason = format!(
+                            "{strikes} Prepares at pos {pos} each cut off another proposer's fresh promise (limit {})",
+                            self.cfg.max_prepares
+                        );
+                        self.flag(v, from, reason);
+                    }
+                    Judgement::Strike { .. } | Judgement::Fine => v.deliver.push((from, msg)),
+                }
+            }
+            Message::Propose { pos, .. } => {
+                self.limit.proposed(from, *pos);
+                let signed = Signed { from, msg, sig };
+                match self.echo.record(&signed) {
+                    Seen::Conflict(a, b) => self.convict(v, a, b),
+                    Seen::New => v.send.push(self.packet(None, Body::Echo(signed.clone()))),
+                    Seen::Consistent => {}
+                }
+                if self.banned.contains(&from) {
+                    return;
+                }
+                if self.echo.hold(signed.clone(), self.now) {
+                    v.deliver.push((from, signed.msg));
+                } else {
+                    self.release(v);
+                }
+            }
+            Message::Accept { .. } => {
+                self.certs.collect(Signed {
+                    from,
+                    msg: msg.clone(),
+                    sig,
+                });
+                v.deliver.push((from, msg));
+            }
+            Message::Commit { .. } => {
+                let body = Body::Paxos(msg);
+                Self::dropped(
+                    v,
+                    from,
+                    &body,
+                    "Commit without a certificate of Accepts".into(),
+                );
+            }
+            _ => v.deliver.push((from, msg)),
+        }
+    }
+
+    fn release(&mut self, v: &mut Verdict) {
+        for s in self.echo.release(self.now) {
+            v.deliver.push((s.from, s.msg));
+        }
+    }
+
+    /// One logical tick: held Proposes whose wait is over go to the core.
     pub fn tick(&mut self) -> Verdict {
-        Verdict::default()
+        self.now += 1;
+        let mut v = Verdict::default();
+        if self.cfg.defend {
+            self.release(&mut v);
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Ballot, Pos};
+
+    fn shields(n: usize, defend: bool) -> Vec<Shield> {
+        let ids: Vec<Identity> = (0..n as NodeId)
+            .map(|i| Identity::from_seed(9, i))
+            .collect();
+        (0..n as NodeId)
+            .map(|i| {
+                let mut s = Shield::new(
+                    i,
+                    ShieldConfig::new(n, defend),
+                    Some(ids[i as usize].clone()),
+                );
+                for (j, id) in ids.iter().enumerate() {
+                    s.add_peer_key(j as NodeId, id.public());
+                }
+                s
+            })
+            .collect()
+    }
+
+    fn propose(pos: Pos, value: &str) -> Message {
+        Message::Propose {
+            pos,
+            ballot: Ballot::new(1, 0),
+            value: value.into(),
+        }
+    }
+
+    fn send(from: &mut Shield, to: NodeId, msg: Message) -> Packet {
+        from.outgoing(Output::Send { to, msg }).remove(0)
+    }
+
+    #[test]
+    fn a_message_signed_by_the_wrong_key_is_dropped() {
+        let mut s = shields(3, false);
+        // Node 1 signs a packet that claims to come from node 0.
+        let mut p = send(&mut s[1], 2, propose(0, "x"));
+        p.from = 0;
+        let v = s[2].incoming(p);
+        assert!(v.deliver.is_empty());
+        assert!(matches!(&v.events[..], [Event::Dropped { from: 0, .. }]));
+    }
+
+    #[test]
+    fn a_re_signed_or_altered_message_is_dropped() {
+        let mut s = shields(3, false);
+        let mut p = send(&mut s[0], 2, propose(0, "x"));
+        p.body = Body::Paxos(propose(0, "y"));
+        let v = s[2].incoming(p);
+        assert!(v.deliver.is_empty(), "content changed after signing");
+        let mut p = send(&mut s[0], 2, propose(0, "x"));
+        p.sig = None;
+        assert!(s[2].incoming(p).deliver.is_empty(), "unsigned");
+        let good = send(&mut s[0], 2, propose(0, "x"));
+        assert_eq!(s[2].incoming(good).deliver, vec![(0, propose(0, "x"))]);
+    }
+
+    #[test]
+    fn an_equivocating_leader_is_convicted_by_the_echo() {
+        let mut s = shields(3, true);
+        let to1 = send(&mut s[0], 1, propose(0, "a"));
+        let to2 = send(&mut s[0], 2, propose(0, "b"));
+        let v1 = s[1].incoming(to1);
+        assert!(v1.deliver.is_empty(), "held until the echoes are in");
+        let echo = v1.send.into_iter().next().expect("node 1 echoes");
+        let v2 = s[2].incoming(to2);
+        assert!(v2.deliver.is_empty());
+        let v = s[2].incoming(echo);
+        assert!(
+            v.deliver.is_empty(),
+            "the conflicting Propose never reaches the core"
+        );
+        assert!(s[2].flagged().contains(&0));
+        let evidence = v
+            .send
+            .into_iter()
+            .find(|p| matches!(p.body, Body::Evidence(..)))
+            .expect("evidence forwarded");
+        // Node 1 checks the evidence itself and flags the leader too.
+        s[1].incoming(evidence);
+        assert!(s[1].flagged().contains(&0));
+    }
+
+    #[test]
+    fn an_accusation_without_valid_evidence_changes_nothing() {
+        let mut s = shields(3, true);
+        // Node 2 forges "evidence" against honest node 0: the second Propose
+        // is signed by node 2, not node 0.
+        let a = Identity::from_seed(9, 0).sign_message(0, propose(0, "a"));
+        let mut b = Identity::from_seed(9, 2).sign_message(2, propose(0, "b"));
+        b.from = 0;
+        let p = s[2].packet(None, Body::Evidence(a, b));
+        let v = s[1].incoming(p);
+        assert!(s[1].flagged().is_empty());
+        assert!(v.send.is_empty());
+    }
+
+    #[test]
+    fn a_commit_without_a_quorum_certificate_is_refused() {
+        let mut s = shields(3, true);
+        let commit = Message::Commit {
+            pos: 0,
+            value: "x".into(),
+        };
+        // Bare Commit: refused.
+        let p = send(&mut s[0], 1, commit.clone());
+        assert!(s[1].incoming(p).deliver.is_empty());
+        // Certificate with only the leader's own Accept: refused.
+        let own = Identity::from_seed(9, 0).sign_message(
+            0,
+            Message::Accept {
+                pos: 0,
+                ballot: Ballot::new(1, 0),
+                value: "x".into(),
+            },
+        );
+        let p = s[0].packet(
+            Some(1),
+            Body::Certified {
+                commit: commit.clone(),
+                accepts: vec![own.clone(), own.clone()],
+            },
+        );
+        assert!(
+            s[1].incoming(p).deliver.is_empty(),
+            "one signer counted twice"
+        );
+        // With node 2's signed Accept too: a quorum of 2, applied.
+        let other = Identity::from_seed(9, 2).sign_message(
+            2,
+            Message::Accept {
+                pos: 0,
+                ballot: Ballot::new(1, 0),
+                value: "x".into(),
+            },
+        );
+        let p = s[0].packet(
+            Some(1),
+            Body::Certified {
+                commit: commit.clone(),
+                accepts: vec![own, other],
+            },
+        );
+        assert_eq!(s[1].incoming(p).deliver, vec![(0, commit)]);
     }
 }

@@ -1,0 +1,79 @@
+//! The attackers: sans-IO state machines of the same shape as the honest
+//! replica (they implement [`Process`]), so the same actor wraps either and
+//! the simulator can drive them too.
+//!
+//! - [`Attack::Safety`] — the equivocating leader ([`safety::Equivocator`]).
+//! - [`Attack::Liveness`] — the ballot climber ([`liveness::BallotClimber`]).
+
+pub mod liveness;
+pub mod safety;
+
+use crate::core::{Config, NodeId, Process, Replica};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The attacks `--attack` accepts (case-insensitive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Attack {
+    /// Propose one value to half the nodes and another to the other half.
+    Safety,
+    /// Answer every Prepare with a higher Prepare, and never propose.
+    Liveness,
+}
+
+/// `--attack` got a name it does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown attack '{0}' (expected SAFETY or LIVENESS)")]
+pub struct UnknownAttack(pub String);
+
+impl FromStr for Attack {
+    type Err = UnknownAttack;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "SAFETY" => Ok(Attack::Safety),
+            "LIVENESS" => Ok(Attack::Liveness),
+            _ => Err(UnknownAttack(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Attack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Attack::Safety => "SAFETY",
+            Attack::Liveness => "LIVENESS",
+        })
+    }
+}
+
+impl Attack {
+    /// Whether the client should ask the attacker to propagate values (the
+    /// seed's demo asks the SAFETY attacker, and avoids the LIVENESS one).
+    pub fn takes_requests(self) -> bool {
+        matches!(self, Attack::Safety)
+    }
+}
+
+/// The participant for node `id`: an attacker if `attack` says so, else an
+/// honest replica.
+pub fn participant(id: NodeId, cfg: Config, attack: Option<Attack>) -> Box<dyn Process> {
+    match attack {
+        None => Box::new(Replica::new(id, cfg)),
+        Some(Attack::Safety) => Box::new(safety::Equivocator::new(id, cfg.n)),
+        Some(Attack::Liveness) => Box::new(liveness::BallotClimber::new(id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_case_insensitively() {
+        assert_eq!("safety".parse(), Ok(Attack::Safety));
+        assert_eq!("LIVENESS".parse(), Ok(Attack::Liveness));
+        assert_eq!("Liveness".parse(), Ok(Attack::Liveness));
+        assert!("chaos".parse::<Attack>().is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! The seed's SAFETY attack: the equivocating leader.
+//!
+//! With `n = 2f+1` nodes, the attacker `M` sends `Prepare(b)` to all; once a
+//! majority (counting itself) answered, it sends `Propose(b, va)` to one half
+//! of the other nodes and `Propose(b, vb)` to the other half. Each half plus
+//! `M` is a majority, so when a half accepts, `M` holds a quorum of Accepts
+//! for its value and sends that half `Commit(va)` (resp. `vb`), as the seed's
+//! code does: honest nodes commit different values at the same position.
+//!
+//! `va` is the value the client asked for; `vb` is `va` marked
+//! `" (safety attack)"` so the damage is visible in the logs.
+
+use crate::core::{majority, Ballot, Event, Input, Message, NodeId, Output, Pos, Process, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How far above the highest round seen the attacker's ballots go.
+const BALLOT_JUMP: u64 = 100;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Plan {
+    ballot: Ballot,
+    va: Value,
+    vb: Value,
+    prepared: BTreeSet<NodeId>,
+    proposed: bool,
+    accepts_a: BTreeSet<NodeId>,
+    accepts_b: BTreeSet<NodeId>,
+    committed_a: bool,
+    committed_b: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Equivocator {
+    id: NodeId,
+    n: usize,
+    max_round: u64,
+    highest_pos: Option<Pos>,
+    plans: BTreeMap<Pos, Plan>,
+    log: BTreeMap<Pos, Value>,
+}
+
+impl Equivocator {
+    pub fn new(id: NodeId, n: usize) -> Self {
+        Equivocator {
+            id,
+            n,
+            max_round: 0,
+            highest_pos: None,
+            plans: BTreeMap::new(),
+            log: BTreeMap::new(),
+        }
+    }
+
+    /// The two halves of the other nodes.
+    fn halves(&self) -> (Vec<NodeId>, Vec<NodeId>) {
+        let others: Vec<NodeId> = (0..self.n as NodeId).filter(|&i| i != self.id).collect();
+        let mid = others.len().div_ceil(2);
+        (others[..mid].to_vec(), others[mid..].to_vec())
+    }
+
+    fn note(&mut self, msg: &Message) {
+        if let Some(b) = msg.ballot() {
+            self.max_round = self.max_round.max(b.round);
+        }
+        if !matches!(msg, Message::CatchUp { .. }) {
+            let p = msg.pos();
+            self.highest_pos = Some(self.highest_pos.map_or(p, |h| h.max(p)));
+        }
+    }
+}
+
+impl Process for Equivocator {
+    fn id(&self) -> NodeId {
+        self.id
+    }
+
+    fn step(&mut self, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Tick { .. } => {}
+            Input::Request { value } => {
+                let pos = self.highest_pos.map_or(0, |h| h + 1);
+                self.highest_pos = Some(pos);
+                // A Byzantine leader may pick any ballot: one far above what it
+                // has seen wins the position over honest proposers racing it.
+                self.max_round += BALLOT_JUMP;
+                let ballot = Ballot::new(self.max_round, self.id);
+                let vb = format!("{value} (safety attack)");
+                out.push(Output::Event(Event::Note(format!(
+                    "SAFETY attack: Prepare pos {pos} ballot {ballot} to all, planning '{value}' for one half and '{vb}' for the other"
+                ))));
+                self.plans.insert(
+                    pos,
+                    Plan {
+                        ballot,
+                        va: value,
+                        vb,
+                        prepared: BTreeSet::from([self.id]),
+                        proposed: false,
+                        accepts_a: BTreeSet::from([self.id]),
+                        accepts_b: BTreeSet::from([self.id]),
+                        committed_a: false,
+                        committed_b: false,
+                    },
+                );
+                out.push(Output::Broadcast {
+                    msg: Message::Prepare { pos, ballot },
+                });
+            }
+            Input::Deliver { from, msg } => {
+                self.note(&msg);
+                let (half_a, half_b) = self.halves();
+                let quorum = majority(self.n);
+                match msg {
+                    Message::Prepared { pos, ballot, .. } => {
+                        let Some(plan) = self.plans.get_mut(&pos) else {
+                            return out;
+                        };
+                        if plan.ballot != ballot || plan.proposed {
+                            return out;
+                        }
+                        plan.prepared.insert(from);
+                        if plan.prepared.len() < quorum {
+                            return out;
+                        }
+                        plan.proposed = true;
+                        out.push(Output::Event(Event::Note(format!(
+                            "SAFETY attack: Propose '{}' to {:?} and '{}' to {:?} at pos {pos}",
+                            plan.va, half_a, plan.vb, half_b
+                        ))));
+                        for (half, value) in [(&half_a, &plan.va), (&half_b, &plan.vb)] {
+                            for &to in half {
+                                out.push(Output::Send {
+                                    to,
+                                    msg: Message::Propose {
+                                        pos,
+                                        ballot,
+                                        value: value.clone(),
+                                    },
+                                });
+                            }
+                        }
+                    }
+                    Message::Accept { pos, ballot, value } => {
+                        let Some(plan) = self.plans.get_mut(&pos) else {
+                            return out;
+                        };
+                        if plan.ballot != ballot {
+                            return out;
+                        }
+                        let (accepts, committed, half) = if value == plan.va {
+                            (&mut plan.accepts_a, &mut plan.committed_a, &half_a)
+                        } else if value == plan.vb {
+                            (&mut plan.accepts_b, &mut plan.committed_b, &half_b)
+                        } else {
+                            return out;
+                        };
+                        accepts.insert(from);
+                        if accepts.len() >= quorum && !*committed {
+                            *committed = true;
+                            out.push(Output::Event(Event::Note(format!(
+                                "SAFETY attack: Commit '{value}' at pos {pos} to {half:?}"
+                            ))));
+                            for &to in half {
+                                out.push(Output::Send {
+                                    to,
+                                    msg: Message::Commit {
+                                        pos,
+                                        value: value.clone(),
+                                    },
+                                });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    fn log(&self) -> &BTreeMap<Pos, Value> {
+        &self.log
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proposes_two_values_to_two_halves() {
+        let mut m = Equivocator::new(0, 5);
+        m.step(Input::Request { value: "v".into() });
+        let ballot = Ballot::new(BALLOT_JUMP, 0);
+        let mut proposes = BTreeMap::new();
+        for from in [1, 2] {
+            for o in m.step(Input::Deliver {
+                from,
+                msg: Message::Prepared {
+                    pos: 0,
+                    ballot,
+                    accepted: None,
+                },
+            }) {
+                if let Output::Send {
+                    to,
+                    msg: Message::Propose { value, .. },
+                } = o
+                {
+                    proposes.insert(to, value);
+                }
+            }
+        }
+        assert_eq!(proposes[&1], "v");
+        assert_eq!(proposes[&2], "v");
+        assert_eq!(proposes[&3], "v (safety attack)");
+        assert_eq!(proposes[&4], "v (safety attack)");
+    }
+}

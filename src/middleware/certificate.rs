@@ -1,0 +1,131 @@
+//! Commit certificates: the seed's own fix for its premature-commit attack.
+//! A `Commit` is applied only with the signed `Accept`s of a quorum of
+//! distinct nodes for the same (position, ballot, value); a node keeps the
+//! certificate of every position it committed, to send along whenever it
+//! tells someone else about that commit.
+
+use crate::auth::{Identity, Keyring, Signed};
+use crate::core::{Ballot, Message, NodeId, Pos, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a certificate was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    #[error("not a Commit")]
+    NotACommit,
+    #[error("{have} distinct valid Accepts, a quorum is {need}")]
+    TooFew { have: usize, need: usize },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Certificates {
+    quorum: usize,
+    /// Signed Accepts received, by (position, ballot, value) and signer.
+    accepts: BTreeMap<(Pos, Ballot, Value), BTreeMap<NodeId, Signed>>,
+    /// The certificate of each committed position.
+    done: BTreeMap<Pos, (Value, Vec<Signed>)>,
+}
+
+impl Certificates {
+    pub fn new(quorum: usize) -> Self {
+        Certificates {
+            quorum,
+            ..Default::default()
+        }
+    }
+
+    /// Keep a signed Accept sent to us (we are the proposer).
+    pub fn collect(&mut self, s: Signed) {
+        if let Message::Accept { pos, ballot, value } = &s.msg {
+            if self.done.contains_key(pos) {
+                return;
+            }
+            self.accepts
+                .entry((*pos, *ballot, value.clone()))
+                .or_default()
+                .insert(s.from, s);
+        }
+    }
+
+    /// The certificate for our own `Commit(pos, value)`: a stored one, or the
+    /// Accepts we collected plus our own, signed now.
+    pub fn for_commit(
+        &mut self,
+        me: NodeId,
+        identity: &Identity,
+        pos: Pos,
+        value: &Value,
+    ) -> Option<Vec<Signed>> {
+        if let Some((v, cert)) = self.done.get(&pos) {
+            return (v == value).then(|| cert.clone());
+        }
+        let (&(_, ballot, _), signers) = self
+            .accepts
+            .range((pos, Ballot::ZERO, String::new())..)
+            .take_while(|((p, _, _), _)| *p == pos)
+            .filter(|((_, _, v), _)| v == value)
+            .max_by_key(|(_, s)| s.len())?;
+        let mut cert: Vec<Signed> = signers.values().cloned().collect();
+        if !signers.contains_key(&me) {
+            cert.push(identity.sign_message(
+                me,
+                Message::Accept {
+                    pos,
+                    ballot,
+                    value: value.clone(),
+                },
+            ));
+        }
+        if cert.len() < self.quorum {
+            return None;
+        }
+        self.store(pos, value.clone(), cert.clone());
+        Some(cert)
+    }
+
+    fn store(&mut self, pos: Pos, value: Value, cert: Vec<Signed>) {
+        self.accepts.retain(|(p, _, _), _| *p != pos);
+        self.done.insert(pos, (value, cert));
+    }
+
+    /// Check a received certificate for `commit`; keep it if it holds.
+    /// Signers in `ignored` (nodes caught misbehaving) do not count.
+    pub fn check(
+        &mut self,
+        commit: &Message,
+        accepts: &[Signed],
+        keys: &Keyring,
+        ignored: &BTreeSet<NodeId>,
+    ) -> Result<(), CertError> {
+        let Message::Commit { pos, value } = commit else {
+            return Err(CertError::NotACommit);
+        };
+        // All signers must agree on one ballot: count per ballot.
+        let mut by_ballot: BTreeMap<Ballot, BTreeSet<NodeId>> = BTreeMap::new();
+        for a in accepts {
+            let Message::Accept {
+                pos: p,
+                ballot,
+                value: v,
+            } = &a.msg
+            else {
+                continue;
+            };
+            if p == pos && v == value && !ignored.contains(&a.from) && keys.verify_signed(a).is_ok()
+            {
+                by_ballot.entry(*ballot).or_default().insert(a.from);
+            }
+        }
+        let have = by_ballot.values().map(BTreeSet::len).max().unwrap_or(0);
+        if have < self.quorum {
+            return Err(CertError::TooFew {
+                have,
+                need: self.quorum,
+            });
+        }
+        if !self.done.contains_key(pos) {
+            self.store(*pos, value.clone(), accepts.to_vec());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The seed's two attacks against the actor cluster, with the middleware off
+//! (the attack works) and on (it fails), for 3, 5 and 7 nodes and the
+//! attacker at the first, a middle and the last index.
+
+use paxos::attack::Attack;
+use paxos::core::NodeId;
+use paxos::demo::{self, DemoConfig, Summary};
+use std::time::Duration;
+
+fn run(
+    nodes: usize,
+    attack: Option<Attack>,
+    attacker: NodeId,
+    middleware: bool,
+    deadline: u64,
+) -> Summary {
+    let cfg = DemoConfig {
+        nodes,
+        values: 6,
+        seed: 7 + attacker as u64,
+        deadline: Duration::from_secs(deadline),
+        drop: 0.0,
+        attack,
+        attacker,
+        middleware,
+        max_prepares: 3,
+    };
+    actix::System::new()
+        .block_on(demo::run(&cfg))
+        .expect("demo runs")
+        .summary
+}
+
+fn placements() -> Vec<(usize, NodeId)> {
+    [3usize, 5, 7]
+        .iter()
+        .flat_map(|&n| [(n, 0), (n, (n / 2) as NodeId), (n, (n - 1) as NodeId)])
+        .collect()
+}
+
+#[test]
+fn safety_attack_breaks_agreement_without_the_middleware() {
+    for (n, m) in placements() {
+        let s = run(n, Some(Attack::Safety), m, false, 2);
+        assert!(
+            !s.agreement,
+            "n={n} attacker={m}: honest logs should diverge: {s:?}"
+        );
+        assert_eq!(s.attackers, vec![m]);
+    }
+}
+
+#[test]
+fn safety_attack_fails_with_the_middleware() {
+    for (n, m) in placements() {
+        let s = run(n, Some(Attack::Safety), m, true, 20);
+        assert!(s.agreement, "n={n} attacker={m}: {s:?}");
+        assert!(s.live, "n={n} attacker={m}: every value committed: {s:?}");
+        assert_eq!(s.detected, vec![m], "n={n}: only the attacker flagged");
+    }
+}
+
+#[test]
+fn liveness_attack_stops_progress_without_the_middleware() {
+    for (n, m) in placements() {
+        let s = run(n, Some(Attack::Liveness), m, false, 1);
+        assert!(!s.live, "n={n} attacker={m}: {s:?}");
+        assert_eq!(s.committed, 0, "n={n} attacker={m}: nothing commits: {s:?}");
+        assert!(s.agreement, "the climber never breaks safety");
+    }
+}
+
+#[test]
+fn liveness_attack_fails_with_the_middleware() {
+    for (n, m) in placements() {
+        let s = run(n, Some(Attack::Liveness), m, true, 20);
+        assert!(s.live, "n={n} attacker={m}: {s:?}");
+        assert!(s.agreement);
+        assert_eq!(s.detected, vec![m], "n={n}: only the attacker flagged");
+    }
+}
+
+#[test]
+fn an_honest_cluster_with_the_middleware_and_loss_flags_nobody() {
+    for (n, seed) in [(3, 1), (5, 2), (3, 3)] {
+        let cfg = DemoConfig {
+            nodes: n,
+            values: 10,
+            seed,
+            deadline: Duration::from_secs(30),
+            drop: 0.2,
+            middleware: true,
+            ..DemoConfig::default()
+        };
+        let s = actix::System::new()
+            .block_on(demo::run(&cfg))
+            .expect("demo runs")
+            .summary;
+        assert!(s.detected.is_empty(), "n={n}: {s:?}");
+        assert!(s.agreement && s.live, "n={n}: {s:?}");
+    }
+}
