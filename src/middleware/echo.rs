@@ -62,7 +62,7 @@ pub enum Seen {
     /// The first time this slot is seen: echo it.
     New,
     /// Proof of equivocation.
-    Conflict(Signed, Signed),
+    Conflict(Box<(Signed, Signed)>),
 }
 
 impl EchoCheck {
@@ -87,7 +87,9 @@ impl EchoCheck {
                 self.seen.insert(k, s.clone());
                 Seen::New
             }
-            Some(first) if conflicting(first, s) => Seen::Conflict(first.clone(), s.clone()),
+            Some(first) if conflicting(first, s) => {
+                Seen::Conflict(Box::new((first.clone(), s.clone())))
+            }
             Some(_) => Seen::Consistent,
         }
     }

@@ -260,7 +260,8 @@ impl Shield {
                     return v;
                 }
                 self.echo.echoed(from, &s);
-                if let Seen::Conflict(a, b) = self.echo.record(&s) {
+                if let Seen::Conflict(pair) = self.echo.record(&s) {
+                    let (a, b) = *pair;
                     self.convict(&mut v, a, b);
                 }
                 self.release(&mut v);
@@ -303,7 +304,10 @@ impl Shield {
                 self.limit.proposed(from, *pos);
                 let signed = Signed { from, msg, sig };
                 match self.echo.record(&signed) {
-                    Seen::Conflict(a, b) => self.convict(v, a, b),
+                    Seen::Conflict(pair) => {
+                        let (a, b) = *pair;
+                        self.convict(v, a, b)
+                    }
                     Seen::New => v.send.push(self.packet(None, Body::Echo(signed.clone()))),
                     Seen::Consistent => {}
                 }
