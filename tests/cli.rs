@@ -71,4 +71,30 @@ fn bad_input_gives_a_clear_error() {
     assert_clear_error(&["demo", "--deadline", "0"], "more than 0");
     assert_clear_error(&["demo", "--drop", "2"], "between 0 and 1");
     assert_clear_error(&["fly"], "unrecognized subcommand");
+    assert_clear_error(
+        &["demo", "--attack", "chaos"],
+        "expected SAFETY or LIVENESS",
+    );
+    assert_clear_error(
+        &["demo", "--attack", "safety", "--attacker", "9"],
+        "not a node",
+    );
+}
+
+#[test]
+fn attack_flags_fill_the_summary() {
+    let v = json(&paxos(&[
+        "demo",
+        "--attack",
+        "safety",
+        "--attacker",
+        "1",
+        "--enable-middleware",
+        "--json",
+    ]));
+    assert_eq!(v["attack"], "SAFETY");
+    assert_eq!(v["attackers"], serde_json::json!([1]));
+    assert_eq!(v["middleware"], true);
+    assert_eq!(v["agreement"], true);
+    assert_eq!(v["detected"], serde_json::json!([1]));
 }
