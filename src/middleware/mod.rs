@@ -459,6 +459,18 @@ mod tests {
         assert!(v.send.is_empty());
     }
 
+    /// Node `i`'s signed Accept of 'x' at pos 0, ballot 1.0.
+    fn signed_accept(i: NodeId) -> Signed {
+        Identity::from_seed(9, i).sign_message(
+            i,
+            Message::Accept {
+                pos: 0,
+                ballot: Ballot::new(1, 0),
+                value: "x".into(),
+            },
+        )
+    }
+
     #[test]
     fn a_commit_without_a_quorum_certificate_is_refused() {
         let mut s = shields(3, true);
@@ -470,14 +482,7 @@ mod tests {
         let p = send(&mut s[0], 1, commit.clone());
         assert!(s[1].incoming(p).deliver.is_empty());
         // Certificate with only the leader's own Accept: refused.
-        let own = Identity::from_seed(9, 0).sign_message(
-            0,
-            Message::Accept {
-                pos: 0,
-                ballot: Ballot::new(1, 0),
-                value: "x".into(),
-            },
-        );
+        let own = signed_accept(0);
         let p = s[0].packet(
             Some(1),
             Body::Certified {
@@ -490,14 +495,7 @@ mod tests {
             "one signer counted twice"
         );
         // With node 2's signed Accept too: a quorum of 2, applied.
-        let other = Identity::from_seed(9, 2).sign_message(
-            2,
-            Message::Accept {
-                pos: 0,
-                ballot: Ballot::new(1, 0),
-                value: "x".into(),
-            },
-        );
+        let other = signed_accept(2);
         let p = s[0].packet(
             Some(1),
             Body::Certified {

@@ -63,10 +63,8 @@ impl PrepareLimit {
     pub fn observe(&mut self, from: NodeId, pos: Pos, ballot: Ballot, now: u64) -> Judgement {
         let mut judgement = Judgement::Fine;
         match self.promises.get(&pos) {
-            Some(&(hi, holder, at)) if ballot <= hi => {
-                let _ = (holder, at); // not higher: overtakes nothing
-                return judgement;
-            }
+            // Not higher than the promise: overtakes nothing.
+            Some(&(hi, _, _)) if ballot <= hi => return judgement,
             Some(&(_, holder, at)) if holder != from && now.saturating_sub(at) < self.grace => {
                 let s = self.strikes.entry((from, pos)).or_default();
                 *s += 1;
