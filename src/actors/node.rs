@@ -87,6 +87,7 @@ impl Handler<NodeCommand> for NodeActor {
     fn handle(&mut self, cmd: NodeCommand, ctx: &mut Context<Self>) {
         match cmd {
             NodeCommand::Propagate(value) => self.feed(Input::Request { value }),
+            // Keys are the middleware's business; it keeps Peers for itself.
             NodeCommand::Peers(_) => {}
             NodeCommand::Exit => ctx.stop(),
         }
