@@ -46,7 +46,7 @@ fn route(
                     flight.push_back((from, to, msg.clone()));
                 }
             }
-            Output::Event(_) => {}
+            Output::Event(_) | Output::Persist(_) => {}
         }
     }
 }

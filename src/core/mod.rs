@@ -12,7 +12,7 @@ mod replica;
 mod types;
 
 pub use message::Message;
-pub use replica::{Config, Replica};
+pub use replica::{AcceptorSlot, Config, Replica};
 pub use types::{majority, Ballot, NodeId, Pos, Value};
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,43 @@ pub enum Output {
     Broadcast { msg: Message },
     /// Something worth telling the coordinator (the seed's `DebugInfo`).
     Event(Event),
+    /// State the node must not forget across a crash. A durable driver
+    /// writes (and syncs) every `Persist` of a step before it sends any
+    /// message of that step: a promise that was sent is a promise kept.
+    Persist(Write),
+}
+
+/// One change to a replica's durable state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Write {
+    /// The acceptor's promise and accepted value at `pos` are now `slot`.
+    Promise { pos: Pos, slot: AcceptorSlot },
+    /// `value` is committed at `pos`; the acceptor state there is obsolete.
+    Commit { pos: Pos, value: Value },
+}
+
+/// Everything a replica persists: what [`Replica::restore`] needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Durable {
+    pub acceptor: BTreeMap<Pos, AcceptorSlot>,
+    pub log: BTreeMap<Pos, Value>,
+}
+
+impl Durable {
+    /// Replay one write, as a store does when it loads its log.
+    pub fn apply(&mut self, w: Write) {
+        match w {
+            Write::Promise { pos, slot } => {
+                if !self.log.contains_key(&pos) {
+                    self.acceptor.insert(pos, slot);
+                }
+            }
+            Write::Commit { pos, value } => {
+                self.acceptor.remove(&pos);
+                self.log.entry(pos).or_insert(value);
+            }
+        }
+    }
 }
 
 /// Notable things that happened inside a participant, for timelines and tests.

@@ -29,7 +29,7 @@
 
 use super::message::Message;
 use super::types::{majority, Ballot, NodeId, Pos, Value};
-use super::{Event, Input, Output, Process};
+use super::{Durable, Event, Input, Output, Process, Write};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -154,6 +154,40 @@ impl Replica {
         }
     }
 
+    /// A replica that restarts after a crash with what it had persisted:
+    /// every promise, accepted value and commit it ever answered with. The
+    /// client queue and positions in flight were volatile and are gone; the
+    /// client re-sends what it still waits for.
+    pub fn restore(id: NodeId, cfg: Config, durable: Durable) -> Self {
+        let mut r = Replica::new(id, cfg);
+        // New ballots must go above every ballot this node ever promised,
+        // including the ones it used itself (its own acceptor promised them).
+        r.max_round = durable
+            .acceptor
+            .values()
+            .flat_map(|a| {
+                std::iter::once(a.promised.round).chain(a.accepted.iter().map(|(b, _)| b.round))
+            })
+            .max()
+            .unwrap_or(0);
+        r.highest_seen = durable.log.keys().next_back().copied();
+        r.acceptor = durable.acceptor;
+        for slot in r.acceptor.values_mut() {
+            slot.promised_at = 0;
+        }
+        r.log = durable.log;
+        r
+    }
+
+    /// What this replica has persisted so far (the state [`Replica::restore`]
+    /// starts from), rebuilt from its live state.
+    pub fn durable(&self) -> Durable {
+        Durable {
+            acceptor: self.acceptor.clone(),
+            log: self.log.clone(),
+        }
+    }
+
     pub fn config(&self) -> &Config {
         &self.cfg
     }
@@ -235,6 +269,10 @@ impl Replica {
 
     fn event(st: &mut Step, e: Event) {
         st.out.push(Output::Event(e));
+    }
+
+    fn persist(st: &mut Step, w: Write) {
+        st.out.push(Output::Persist(w));
     }
 
     /// Start proposing queued values while the window has room.
@@ -389,6 +427,13 @@ impl Replica {
             return;
         }
         self.log.insert(pos, value.clone());
+        Self::persist(
+            st,
+            Write::Commit {
+                pos,
+                value: value.clone(),
+            },
+        );
         Self::event(
             st,
             Event::Committed {
@@ -435,6 +480,8 @@ impl Replica {
                     if ballot > acc.promised {
                         acc.promised = ballot;
                         acc.promised_at = now;
+                        let slot = acc.clone();
+                        Self::persist(st, Write::Promise { pos, slot });
                     }
                     let accepted = acc.accepted.clone();
                     self.preempt(st, pos, ballot);
@@ -517,11 +564,17 @@ impl Replica {
                 let now = self.now;
                 let acc = self.acceptor.entry(pos).or_default();
                 if ballot >= acc.promised {
+                    let changed = ballot > acc.promised
+                        || acc.accepted.as_ref() != Some(&(ballot, value.clone()));
                     if ballot > acc.promised {
                         acc.promised = ballot;
                         acc.promised_at = now;
                     }
                     acc.accepted = Some((ballot, value.clone()));
+                    if changed {
+                        let slot = acc.clone();
+                        Self::persist(st, Write::Promise { pos, slot });
+                    }
                     self.preempt(st, pos, ballot);
                     self.send(st, from, Message::Accept { pos, ballot, value });
                 } else {
@@ -610,6 +663,9 @@ impl Process for Replica {
         while let Some(msg) = st.local.pop_front() {
             self.on_message(&mut st, self.id, msg);
         }
+        // Writes first, so a driver that works through the outputs in order
+        // persists before it sends (the order among the rest is kept).
+        st.out.sort_by_key(|o| !matches!(o, Output::Persist(_)));
         st.out
     }
 

@@ -136,7 +136,7 @@ impl Shield {
         let (to, msg) = match out {
             Output::Send { to, msg } => (Some(to), msg),
             Output::Broadcast { msg } => (None, msg),
-            Output::Event(_) => return Vec::new(),
+            Output::Event(_) | Output::Persist(_) => return Vec::new(),
         };
         if !self.cfg.defend {
             return vec![self.packet(to, Body::Paxos(msg))];

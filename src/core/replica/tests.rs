@@ -66,6 +66,7 @@ impl Net {
                     }
                 }
                 Output::Event(e) => self.events.push((from, e)),
+                Output::Persist(_) => {}
             }
         }
     }
@@ -173,10 +174,13 @@ fn proposer_adopts_value_learned_from_prepared() {
     });
     assert!(matches!(
         &out[..],
-        [Output::Send {
-            to: 2,
-            msg: Message::Accept { .. }
-        }]
+        [
+            Output::Persist(Write::Promise { pos: 0, .. }),
+            Output::Send {
+                to: 2,
+                msg: Message::Accept { .. }
+            }
+        ]
     ));
 
     // Node 0 wants 'y' at pos 0 and talks only to node 1 (node 2 is down).
@@ -302,10 +306,12 @@ fn safe_and_live_under_loss() {
 fn a_quorum_never_counts_one_sender_twice() {
     let mut n0 = Replica::new(0, Config::new(5)); // quorum 3: self + 2 others
     let out = n0.step(Input::Request { value: "v".into() });
-    let Some(Output::Broadcast {
-        msg: Message::Prepare { pos, ballot },
-    }) = out.last().cloned()
-    else {
+    let Some((pos, ballot)) = out.iter().find_map(|o| match o {
+        Output::Broadcast {
+            msg: Message::Prepare { pos, ballot },
+        } => Some((*pos, *ballot)),
+        _ => None,
+    }) else {
         panic!("expected a Prepare, got {out:?}")
     };
     let prepared = Message::Prepared {
@@ -374,4 +380,116 @@ fn honest_retries_after_silence_keep_their_ballot() {
         resent.iter().all(|m| *m == first[0]),
         "a retry after silence re-sends the same Prepare, never a higher ballot"
     );
+}
+
+/// The `Persist` outputs, replayed in order, rebuild exactly the state the
+/// replica reports as durable; and a replica restored from it keeps its
+/// promises and its log.
+#[test]
+fn persisted_writes_rebuild_the_durable_state_and_restore_keeps_promises() {
+    let cfg = Config::new(3);
+    let mut a = Replica::new(0, cfg.clone());
+    let mut store = Durable::default();
+    let mut feed = |r: &mut Replica, input: Input, store: &mut Durable| {
+        let outs = r.step(input);
+        for o in &outs {
+            if let Output::Persist(w) = o {
+                store.apply(w.clone());
+            }
+        }
+        outs
+    };
+    // Promise ballot 5 of node 1 at pos 0, accept its value, promise pos 1.
+    let b5 = Ballot::new(5, 1);
+    feed(
+        &mut a,
+        Input::Deliver {
+            from: 1,
+            msg: Message::Prepare { pos: 0, ballot: b5 },
+        },
+        &mut store,
+    );
+    feed(
+        &mut a,
+        Input::Deliver {
+            from: 1,
+            msg: Message::Propose {
+                pos: 0,
+                ballot: b5,
+                value: "x".into(),
+            },
+        },
+        &mut store,
+    );
+    feed(
+        &mut a,
+        Input::Deliver {
+            from: 1,
+            msg: Message::Prepare { pos: 1, ballot: b5 },
+        },
+        &mut store,
+    );
+    feed(
+        &mut a,
+        Input::Deliver {
+            from: 2,
+            msg: Message::Commit {
+                pos: 2,
+                value: "z".into(),
+            },
+        },
+        &mut store,
+    );
+    assert_eq!(store, a.durable());
+    assert_eq!(store.log.get(&2).map(String::as_str), Some("z"));
+
+    // Crash: only `store` survives.
+    let mut b = Replica::restore(0, cfg, store.clone());
+    assert_eq!(b.log(), a.log());
+    // A lower ballot is refused: the promise survived.
+    let outs = feed(
+        &mut b,
+        Input::Deliver {
+            from: 2,
+            msg: Message::Prepare {
+                pos: 0,
+                ballot: Ballot::new(4, 2),
+            },
+        },
+        &mut store,
+    );
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Send {
+            to: 2,
+            msg: Message::Nack { .. }
+        }
+    )));
+    // A higher one learns the value accepted before the crash.
+    let b6 = Ballot::new(6, 2);
+    let outs = feed(
+        &mut b,
+        Input::Deliver {
+            from: 2,
+            msg: Message::Prepare { pos: 0, ballot: b6 },
+        },
+        &mut store,
+    );
+    let reported = outs.iter().find_map(|o| match o {
+        Output::Send {
+            msg: Message::Prepared { accepted, .. },
+            ..
+        } => Some(accepted.clone()),
+        _ => None,
+    });
+    assert_eq!(reported, Some(Some((b5, "x".to_string()))));
+    // Its own next ballot goes above everything it promised.
+    let outs = feed(&mut b, Input::Request { value: "y".into() }, &mut store);
+    let own = outs.iter().find_map(|o| match o {
+        Output::Broadcast {
+            msg: Message::Prepare { ballot, .. },
+        } => Some(*ballot),
+        _ => None,
+    });
+    assert!(own.is_some_and(|ballot| ballot.round > 6), "{own:?}");
 }
