@@ -390,7 +390,7 @@ fn persisted_writes_rebuild_the_durable_state_and_restore_keeps_promises() {
     let cfg = Config::new(3);
     let mut a = Replica::new(0, cfg.clone());
     let mut store = Durable::default();
-    let mut feed = |r: &mut Replica, input: Input, store: &mut Durable| {
+    let feed = |r: &mut Replica, input: Input, store: &mut Durable| {
         let outs = r.step(input);
         for o in &outs {
             if let Output::Persist(w) = o {
