@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use paxos::attack::Attack;
+use paxos::bridge::{self, client::Client, node::NodeOptions, status};
 use paxos::demo::{self, DemoConfig};
 use std::io::Write as _;
 use std::time::Duration;
@@ -31,6 +32,116 @@ enum Command {
     ///   paxos demo --attack LIVENESS --attacker 2  # nothing commits
     ///   paxos demo --attack LIVENESS --middleware  # the climber is ignored, values commit
     Demo(DemoArgs),
+    /// Run the coordinator of a multi-process cluster: the registry nodes join,
+    /// the client that asks them to propagate values, and the terminal that
+    /// prints every node's DebugInfo lines as they arrive.
+    ///
+    /// Example (then start nodes, see `paxos node --help`):
+    ///   paxos coordinator --listen 127.0.0.1:7000 --nodes 3
+    Coordinator(CoordinatorArgs),
+    /// Run one node of a multi-process cluster (honest, or an attacker with
+    /// --attack). It registers with the coordinator, connects to its peers
+    /// over TCP and runs until `paxos shutdown`.
+    ///
+    /// Examples:
+    ///   paxos node --coordinator 127.0.0.1:7000 --data-dir /tmp/paxos/n0
+    ///   paxos node --coordinator 127.0.0.1:7000 --middleware
+    ///   paxos node --coordinator 127.0.0.1:7000 --attack SAFETY --id 0
+    Node(NodeArgs),
+    /// Ask the cluster to commit values (the seed's "enter value to
+    /// propagate"), and wait until a majority of nodes committed each.
+    ///
+    /// Examples:
+    ///   paxos propose --coordinator 127.0.0.1:7000 apple banana
+    ///   paxos propose --coordinator 127.0.0.1:7000 --node 0 cherry
+    Propose(ProposeArgs),
+    /// Print each node's committed log, who flagged whom, and the verdict
+    /// (--json uses the demo summary's field names).
+    ///
+    /// Example:
+    ///   paxos status --coordinator 127.0.0.1:7000 --json
+    Status(StatusArgs),
+    /// Stop every node (CoordinatorExitCommand), then the coordinator.
+    ///
+    /// Example:
+    ///   paxos shutdown --coordinator 127.0.0.1:7000
+    Shutdown(CoordinatorAddr),
+}
+
+#[derive(Args)]
+struct CoordinatorArgs {
+    /// Address to listen on for nodes and clients (port 0 picks a free one;
+    /// the address is printed).
+    #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR")]
+    listen: String,
+    /// Cluster size: quorums are majorities of it, and no more nodes are admitted.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    nodes: u32,
+    /// Do not print DebugInfo lines (registrations are still printed).
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct CoordinatorAddr {
+    /// The coordinator's address.
+    #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR")]
+    coordinator: String,
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// Address to listen on for peers (port 0 picks a free one; the address
+    /// is printed).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    listen: String,
+    #[command(flatten)]
+    coordinator: CoordinatorAddr,
+    /// Keep this node's key, id, promises, accepted values and log here, synced
+    /// before it answers: restarted on the same directory it keeps every
+    /// promise and catches up. Without it the node lives in memory.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Ask for this node id (default: the data directory's, else the lowest free).
+    #[arg(long, value_name = "ID")]
+    id: Option<u32>,
+    /// Make this node an attacker: SAFETY or LIVENESS. Case-insensitive.
+    #[arg(long, value_name = "NAME")]
+    attack: Option<Attack>,
+    /// Switch this node's middleware defences on (alias --enable-middleware).
+    #[arg(long, alias = "enable-middleware")]
+    middleware: bool,
+    /// With the middleware on: strikes at one position before a node is ignored.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    max_prepares: u32,
+    /// Seconds to keep trying to reach the coordinator at start.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
+    connect_timeout: f64,
+}
+
+#[derive(Args)]
+struct ProposeArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorAddr,
+    /// Ask this node to propagate every value (default: the coordinator
+    /// picks nodes in turn).
+    #[arg(long, value_name = "ID")]
+    node: Option<u32>,
+    /// Seconds to wait for the values to commit.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    timeout: f64,
+    /// The values to commit.
+    #[arg(required = true, value_name = "VALUE")]
+    values: Vec<String>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorAddr,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -99,7 +210,84 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Demo(args) => run_demo(args),
+        Command::Coordinator(args) => run_coordinator(args),
+        Command::Node(args) => run_node(args),
+        Command::Propose(args) => run_propose(args),
+        Command::Status(args) => run_status(args),
+        Command::Shutdown(args) => run_shutdown(args),
     }
+}
+
+const CLIENT_CONNECT: Duration = Duration::from_secs(5);
+
+fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
+    actix::System::new().block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        println!("coordinator listening on {}", listener.local_addr()?);
+        bridge::coordinator::run(listener, args.nodes as usize, !args.quiet).await?;
+        println!("coordinator: cluster stopped");
+        Ok(())
+    })
+}
+
+fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let opts = NodeOptions {
+        listen: args.listen,
+        coordinator: args.coordinator.coordinator,
+        data_dir: args.data_dir,
+        attack: args.attack,
+        middleware: args.middleware,
+        max_prepares: args.max_prepares,
+        id: args.id,
+        connect_timeout: Duration::from_secs_f64(args.connect_timeout),
+    };
+    actix::System::new()
+        .block_on(bridge::node::run(opts))
+        .context("the node stopped")
+}
+
+fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
+    actix::System::new().block_on(async move {
+        let addr = &args.coordinator.coordinator;
+        let mut client = Client::connect(addr, CLIENT_CONNECT).await?;
+        let committed = client
+            .propose(
+                args.values,
+                args.node,
+                Duration::from_secs_f64(args.timeout),
+            )
+            .await?;
+        for (value, nodes) in committed {
+            println!("committed '{value}' on nodes {nodes:?}");
+        }
+        Ok(())
+    })
+}
+
+fn run_status(args: StatusArgs) -> anyhow::Result<()> {
+    actix::System::new().block_on(async move {
+        let mut client = Client::connect(&args.coordinator.coordinator, CLIENT_CONNECT).await?;
+        let summary = status::summarize(&client.status().await?);
+        let mut stdout = std::io::stdout().lock();
+        if args.json {
+            serde_json::to_writer(&mut stdout, &summary)?;
+            writeln!(stdout)?;
+        } else {
+            write!(stdout, "{}", status::render(&summary))?;
+        }
+        Ok(())
+    })
+}
+
+fn run_shutdown(args: CoordinatorAddr) -> anyhow::Result<()> {
+    actix::System::new().block_on(async move {
+        let mut client = Client::connect(&args.coordinator, CLIENT_CONNECT).await?;
+        client.shutdown().await?;
+        println!("cluster stopped");
+        Ok(())
+    })
 }
 
 fn run_demo(args: DemoArgs) -> anyhow::Result<()> {

@@ -55,8 +55,55 @@ struct Peer {
     status: Recipient<GetStatus>,
 }
 
+/// A node asks to join (multi-process mode): which id may it have?
+/// A node that registered this key before gets its old id back (a restart);
+/// otherwise the id it asks for if free, else the lowest free one.
+#[derive(Message)]
+#[rtype(result = "Result<NodeId, String>")]
+pub struct Admit {
+    pub wanted: Option<NodeId>,
+    pub key: [u8; 32],
+    /// The attack the node declares it runs, for honest reporting.
+    pub attack: Option<String>,
+}
+
+/// A registered node's connection went down: stop asking it for values and
+/// re-send what it had not committed (its client queue died with it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NodeLost {
+    pub id: NodeId,
+    /// The connection that went down: a node that already re-registered on
+    /// a new one is not lost.
+    pub commands: Recipient<NodeCommand>,
+}
+
+/// Who is registered, who attacks and who is unreachable.
+#[derive(Message)]
+#[rtype(result = "Registry")]
+pub struct GetRegistry;
+
+/// The answer to [`GetRegistry`].
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    /// The cluster size the coordinator admits, if it was given one.
+    pub size: Option<usize>,
+    pub registered: BTreeSet<NodeId>,
+    pub attackers: BTreeSet<NodeId>,
+    pub unreachable: BTreeSet<NodeId>,
+}
+
 pub struct Coordinator {
     peers: BTreeMap<NodeId, Peer>,
+    /// Cluster size for [`Admit`]; `None` in one process, where ids are fixed.
+    size: Option<usize>,
+    /// Keys that registered, and the id each got.
+    keys: BTreeMap<[u8; 32], NodeId>,
+    attackers: BTreeSet<NodeId>,
+    lost: BTreeSet<NodeId>,
+    /// Print each `DebugInfo` line on stdout as it arrives (the seed's
+    /// coordinator terminal).
+    print: bool,
     start: Instant,
     timeline: Vec<TimelineEntry>,
     progress: Progress,
@@ -75,6 +122,11 @@ impl Coordinator {
     pub fn new() -> Self {
         Coordinator {
             peers: BTreeMap::new(),
+            size: None,
+            keys: BTreeMap::new(),
+            attackers: BTreeSet::new(),
+            lost: BTreeSet::new(),
+            print: false,
             start: Instant::now(),
             timeline: Vec::new(),
             progress: Progress::default(),
@@ -83,8 +135,62 @@ impl Coordinator {
         }
     }
 
+    /// A coordinator for a cluster of `n` nodes that register over the
+    /// bridge, printing their `DebugInfo` lines when `print` is set.
+    pub fn with_size(n: usize, print: bool) -> Self {
+        Coordinator {
+            size: Some(n),
+            print,
+            ..Coordinator::new()
+        }
+    }
+
+    /// Nodes not to ask for values: flagged by someone, or unreachable.
     fn suspects(&self) -> BTreeSet<NodeId> {
-        self.progress.flagged.values().flatten().copied().collect()
+        self.progress
+            .flagged
+            .values()
+            .flatten()
+            .chain(self.lost.iter())
+            .copied()
+            .collect()
+    }
+
+    fn admit(&mut self, msg: Admit) -> Result<NodeId, String> {
+        let n = self.size.unwrap_or(usize::MAX);
+        let id = if let Some(&id) = self.keys.get(&msg.key) {
+            if msg.wanted.is_some_and(|w| w != id) {
+                return Err(format!(
+                    "this key registered as node {id}, not node {}",
+                    msg.wanted.unwrap_or_default()
+                ));
+            }
+            id
+        } else {
+            let taken: BTreeSet<NodeId> = self.keys.values().copied().collect();
+            match msg.wanted {
+                Some(w) if (w as usize) >= n => {
+                    return Err(format!(
+                        "node {w} does not exist in this {n}-node cluster (ids are 0..{n})"
+                    ))
+                }
+                Some(w) if taken.contains(&w) => {
+                    return Err(format!("node {w} is already registered with another key"))
+                }
+                Some(w) => w,
+                None => match (0..n as NodeId).find(|i| !taken.contains(i)) {
+                    Some(i) => i,
+                    None => return Err(format!("the cluster is full: all {n} nodes registered")),
+                },
+            }
+        };
+        self.keys.insert(msg.key, id);
+        if msg.attack.is_some() {
+            self.attackers.insert(id);
+        } else {
+            self.attackers.remove(&id);
+        }
+        Ok(id)
     }
 
     /// The next node, round robin, that nobody flagged.
@@ -148,6 +254,7 @@ impl Handler<PeerInfo> for Coordinator {
     type Result = ();
     fn handle(&mut self, info: PeerInfo, _: &mut Context<Self>) {
         let id = info.record.id;
+        self.lost.remove(&id);
         // Tell the others about the newcomer, and the newcomer about everyone.
         for peer in self.peers.values() {
             peer.commands
@@ -169,7 +276,11 @@ impl Handler<PeerInfo> for Coordinator {
 impl Handler<DebugInfo> for Coordinator {
     type Result = ();
     fn handle(&mut self, info: DebugInfo, _: &mut Context<Self>) {
-        log::debug!("node {}: {}", info.node, info.event);
+        if self.print {
+            println!("node {}: {}", info.node, info.event);
+        } else {
+            log::debug!("node {}: {}", info.node, info.event);
+        }
         match &info.event {
             Event::Committed { value, .. } => {
                 self.progress
@@ -241,8 +352,77 @@ impl Handler<GetStatuses> for Coordinator {
             join_all(asks)
                 .await
                 .into_iter()
-                .filter_map(Result::ok)
+                .filter_map(|r| r.ok().flatten())
                 .collect()
         })
+    }
+}
+
+impl Handler<Admit> for Coordinator {
+    type Result = Result<NodeId, String>;
+    fn handle(&mut self, msg: Admit, _: &mut Context<Self>) -> Self::Result {
+        self.admit(msg)
+    }
+}
+
+impl Handler<NodeLost> for Coordinator {
+    type Result = ();
+    fn handle(&mut self, msg: NodeLost, _: &mut Context<Self>) {
+        if self
+            .peers
+            .get(&msg.id)
+            .is_some_and(|p| p.commands == msg.commands)
+        {
+            log::warn!("lost the connection to node {}", msg.id);
+            self.lost.insert(msg.id);
+            self.resend_from_suspects();
+        }
+    }
+}
+
+impl Handler<GetRegistry> for Coordinator {
+    type Result = MessageResult<GetRegistry>;
+    fn handle(&mut self, _: GetRegistry, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(Registry {
+            size: self.size,
+            registered: self.peers.keys().copied().collect(),
+            attackers: self.attackers.clone(),
+            unreachable: self.lost.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admit(c: &mut Coordinator, wanted: Option<NodeId>, key: u8) -> Result<NodeId, String> {
+        c.admit(Admit {
+            wanted,
+            key: [key; 32],
+            attack: None,
+        })
+    }
+
+    #[test]
+    fn admission_gives_free_ids_and_returns_a_restarted_node_its_own() {
+        let mut c = Coordinator::with_size(3, false);
+        assert_eq!(admit(&mut c, None, 1), Ok(0));
+        assert_eq!(admit(&mut c, Some(2), 2), Ok(2));
+        assert_eq!(admit(&mut c, None, 3), Ok(1));
+        // The same key again is a restart: same id.
+        assert_eq!(admit(&mut c, None, 2), Ok(2));
+        assert_eq!(admit(&mut c, Some(2), 2), Ok(2));
+        // Refusals say why.
+        assert!(admit(&mut c, None, 4).unwrap_err().contains("full"));
+        assert!(admit(&mut c, Some(1), 5)
+            .unwrap_err()
+            .contains("already registered"));
+        assert!(admit(&mut c, Some(7), 6)
+            .unwrap_err()
+            .contains("does not exist"));
+        assert!(admit(&mut c, Some(0), 2)
+            .unwrap_err()
+            .contains("registered as node 2"));
     }
 }

@@ -50,7 +50,7 @@ pub struct PeerInfo {
 }
 
 /// Coordinator → node.
-#[derive(Message, Clone, Debug)]
+#[derive(Message, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub enum NodeCommand {
     /// The client asks this node to propagate a value.
@@ -83,9 +83,10 @@ pub struct CoordinatorPropagateMessage {
 #[rtype(result = "()")]
 pub struct CoordinatorExitCommand;
 
-/// Anyone → node: what is your committed log?
+/// Anyone → node: what is your committed log? `None` when the node did not
+/// answer (a remote node whose connection is down).
 #[derive(Message, Clone, Debug)]
-#[rtype(result = "NodeStatus")]
+#[rtype(result = "Option<NodeStatus>")]
 pub struct GetStatus;
 
 /// A node's answer to [`GetStatus`].

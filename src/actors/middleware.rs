@@ -109,14 +109,14 @@ impl Handler<NodeCommand> for Middleware {
 }
 
 impl Handler<GetStatus> for Middleware {
-    type Result = ResponseFuture<NodeStatus>;
+    type Result = ResponseFuture<Option<NodeStatus>>;
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
         let flagged = self.shield.flagged().clone();
         let ask = self.node.send(GetStatus);
         Box::pin(async move {
-            let mut status = ask.await.unwrap_or_default();
+            let mut status = ask.await.ok().flatten()?;
             status.flagged = flagged;
-            status
+            Some(status)
         })
     }
 }

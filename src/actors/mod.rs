@@ -20,9 +20,10 @@ mod network;
 mod node;
 
 pub use coordinator::{
-    Coordinator, GetProgress, GetStatuses, Progress, TakeTimeline, TimelineEntry,
+    Admit, Coordinator, GetProgress, GetRegistry, GetStatuses, NodeLost, Progress, Registry,
+    TakeTimeline, TimelineEntry,
 };
 pub use messages::*;
 pub use middleware::Middleware;
 pub use network::{Join, Network};
-pub use node::NodeActor;
+pub use node::{NodeActor, Persist};

@@ -3,13 +3,22 @@
 //! (each carrying seeded randomness for jitter), and client requests.
 
 use super::messages::{DebugInfo, Deliver, GetStatus, NodeCommand, NodeStatus, Outgoing};
-use crate::core::{Input, NodeId, Output, Process};
+use crate::core::{Input, NodeId, Output, Pos, Process, Value, Write};
 use actix::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Where a durable node writes its `Persist` outputs (the node's data
+/// directory); `Err` means the write is not known to be on disk.
+pub trait Persist {
+    fn persist(&mut self, writes: &[Write]) -> Result<(), String>;
+}
+
 pub struct NodeActor {
+    /// `None` runs in memory: a restart forgets promises (see README).
+    store: Option<Box<dyn Persist>>,
     id: NodeId,
     process: Box<dyn Process>,
     middleware: Recipient<Outgoing>,
@@ -29,6 +38,7 @@ impl NodeActor {
     ) -> Self {
         let id = process.id();
         NodeActor {
+            store: None,
             id,
             process,
             middleware,
@@ -38,6 +48,12 @@ impl NodeActor {
         }
     }
 
+    /// Persist every write before sending anything (see [`Output::Persist`]).
+    pub fn with_store(mut self, store: Option<Box<dyn Persist>>) -> Self {
+        self.store = store;
+        self
+    }
+
     fn feed(&mut self, input: crate::core::Input) {
         let outs = self.process.step(input);
         self.dispatch(outs);
@@ -45,13 +61,26 @@ impl NodeActor {
 
     fn dispatch(&mut self, outs: Vec<Output>) {
         let mut send = Vec::with_capacity(outs.len());
+        let mut writes = Vec::new();
         for o in outs {
             match o {
+                Output::Persist(w) => writes.push(w),
                 Output::Event(event) => self.coordinator.do_send(DebugInfo {
                     node: self.id,
                     event,
                 }),
                 other => send.push(other),
+            }
+        }
+        if let (Some(store), false) = (&mut self.store, writes.is_empty()) {
+            if let Err(e) = store.persist(&writes) {
+                // A promise that is not on disk must not be sent: stop here
+                // rather than answer and forget it after a crash.
+                log::error!("node {}: cannot persist ({e}); stopping", self.id);
+                System::current().stop_with_code(1);
+                self.store = None;
+                self.process = Box::new(Halted(self.id, Default::default()));
+                return;
             }
         }
         if !send.is_empty() {
@@ -97,10 +126,25 @@ impl Handler<NodeCommand> for NodeActor {
 impl Handler<GetStatus> for NodeActor {
     type Result = MessageResult<GetStatus>;
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(NodeStatus {
+        MessageResult(Some(NodeStatus {
             id: self.id,
             log: self.process.log().clone(),
             flagged: Default::default(),
-        })
+        }))
+    }
+}
+
+/// What a node becomes after a failed write: it answers nothing.
+struct Halted(NodeId, BTreeMap<Pos, Value>);
+
+impl Process for Halted {
+    fn id(&self) -> NodeId {
+        self.0
+    }
+    fn step(&mut self, _: Input) -> Vec<Output> {
+        Vec::new()
+    }
+    fn log(&self) -> &BTreeMap<Pos, Value> {
+        &self.1
     }
 }

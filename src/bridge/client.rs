@@ -1,0 +1,134 @@
+//! The client commands (`paxos propose`, `status`, `shutdown`): one
+//! connection to the coordinator, one request at a time.
+
+use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
+use super::frame::{ClusterStatus, Frame};
+use super::BridgeError;
+use crate::core::{majority, NodeId, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::net::tcp::OwnedWriteHalf;
+
+/// A connection to the coordinator.
+pub struct Client {
+    reader: Reader,
+    writer: OwnedWriteHalf,
+    addr: String,
+}
+
+/// Why `propose` gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    #[error(transparent)]
+    Bridge(#[from] BridgeError),
+    #[error(
+        "timed out after {timeout:?}: {} of {asked} values not committed by a majority ({}): {}",
+        .missing.len(), .quorum, .missing.join(", ")
+    )]
+    Timeout {
+        timeout: Duration,
+        asked: usize,
+        quorum: usize,
+        missing: Vec<Value>,
+    },
+}
+
+impl Client {
+    /// Connect to the coordinator at `addr`.
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Client, BridgeError> {
+        let stream = conn::dial(addr, timeout).await?;
+        let (mut reader, writer) = conn::split(stream);
+        match conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await? {
+            Frame::Challenge { .. } => {}
+            other => {
+                return Err(BridgeError::Unexpected(format!(
+                    "{addr} did not greet like a paxos coordinator: {other:?}"
+                )))
+            }
+        }
+        Ok(Client {
+            reader,
+            writer,
+            addr: addr.to_string(),
+        })
+    }
+
+    async fn request(&mut self, frame: Frame) -> Result<Frame, BridgeError> {
+        conn::write_frame(&mut self.writer, frame).await?;
+        match conn::next_frame(&mut self.reader, Duration::from_secs(10)).await? {
+            Frame::Refused { reason } => Err(BridgeError::Refused(reason)),
+            answer => Ok(answer),
+        }
+    }
+
+    /// Ask the cluster to commit `values` (through `node`, or nodes the
+    /// coordinator picks), and wait until a majority of nodes reported each
+    /// one committed. Returns, for each value, the nodes that did.
+    pub async fn propose(
+        &mut self,
+        values: Vec<Value>,
+        node: Option<NodeId>,
+        timeout: Duration,
+    ) -> Result<BTreeMap<Value, BTreeSet<NodeId>>, ProposeError> {
+        let asked = values.len();
+        match self
+            .request(Frame::Propose {
+                values: values.clone(),
+                node,
+            })
+            .await?
+        {
+            Frame::Ok => {}
+            other => return Err(BridgeError::Unexpected(format!("{other:?}")).into()),
+        }
+        let give_up = tokio::time::Instant::now() + timeout;
+        loop {
+            let (n, committed) = match self
+                .request(Frame::QueryCommits {
+                    values: values.clone(),
+                })
+                .await?
+            {
+                Frame::Commits { n, committed } => (n, committed),
+                other => return Err(BridgeError::Unexpected(format!("{other:?}")).into()),
+            };
+            let quorum = majority(n);
+            let missing: Vec<Value> = values
+                .iter()
+                .filter(|v| committed.get(*v).map_or(0, |s| s.len()) < quorum)
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                return Ok(committed);
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Err(ProposeError::Timeout {
+                    timeout,
+                    asked,
+                    quorum,
+                    missing,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every node's status, as the coordinator collected it.
+    pub async fn status(&mut self) -> Result<ClusterStatus, BridgeError> {
+        match self.request(Frame::QueryStatus).await? {
+            Frame::ClusterStatus(s) => Ok(s),
+            other => Err(BridgeError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Stop every node, then the coordinator.
+    pub async fn shutdown(&mut self) -> Result<(), BridgeError> {
+        match self.request(Frame::Shutdown).await? {
+            Frame::Ok => Ok(()),
+            other => Err(BridgeError::Unexpected(format!(
+                "{} answered {other:?} to shutdown",
+                self.addr
+            ))),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Plumbing shared by every bridge connection: dialing with a deadline,
+//! reading one frame with a deadline, and a writer that drains a queue.
+//!
+//! Each connection's write half is owned by one task fed through a bounded
+//! queue. When the queue is full the newest frame is dropped: the protocol
+//! retries what matters, and a slow peer must not make its senders grow
+//! without bound.
+
+use super::frame::{Frame, FrameCodec};
+use super::BridgeError;
+use futures::StreamExt;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::bytes::BytesMut;
+use tokio_util::codec::{Encoder, FramedRead};
+
+/// Frames waiting to be written on one connection.
+pub const QUEUE: usize = 4096;
+
+/// How long a handshake step may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The read half of a connection, yielding frames.
+pub type Reader = FramedRead<OwnedReadHalf, FrameCodec>;
+
+/// Connect to `addr`, giving up after `timeout`.
+pub async fn dial(addr: &str, timeout: Duration) -> Result<TcpStream, BridgeError> {
+    let unreachable = |source| BridgeError::Unreachable {
+        addr: addr.to_string(),
+        source,
+    };
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            unreachable(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {timeout:?}"),
+            ))
+        })?
+        .map_err(unreachable)?;
+    // Protocol messages are small and latency-bound.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Split a stream into a frame reader and its write half.
+pub fn split(stream: TcpStream) -> (Reader, OwnedWriteHalf) {
+    let (r, w) = stream.into_split();
+    (FramedRead::new(r, FrameCodec::default()), w)
+}
+
+/// The next frame, or an error if the peer closed, sent garbage or was
+/// silent for `timeout`.
+pub async fn next_frame(reader: &mut Reader, timeout: Duration) -> Result<Frame, BridgeError> {
+    match tokio::time::timeout(timeout, reader.next()).await {
+        Err(_) => Err(BridgeError::Timeout(timeout)),
+        Ok(None) => Err(BridgeError::Closed),
+        Ok(Some(frame)) => Ok(frame?),
+    }
+}
+
+/// Write one frame now (handshakes and client requests).
+pub async fn write_frame(w: &mut OwnedWriteHalf, frame: Frame) -> Result<(), BridgeError> {
+    let mut buf = BytesMut::new();
+    FrameCodec::default().encode(frame, &mut buf)?;
+    w.write_all(&buf).await?;
+    Ok(())
+}
+
+/// Write whatever arrives on `rx` to `w`, batching what is already queued
+/// into one write. Returns when `rx` closes or a write fails.
+pub async fn drain(
+    rx: &mut mpsc::Receiver<Frame>,
+    w: &mut OwnedWriteHalf,
+) -> Result<(), BridgeError> {
+    let mut codec = FrameCodec::default();
+    let mut buf = BytesMut::new();
+    while let Some(frame) = rx.recv().await {
+        encode_or_log(&mut codec, frame, &mut buf);
+        while buf.len() < 64 * 1024 {
+            match rx.try_recv() {
+                Ok(frame) => encode_or_log(&mut codec, frame, &mut buf),
+                Err(_) => break,
+            }
+        }
+        w.write_all(&buf).await?;
+        buf.clear();
+    }
+    Ok(())
+}
+
+fn encode_or_log(codec: &mut FrameCodec, frame: Frame, buf: &mut BytesMut) {
+    if let Err(e) = codec.encode(frame, buf) {
+        log::error!("a frame could not be encoded and was dropped: {e}");
+    }
+}
+
+/// A task writing everything sent into the returned queue to `w`.
+pub fn spawn_writer(mut w: OwnedWriteHalf) -> mpsc::Sender<Frame> {
+    let (tx, mut rx) = mpsc::channel(QUEUE);
+    actix_rt::spawn(async move {
+        if let Err(e) = drain(&mut rx, &mut w).await {
+            log::debug!("writer stopped: {e}");
+        }
+    });
+    tx
+}
+
+/// Queue `frame` on `tx`, dropping it (with a debug line) if the queue is
+/// full or the connection is gone.
+pub fn enqueue(tx: &mpsc::Sender<Frame>, frame: Frame, to: &str) {
+    if let Err(e) = tx.try_send(frame) {
+        log::debug!("dropped a frame for {to}: {e}");
+    }
+}
+
+/// 32 random bytes for a handshake challenge.
+pub fn nonce() -> [u8; 32] {
+    let mut n = [0u8; 32];
+    if getrandom::getrandom(&mut n).is_err() {
+        // No OS randomness: fall back to the clock. A predictable nonce only
+        // weakens replay protection of the handshake, never the packets.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        n[..16].copy_from_slice(&t.to_le_bytes());
+    }
+    n
+}

@@ -1,0 +1,320 @@
+//! The coordinator process: the same `Coordinator` actor as the demo, with
+//! every remote node stood in for by a [`RemoteNode`] proxy actor, and a
+//! listener that serves nodes (registration, `DebugInfo`) and clients
+//! (`propose`, `status`, `shutdown`) on one port.
+
+use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
+use super::frame::{ClusterStatus, Frame, Registration};
+use super::BridgeError;
+use crate::actors::{
+    Admit, Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, DebugInfo,
+    GetProgress, GetRegistry, GetStatus, GetStatuses, NodeCommand, NodeLost, NodeStatus, PeerInfo,
+    PeerRecord,
+};
+use crate::auth::{handshake_bytes, verify_handshake};
+use crate::core::NodeId;
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How long the coordinator waits for a node to answer a status request.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serve a cluster of `n` nodes on `listener` until a client asks for
+/// shutdown. Must be called inside an actix system.
+pub async fn run(listener: TcpListener, n: usize, print: bool) -> Result<(), BridgeError> {
+    let coordinator = Coordinator::with_size(n, print).start();
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let nodes_connected = Arc::new(AtomicUsize::new(0));
+    let counter = nodes_connected.clone();
+    let accepting = actix_rt::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    let ctx = Session {
+                        coordinator: coordinator.clone(),
+                        n,
+                        stop: stop_tx.clone(),
+                        nodes_connected: counter.clone(),
+                    };
+                    actix_rt::spawn(async move {
+                        if let Err(e) = ctx.serve(stream).await {
+                            log::warn!("connection from {addr} dropped: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    let _ = stop_rx.changed().await;
+    accepting.abort();
+    // The Exit commands are queued on each node's connection; give the nodes
+    // a moment to read them and hang up before this process goes away.
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(2);
+    while nodes_connected.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// One accepted connection, whoever it turns out to be.
+struct Session {
+    coordinator: Addr<Coordinator>,
+    n: usize,
+    stop: watch::Sender<bool>,
+    nodes_connected: Arc<AtomicUsize>,
+}
+
+impl Session {
+    async fn serve(self, stream: tokio::net::TcpStream) -> Result<(), BridgeError> {
+        let (mut reader, mut writer) = conn::split(stream);
+        let nonce = conn::nonce();
+        conn::write_frame(&mut writer, Frame::Challenge { nonce }).await?;
+        let first = conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await?;
+        match first {
+            Frame::Register(reg) => self.serve_node(reg, nonce, reader, writer).await,
+            request => self.serve_client(request, reader, writer).await,
+        }
+    }
+
+    async fn serve_node(
+        self,
+        reg: Registration,
+        nonce: [u8; 32],
+        mut reader: Reader,
+        mut writer: OwnedWriteHalf,
+    ) -> Result<(), BridgeError> {
+        let transcript = handshake_bytes(&nonce, reg.id, &reg.addr);
+        if let Err(e) = verify_handshake(&reg.key, &transcript, &reg.sig) {
+            let reason = format!("registration not signed by the key it announces: {e}");
+            return refuse(&mut writer, reason).await;
+        }
+        let admitted = self
+            .coordinator
+            .send(Admit {
+                wanted: reg.id,
+                key: reg.key,
+                attack: reg.attack.clone(),
+            })
+            .await?;
+        let id = match admitted {
+            Ok(id) => id,
+            Err(reason) => return refuse(&mut writer, reason).await,
+        };
+        conn::write_frame(&mut writer, Frame::Welcome { id, n: self.n }).await?;
+        let what = match &reg.attack {
+            Some(a) => format!("attacker ({a})"),
+            None => "honest".to_string(),
+        };
+        println!(
+            "node {id} registered from {} ({what}, middleware {})",
+            reg.addr,
+            if reg.middleware { "on" } else { "off" }
+        );
+        let tx = conn::spawn_writer(writer);
+        let proxy = RemoteNode {
+            id,
+            tx,
+            next_req: 0,
+            pending: HashMap::new(),
+        }
+        .start();
+        self.coordinator.do_send(PeerInfo {
+            record: PeerRecord {
+                id,
+                key: Some(reg.key),
+                addr: Some(reg.addr),
+            },
+            commands: proxy.clone().recipient(),
+            status: proxy.clone().recipient(),
+        });
+        self.nodes_connected.fetch_add(1, Ordering::SeqCst);
+        let result = loop {
+            match conn::next_frame(&mut reader, Duration::MAX).await {
+                Ok(Frame::Debug(event)) => self.coordinator.do_send(DebugInfo { node: id, event }),
+                Ok(Frame::Status { req, status }) => proxy.do_send(StatusReply { req, status }),
+                Ok(other) => log::warn!("node {id} sent an unexpected frame: {other:?}"),
+                Err(BridgeError::Closed) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        self.nodes_connected.fetch_sub(1, Ordering::SeqCst);
+        self.coordinator.do_send(NodeLost {
+            id,
+            commands: proxy.clone().recipient(),
+        });
+        proxy.do_send(Hangup);
+        result
+    }
+
+    async fn serve_client(
+        self,
+        mut request: Frame,
+        mut reader: Reader,
+        mut writer: OwnedWriteHalf,
+    ) -> Result<(), BridgeError> {
+        loop {
+            let answer = self.answer(request).await?;
+            let done = answer.is_none();
+            if let Some(frame) = answer {
+                conn::write_frame(&mut writer, frame).await?;
+            } else {
+                conn::write_frame(&mut writer, Frame::Ok).await?;
+            }
+            if done {
+                let _ = self.stop.send(true);
+                return Ok(());
+            }
+            request = match conn::next_frame(&mut reader, Duration::MAX).await {
+                Ok(f) => f,
+                Err(BridgeError::Closed) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+        }
+    }
+
+    /// The answer to one client request; `None` for a shutdown.
+    async fn answer(&self, request: Frame) -> Result<Option<Frame>, BridgeError> {
+        let c = &self.coordinator;
+        Ok(Some(match request {
+            Frame::Propose { values, node } => {
+                let registry = c.send(GetRegistry).await?;
+                if registry.registered.is_empty() {
+                    Frame::Refused {
+                        reason: "no node has registered yet".into(),
+                    }
+                } else if let Some(id) = node.filter(|id| !registry.registered.contains(id)) {
+                    Frame::Refused {
+                        reason: format!(
+                            "node {id} is not registered (registered: {:?})",
+                            registry.registered
+                        ),
+                    }
+                } else {
+                    for value in values {
+                        c.do_send(CoordinatorPropagateMessage { value, node });
+                    }
+                    Frame::Ok
+                }
+            }
+            Frame::QueryCommits { values } => {
+                let progress = c.send(GetProgress).await?;
+                let committed = values
+                    .into_iter()
+                    .map(|v| {
+                        let nodes = progress.committed.get(&v).cloned().unwrap_or_default();
+                        (v, nodes)
+                    })
+                    .collect();
+                Frame::Commits {
+                    n: self.n,
+                    committed,
+                }
+            }
+            Frame::QueryStatus => {
+                let registry = c.send(GetRegistry).await?;
+                let nodes = c.send(GetStatuses).await?;
+                Frame::ClusterStatus(ClusterStatus {
+                    n: self.n,
+                    attackers: registry.attackers.into_iter().collect(),
+                    unreachable: registry.unreachable.into_iter().collect(),
+                    nodes,
+                })
+            }
+            Frame::Shutdown => {
+                c.send(CoordinatorExitCommand).await.ok();
+                return Ok(None);
+            }
+            other => return Err(BridgeError::Unexpected(format!("a client sent {other:?}"))),
+        }))
+    }
+}
+
+/// Tell the other side why, then fail with the same reason.
+async fn refuse(writer: &mut OwnedWriteHalf, reason: String) -> Result<(), BridgeError> {
+    let _ = conn::write_frame(
+        writer,
+        Frame::Refused {
+            reason: reason.clone(),
+        },
+    )
+    .await;
+    Err(BridgeError::Refused(reason))
+}
+
+/// Stands in for a remote node in the coordinator process: commands and
+/// status requests go down its connection.
+struct RemoteNode {
+    id: NodeId,
+    tx: mpsc::Sender<Frame>,
+    next_req: u64,
+    pending: HashMap<u64, oneshot::Sender<NodeStatus>>,
+}
+
+impl Actor for RemoteNode {
+    type Context = Context<Self>;
+}
+
+/// A node's answer to a status request.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct StatusReply {
+    req: u64,
+    status: NodeStatus,
+}
+
+/// The node's connection closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Hangup;
+
+impl Handler<NodeCommand> for RemoteNode {
+    type Result = ();
+    fn handle(&mut self, cmd: NodeCommand, _: &mut Context<Self>) {
+        conn::enqueue(&self.tx, Frame::Command(cmd), &format!("node {}", self.id));
+    }
+}
+
+impl Handler<GetStatus> for RemoteNode {
+    type Result = ResponseFuture<Option<NodeStatus>>;
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        let req = self.next_req;
+        self.next_req += 1;
+        let (tx, rx) = oneshot::channel();
+        self.pending.insert(req, tx);
+        conn::enqueue(
+            &self.tx,
+            Frame::StatusRequest { req },
+            &format!("node {}", self.id),
+        );
+        Box::pin(async move { tokio::time::timeout(STATUS_TIMEOUT, rx).await.ok()?.ok() })
+    }
+}
+
+impl Handler<StatusReply> for RemoteNode {
+    type Result = ();
+    fn handle(&mut self, StatusReply { req, mut status }: StatusReply, _: &mut Context<Self>) {
+        // The connection says who the node is; its own claim does not count.
+        status.id = self.id;
+        if let Some(tx) = self.pending.remove(&req) {
+            let _ = tx.send(status);
+        }
+    }
+}
+
+impl Handler<Hangup> for RemoteNode {
+    type Result = ();
+    fn handle(&mut self, _: Hangup, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,223 @@
+//! What travels on a bridge connection: one [`Frame`] per length-delimited
+//! frame, encoded with postcard.
+//!
+//! Framing is tokio-util's `LengthDelimitedCodec`, whose length check runs
+//! before it allocates: a peer announcing a 4 GiB frame is refused after four
+//! bytes, not after 4 GiB. A frame that fails to decode is an error for that
+//! frame only; the caller decides whether to drop the connection.
+
+use crate::actors::{NodeCommand, NodeStatus};
+use crate::core::{Event, NodeId, Value};
+use crate::wire::Packet;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio_util::bytes::{Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+/// Largest frame accepted or sent, in bytes.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// Every message a bridge connection carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Frame {
+    /// Listener → dialer, the first frame on every connection: the dialer
+    /// proves who it is by signing this nonce.
+    Challenge { nonce: [u8; 32] },
+    /// Node → node: "I am `id`", with a signature over the challenge made by
+    /// the key the coordinator registered for `id`.
+    PeerHello { id: NodeId, sig: Vec<u8> },
+    /// Node → coordinator: the seed's `PeerInfo`. `sig` over the challenge
+    /// proves the node holds the secret of `key`.
+    Register(Registration),
+    /// Coordinator → node: you are `id` in a cluster of `n`.
+    Welcome { id: NodeId, n: usize },
+    /// Coordinator → node or client: your request was refused, and why.
+    Refused { reason: String },
+    /// Coordinator → node: a command (propagate, peers, exit).
+    Command(NodeCommand),
+    /// Node → coordinator: one `DebugInfo` line (the sender is the node the
+    /// connection registered as).
+    Debug(Event),
+    /// Coordinator → node: report your status, answering with `req`.
+    StatusRequest { req: u64 },
+    /// Node → coordinator: the answer to `StatusRequest { req }`.
+    Status { req: u64, status: NodeStatus },
+    /// Node → node: a protocol packet.
+    Packet(Packet),
+    /// Client → coordinator: ask the cluster to propagate `values`.
+    Propose {
+        values: Vec<Value>,
+        node: Option<NodeId>,
+    },
+    /// Client → coordinator: which nodes committed each of these values?
+    QueryCommits { values: Vec<Value> },
+    /// Coordinator → client: for each value asked about, the nodes that
+    /// reported committing it, and the cluster size.
+    Commits {
+        n: usize,
+        committed: BTreeMap<Value, BTreeSet<NodeId>>,
+    },
+    /// Client → coordinator: every node's status.
+    QueryStatus,
+    /// Coordinator → client: the answer to `QueryStatus`.
+    ClusterStatus(ClusterStatus),
+    /// Client → coordinator: stop the cluster.
+    Shutdown,
+    /// Coordinator → client: done.
+    Ok,
+}
+
+/// A node's registration with the coordinator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The id this node had before (from its data directory), if any.
+    pub id: Option<NodeId>,
+    pub key: [u8; 32],
+    /// Where the node listens for its peers.
+    pub addr: String,
+    /// The attack this node runs, declared so the lab can report honestly
+    /// which nodes are the attackers (a real adversary would not say).
+    pub attack: Option<String>,
+    pub middleware: bool,
+    pub sig: Vec<u8>,
+}
+
+/// What the coordinator knows about the cluster, for `paxos status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// Cluster size.
+    pub n: usize,
+    /// Registered nodes, with the attack each declared.
+    pub attackers: Vec<NodeId>,
+    /// Registered nodes whose connection is currently down.
+    pub unreachable: Vec<NodeId>,
+    /// Each answering node's status.
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("undecodable frame of {len} bytes: {source}")]
+    Decode { len: usize, source: postcard::Error },
+    #[error("frame of {0} bytes is over the {MAX_FRAME}-byte limit")]
+    TooLarge(usize),
+}
+
+/// Length-delimited postcard frames, at most [`MAX_FRAME`] bytes.
+pub struct FrameCodec {
+    inner: LengthDelimitedCodec,
+}
+
+impl Default for FrameCodec {
+    fn default() -> Self {
+        FrameCodec {
+            inner: LengthDelimitedCodec::builder()
+                .max_frame_length(MAX_FRAME)
+                .new_codec(),
+        }
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        let Some(bytes) = self.inner.decode(src)? else {
+            return Ok(None);
+        };
+        postcard::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|source| FrameError::Decode {
+                len: bytes.len(),
+                source,
+            })
+    }
+}
+
+impl Encoder<Frame> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+        let bytes =
+            postcard::to_stdvec(&frame).map_err(|source| FrameError::Decode { len: 0, source })?;
+        if bytes.len() > MAX_FRAME {
+            return Err(FrameError::TooLarge(bytes.len()));
+        }
+        self.inner.encode(Bytes::from(bytes), dst)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Ballot, Message};
+    use crate::wire::Body;
+
+    fn encode(frame: Frame) -> BytesMut {
+        let mut buf = BytesMut::new();
+        FrameCodec::default().encode(frame, &mut buf).unwrap();
+        buf
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let frames = vec![
+            Frame::Challenge { nonce: [7; 32] },
+            Frame::Packet(Packet {
+                from: 1,
+                to: None,
+                body: Body::Paxos(Message::Propose {
+                    pos: 3,
+                    ballot: Ballot::new(2, 1),
+                    value: "v".into(),
+                }),
+                sig: Some(vec![1; 64]),
+            }),
+            Frame::Command(NodeCommand::Propagate("x".into())),
+            Frame::Status {
+                req: 9,
+                status: NodeStatus::default(),
+            },
+        ];
+        let mut buf = BytesMut::new();
+        let mut codec = FrameCodec::default();
+        for f in &frames {
+            codec.encode(f.clone(), &mut buf).unwrap();
+        }
+        for f in frames {
+            assert_eq!(codec.decode(&mut buf).unwrap(), Some(f));
+        }
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn a_truncated_frame_waits_for_the_rest() {
+        let full = encode(Frame::Shutdown);
+        let mut codec = FrameCodec::default();
+        let mut part = BytesMut::from(&full[..full.len() - 1]);
+        assert_eq!(codec.decode(&mut part).unwrap(), None);
+        part.extend_from_slice(&full[full.len() - 1..]);
+        assert_eq!(codec.decode(&mut part).unwrap(), Some(Frame::Shutdown));
+    }
+
+    #[test]
+    fn an_oversized_length_is_refused_before_allocating() {
+        let mut buf = BytesMut::from(&u32::MAX.to_be_bytes()[..]);
+        let err = FrameCodec::default().decode(&mut buf).unwrap_err();
+        assert!(matches!(err, FrameError::Io(_)), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error_not_a_panic() {
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&5u32.to_be_bytes());
+        buf.extend_from_slice(&[0xff, 0xfe, 0xfd, 0xfc, 0xfb]);
+        let err = FrameCodec::default().decode(&mut buf).unwrap_err();
+        assert!(matches!(err, FrameError::Decode { len: 5, .. }), "{err}");
+    }
+}

@@ -1,0 +1,464 @@
+//! A node process: registers with the coordinator, then runs the same
+//! `NodeActor` and `Middleware` as the demo, with the [`Bridge`] actor as
+//! their network and their coordinator.
+
+use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
+use super::frame::{Frame, Registration};
+use super::BridgeError;
+use crate::actors::{
+    DebugInfo, GetStatus, Incoming, Middleware, NodeActor, NodeCommand, PeerRecord, Transmit,
+};
+use crate::attack::{self, Attack};
+use crate::auth::{handshake_bytes, verify_handshake, Identity};
+use crate::core::{Config, NodeId, Process, Replica};
+use crate::middleware::{Shield, ShieldConfig};
+use crate::wire::Packet;
+use actix::prelude::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+/// How often node and middleware actors tick in a node process.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// How a node process runs (`paxos node …`).
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub listen: String,
+    pub coordinator: String,
+    pub data_dir: Option<PathBuf>,
+    pub attack: Option<Attack>,
+    pub middleware: bool,
+    pub max_prepares: u32,
+    /// Ask for this id (else the coordinator picks, or the data dir says).
+    pub id: Option<NodeId>,
+    /// How long to keep trying to reach the coordinator at start.
+    pub connect_timeout: Duration,
+}
+
+/// Run a node until the coordinator tells it to exit. Must be called inside
+/// an actix system.
+pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
+    let mut durable = super::disk::open(opts.data_dir.as_deref())?;
+    let identity = durable.identity();
+    let wanted = opts.id.or(durable.id());
+    if let (Some(asked), Some(saved)) = (opts.id, durable.id()) {
+        if asked != saved {
+            return Err(BridgeError::Refused(format!(
+                "--id {asked} does not match the data directory, which belongs to node {saved}"
+            )));
+        }
+    }
+
+    let listener = TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|source| BridgeError::Bind {
+            addr: opts.listen.clone(),
+            source,
+        })?;
+    let local = listener.local_addr()?.to_string();
+
+    // Register: the seed's PeerInfo, proving we hold the key we announce.
+    let stream = dial_retrying(&opts.coordinator, opts.connect_timeout).await?;
+    let (mut reader, mut writer) = conn::split(stream);
+    let Frame::Challenge { nonce } = conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await? else {
+        return Err(BridgeError::Unexpected(format!(
+            "{} did not open with a challenge: is it a paxos coordinator?",
+            opts.coordinator
+        )));
+    };
+    let sig = identity.sign_handshake(&handshake_bytes(&nonce, wanted, &local));
+    conn::write_frame(
+        &mut writer,
+        Frame::Register(Registration {
+            id: wanted,
+            key: identity.public(),
+            addr: local.clone(),
+            attack: opts.attack.map(|a| a.to_string()),
+            middleware: opts.middleware,
+            sig,
+        }),
+    )
+    .await?;
+    let (id, n) = match conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await? {
+        Frame::Welcome { id, n } => (id, n),
+        Frame::Refused { reason } => return Err(BridgeError::Refused(reason)),
+        other => return Err(BridgeError::Unexpected(format!("{other:?}"))),
+    };
+    durable.set_id(id)?;
+    println!("node {id} listening on {local}");
+    log::info!("node {id} of {n} registered with {}", opts.coordinator);
+
+    let cfg = Config::new(n);
+    let process: Box<dyn Process> = match (opts.attack, durable.take_state()) {
+        (None, Some(state)) => {
+            log::info!(
+                "node {id}: restored {} committed positions and {} promises",
+                state.log.len(),
+                state.acceptor.len()
+            );
+            Box::new(Replica::restore(id, cfg.clone(), state))
+        }
+        (attack, _) => attack::participant(id, cfg.clone(), attack),
+    };
+    let shield_cfg = ShieldConfig {
+        max_prepares: opts.max_prepares,
+        grace_ticks: cfg.grace_ticks,
+        ..ShieldConfig::new(n, opts.middleware)
+    };
+    let shield = Shield::new(id, shield_cfg, Some(identity.clone()));
+
+    let (exit_tx, exit_rx) = oneshot::channel();
+    let to_coordinator = conn::spawn_writer(writer);
+    let bridge = Bridge {
+        id,
+        identity,
+        middleware: None,
+        links: BTreeMap::new(),
+        keys: BTreeMap::new(),
+        coordinator: to_coordinator,
+        exit: Some(exit_tx),
+    }
+    .start();
+    let seed = u64::from_le_bytes(conn::nonce()[..8].try_into().unwrap_or_default());
+    let store = durable.into_store();
+    let b = bridge.clone();
+    let middleware = Middleware::create(move |ctx| {
+        let node = NodeActor::new(
+            process,
+            ctx.address().recipient(),
+            b.clone().recipient(),
+            seed,
+            TICK,
+        )
+        .with_store(store)
+        .start();
+        Middleware::new(shield, node, b.clone().recipient(), b.recipient(), TICK)
+    });
+    bridge.do_send(Attach(middleware));
+
+    actix_rt::spawn(read_coordinator(reader, bridge.clone()));
+    actix_rt::spawn(accept_peers(listener, bridge));
+    let _ = exit_rx.await;
+    log::info!("node {id}: exiting on the coordinator's command");
+    Ok(())
+}
+
+/// Reach the coordinator, retrying with backoff until `timeout`: nodes are
+/// often started in the same breath as their coordinator.
+async fn dial_retrying(
+    addr: &str,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, BridgeError> {
+    let give_up = tokio::time::Instant::now() + timeout;
+    let mut wait = Duration::from_millis(20);
+    loop {
+        match conn::dial(addr, Duration::from_secs(2)).await {
+            Ok(s) => return Ok(s),
+            Err(e) if tokio::time::Instant::now() + wait >= give_up => return Err(e),
+            Err(e) => log::debug!("{e}; retrying in {wait:?}"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(500));
+    }
+}
+
+async fn read_coordinator(mut reader: Reader, bridge: Addr<Bridge>) {
+    loop {
+        match conn::next_frame(&mut reader, Duration::MAX).await {
+            Ok(frame) => bridge.do_send(FromCoordinator(frame)),
+            Err(e) => {
+                log::warn!("lost the coordinator ({e}); still serving peers");
+                return;
+            }
+        }
+    }
+}
+
+async fn accept_peers(listener: TcpListener, bridge: Addr<Bridge>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let _ = stream.set_nodelay(true);
+                let bridge = bridge.clone();
+                actix_rt::spawn(async move {
+                    match serve_peer(stream, bridge).await {
+                        Err(BridgeError::Closed) => log::debug!("{addr} hung up"),
+                        Err(e) => log::warn!("connection from {addr} dropped: {e}"),
+                        Ok(()) => {}
+                    }
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                log::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// One inbound peer connection: authenticate, then hand every packet to the
+/// bridge. Garbage or an oversized frame ends this connection only.
+async fn serve_peer(
+    stream: tokio::net::TcpStream,
+    bridge: Addr<Bridge>,
+) -> Result<(), BridgeError> {
+    let (mut reader, mut writer) = conn::split(stream);
+    let nonce = conn::nonce();
+    conn::write_frame(&mut writer, Frame::Challenge { nonce }).await?;
+    let Frame::PeerHello { id, sig } = conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await?
+    else {
+        return Err(BridgeError::Unexpected(
+            "the first frame was not a PeerHello".into(),
+        ));
+    };
+    let Some(key) = bridge.send(KeyOf(id)).await? else {
+        return Err(BridgeError::Refused(format!(
+            "node {id} is not in the coordinator's registry"
+        )));
+    };
+    verify_handshake(&key, &handshake_bytes(&nonce, Some(id), ""), &sig)
+        .map_err(|e| BridgeError::Refused(format!("node {id}: {e}")))?;
+    log::debug!("peer {id} connected");
+    loop {
+        match conn::next_frame(&mut reader, Duration::MAX).await? {
+            Frame::Packet(packet) => bridge.do_send(FromPeer { id, packet }),
+            other => log::warn!(
+                "node {id} sent a {} frame on a peer link; ignored",
+                kind(&other)
+            ),
+        }
+    }
+}
+
+fn kind(f: &Frame) -> String {
+    format!("{f:?}")
+        .split([' ', '(', '{'])
+        .next()
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// The node process's bridge actor: network and coordinator for the node's
+/// middleware.
+pub struct Bridge {
+    id: NodeId,
+    identity: Identity,
+    middleware: Option<Addr<Middleware>>,
+    links: BTreeMap<NodeId, Link>,
+    keys: BTreeMap<NodeId, [u8; 32]>,
+    coordinator: mpsc::Sender<Frame>,
+    exit: Option<oneshot::Sender<()>>,
+}
+
+/// The connection this node dials to one peer.
+struct Link {
+    addr: String,
+    tx: mpsc::Sender<Frame>,
+    task: actix_rt::task::JoinHandle<()>,
+}
+
+impl Bridge {
+    fn update_peers(&mut self, peers: &[PeerRecord]) {
+        for p in peers {
+            if let Some(key) = p.key {
+                self.keys.insert(p.id, key);
+            }
+            let (Some(addr), true) = (&p.addr, p.id != self.id) else {
+                continue;
+            };
+            if self.links.get(&p.id).is_some_and(|l| &l.addr == addr) {
+                continue;
+            }
+            if let Some(old) = self.links.remove(&p.id) {
+                old.task.abort();
+            }
+            let (tx, rx) = mpsc::channel(conn::QUEUE);
+            let task = actix_rt::spawn(dial_peer(
+                self.id,
+                self.identity.clone(),
+                p.id,
+                addr.clone(),
+                rx,
+            ));
+            self.links.insert(
+                p.id,
+                Link {
+                    addr: addr.clone(),
+                    tx,
+                    task,
+                },
+            );
+        }
+    }
+}
+
+/// Keep a connection to peer `to` open, re-dialling with backoff, and write
+/// everything queued for it.
+async fn dial_peer(
+    me: NodeId,
+    identity: Identity,
+    to: NodeId,
+    addr: String,
+    mut rx: mpsc::Receiver<Frame>,
+) {
+    let mut wait = Duration::from_millis(10);
+    loop {
+        let attempt = async {
+            let stream = conn::dial(&addr, Duration::from_secs(2)).await?;
+            let (mut reader, mut writer) = conn::split(stream);
+            let Frame::Challenge { nonce } =
+                conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await?
+            else {
+                return Err(BridgeError::Unexpected("no challenge".into()));
+            };
+            let sig = identity.sign_handshake(&handshake_bytes(&nonce, Some(me), ""));
+            conn::write_frame(&mut writer, Frame::PeerHello { id: me, sig }).await?;
+            log::debug!("node {me}: connected to peer {to} at {addr}");
+            // Reset the backoff only once a connection is up.
+            Ok::<_, BridgeError>(writer)
+        };
+        match attempt.await {
+            Ok(mut writer) => {
+                wait = Duration::from_millis(10);
+                match conn::drain(&mut rx, &mut writer).await {
+                    Ok(()) => return, // the bridge dropped this link
+                    Err(e) => log::info!("node {me}: link to peer {to} broke: {e}"),
+                }
+            }
+            Err(e) => log::debug!("node {me}: cannot reach peer {to} at {addr}: {e}"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(1));
+    }
+}
+
+impl Actor for Bridge {
+    type Context = Context<Self>;
+}
+
+/// The node's middleware, once it exists.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Attach(Addr<Middleware>);
+
+/// A frame from the coordinator.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FromCoordinator(Frame);
+
+/// A packet from an authenticated peer connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FromPeer {
+    id: NodeId,
+    packet: Packet,
+}
+
+/// The registered key of a node, to authenticate its connection.
+#[derive(Message)]
+#[rtype(result = "Option<[u8; 32]>")]
+struct KeyOf(NodeId);
+
+impl Handler<Attach> for Bridge {
+    type Result = ();
+    fn handle(&mut self, Attach(m): Attach, _: &mut Context<Self>) {
+        self.middleware = Some(m);
+    }
+}
+
+impl Handler<KeyOf> for Bridge {
+    type Result = Option<[u8; 32]>;
+    fn handle(&mut self, KeyOf(id): KeyOf, _: &mut Context<Self>) -> Self::Result {
+        (id != self.id)
+            .then(|| self.keys.get(&id).copied())
+            .flatten()
+    }
+}
+
+impl Handler<Transmit> for Bridge {
+    type Result = ();
+    fn handle(&mut self, Transmit(packet): Transmit, _: &mut Context<Self>) {
+        match packet.to {
+            Some(to) => match self.links.get(&to) {
+                Some(link) => conn::enqueue(&link.tx, Frame::Packet(packet), &link.addr),
+                None => log::debug!("no link to node {to} yet; packet dropped"),
+            },
+            None => {
+                for link in self.links.values() {
+                    conn::enqueue(&link.tx, Frame::Packet(packet.clone()), &link.addr);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<DebugInfo> for Bridge {
+    type Result = ();
+    fn handle(&mut self, info: DebugInfo, _: &mut Context<Self>) {
+        conn::enqueue(
+            &self.coordinator,
+            Frame::Debug(info.event),
+            "the coordinator",
+        );
+    }
+}
+
+impl Handler<FromPeer> for Bridge {
+    type Result = ();
+    fn handle(&mut self, FromPeer { id, packet }: FromPeer, _: &mut Context<Self>) {
+        if packet.from != id {
+            log::warn!(
+                "node {id} sent a packet claiming to come from node {}; dropped",
+                packet.from
+            );
+            return;
+        }
+        if packet.to.is_some_and(|to| to != self.id) {
+            log::warn!(
+                "node {id} sent a packet meant for node {:?}; dropped",
+                packet.to
+            );
+            return;
+        }
+        if let Some(m) = &self.middleware {
+            m.do_send(Incoming(packet));
+        }
+    }
+}
+
+impl Handler<FromCoordinator> for Bridge {
+    type Result = ();
+    fn handle(&mut self, FromCoordinator(frame): FromCoordinator, ctx: &mut Context<Self>) {
+        let Some(m) = self.middleware.clone() else {
+            return;
+        };
+        match frame {
+            Frame::Command(NodeCommand::Peers(peers)) => {
+                self.update_peers(&peers);
+                m.do_send(NodeCommand::Peers(peers));
+            }
+            Frame::Command(NodeCommand::Exit) => {
+                m.do_send(NodeCommand::Exit);
+                if let Some(exit) = self.exit.take() {
+                    let _ = exit.send(());
+                }
+                ctx.stop();
+            }
+            Frame::Command(cmd) => m.do_send(cmd),
+            Frame::StatusRequest { req } => {
+                let tx = self.coordinator.clone();
+                let ask = m.send(GetStatus);
+                actix_rt::spawn(async move {
+                    if let Ok(Some(status)) = ask.await {
+                        conn::enqueue(&tx, Frame::Status { req, status }, "the coordinator");
+                    }
+                });
+            }
+            other => log::warn!("the coordinator sent an unexpected {} frame", kind(&other)),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! `paxos status`: the verdict over a cluster's statuses, with the same
+//! field names as the demo's summary so one script reads both.
+
+use super::frame::ClusterStatus;
+use crate::core::{NodeId, Value};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+/// `paxos status --json`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatusSummary {
+    pub nodes: usize,
+    pub attackers: Vec<NodeId>,
+    pub honest: Vec<NodeId>,
+    /// Registered nodes whose connection to the coordinator is down, or that
+    /// did not answer.
+    pub unreachable: Vec<NodeId>,
+    /// Each answering honest node's committed values, in log order.
+    pub logs: BTreeMap<NodeId, Vec<Value>>,
+    /// Positions committed on every answering honest node.
+    pub committed: usize,
+    /// No position holds two different values on honest nodes.
+    pub agreement: bool,
+    /// Nodes that at least one honest node flagged.
+    pub detected: Vec<NodeId>,
+    /// Who flagged whom, attackers' accusations included.
+    pub flagged: BTreeMap<NodeId, Vec<NodeId>>,
+}
+
+/// The verdict. Honest means registered without declaring an attack.
+pub fn summarize(status: &ClusterStatus) -> StatusSummary {
+    let attackers: BTreeSet<NodeId> = status.attackers.iter().copied().collect();
+    let answered: BTreeSet<NodeId> = status.nodes.iter().map(|s| s.id).collect();
+    let honest: Vec<&crate::actors::NodeStatus> = status
+        .nodes
+        .iter()
+        .filter(|s| !attackers.contains(&s.id))
+        .collect();
+    let mut agreement = true;
+    let mut by_pos: BTreeMap<u64, &Value> = BTreeMap::new();
+    for s in &honest {
+        for (pos, v) in &s.log {
+            if let Some(other) = by_pos.insert(*pos, v) {
+                agreement &= other == v;
+            }
+        }
+    }
+    let committed = by_pos
+        .keys()
+        .filter(|p| honest.iter().all(|s| s.log.contains_key(p)))
+        .count();
+    let detected: BTreeSet<NodeId> = honest
+        .iter()
+        .flat_map(|s| s.flagged.iter().copied())
+        .collect();
+    let unreachable: BTreeSet<NodeId> = (0..status.n as NodeId)
+        .filter(|id| status.unreachable.contains(id) || !answered.contains(id))
+        .collect();
+    StatusSummary {
+        nodes: status.n,
+        attackers: attackers.iter().copied().collect(),
+        honest: honest.iter().map(|s| s.id).collect(),
+        unreachable: unreachable.into_iter().collect(),
+        logs: honest
+            .iter()
+            .map(|s| (s.id, s.log.values().cloned().collect()))
+            .collect(),
+        committed,
+        agreement,
+        detected: detected.into_iter().collect(),
+        flagged: status
+            .nodes
+            .iter()
+            .filter(|s| !s.flagged.is_empty())
+            .map(|s| (s.id, s.flagged.iter().copied().collect()))
+            .collect(),
+    }
+}
+
+/// The human-readable form.
+pub fn render(s: &StatusSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "cluster of {} nodes", s.nodes);
+    for (id, log) in &s.logs {
+        let _ = writeln!(out, "  node {id}: {log:?}");
+    }
+    for id in &s.attackers {
+        let _ = writeln!(out, "  node {id}: attacker");
+    }
+    for id in &s.unreachable {
+        let _ = writeln!(out, "  node {id}: unreachable");
+    }
+    let _ = writeln!(
+        out,
+        "agreement: {}   committed on every honest node: {}   detected: {:?}",
+        if s.agreement { "yes" } else { "NO" },
+        s.committed,
+        s.detected
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::NodeStatus;
+
+    fn node(id: NodeId, log: &[&str], flagged: &[NodeId]) -> NodeStatus {
+        NodeStatus {
+            id,
+            log: log
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as u64, v.to_string()))
+                .collect(),
+            flagged: flagged.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn attackers_do_not_count_and_divergence_is_reported() {
+        let s = summarize(&ClusterStatus {
+            n: 4,
+            attackers: vec![0],
+            unreachable: vec![],
+            nodes: vec![
+                node(0, &["evil"], &[1]),
+                node(1, &["a", "b"], &[0]),
+                node(2, &["a"], &[]),
+            ],
+        });
+        assert!(s.agreement);
+        assert_eq!(s.honest, vec![1, 2]);
+        assert_eq!(s.committed, 1);
+        assert_eq!(s.detected, vec![0]);
+        assert_eq!(s.unreachable, vec![3]);
+        assert_eq!(s.flagged.get(&0), Some(&vec![1]));
+
+        let s = summarize(&ClusterStatus {
+            n: 2,
+            attackers: vec![],
+            unreachable: vec![],
+            nodes: vec![node(0, &["a"], &[]), node(1, &["b"], &[])],
+        });
+        assert!(!s.agreement);
+    }
+}
