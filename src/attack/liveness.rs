@@ -6,15 +6,25 @@
 //! proposer's, the honest `Propose` needs two, so the acceptors have always
 //! promised the climber by the time the honest proposal arrives: nothing
 //! commits, and nothing unsafe happens either.
+//!
+//! Hop counting only wins when the attacker is as fast as the honest nodes;
+//! across processes it may be a little slower. So on every tick it also
+//! re-climbs the positions it saw honest Prepares at and no Commit: the
+//! acceptors then always hold a promise younger than one honest round trip.
 
 use crate::core::{Ballot, Event, Input, Message, NodeId, Output, Pos, Process, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BallotClimber {
     id: NodeId,
-    /// Highest round seen at each position.
+    /// Highest round seen at each position still open.
     rounds: BTreeMap<Pos, u64>,
+    /// Highest round seen or used at any position.
+    top: u64,
+    ticks: u64,
+    /// Positions it saw committed.
+    done: BTreeSet<Pos>,
     log: BTreeMap<Pos, Value>,
 }
 
@@ -23,10 +33,42 @@ impl BallotClimber {
         BallotClimber {
             id,
             rounds: BTreeMap::new(),
+            top: 0,
+            ticks: 0,
+            done: BTreeSet::new(),
             log: BTreeMap::new(),
         }
     }
 }
+
+impl BallotClimber {
+    /// One more Prepare at each of the most recent open positions.
+    fn reclimb(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        let open: Vec<Pos> = self.rounds.keys().rev().take(RECLIMB).copied().collect();
+        for pos in open {
+            // Above every round seen anywhere: honest proposers pick their
+            // next round above everything they saw, at any position.
+            self.top += 1;
+            self.rounds.insert(pos, self.top);
+            out.push(Output::Broadcast {
+                msg: Message::Prepare {
+                    pos,
+                    ballot: Ballot::new(self.top, self.id),
+                },
+            });
+        }
+        out
+    }
+}
+
+/// Open positions re-climbed each time.
+const RECLIMB: usize = 64;
+
+/// Ticks between re-climbs: often enough that an honest proposer, which
+/// waits for a foreign promise to be `2 * grace` (10) ticks old, never sees
+/// one that old; rarely enough not to drown the attacker in answers.
+const RECLIMB_TICKS: u64 = 3;
 
 impl Process for BallotClimber {
     fn id(&self) -> NodeId {
@@ -34,18 +76,33 @@ impl Process for BallotClimber {
     }
 
     fn step(&mut self, input: Input) -> Vec<Output> {
-        let Input::Deliver { from, msg } = input else {
-            return Vec::new();
+        let (from, msg) = match input {
+            Input::Deliver { from, msg } => (from, msg),
+            Input::Tick { .. } => {
+                self.ticks += 1;
+                if self.ticks % RECLIMB_TICKS != 0 {
+                    return Vec::new();
+                }
+                return self.reclimb();
+            }
+            Input::Request { .. } => return Vec::new(),
         };
-        let Message::Prepare { pos, ballot } = msg else {
-            return Vec::new(); // Prepared, Propose, …: ignored
+        let (pos, ballot) = match msg {
+            Message::Prepare { pos, ballot } if from != self.id => (pos, ballot),
+            Message::Commit { pos, .. } => {
+                // Too late for this one; stop spending messages on it.
+                self.rounds.remove(&pos);
+                self.done.insert(pos);
+                return Vec::new();
+            }
+            _ => return Vec::new(), // Prepared, Propose, …: ignored
         };
-        if from == self.id {
+        if self.done.contains(&pos) {
             return Vec::new();
         }
-        let round = self.rounds.entry(pos).or_default();
-        *round = (*round).max(ballot.round) + 1;
-        let higher = Ballot::new(*round, self.id);
+        self.top = self.top.max(ballot.round) + 1;
+        self.rounds.insert(pos, self.top);
+        let higher = Ballot::new(self.top, self.id);
         vec![
             Output::Event(Event::Note(format!(
                 "LIVENESS attack: answering Prepare {ballot} at pos {pos} with Prepare {higher}"

@@ -4,8 +4,10 @@
 //! What the ballot climber does, and an honest proposer never does, is cut
 //! off a *fresh* promise: it answers another proposer's `Prepare` at once
 //! with a higher one, before that proposer could propose. So a strike is a
-//! `Prepare` from `S` at `pos` that overtakes a promise to another node made
-//! less than `grace` ticks ago. A node with `max` strikes at one position is
+//! `Prepare` from `S` at `pos` that overtakes a promise made less than
+//! `grace` ticks ago — to another node, or to `S` itself: a climber that
+//! keeps re-preparing to keep its own promise fresh is cutting off every
+//! proposer in advance. A node with `max` strikes at one position is
 //! ignored from then on.
 //!
 //! A node that goes on to `Propose` at the position answered its Prepared
@@ -14,7 +16,8 @@
 //! Honest proposers cannot collect strikes by policy: after silence they
 //! re-send the *same* ballot (which overtakes nothing), and after being
 //! preempted they wait until the competing promise is `2 * grace` ticks old
-//! (see `core::replica`). Only a simultaneous first attempt can overtake a
+//! (see `core::replica`); their own next ballot comes at least `retry_ticks`
+//! (four times `grace` by default) after their last. Only a simultaneous first attempt can overtake a
 //! fresh promise by chance, and that happens once, not `max` times.
 
 use crate::core::{Ballot, NodeId, Pos};
@@ -65,7 +68,7 @@ impl PrepareLimit {
         match self.promises.get(&pos) {
             // Not higher than the promise: overtakes nothing.
             Some(&(hi, _, _)) if ballot <= hi => return judgement,
-            Some(&(_, holder, at)) if holder != from && now.saturating_sub(at) < self.grace => {
+            Some(&(_, _, at)) if now.saturating_sub(at) < self.grace => {
                 let s = self.strikes.entry((from, pos)).or_default();
                 *s += 1;
                 judgement = if *s >= self.max {
@@ -119,8 +122,18 @@ mod tests {
         // Climbing over a competitor whose promise is old enough: fine.
         assert_eq!(l.observe(1, 1, Ballot::new(2, 1), 2000), Judgement::Fine);
         assert_eq!(l.observe(0, 1, Ballot::new(3, 0), 2020), Judgement::Fine);
-        // One's own higher ballot over its own promise: fine.
-        assert_eq!(l.observe(0, 1, Ballot::new(4, 0), 2021), Judgement::Fine);
+        // One's own next ballot, a retry period later: fine.
+        assert_eq!(l.observe(0, 1, Ballot::new(4, 0), 2040), Judgement::Fine);
+    }
+
+    #[test]
+    fn a_climber_refreshing_its_own_promise_is_banned() {
+        let mut l = PrepareLimit::new(3, 10);
+        let verdicts: Vec<Judgement> = (1..=4)
+            .map(|t| l.observe(2, 5, Ballot::new(t, 2), t))
+            .collect();
+        assert_eq!(verdicts[0], Judgement::Fine);
+        assert_eq!(verdicts[3], Judgement::Ban { strikes: 3 });
     }
 
     #[test]
