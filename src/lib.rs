@@ -11,4 +11,5 @@ pub mod auth;
 pub mod core;
 pub mod demo;
 pub mod middleware;
+pub mod storage;
 pub mod wire;
