@@ -332,3 +332,26 @@ fn a_second_open_of_the_same_directory_is_refused() {
     let err = Store::open(&dir.0).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
 }
+
+#[test]
+fn a_failed_append_poisons_the_store_and_reopen_recovers() {
+    let dir = TestDir::new("poison");
+    let (mut store, _) = Store::open(&dir.0).unwrap();
+    let bs = batches(5);
+    write_all(&mut store, &bs);
+    // Make the next write fail, as a full or failing disk would.
+    store.wal = File::open(&store.wal_path).unwrap();
+    let err = store.append(&[commit(40, "lost")]).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    // Later appends are refused even though the cause is gone: after a
+    // failed write or fsync nothing says what reached the disk.
+    store.wal = OpenOptions::new()
+        .append(true)
+        .open(&store.wal_path)
+        .unwrap();
+    let err = store.append(&[commit(41, "also lost")]).unwrap_err();
+    assert!(matches!(err, StoreError::Poisoned { .. }), "{err:?}");
+    drop(store);
+    let (_store, rec) = Store::open(&dir.0).unwrap();
+    assert_eq!(rec.durable, applied(&bs));
+}
