@@ -12,4 +12,5 @@ pub mod bridge;
 pub mod core;
 pub mod demo;
 pub mod middleware;
+pub mod storage;
 pub mod wire;
