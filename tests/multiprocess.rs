@@ -201,7 +201,10 @@ fn logs(s: &Json) -> Vec<Vec<String>> {
 /// Every honest node answered and has every value in `values`.
 fn all_have(s: &Json, nodes: usize, values: &[&str]) -> bool {
     let logs = logs(s);
-    logs.len() == nodes && logs.iter().all(|l| values.iter().all(|v| l.iter().any(|x| x == v)))
+    logs.len() == nodes
+        && logs
+            .iter()
+            .all(|l| values.iter().all(|v| l.iter().any(|x| x == v)))
 }
 
 fn ids(s: &Json, field: &str) -> Vec<u64> {
@@ -247,8 +250,8 @@ fn bad_bytes_and_bad_handshakes_leave_nodes_and_coordinator_serving() {
         u32::MAX.to_be_bytes().to_vec(), // a 4 GiB frame announced
         (2u32 << 20).to_be_bytes().to_vec(), // just over the limit
         truncated,
-        hello(2, vec![0; 64]),  // a registered id, a signature that fails
-        hello(9, vec![0; 64]),  // an id the coordinator never registered
+        hello(2, vec![0; 64]),   // a registered id, a signature that fails
+        hello(9, vec![0; 64]),   // an id the coordinator never registered
         hello(1, vec![1, 2, 3]), // a malformed signature
     ];
     for bytes in &attempts {
@@ -259,12 +262,20 @@ fn bad_bytes_and_bad_handshakes_leave_nodes_and_coordinator_serving() {
     // Everyone still serves: new values commit everywhere.
     let out = c.propose(None, &["after1", "after2", "after3"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let s = c.status_until(10, |s| all_have(s, 3, &["before", "after1", "after2", "after3"]));
-    assert!(all_have(&s, 3, &["before", "after1", "after2", "after3"]), "{s}");
+    let s = c.status_until(10, |s| {
+        all_have(s, 3, &["before", "after1", "after2", "after3"])
+    });
+    assert!(
+        all_have(&s, 3, &["before", "after1", "after2", "after3"]),
+        "{s}"
+    );
     assert_eq!(s["agreement"], true);
     // And said so in their logs.
     let log = std::fs::read_to_string(c.dir.join("node1.err")).unwrap_or_default();
-    assert!(log.contains("dropped"), "node 1 logged nothing about bad input:\n{log}");
+    assert!(
+        log.contains("dropped"),
+        "node 1 logged nothing about bad input:\n{log}"
+    );
 }
 
 #[test]
@@ -276,7 +287,11 @@ fn a_port_in_use_and_an_unreachable_coordinator_are_clear_errors() {
         .output()
         .expect("runs");
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("cannot listen on"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot listen on"),
+        "{}",
+        stderr(&out)
+    );
 
     // Nobody listens on a port we just closed.
     let closed = {
@@ -296,7 +311,11 @@ fn a_port_in_use_and_an_unreachable_coordinator_are_clear_errors() {
             .output()
             .expect("runs");
         assert_eq!(out.status.code(), Some(1), "{cmd:?}");
-        assert!(stderr(&out).contains("cannot reach"), "{cmd:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot reach"),
+            "{cmd:?}: {}",
+            stderr(&out)
+        );
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     }
 }
@@ -313,7 +332,11 @@ fn a_full_cluster_refuses_another_node_and_propose_names_unknown_nodes() {
     assert!(stderr(&out).contains("full"), "{}", stderr(&out));
     let out = c.propose(Some(5), &["x"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("node 5 is not registered"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("node 5 is not registered"),
+        "{}",
+        stderr(&out)
+    );
     let out = c.run(&["shutdown"]);
     assert!(out.status.success(), "{}", stderr(&out));
     // Shutdown stops the node and the coordinator by themselves.
@@ -387,10 +410,78 @@ fn the_seeds_attacks_across_processes_give_the_demos_verdicts() {
     // process it stalls all). The verdict is the demo's: not live, still safe.
     let s = attacked("liveness-off", "LIVENESS", false);
     assert_eq!(s["agreement"], true, "{s}");
-    assert!(!all_have(&s, 2, &ALL), "LIVENESS without the middleware: {s}");
+    assert!(
+        !all_have(&s, 2, &ALL),
+        "LIVENESS without the middleware: {s}"
+    );
 
     let s = attacked("liveness-on", "LIVENESS", true);
     assert_eq!(s["agreement"], true, "{s}");
     assert!(all_have(&s, 2, &ALL), "not live: {s}");
     assert_eq!(ids(&s, "detected"), vec![1], "{s}");
+}
+
+#[test]
+fn three_processes_commit_and_a_killed_node_restarts_from_its_data_dir() {
+    let mut c = Cluster::start("durable", 3);
+    let dirs: Vec<String> = (0..3).map(|i| c.data_dir(i)).collect();
+    for (i, dir) in dirs.iter().enumerate() {
+        c.node(i, &["--data-dir", dir]);
+    }
+    let out = c.propose(None, &["a", "b", "c"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status_until(10, |s| all_have(s, 3, &["a", "b", "c"]));
+    assert!(all_have(&s, 3, &["a", "b", "c"]), "{s}");
+    let l = logs(&s);
+    assert!(l.iter().all(|x| *x == l[0]), "logs differ: {s}");
+
+    // SIGKILL one node; the other two are a majority and go on.
+    c.nodes[2].as_mut().expect("node 2 runs").kill();
+    let out = c.propose(None, &["d", "e"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // It restarts on its directory: same id, catches up, nothing lost.
+    c.node(2, &["--data-dir", &dirs[2]]);
+    let every = ["a", "b", "c", "d", "e"];
+    let s = c.status_until(15, |s| all_have(s, 3, &every));
+    assert!(all_have(&s, 3, &every), "node 2 did not catch up: {s}");
+    let l = logs(&s);
+    assert!(l.iter().all(|x| *x == l[0]), "logs differ: {s}");
+    assert_eq!(s["agreement"], true);
+
+    // Kill every node at once: only the disks remember. Restarted, they
+    // still hold every committed value, and the cluster goes on.
+    for n in c.nodes.iter_mut().flatten() {
+        n.kill();
+    }
+    for (i, dir) in dirs.iter().enumerate() {
+        c.node(i, &["--data-dir", dir]);
+    }
+    let s = c.status_until(10, |s| all_have(s, 3, &every));
+    assert!(all_have(&s, 3, &every), "a full restart lost data: {s}");
+    let out = c.propose(None, &["f"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status_until(10, |s| all_have(s, 3, &["f"]));
+    assert!(all_have(&s, 3, &["f"]), "{s}");
+    let l = logs(&s);
+    assert!(l.iter().all(|x| *x == l[0]), "logs differ: {s}");
+    // A node's directory belongs to its id.
+    let out = Command::new(BIN)
+        .args([
+            "node",
+            "--coordinator",
+            &c.addr,
+            "--id",
+            "0",
+            "--data-dir",
+            &dirs[1],
+        ])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("belongs to node 1") || stderr(&out).contains("lock"),
+        "{}",
+        stderr(&out)
+    );
 }

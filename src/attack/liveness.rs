@@ -80,7 +80,7 @@ impl Process for BallotClimber {
             Input::Deliver { from, msg } => (from, msg),
             Input::Tick { .. } => {
                 self.ticks += 1;
-                if self.ticks % RECLIMB_TICKS != 0 {
+                if !self.ticks.is_multiple_of(RECLIMB_TICKS) {
                     return Vec::new();
                 }
                 return self.reclimb();

@@ -1,11 +1,13 @@
 //! A node process's data directory: its key, the id the coordinator gave it,
-//! and its durable protocol state. Without a directory the node lives in
-//! memory under a fresh key.
+//! and its durable protocol state (see [`crate::storage`]). Without a
+//! directory the node lives in memory under a fresh key, and a restart is a
+//! new node that remembers no promise.
 
 use super::BridgeError;
 use crate::actors::Persist;
 use crate::auth::Identity;
-use crate::core::{Durable, NodeId};
+use crate::core::{Durable, NodeId, Write};
+use crate::storage::{NodeMeta, Store};
 use std::path::Path;
 
 /// What a node process keeps across restarts.
@@ -13,26 +15,40 @@ pub struct NodeDisk {
     identity: Identity,
     id: Option<NodeId>,
     state: Option<Durable>,
-    store: Option<Box<dyn Persist>>,
+    store: Option<Store>,
 }
 
 /// Open (or create) `dir`; with `None`, a fresh in-memory node.
 pub fn open(dir: Option<&Path>) -> Result<NodeDisk, BridgeError> {
-    if let Some(dir) = dir {
-        return Err(BridgeError::Storage(format!(
-            "{}: durable storage is not built yet",
-            dir.display()
-        )));
-    }
+    let storage = |e: crate::storage::StoreError| BridgeError::Storage(e.to_string());
+    let Some(dir) = dir else {
+        return Ok(NodeDisk {
+            identity: Identity::from_bytes(fresh_secret()?),
+            id: None,
+            state: None,
+            store: None,
+        });
+    };
+    let (store, recovered) = Store::open(dir).map_err(storage)?;
+    let (identity, id) = match recovered.meta {
+        Some(meta) => (Identity::from_bytes(meta.secret), Some(meta.id)),
+        None => (Identity::from_bytes(fresh_secret()?), None),
+    };
+    let state = recovered.durable;
+    let state = (state != Durable::default()).then_some(state);
+    Ok(NodeDisk {
+        identity,
+        id,
+        state,
+        store: Some(store),
+    })
+}
+
+fn fresh_secret() -> Result<[u8; 32], BridgeError> {
     let mut secret = [0u8; 32];
     getrandom::getrandom(&mut secret)
         .map_err(|e| BridgeError::Storage(format!("no randomness for a node key: {e}")))?;
-    Ok(NodeDisk {
-        identity: Identity::from_bytes(secret),
-        id: None,
-        state: None,
-        store: None,
-    })
+    Ok(secret)
 }
 
 impl NodeDisk {
@@ -45,19 +61,34 @@ impl NodeDisk {
         self.id
     }
 
-    /// Remember the id the coordinator gave us.
+    /// Remember the id the coordinator gave us (and our key with it).
     pub fn set_id(&mut self, id: NodeId) -> Result<(), BridgeError> {
+        if let (Some(store), false) = (&mut self.store, self.id == Some(id)) {
+            let meta = NodeMeta {
+                id,
+                secret: self.identity.to_bytes(),
+            };
+            store
+                .save_meta(&meta)
+                .map_err(|e| BridgeError::Storage(e.to_string()))?;
+        }
         self.id = Some(id);
         Ok(())
     }
 
-    /// The protocol state recovered from disk, if any.
+    /// The protocol state recovered from disk, if there was any.
     pub fn take_state(&mut self) -> Option<Durable> {
         self.state.take()
     }
 
     /// Where the node persists its writes from now on.
     pub fn into_store(self) -> Option<Box<dyn Persist>> {
-        self.store
+        self.store.map(|s| Box::new(s) as Box<dyn Persist>)
+    }
+}
+
+impl Persist for Store {
+    fn persist(&mut self, writes: &[Write]) -> Result<(), String> {
+        self.append(writes).map_err(|e| e.to_string())
     }
 }
