@@ -13,4 +13,5 @@ pub mod core;
 pub mod demo;
 pub mod middleware;
 pub mod storage;
+pub mod trace;
 pub mod wire;

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use paxos::attack::Attack;
 use paxos::bridge::{self, client::Client, node::NodeOptions, status};
 use paxos::demo::{self, DemoConfig};
+use paxos::trace;
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ enum Command {
     ///   paxos demo --attack SAFETY --middleware    # the echo exposes the leader
     ///   paxos demo --attack LIVENESS --attacker 2  # nothing commits
     ///   paxos demo --attack LIVENESS --middleware  # the climber is ignored, values commit
+    ///   paxos demo --attack SAFETY --trace safety.svg   # draw it as a sequence chart
     Demo(DemoArgs),
     /// Run the coordinator of a multi-process cluster: the registry nodes join,
     /// the client that asks them to propagate values, and the terminal that
@@ -179,6 +181,13 @@ struct DemoArgs {
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     json: bool,
+    /// Draw the run as a message sequence chart: FILE.svg (open in a
+    /// browser) or FILE.mmd (a Mermaid sequenceDiagram for Markdown).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<std::path::PathBuf>,
+    /// Which log positions the chart shows, as A..B (B excluded).
+    #[arg(long, value_name = "A..B", value_parser = trace::parse_positions, requires = "trace")]
+    trace_positions: Option<std::ops::Range<u64>>,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -320,10 +329,26 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         attacker: args.attacker,
         middleware: args.middleware,
         max_prepares: args.max_prepares,
+        trace: args.trace.as_ref().map(|_| {
+            args.trace_positions
+                .clone()
+                .unwrap_or(trace::DEFAULT_POSITIONS)
+        }),
     };
+    if let Some(path) = &args.trace {
+        trace::check_path(path)?;
+    }
     let report = actix::System::new()
         .block_on(demo::run(&cfg))
         .context("the demo could not run")?;
+    if let (Some(path), Some(chart)) = (&args.trace, &report.trace) {
+        trace::write(chart, path)?;
+        eprintln!(
+            "wrote the sequence chart ({} messages) to {}",
+            chart.steps.len(),
+            path.display()
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer(&mut stdout, &report.summary)?;
