@@ -16,6 +16,7 @@ use crate::attack::{self, Attack};
 use crate::auth::Identity;
 use crate::core::{Config, Event, NodeId, Pos, Value};
 use crate::middleware::{Shield, ShieldConfig};
+use crate::term::Palette;
 use crate::trace::{Lane, LaneId, Step, Trace};
 use actix::prelude::*;
 use serde::Serialize;
@@ -430,7 +431,7 @@ fn chart(
 }
 
 /// The human-readable account of a run: timeline, logs and verdict.
-pub fn render(report: &Report, max_lines: usize) -> String {
+pub fn render(report: &Report, max_lines: usize, paint: &Palette) -> String {
     let s = &report.summary;
     let mut out = String::new();
     let _ = writeln!(
@@ -448,12 +449,19 @@ pub fn render(report: &Report, max_lines: usize) -> String {
     let _ = writeln!(out, "\ntimeline (from the nodes' DebugInfo):");
     let shown = report.timeline.len().min(max_lines);
     for e in &report.timeline[..shown] {
+        let text = e.event.to_string();
+        let text = match &e.event {
+            Event::Flagged { .. } | Event::Conflict { .. } | Event::Dropped { .. } => {
+                paint.bad(&text)
+            }
+            Event::Note(_) => paint.warn(&text),
+            _ => text,
+        };
         let _ = writeln!(
             out,
-            "  {:>9.3} ms  node {}  {}",
+            "  {:>9.3} ms  node {}  {text}",
             e.at.as_secs_f64() * 1e3,
             e.node,
-            e.event
         );
     }
     if report.timeline.len() > shown {
@@ -489,15 +497,15 @@ pub fn render(report: &Report, max_lines: usize) -> String {
         out,
         "  agreement: {}",
         if s.agreement {
-            "yes — no position holds two different values on honest nodes"
+            paint.good("yes — no position holds two different values on honest nodes")
         } else {
-            "NO — honest nodes committed different values at the same position"
+            paint.bad("NO — honest nodes committed different values at the same position")
         }
     );
     let _ = writeln!(
         out,
         "  liveness:  {} — {} of {} positions committed on every honest node, in {:.1} ms",
-        if s.live { "yes" } else { "NO" },
+        paint.verdict(s.live, if s.live { "yes" } else { "NO" }),
         s.committed,
         s.requested,
         s.elapsed_ms
@@ -509,7 +517,7 @@ pub fn render(report: &Report, max_lines: usize) -> String {
             "nobody".to_string()
         } else {
             let ids: Vec<String> = s.detected.iter().map(|d| format!("node {d}")).collect();
-            ids.join(", ")
+            paint.warn(&ids.join(", "))
         }
     );
     out

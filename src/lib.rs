@@ -13,5 +13,6 @@ pub mod core;
 pub mod demo;
 pub mod middleware;
 pub mod storage;
+pub mod term;
 pub mod trace;
 pub mod wire;

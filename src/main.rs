@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use paxos::attack::Attack;
 use paxos::bridge::{self, client::Client, node::NodeOptions, status};
 use paxos::demo::{self, DemoConfig};
+use paxos::term::Palette;
 use paxos::trace;
 use std::io::Write as _;
 use std::time::Duration;
@@ -303,7 +304,11 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
             serde_json::to_writer(&mut stdout, &summary)?;
             writeln!(stdout)?;
         } else {
-            write!(stdout, "{}", status::render(&summary))?;
+            write!(
+                stdout,
+                "{}",
+                status::render(&summary, &Palette::for_stdout())
+            )?;
         }
         Ok(())
     })
@@ -354,7 +359,11 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         serde_json::to_writer(&mut stdout, &report.summary)?;
         writeln!(stdout)?;
     } else {
-        write!(stdout, "{}", demo::render(&report, 60))?;
+        write!(
+            stdout,
+            "{}",
+            demo::render(&report, 60, &Palette::for_stdout())
+        )?;
     }
     Ok(())
 }

@@ -161,3 +161,12 @@ fn demo_trace_refuses_an_unknown_format_before_running() {
     let out = paxos(&["demo", "--trace", "x.svg", "--trace-positions", "4..2"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn piped_output_has_no_colour_codes() {
+    let out = paxos(&["demo", "--attack", "SAFETY", "--values", "2", "--deadline", "1"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("agreement: NO"), "{text}");
+    assert!(!text.contains('\x1b'), "escape codes in piped output: {text:?}");
+}
