@@ -164,9 +164,20 @@ fn demo_trace_refuses_an_unknown_format_before_running() {
 
 #[test]
 fn piped_output_has_no_colour_codes() {
-    let out = paxos(&["demo", "--attack", "SAFETY", "--values", "2", "--deadline", "1"]);
+    let out = paxos(&[
+        "demo",
+        "--attack",
+        "SAFETY",
+        "--values",
+        "2",
+        "--deadline",
+        "1",
+    ]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("agreement: NO"), "{text}");
-    assert!(!text.contains('\x1b'), "escape codes in piped output: {text:?}");
+    assert!(
+        !text.contains('\x1b'),
+        "escape codes in piped output: {text:?}"
+    );
 }
