@@ -8,7 +8,9 @@
 pub mod actors;
 pub mod attack;
 pub mod auth;
+pub mod client;
 pub mod core;
 pub mod demo;
 pub mod middleware;
+pub mod sim;
 pub mod wire;
