@@ -69,6 +69,14 @@ enum Command {
     /// Example:
     ///   paxos shutdown --coordinator 127.0.0.1:7000
     Shutdown(CoordinatorAddr),
+    /// Simulate the cluster deterministically over many seeds, checking
+    /// agreement, validity, stability and liveness (see README).
+    ///
+    /// Examples:
+    ///   paxos sim --seeds 1000 --loss 0.2 --dup 0.1 --crashes --partitions
+    ///   paxos sim --seeds 100 --attack SAFETY          # finds a violation and its seed
+    ///   paxos sim --seed 7 --replay --attack SAFETY    # that run, step by step
+    Sim(SimArgs),
 }
 
 #[derive(Args)]
@@ -143,6 +151,49 @@ struct StatusArgs {
     #[command(flatten)]
     coordinator: CoordinatorAddr,
     /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// How many seeds to run: SEED, SEED+1, …
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// The first seed (with --replay: the one to replay).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the run of --seed step by step (use the same flags as the search).
+    #[arg(long)]
+    replay: bool,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Number of values the client asks for.
+    #[arg(long, default_value_t = 5)]
+    values: usize,
+    /// Probability of losing a packet during the faulty period, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability of duplicating a packet during the faulty period, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    dup: f64,
+    /// Crash and restart honest nodes during the faulty period.
+    #[arg(long)]
+    crashes: bool,
+    /// Form and heal partitions during the faulty period.
+    #[arg(long)]
+    partitions: bool,
+    /// SAFETY or LIVENESS (case-insensitive).
+    #[arg(long, value_name = "NAME")]
+    attack: Option<Attack>,
+    /// Which node attacks.
+    #[arg(long, default_value_t = 0, value_name = "ID")]
+    attacker: u32,
+    /// The middleware's defences on every node (also --enable-middleware).
+    #[arg(long, alias = "enable-middleware")]
+    middleware: bool,
+    /// Print one JSON object on stdout (no progress on stderr).
     #[arg(long)]
     json: bool,
 }
@@ -244,6 +295,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Propose(args) => run_propose(args),
         Command::Status(args) => run_status(args),
         Command::Shutdown(args) => run_shutdown(args),
+        Command::Sim(args) => run_sim(args),
     }
 }
 
@@ -321,6 +373,29 @@ fn run_shutdown(args: CoordinatorAddr) -> anyhow::Result<()> {
         println!("cluster stopped");
         Ok(())
     })
+}
+
+fn run_sim(a: SimArgs) -> anyhow::Result<()> {
+    let cmd = paxos::sim::Command {
+        cfg: paxos::sim::SimConfig {
+            nodes: a.nodes,
+            values: a.values,
+            loss: a.loss,
+            dup: a.dup,
+            crashes: a.crashes,
+            partitions: a.partitions,
+            attack: a.attack,
+            attacker: a.attacker,
+            middleware: a.middleware,
+            ..Default::default()
+        },
+        seed: a.seed,
+        seeds: a.seeds,
+        replay: a.replay,
+        json: a.json,
+    };
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    paxos::sim::command(&cmd, &mut out, &mut err).context("the simulation could not run")
 }
 
 fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
