@@ -255,14 +255,7 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
 
     // The seed's habit: ask the SAFETY attacker first (so it leads position
     // 0), never ask the LIVENESS attacker; otherwise every node in turn.
-    let targets: Vec<NodeId> = match cfg.attack {
-        Some(a) if !a.takes_requests() => (0..cfg.nodes as NodeId)
-            .filter(|id| !attackers.contains(id))
-            .collect(),
-        _ => (0..cfg.nodes as NodeId)
-            .map(|i| (i + cfg.attacker) % cfg.nodes as NodeId)
-            .collect(),
-    };
+    let targets = crate::client::targets(cfg.nodes, cfg.attack, cfg.attacker);
     let requested = requested_values(cfg.values);
     for (i, value) in requested.iter().enumerate() {
         let node = targets[i % targets.len()];

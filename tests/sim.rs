@@ -225,6 +225,7 @@ fn sim_bad_input_is_an_error_not_a_panic() {
         &["sim", "--attack", "SAFETY", "--attacker", "3"],
         &["sim", "--attack", "chaos"],
         &["sim", "--seeds", "many"],
+        &["sim", "--nodes", "1", "--attack", "LIVENESS"],
     ] {
         let out = paxos(args);
         let err = String::from_utf8_lossy(&out.stderr);

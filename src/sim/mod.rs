@@ -95,6 +95,8 @@ pub enum SimError {
         "--attacker {attacker} is not a node of this {nodes}-node cluster (nodes are 0..{nodes})"
     )]
     BadAttacker { attacker: NodeId, nodes: usize },
+    #[error("with the attacker at node {0}, a 1-node cluster has no honest node to ask")]
+    NoHonestNode(NodeId),
     #[error("--seeds must be at least 1")]
     NoSeeds,
     #[error("seeds {start}..{start}+{count} run past the largest seed")]
@@ -121,6 +123,9 @@ impl SimConfig {
                 attacker: self.attacker,
                 nodes: self.nodes,
             });
+        }
+        if self.attack.is_some() && self.nodes == 1 {
+            return Err(SimError::NoHonestNode(self.attacker));
         }
         Ok(())
     }

@@ -471,3 +471,38 @@ impl World {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(w: &mut World, ticks: u64) {
+        for _ in 0..ticks {
+            w.tick();
+            if w.all_committed() {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn a_restarted_node_keeps_its_commits_and_the_client_resends_its_values() {
+        let mut w = World::new(&SimConfig::default(), 1);
+        w.request(0, "a".into());
+        run(&mut w, 50);
+        assert!(w.all_committed());
+        // Node 1 is asked for 'b' and crashes before anyone learns it.
+        w.request(1, "b".into());
+        w.crash(1);
+        run(&mut w, 100);
+        assert!(
+            !w.all_committed(),
+            "'b' was only in node 1's volatile queue"
+        );
+        w.restart(1);
+        assert_eq!(w.log(1).get(&0).map(String::as_str), Some("a"), "persisted");
+        run(&mut w, 1000);
+        assert!(w.all_committed(), "{}", w.trace().join("\n"));
+        assert_eq!(w.violation(), None);
+    }
+}
