@@ -76,6 +76,7 @@ enum Command {
     ///   paxos sim --seeds 1000 --loss 0.2 --dup 0.1 --crashes --partitions
     ///   paxos sim --seeds 100 --attack SAFETY          # finds a violation and its seed
     ///   paxos sim --seed 7 --replay --attack SAFETY    # that run, step by step
+    ///   paxos sim --seed 7 --replay --attack SAFETY --trace run.svg   # and as a chart
     Sim(SimArgs),
 }
 
@@ -196,6 +197,12 @@ struct SimArgs {
     /// Print one JSON object on stdout (no progress on stderr).
     #[arg(long)]
     json: bool,
+    /// With --replay: also draw the run as a sequence chart, FILE.svg or FILE.mmd.
+    #[arg(long, value_name = "FILE", requires = "replay")]
+    trace: Option<std::path::PathBuf>,
+    /// Which log positions the chart shows, as A..B (B excluded).
+    #[arg(long, value_name = "A..B", value_parser = trace::parse_positions, requires = "trace")]
+    trace_positions: Option<std::ops::Range<u64>>,
 }
 
 #[derive(Args)]
@@ -394,6 +401,27 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
         replay: a.replay,
         json: a.json,
     };
+    if let Some(path) = &a.trace {
+        trace::check_path(path)?;
+        let cfg = paxos::sim::SimConfig {
+            chart: Some(
+                a.trace_positions
+                    .clone()
+                    .unwrap_or(trace::DEFAULT_POSITIONS),
+            ),
+            ..cmd.cfg.clone()
+        };
+        cfg.validate()?;
+        let outcome = paxos::sim::run(&cfg, a.seed);
+        if let Some(chart) = outcome.chart {
+            trace::write(&chart, path)?;
+            eprintln!(
+                "wrote the sequence chart ({} rows) to {}",
+                chart.steps.len(),
+                path.display()
+            );
+        }
+    }
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     paxos::sim::command(&cmd, &mut out, &mut err).context("the simulation could not run")
 }

@@ -59,6 +59,8 @@ pub struct SimConfig {
     pub twins: Option<NodeId>,
     /// Record the trace (for `--replay`; slower).
     pub trace: bool,
+    /// Draw a sequence chart of the messages about these positions.
+    pub chart: Option<std::ops::Range<crate::core::Pos>>,
 }
 
 impl Default for SimConfig {
@@ -78,6 +80,7 @@ impl Default for SimConfig {
             live_ticks: 3000,
             twins: None,
             trace: false,
+            chart: None,
         }
     }
 }
@@ -146,6 +149,8 @@ pub struct Outcome {
     pub detected: Vec<NodeId>,
     /// The step-by-step trace, when `cfg.trace`.
     pub trace: Vec<String>,
+    /// The sequence chart, when `cfg.chart`.
+    pub chart: Option<crate::trace::Trace>,
 }
 
 /// Run one seed. The config must be valid ([`SimConfig::validate`]).
@@ -203,7 +208,21 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
         steps: w.steps(),
         detected: w.detected().into_iter().collect(),
         trace: w.take_trace(),
+        chart: w.chart(title(cfg, seed), cfg.attack.map(|a| a.to_string())),
     }
+}
+
+/// A chart's title: what ran.
+fn title(cfg: &SimConfig, seed: u64) -> String {
+    let attack = match cfg.attack {
+        Some(a) => format!("{a} attack from node {}", cfg.attacker),
+        None => "no attack".into(),
+    };
+    format!(
+        "paxos sim: {} nodes, {attack}, middleware {}, seed {seed}",
+        cfg.nodes,
+        if cfg.middleware { "on" } else { "off" }
+    )
 }
 
 /// What `paxos sim --json` prints.

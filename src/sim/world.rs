@@ -22,6 +22,7 @@ use crate::auth::Identity;
 use crate::client::Client;
 use crate::core::{Config, Durable, Event, Input, NodeId, Output, Process, Replica, Value};
 use crate::middleware::{Shield, ShieldConfig, Verdict};
+use crate::trace::{self, Lane, LaneId, Step, Trace};
 use crate::wire::{Body, Packet};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -70,7 +71,18 @@ pub struct World {
     violation: Option<Found>,
     resend: bool,
     trace: Option<Vec<String>>,
+    /// The sequence chart being drawn (`--replay --trace FILE`).
+    chart: Option<Chart>,
 }
+
+/// Rows of a sequence chart, for messages about `positions` only.
+struct Chart {
+    positions: std::ops::Range<crate::core::Pos>,
+    steps: Vec<Step>,
+}
+
+/// Rows in a chart; past this the chart says it stopped.
+const MAX_CHART_STEPS: usize = 1500;
 
 /// A short description of a packet body, for the trace.
 fn describe(body: &Body) -> String {
@@ -119,6 +131,10 @@ impl World {
             violation: None,
             resend: false,
             trace: cfg.trace.then(Vec::new),
+            chart: cfg.chart.clone().map(|positions| Chart {
+                positions,
+                steps: Vec::new(),
+            }),
         };
         let ids = (0..n as NodeId).chain(cfg.twins);
         for id in ids {
@@ -155,6 +171,79 @@ impl World {
             s.add_peer_key(j as NodeId, *key);
         }
         s
+    }
+
+    /// Add a row to the chart, if one is drawn and it has room.
+    fn draw(&mut self, step: impl FnOnce() -> Step) {
+        if let Some(c) = &mut self.chart {
+            if c.steps.len() < MAX_CHART_STEPS {
+                c.steps.push(step());
+            }
+        }
+    }
+
+    /// Draw a message, if it is about a charted position.
+    fn draw_packet(&mut self, from: NodeId, to: NodeId, body: &Body, dropped: bool) {
+        let shown = self
+            .chart
+            .as_ref()
+            .is_some_and(|c| trace::position(body).is_some_and(|p| c.positions.contains(&p)));
+        if shown {
+            self.draw(|| Step::Arrow {
+                from: LaneId::Node(from),
+                to: LaneId::Node(to),
+                label: trace::label(body),
+                dropped,
+            });
+        }
+    }
+
+    /// Draw a note on node `id`'s lane.
+    fn draw_note(&mut self, id: NodeId, text: String, alarm: bool) {
+        self.draw(|| Step::Note {
+            lane: LaneId::Node(id),
+            text,
+            alarm,
+        });
+    }
+
+    /// The chart drawn so far, with each member's lane and log.
+    pub fn chart(&self, title: String, attack: Option<String>) -> Option<Trace> {
+        let c = self.chart.as_ref()?;
+        let mut lanes = vec![Lane {
+            id: LaneId::Coordinator,
+            attack: None,
+            log: Vec::new(),
+        }];
+        for (m, member) in self.members.iter().enumerate() {
+            let id = LaneId::Node(member.id);
+            // Twins share an id: one lane says it.
+            if lanes.iter().any(|l| l.id == id) {
+                continue;
+            }
+            lanes.push(Lane {
+                id,
+                attack: match member.role {
+                    Role::Honest => None,
+                    Role::Attacker => attack.clone().or_else(|| Some("unnamed".into())),
+                    Role::Twin => Some("twin".into()),
+                },
+                log: self.log(m).into_values().collect(),
+            });
+        }
+        let mut caption = format!(
+            "simulated, logical time; messages about positions {}..{}",
+            c.positions.start, c.positions.end
+        );
+        if c.steps.len() >= MAX_CHART_STEPS {
+            caption.push_str(&format!("; the first {MAX_CHART_STEPS} rows"));
+        }
+        Some(Trace {
+            title,
+            caption,
+            lanes,
+            steps: c.steps.clone(),
+        })
     }
 
     fn log_line(&mut self, line: impl FnOnce() -> String) {
@@ -251,6 +340,10 @@ impl World {
             }
         }
         self.log_line(|| format!("PARTITION {side:?} | the rest"));
+        for &m in side {
+            let id = self.members[m].id;
+            self.draw_note(id, format!("partitioned with {side:?}"), true);
+        }
     }
 
     /// Restore every link.
@@ -275,6 +368,12 @@ impl World {
         self.client.asked(value.clone(), id);
         if self.is_up(m) {
             self.log_line(|| format!("client asks node {id} to propagate '{value}'"));
+            self.draw(|| Step::Arrow {
+                from: LaneId::Coordinator,
+                to: LaneId::Node(id),
+                label: format!("Propagate '{value}'"),
+                dropped: false,
+            });
             self.step(m, Input::Request { value });
         } else {
             self.log_line(|| format!("client cannot reach node {id} for '{value}' (down)"));
@@ -286,6 +385,7 @@ impl World {
         if self.members[m].process.take().is_some() {
             let id = self.members[m].id;
             self.log_line(|| format!("CRASH node {id}"));
+            self.draw_note(id, "CRASH".into(), true);
         }
     }
 
@@ -303,6 +403,7 @@ impl World {
         self.log_line(|| {
             format!("RESTART node {id} with {commits} commits and {promises} promises persisted")
         });
+        self.draw_note(id, format!("RESTART ({commits} commits kept)"), true);
         self.check(m);
         for value in self.client.restarted(id) {
             self.log_line(|| format!("client re-sends '{value}' to restarted node {id}"));
@@ -321,6 +422,8 @@ impl World {
         if let Err(violation) = self.invariants.check(m, member.id, p.log()) {
             let tick = self.now;
             self.log_line(|| format!("VIOLATION {violation}"));
+            let id = self.members[m].id;
+            self.draw_note(id, format!("VIOLATION {violation}"), true);
             self.violation = Some(Found { tick, violation });
         }
     }
@@ -364,6 +467,23 @@ impl World {
             }
         }
         self.log_line(|| format!("node {id}: {e}"));
+        if self.chart.is_some() {
+            let range = self
+                .chart
+                .as_ref()
+                .map(|c| c.positions.clone())
+                .unwrap_or_default();
+            match &e {
+                Event::Flagged { .. } | Event::Dropped { .. } | Event::Conflict { .. } => {
+                    self.draw_note(id, e.to_string(), true)
+                }
+                Event::Committed { pos, .. } if range.contains(pos) => {
+                    self.draw_note(id, e.to_string(), false)
+                }
+                Event::Note(n) => self.draw_note(id, n.clone(), false),
+                _ => {}
+            }
+        }
     }
 
     /// Put a packet from member `src` on the network to every member it is for.
@@ -387,6 +507,7 @@ impl World {
             if sent == Sent::Lost {
                 let (from, to) = (packet.from, self.members[dst].id);
                 self.log_line(|| format!("lost {from}→{to} {}", describe(&packet.body)));
+                self.draw_packet(from, to, &packet.body, true);
             }
         }
     }
@@ -395,6 +516,7 @@ impl World {
         let (from, to) = (f.packet.from, self.members[f.dst].id);
         if self.net.is_cut(f.src, f.dst) {
             self.log_line(|| format!("cut {from}→{to} {}", describe(&f.packet.body)));
+            self.draw_packet(from, to, &f.packet.body, true);
             return;
         }
         if !self.is_up(f.dst) {
@@ -404,6 +526,7 @@ impl World {
             let dup = if f.duplicate { " (duplicate)" } else { "" };
             format!("deliver {from}→{to} {}{dup}", describe(&f.packet.body))
         });
+        self.draw_packet(from, to, &f.packet.body, false);
         let v = self.members[f.dst].shield.incoming(f.packet);
         self.verdict(f.dst, v);
     }
