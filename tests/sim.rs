@@ -1,7 +1,8 @@
 //! The seeded simulator across layers: 1,000 seeds per fault mix against the
 //! honest core (no violation, every run live once the faults heal), exact
 //! replay from a seed, the SAFETY attack found without the middleware and
-//! stopped with it, and the `paxos sim` command as a user meets it.
+//! stopped with it, the LIVENESS attack stalling without it and not with it,
+//! and the `paxos sim` command as a user meets it.
 
 use paxos::attack::Attack;
 use paxos::sim::{self, SimConfig, Summary};
@@ -165,6 +166,32 @@ fn safety_attack_under_loss_with_the_middleware() {
     );
     assert_eq!(s.violations, 0, "{s:?}");
     assert!(s.detected_runs > seeds / 2, "{s:?}");
+}
+
+#[test]
+fn the_liveness_attack_stalls_without_the_middleware_and_not_with_it() {
+    let seeds = 20;
+    let attack = SimConfig {
+        attack: Some(Attack::Liveness),
+        ..SimConfig::default()
+    };
+    let off = search(&attack, 0, seeds);
+    assert_eq!(
+        off.violations, 0,
+        "the climber never breaks safety: {off:?}"
+    );
+    assert_eq!(off.live_runs, 0, "nothing commits everywhere: {off:?}");
+    let on = search(
+        &SimConfig {
+            middleware: true,
+            ..attack
+        },
+        0,
+        seeds,
+    );
+    assert_eq!(on.violations, 0, "{on:?}");
+    assert_eq!(on.live_runs, seeds, "{on:?}");
+    assert_eq!(on.detected_runs, seeds, "the climber is flagged: {on:?}");
 }
 
 fn paxos(args: &[&str]) -> std::process::Output {
