@@ -21,7 +21,7 @@ fn core_rounds(n: usize, k: usize) {
     let mut flight: VecDeque<(NodeId, NodeId, paxos::core::Message)> = VecDeque::new();
     for i in 0..k {
         let outs = nodes[0].step(Input::Request {
-            value: format!("v{i}"),
+            value: format!("v{i}").into(),
         });
         route(0, outs, n, &mut flight);
         while let Some((from, to, msg)) = flight.pop_front() {

@@ -273,7 +273,7 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
         let mut client = Client::connect(addr, CLIENT_CONNECT).await?;
         let committed = client
             .propose(
-                args.values,
+                args.values.into_iter().map(Into::into).collect(),
                 args.node,
                 Duration::from_secs_f64(args.timeout),
             )

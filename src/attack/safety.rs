@@ -94,7 +94,7 @@ impl Process for Equivocator {
                     Plan {
                         ballot,
                         va: value,
-                        vb,
+                        vb: vb.into(),
                         prepared: BTreeSet::from([self.id]),
                         proposed: false,
                         accepts_a: BTreeSet::from([self.id]),
@@ -200,7 +200,7 @@ mod tests {
                 msg: Message::Prepared {
                     pos: 0,
                     ballot,
-                    accepted: None,
+                    accepted: vec![],
                 },
             }) {
                 if let Output::Send {

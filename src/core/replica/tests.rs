@@ -137,7 +137,7 @@ impl Net {
     /// Every node holds exactly the `values`, each once.
     fn assert_all_committed_once(&self, values: &[&str]) {
         for i in 0..self.nodes.len() {
-            let mut got: Vec<&str> = self.log(i).values().map(|s| s.as_str()).collect();
+            let mut got: Vec<&str> = self.log(i).values().flat_map(|s| s.items().iter().map(String::as_str)).collect();
             got.sort();
             let mut want = values.to_vec();
             want.sort();
@@ -257,8 +257,8 @@ fn the_value_that_lost_its_position_is_committed_at_the_next() {
     net.run(200);
     net.assert_agreement();
     for i in 0..3 {
-        assert_eq!(net.log(i).get(&0).map(String::as_str), Some("x"));
-        assert_eq!(net.log(i).get(&1).map(String::as_str), Some("y"));
+        assert_eq!(net.log(i).get(&0), Some(&"x".into()));
+        assert_eq!(net.log(i).get(&1), Some(&"y".into()));
     }
 }
 
@@ -271,7 +271,7 @@ fn duplicated_and_reordered_deliveries_change_no_outcome() {
             net.input(
                 (i % 5) as NodeId,
                 Input::Request {
-                    value: v.to_string(),
+                    value: v.to_string().into(),
                 },
             );
         }
@@ -290,7 +290,7 @@ fn safe_and_live_under_loss() {
             net.input(
                 (i % 3) as NodeId,
                 Input::Request {
-                    value: v.to_string(),
+                    value: v.to_string().into(),
                 },
             );
         }
@@ -317,7 +317,7 @@ fn a_quorum_never_counts_one_sender_twice() {
     let prepared = Message::Prepared {
         pos,
         ballot,
-        accepted: None,
+        accepted: vec![],
     };
     for _ in 0..3 {
         let out = n0.step(Input::Deliver {
@@ -441,7 +441,7 @@ fn persisted_writes_rebuild_the_durable_state_and_restore_keeps_promises() {
         &mut store,
     );
     assert_eq!(store, a.durable());
-    assert_eq!(store.log.get(&2).map(String::as_str), Some("z"));
+    assert_eq!(store.log.get(&2), Some(&"z".into()));
 
     // Crash: only `store` survives.
     let mut b = Replica::restore(0, cfg, store.clone());
@@ -482,7 +482,12 @@ fn persisted_writes_rebuild_the_durable_state_and_restore_keeps_promises() {
         } => Some(accepted.clone()),
         _ => None,
     });
-    assert_eq!(reported, Some(Some((b5, "x".to_string()))));
+    // 'x' as accepted in b5 at pos 0, and the committed 'z' at pos 2 in the
+    // asker's own ballot, so it can only re-propose 'z' there.
+    assert_eq!(
+        reported,
+        Some(vec![(0, b5, "x".into()), (2, b6, "z".into())])
+    );
     // Its own next ballot goes above everything it promised.
     let outs = feed(&mut b, Input::Request { value: "y".into() }, &mut store);
     let own = outs.iter().find_map(|o| match o {
