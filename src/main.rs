@@ -66,6 +66,50 @@ enum Command {
     /// Example:
     ///   paxos shutdown --coordinator 127.0.0.1:7000
     Shutdown(CoordinatorAddr),
+    /// Measure how fast a cluster commits, like redis-benchmark: rounds/s
+    /// (positions committed), values/s, p50 and p99 commit latency.
+    ///
+    /// Examples:
+    ///   paxos bench                                  # the fast path: pipelined, batched
+    ///   paxos bench --window 1 --batch 1             # one position at a time
+    ///   paxos bench --nodes 5 --auth on --middleware --json
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Number of nodes; node 0 leads.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    nodes: u32,
+    /// How long to measure.
+    #[arg(long, default_value_t = 3.0, value_parser = parse_seconds)]
+    seconds: f64,
+    /// Positions in flight at once (1: one position at a time).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    window: u32,
+    /// Client values per position.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch: u32,
+    /// Run the middleware's defences on every node (needs --auth on).
+    #[arg(long, alias = "enable-middleware")]
+    middleware: bool,
+    /// Sign and verify every packet: on or off (default: on with --middleware).
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    auth: Option<bool>,
+    /// How nodes talk: inproc (actors in one process) or tcp (not implemented yet).
+    #[arg(long, default_value = "inproc", value_name = "inproc|tcp")]
+    transport: paxos::bench::Transport,
+    /// Print one JSON object on stdout instead of the report.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("'{s}' is neither on nor off")),
+    }
 }
 
 #[derive(Args)]
@@ -234,6 +278,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Propose(args) => run_propose(args),
         Command::Status(args) => run_status(args),
         Command::Shutdown(args) => run_shutdown(args),
+        Command::Bench(args) => run_bench(args),
     }
 }
 
@@ -330,6 +375,31 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         writeln!(stdout)?;
     } else {
         write!(stdout, "{}", demo::render(&report, 60))?;
+    }
+    Ok(())
+}
+
+fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    let cfg = paxos::bench::BenchConfig {
+        nodes: args.nodes as usize,
+        limit: paxos::bench::Limit::Time(Duration::from_secs_f64(args.seconds)),
+        window: args.window as usize,
+        batch: args.batch as usize,
+        middleware: args.middleware,
+        auth: args.auth.unwrap_or(args.middleware),
+        transport: args.transport,
+        seed: 42,
+    };
+    paxos::bench::validate(&cfg)?;
+    let report = actix::System::new()
+        .block_on(paxos::bench::run(&cfg))
+        .context("the bench could not run")?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{}", report.render())?;
     }
     Ok(())
 }

@@ -303,16 +303,15 @@ impl Shield {
             Message::Propose { pos, .. } => {
                 self.limit.proposed(from, *pos);
                 let signed = Signed { from, msg, sig };
-                match self.echo.record(&signed) {
-                    Seen::Conflict(pair) => {
-                        let (a, b) = *pair;
-                        self.convict(v, a, b)
-                    }
-                    Seen::New => v.send.push(self.packet(None, Body::Echo(signed.clone()))),
-                    Seen::Consistent => {}
+                if let Seen::Conflict(pair) = self.echo.record(&signed) {
+                    let (a, b) = *pair;
+                    self.convict(v, a, b)
                 }
                 if self.banned.contains(&from) {
                     return;
+                }
+                if self.echo.first_echo(&signed) {
+                    v.send.push(self.packet(None, Body::Echo(signed.clone())));
                 }
                 if self.echo.hold(signed.clone(), self.now) {
                     v.deliver.push((from, signed.msg));
