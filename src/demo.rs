@@ -335,7 +335,14 @@ pub fn render(report: &Report, max_lines: usize) -> String {
     }
     let _ = writeln!(out, "\ncommitted logs:");
     for (id, log) in &s.logs {
-        let _ = writeln!(out, "  node {id}: {}", log.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "));
+        let _ = writeln!(
+            out,
+            "  node {id}: {}",
+            log.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     let flags: Vec<String> = report
         .timeline

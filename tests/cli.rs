@@ -122,7 +122,10 @@ fn bench_json_reports_throughput_latency_and_its_configuration() {
 fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
     for (args, says) in [
         (&["bench", "--transport", "tcp"][..], "not implemented"),
-        (&["bench", "--middleware", "--auth", "off"][..], "needs signatures"),
+        (
+            &["bench", "--middleware", "--auth", "off"][..],
+            "needs signatures",
+        ),
         (&["bench", "--window", "0"][..], "window"),
     ] {
         let out = paxos(args);

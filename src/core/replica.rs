@@ -104,7 +104,9 @@ pub struct AcceptorSlot {
 }
 
 /// The promise of a ballot at every position from `from` on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 struct Floor {
     from: Pos,
     ballot: Ballot,
@@ -145,6 +147,8 @@ struct Slot {
     /// The tick at which to re-send the Propose.
     deadline: u64,
     attempts: u32,
+    /// The tick of the last Propose sent, to measure commit latency.
+    sent_at: u64,
 }
 
 /// An honest Multi-Paxos replica. See the module docs for the rules it keeps.
@@ -168,6 +172,11 @@ pub struct Replica {
     cursor: Pos,
     /// Highest round seen in any ballot; new ballots go above it.
     max_round: u64,
+    /// Smoothed ticks from Propose to Commit of first attempts, for the
+    /// retransmission timeout: a leader whose cluster is slow (busy checking
+    /// signatures, say) must not mistake slowness for loss and re-send its
+    /// whole window, which only adds work (a congestion collapse).
+    srtt: u64,
     next_sync: u64,
     syncs: u64,
 }
@@ -196,6 +205,7 @@ impl Replica {
             slots: BTreeMap::new(),
             cursor: 0,
             max_round: 0,
+            srtt: 0,
             next_sync,
             syncs: 0,
         }
@@ -286,6 +296,12 @@ impl Replica {
         base * (1 << attempts.min(3)) + self.entropy % base
     }
 
+    /// When to re-send a Propose after silence: the usual backoff, but at
+    /// least three smoothed commit latencies.
+    fn rto(&self, attempts: u32) -> u64 {
+        self.backoff(attempts).max(3 * self.srtt)
+    }
+
     fn note_ballot(&mut self, b: Ballot) {
         self.max_round = self.max_round.max(b.round);
     }
@@ -371,7 +387,7 @@ impl Replica {
             let take = self.cfg.batch.max(1).min(self.queue.len());
             let own = Value::batch(self.queue.drain(..take).collect());
             let pos = self.next_free();
-            let deadline = self.now + self.backoff(0);
+            let deadline = self.now + self.rto(0);
             self.slots.insert(
                 pos,
                 Slot {
@@ -381,6 +397,7 @@ impl Replica {
                     accepts: BTreeSet::new(),
                     deadline,
                     attempts: 0,
+                    sent_at: self.now,
                 },
             );
             self.broadcast(
@@ -444,10 +461,12 @@ impl Replica {
                 let msg;
                 {
                     let attempts = self.slots[&pos].attempts + 1;
-                    deadline = self.now + self.backoff(attempts);
+                    deadline = self.now + self.rto(attempts);
+                    let now = self.now;
                     let s = self.slots.get_mut(&pos).expect("due slot exists");
                     s.attempts = attempts;
                     s.deadline = deadline;
+                    s.sent_at = now;
                     msg = Message::Propose {
                         pos,
                         ballot: s.ballot,
@@ -574,7 +593,8 @@ impl Replica {
         }
         self.lead = Some(Lead { from, ballot });
         self.cursor = from;
-        let deadline = self.now + self.backoff(0);
+        let deadline = self.now + self.rto(0);
+        let now = self.now;
         // Positions already bound here, then the reported ones not yet.
         let mut positions: BTreeSet<Pos> = self.slots.keys().copied().collect();
         positions.extend(reported.keys().copied());
@@ -587,6 +607,7 @@ impl Replica {
                 accepts: BTreeSet::new(),
                 deadline,
                 attempts: 0,
+                sent_at: now,
             });
             // With no report here nothing can have been chosen at a lower
             // ballot, so the batch bound to the position is free to go.
@@ -606,6 +627,7 @@ impl Replica {
             slot.accepts.clear();
             slot.deadline = deadline;
             slot.attempts = 0;
+            slot.sent_at = now;
             self.broadcast(st, Message::Propose { pos, ballot, value });
         }
         self.fill_window(st);
@@ -636,6 +658,11 @@ impl Replica {
             },
         );
         if let Some(slot) = self.slots.remove(&pos) {
+            if slot.attempts == 0 {
+                // Karn's rule: only unambiguous samples (no re-send).
+                let sample = self.now.saturating_sub(slot.sent_at);
+                self.srtt = (7 * self.srtt + sample).div_ceil(8);
+            }
             if let Some(own) = slot.own.filter(|own| *own != value) {
                 Self::event(
                     st,
@@ -776,7 +803,10 @@ impl Replica {
                 let now = self.now;
                 let acc = self.acceptor.entry(pos).or_default();
                 let changed = ballot > acc.promised
-                    || acc.accepted.as_ref().is_none_or(|(b, v)| *b != ballot || *v != value);
+                    || acc
+                        .accepted
+                        .as_ref()
+                        .is_none_or(|(b, v)| *b != ballot || *v != value);
                 if changed {
                     if ballot > acc.promised {
                         acc.promised = ballot;

@@ -105,6 +105,12 @@ impl EchoCheck {
         key(s).is_some_and(|k| self.sent.insert(k))
     }
 
+    /// Whether exactly this signed Propose (same signature) was recorded
+    /// already, hence verified already: an echo of it need not be checked again.
+    pub fn known(&self, s: &Signed) -> bool {
+        key(s).is_some_and(|k| self.seen.get(&k) == Some(s))
+    }
+
     /// Note that `by` echoed `s`.
     pub fn echoed(&mut self, by: NodeId, s: &Signed) {
         if let Some(k) = key(s) {

@@ -141,7 +141,11 @@ impl Net {
     /// Every node holds exactly the `values`, each once.
     fn assert_all_committed_once(&self, values: &[&str]) {
         for i in 0..self.nodes.len() {
-            let mut got: Vec<&str> = self.log(i).values().flat_map(|s| s.items().iter().map(String::as_str)).collect();
+            let mut got: Vec<&str> = self
+                .log(i)
+                .values()
+                .flat_map(|s| s.items().iter().map(String::as_str))
+                .collect();
             got.sort();
             let mut want = values.to_vec();
             want.sort();
@@ -522,7 +526,12 @@ fn a_higher_ballot_interrupting_a_stable_leader_mid_pipeline_never_splits_a_posi
         net.dup_percent = 10;
         net.drop_percent = if seed % 2 == 0 { 0 } else { 10 };
         for v in &values[..12] {
-            net.input(0, Input::Request { value: v.as_str().into() });
+            net.input(
+                0,
+                Input::Request {
+                    value: v.as_str().into(),
+                },
+            );
         }
         // Let node 0 win phase 1 and get part of its pipeline out.
         for _ in 0..(seed as usize % 12 + 3) {
@@ -530,7 +539,12 @@ fn a_higher_ballot_interrupting_a_stable_leader_mid_pipeline_never_splits_a_posi
         }
         // Node 1 has seen node 0's ballot, so its own is higher.
         for v in &values[12..] {
-            net.input(1, Input::Request { value: v.as_str().into() });
+            net.input(
+                1,
+                Input::Request {
+                    value: v.as_str().into(),
+                },
+            );
         }
         net.run(3000);
         net.drop_percent = 0;
@@ -538,9 +552,11 @@ fn a_higher_ballot_interrupting_a_stable_leader_mid_pipeline_never_splits_a_posi
         net.assert_agreement();
         let want: Vec<&str> = values.iter().map(String::as_str).collect();
         net.assert_all_committed_once(&want);
-        if net.events.iter().any(|(node, e)| {
-            *node == 0 && matches!(e, Event::Preempted { by, .. } if by.node == 1)
-        }) {
+        if net
+            .events
+            .iter()
+            .any(|(node, e)| *node == 0 && matches!(e, Event::Preempted { by, .. } if by.node == 1))
+        {
             interrupted += 1;
         }
     }
@@ -600,14 +616,22 @@ fn queued_values_travel_in_batches() {
     let mut net = Net::with_config(cfg, 3);
     let values: Vec<String> = (0..40).map(|i| format!("v{i}")).collect();
     for v in &values {
-        net.input(0, Input::Request { value: v.as_str().into() });
+        net.input(
+            0,
+            Input::Request {
+                value: v.as_str().into(),
+            },
+        );
     }
     net.run(500);
     net.assert_agreement();
     let want: Vec<&str> = values.iter().map(String::as_str).collect();
     net.assert_all_committed_once(&want);
     let positions = net.log(0).len();
-    assert!(positions <= 6, "40 values in batches of 8: {positions} positions");
+    assert!(
+        positions <= 6,
+        "40 values in batches of 8: {positions} positions"
+    );
     // The log keeps the client's order within and across batches.
     let flat: Vec<&str> = net
         .log(0)
