@@ -82,6 +82,9 @@ pub struct BenchConfig {
     pub auth: bool,
     pub transport: Transport,
     pub seed: u64,
+    /// Threads (actix arbiters) the nodes are spread over; 1 runs the
+    /// whole cluster on the caller's thread.
+    pub threads: usize,
 }
 
 impl Default for BenchConfig {
@@ -96,6 +99,7 @@ impl Default for BenchConfig {
             auth: false,
             transport: Transport::Inproc,
             seed: 42,
+            threads: 1,
         }
     }
 }
@@ -105,7 +109,7 @@ impl Default for BenchConfig {
 pub enum BenchError {
     #[error("a cluster needs at least 1 node (got --nodes {0})")]
     NoNodes(usize),
-    #[error("--window and --batch must be at least 1")]
+    #[error("--window, --batch and --threads must be at least 1")]
     Zero,
     #[error("--seconds must be a positive number of seconds")]
     BadDuration,
@@ -139,13 +143,15 @@ pub struct BenchReport {
     pub middleware: bool,
     pub auth: bool,
     pub transport: Transport,
+    pub threads: usize,
 }
 
 impl BenchReport {
     /// The human-readable account.
     pub fn render(&self) -> String {
         format!(
-            "paxos bench: {} nodes, window {}, batch {}, middleware {}, auth {}, transport {}\n\
+            "paxos bench: {} nodes, window {}, batch {}, middleware {}, auth {}, transport {}, \
+             threads {}\n\
              {:>14.0} rounds/s   (positions committed)\n\
              {:>14.0} values/s   (client values committed)\n\
              {:>14.1} µs p50 commit latency\n\
@@ -157,6 +163,7 @@ impl BenchReport {
             on_off(self.middleware),
             on_off(self.auth),
             self.transport,
+            self.threads,
             self.rounds_per_sec,
             self.values_per_sec,
             self.p50_us,
@@ -301,6 +308,7 @@ impl Handler<Finish> for Client {
             middleware: cfg.middleware,
             auth: cfg.auth,
             transport: cfg.transport,
+            threads: cfg.threads,
         })
     }
 }
@@ -310,7 +318,7 @@ pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
     if cfg.nodes == 0 {
         return Err(BenchError::NoNodes(cfg.nodes));
     }
-    if cfg.window == 0 || cfg.batch == 0 {
+    if cfg.window == 0 || cfg.batch == 0 || cfg.threads == 0 {
         return Err(BenchError::Zero);
     }
     match cfg.limit {
@@ -364,6 +372,9 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     let batch = cfg.batch;
     let target = cfg.window * cfg.batch + cfg.batch;
     let mut middlewares = Vec::with_capacity(n);
+    // Node i runs on arbiter i mod threads; the client and the network stay
+    // on the caller's thread (arbiter 0).
+    let arbiters: Vec<Arbiter> = (1..cfg.threads).map(|_| Arbiter::new()).collect();
     let client = Client::create(|ctx| {
         let me = ctx.address();
         for (i, identity) in identities.iter().enumerate() {
@@ -371,7 +382,8 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
             let process = Box::new(crate::core::Replica::new(id, core_cfg.clone()));
             let shield = Shield::new(id, shield_cfg.clone(), cfg.auth.then(|| identity.clone()));
             let (sink, net, seed) = (me.clone(), network.clone(), cfg.seed);
-            let middleware = Middleware::create(move |mctx| {
+            let build = move |mctx: &mut Context<Middleware>| {
+                // Started from inside the middleware's context: same thread.
                 let node = NodeActor::new(
                     process,
                     mctx.address().recipient(),
@@ -381,7 +393,11 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
                 )
                 .start();
                 Middleware::new(shield, node, net.recipient(), sink.recipient(), TICK)
-            });
+            };
+            let middleware = match i % cfg.threads {
+                0 => Middleware::create(build),
+                t => Middleware::start_in_arbiter(&arbiters[t - 1].handle(), build),
+            };
             middleware.do_send(NodeCommand::Peers(records.clone()));
             network.do_send(Join {
                 id,
@@ -416,6 +432,9 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         .map_err(|_| BenchError::ClientGone)?;
     for m in &middlewares {
         m.do_send(NodeCommand::Exit);
+    }
+    for a in arbiters {
+        a.stop();
     }
     Ok(report)
 }

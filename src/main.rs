@@ -99,6 +99,10 @@ struct BenchArgs {
     /// How nodes talk: inproc (actors in one process) or tcp (not implemented yet).
     #[arg(long, default_value = "inproc", value_name = "inproc|tcp")]
     transport: paxos::bench::Transport,
+    /// Threads to spread the nodes over (node i on thread i mod N); the
+    /// client and the in-process network stay on the first.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    threads: u32,
     /// Print one JSON object on stdout instead of the report.
     #[arg(long)]
     json: bool,
@@ -389,6 +393,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         auth: args.auth.unwrap_or(args.middleware),
         transport: args.transport,
         seed: 42,
+        threads: args.threads as usize,
     };
     paxos::bench::validate(&cfg)?;
     let report = actix::System::new()
