@@ -18,6 +18,11 @@
 //! `3(n-1)` messages per position, for up to `Config::batch` client values,
 //! with up to `Config::window` positions in flight at once (pipelining).
 //!
+//! The price: nodes that all get client requests contend for the whole log,
+//! and a preempted proposer backs off before it climbs (see the retry policy
+//! below), so many concurrent proposers are slower than one leader. Clients
+//! should send to one node; forwarding to the leader is not implemented.
+//!
 //! It is safe under loss, duplication and reordering because:
 //!
 //! - as an acceptor it keeps, per position, the highest ballot it promised and
