@@ -9,17 +9,20 @@
 
 use crate::actors::{
     Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, GetProgress, GetStatuses,
-    Join, Middleware, Network, NodeActor, NodeStatus, PeerInfo, PeerRecord, TakeTimeline,
-    TimelineEntry,
+    Join, Middleware, NetRecord, Network, NodeActor, NodeStatus, PeerInfo, PeerRecord,
+    TakeNetRecords, TakeTimeline, TimelineEntry,
 };
 use crate::attack::{self, Attack};
 use crate::auth::Identity;
-use crate::core::{Config, Event, NodeId, Value};
+use crate::core::{Config, Event, NodeId, Pos, Value};
 use crate::middleware::{Shield, ShieldConfig};
+use crate::term::Palette;
+use crate::trace::{Lane, LaneId, Step, Trace};
 use actix::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 /// How often node and middleware actors tick.
@@ -42,6 +45,8 @@ pub struct DemoConfig {
     pub middleware: bool,
     /// Strikes at one position before a node is ignored.
     pub max_prepares: u32,
+    /// Record a sequence chart of the messages about these positions.
+    pub trace: Option<Range<Pos>>,
 }
 
 impl Default for DemoConfig {
@@ -56,6 +61,7 @@ impl Default for DemoConfig {
             attacker: 0,
             middleware: false,
             max_prepares: 3,
+            trace: None,
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct Summary {
 pub struct Report {
     pub summary: Summary,
     pub timeline: Vec<TimelineEntry>,
+    /// The sequence chart, when `DemoConfig::trace` asked for one.
+    pub trace: Option<Trace>,
 }
 
 /// The values the demo asks for: `v0`, `v1`, …
@@ -206,7 +214,12 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     }
     let start = Instant::now();
     let coordinator = Coordinator::new().start();
-    let network = Network::new(cfg.seed, cfg.drop).start();
+    let mut network = Network::new(cfg.seed, cfg.drop);
+    if let Some(range) = &cfg.trace {
+        network = network.recording(start, range.clone());
+    }
+    let network = network.start();
+    let mut propagations = Vec::new();
     let core_cfg = Config::new(cfg.nodes);
     let shield_cfg = ShieldConfig {
         max_prepares: cfg.max_prepares,
@@ -259,9 +272,13 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     };
     let requested = requested_values(cfg.values);
     for (i, value) in requested.iter().enumerate() {
+        let node = targets[i % targets.len()];
+        if propagations.len() < MAX_TRACED_REQUESTS {
+            propagations.push((start.elapsed(), node, value.clone()));
+        }
         coordinator.do_send(CoordinatorPropagateMessage {
             value: value.clone(),
-            node: Some(targets[i % targets.len()]),
+            node: Some(node),
         });
     }
 
@@ -287,6 +304,7 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     let elapsed = start.elapsed();
     let statuses = coordinator.send(GetStatuses).await?;
     let timeline = coordinator.send(TakeTimeline).await?;
+    let records = network.send(TakeNetRecords).await?;
     coordinator.do_send(CoordinatorExitCommand);
     let summary = summarize(
         cfg,
@@ -296,11 +314,131 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         &requested,
         elapsed,
     );
-    Ok(Report { summary, timeline })
+    let trace = cfg.trace.as_ref().map(|range| {
+        chart(
+            cfg,
+            &attackers,
+            &statuses,
+            &timeline,
+            &records,
+            &propagations,
+            range,
+        )
+    });
+    Ok(Report {
+        summary,
+        timeline,
+        trace,
+    })
+}
+
+/// Client requests drawn from the coordinator's lane.
+const MAX_TRACED_REQUESTS: usize = 12;
+
+/// Rows in a chart; past this the chart says it stopped.
+const MAX_TRACED_STEPS: usize = 800;
+
+/// The sequence chart: the network's records, the coordinator's requests and
+/// the nodes' notable events, in time order.
+fn chart(
+    cfg: &DemoConfig,
+    attackers: &[NodeId],
+    statuses: &[NodeStatus],
+    timeline: &[TimelineEntry],
+    records: &[NetRecord],
+    propagations: &[(Duration, NodeId, Value)],
+    range: &Range<Pos>,
+) -> Trace {
+    let mut rows: Vec<(Duration, Step)> = Vec::new();
+    for (at, node, value) in propagations {
+        rows.push((
+            *at,
+            Step::Arrow {
+                from: LaneId::Coordinator,
+                to: LaneId::Node(*node),
+                label: format!("Propagate '{value}'"),
+                dropped: false,
+            },
+        ));
+    }
+    for r in records {
+        rows.push((
+            r.at,
+            Step::Arrow {
+                from: LaneId::Node(r.from),
+                to: LaneId::Node(r.to),
+                label: r.label.clone(),
+                dropped: r.dropped,
+            },
+        ));
+    }
+    for e in timeline {
+        let (text, alarm) = match &e.event {
+            Event::Flagged { .. } | Event::Dropped { .. } | Event::Conflict { .. } => {
+                (e.event.to_string(), true)
+            }
+            Event::Committed { pos, .. } if range.contains(pos) => (e.event.to_string(), false),
+            Event::Note(n) => (n.clone(), false),
+            _ => continue,
+        };
+        rows.push((
+            e.at,
+            Step::Note {
+                lane: LaneId::Node(e.node),
+                text,
+                alarm,
+            },
+        ));
+    }
+    // Stable: a message sent and its effect keep their order on equal times.
+    rows.sort_by_key(|(at, _)| *at);
+    let total = rows.len();
+    rows.truncate(MAX_TRACED_STEPS);
+    let mut caption = format!(
+        "messages about positions {}..{} (--trace-positions A..B for others)",
+        range.start, range.end
+    );
+    if total > MAX_TRACED_STEPS {
+        let _ = write!(caption, "; first {MAX_TRACED_STEPS} of {total} rows");
+    }
+    let mut lanes = vec![Lane {
+        id: LaneId::Coordinator,
+        attack: None,
+        log: Vec::new(),
+    }];
+    for id in 0..cfg.nodes as NodeId {
+        lanes.push(Lane {
+            id: LaneId::Node(id),
+            attack: cfg
+                .attack
+                .filter(|_| attackers.contains(&id))
+                .map(|a| a.to_string()),
+            log: statuses
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.log.values().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+        });
+    }
+    let attack = match cfg.attack {
+        Some(a) => format!("{a} attack from node {}", cfg.attacker),
+        None => "no attack".to_string(),
+    };
+    Trace {
+        title: format!(
+            "paxos demo: {} nodes, {attack}, middleware {}, seed {}",
+            cfg.nodes,
+            if cfg.middleware { "on" } else { "off" },
+            cfg.seed
+        ),
+        caption,
+        lanes,
+        steps: rows.into_iter().map(|(_, s)| s).collect(),
+    }
 }
 
 /// The human-readable account of a run: timeline, logs and verdict.
-pub fn render(report: &Report, max_lines: usize) -> String {
+pub fn render(report: &Report, max_lines: usize, paint: &Palette) -> String {
     let s = &report.summary;
     let mut out = String::new();
     let _ = writeln!(
@@ -318,12 +456,19 @@ pub fn render(report: &Report, max_lines: usize) -> String {
     let _ = writeln!(out, "\ntimeline (from the nodes' DebugInfo):");
     let shown = report.timeline.len().min(max_lines);
     for e in &report.timeline[..shown] {
+        let text = e.event.to_string();
+        let text = match &e.event {
+            Event::Flagged { .. } | Event::Conflict { .. } | Event::Dropped { .. } => {
+                paint.bad(&text)
+            }
+            Event::Note(_) => paint.warn(&text),
+            _ => text,
+        };
         let _ = writeln!(
             out,
-            "  {:>9.3} ms  node {}  {}",
+            "  {:>9.3} ms  node {}  {text}",
             e.at.as_secs_f64() * 1e3,
             e.node,
-            e.event
         );
     }
     if report.timeline.len() > shown {
@@ -366,15 +511,15 @@ pub fn render(report: &Report, max_lines: usize) -> String {
         out,
         "  agreement: {}",
         if s.agreement {
-            "yes — no position holds two different values on honest nodes"
+            paint.good("yes — no position holds two different values on honest nodes")
         } else {
-            "NO — honest nodes committed different values at the same position"
+            paint.bad("NO — honest nodes committed different values at the same position")
         }
     );
     let _ = writeln!(
         out,
         "  liveness:  {} — {} of {} positions committed on every honest node, in {:.1} ms",
-        if s.live { "yes" } else { "NO" },
+        paint.verdict(s.live, if s.live { "yes" } else { "NO" }),
         s.committed,
         s.requested,
         s.elapsed_ms
@@ -386,7 +531,7 @@ pub fn render(report: &Report, max_lines: usize) -> String {
             "nobody".to_string()
         } else {
             let ids: Vec<String> = s.detected.iter().map(|d| format!("node {d}")).collect();
-            ids.join(", ")
+            paint.warn(&ids.join(", "))
         }
     );
     out

@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 use paxos::attack::Attack;
 use paxos::bridge::{self, client::Client, node::NodeOptions, status};
 use paxos::demo::{self, DemoConfig};
+use paxos::term::Palette;
+use paxos::trace;
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ enum Command {
     ///   paxos demo --attack SAFETY --middleware    # the echo exposes the leader
     ///   paxos demo --attack LIVENESS --attacker 2  # nothing commits
     ///   paxos demo --attack LIVENESS --middleware  # the climber is ignored, values commit
+    ///   paxos demo --attack SAFETY --trace safety.svg   # draw it as a sequence chart
     Demo(DemoArgs),
     /// Run the coordinator of a multi-process cluster: the registry nodes join,
     /// the client that asks them to propagate values, and the terminal that
@@ -74,6 +77,14 @@ enum Command {
     ///   paxos bench --window 1 --batch 1             # one position at a time
     ///   paxos bench --nodes 5 --auth on --middleware --json
     Bench(BenchArgs),
+    /// Simulate the cluster deterministically over many seeds, checking
+    /// agreement, validity, stability and liveness (see README).
+    ///
+    /// Examples:
+    ///   paxos sim --seeds 1000 --loss 0.2 --dup 0.1 --crashes --partitions
+    ///   paxos sim --seeds 100 --attack SAFETY          # finds a violation and its seed
+    ///   paxos sim --seed 7 --replay --attack SAFETY    # that run, step by step
+    Sim(SimArgs),
 }
 
 #[derive(Args)]
@@ -193,6 +204,49 @@ struct StatusArgs {
 }
 
 #[derive(Args)]
+struct SimArgs {
+    /// How many seeds to run: SEED, SEED+1, …
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// The first seed (with --replay: the one to replay).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the run of --seed step by step (use the same flags as the search).
+    #[arg(long)]
+    replay: bool,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Number of values the client asks for.
+    #[arg(long, default_value_t = 5)]
+    values: usize,
+    /// Probability of losing a packet during the faulty period, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability of duplicating a packet during the faulty period, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    dup: f64,
+    /// Crash and restart honest nodes during the faulty period.
+    #[arg(long)]
+    crashes: bool,
+    /// Form and heal partitions during the faulty period.
+    #[arg(long)]
+    partitions: bool,
+    /// SAFETY or LIVENESS (case-insensitive).
+    #[arg(long, value_name = "NAME")]
+    attack: Option<Attack>,
+    /// Which node attacks.
+    #[arg(long, default_value_t = 0, value_name = "ID")]
+    attacker: u32,
+    /// The middleware's defences on every node (also --enable-middleware).
+    #[arg(long, alias = "enable-middleware")]
+    middleware: bool,
+    /// Print one JSON object on stdout (no progress on stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct DemoArgs {
     /// Number of nodes (numbered 0..N-1).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -227,6 +281,13 @@ struct DemoArgs {
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     json: bool,
+    /// Draw the run as a message sequence chart: FILE.svg (open in a
+    /// browser) or FILE.mmd (a Mermaid sequenceDiagram for Markdown).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<std::path::PathBuf>,
+    /// Which log positions the chart shows, as A..B (B excluded).
+    #[arg(long, value_name = "A..B", value_parser = trace::parse_positions, requires = "trace")]
+    trace_positions: Option<std::ops::Range<u64>>,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -283,6 +344,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Status(args) => run_status(args),
         Command::Shutdown(args) => run_shutdown(args),
         Command::Bench(args) => run_bench(args),
+        Command::Sim(args) => run_sim(args),
     }
 }
 
@@ -343,7 +405,11 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
             serde_json::to_writer(&mut stdout, &summary)?;
             writeln!(stdout)?;
         } else {
-            write!(stdout, "{}", status::render(&summary))?;
+            write!(
+                stdout,
+                "{}",
+                status::render(&summary, &Palette::for_stdout())
+            )?;
         }
         Ok(())
     })
@@ -358,6 +424,29 @@ fn run_shutdown(args: CoordinatorAddr) -> anyhow::Result<()> {
     })
 }
 
+fn run_sim(a: SimArgs) -> anyhow::Result<()> {
+    let cmd = paxos::sim::Command {
+        cfg: paxos::sim::SimConfig {
+            nodes: a.nodes,
+            values: a.values,
+            loss: a.loss,
+            dup: a.dup,
+            crashes: a.crashes,
+            partitions: a.partitions,
+            attack: a.attack,
+            attacker: a.attacker,
+            middleware: a.middleware,
+            ..Default::default()
+        },
+        seed: a.seed,
+        seeds: a.seeds,
+        replay: a.replay,
+        json: a.json,
+    };
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    paxos::sim::command(&cmd, &mut out, &mut err).context("the simulation could not run")
+}
+
 fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let cfg = DemoConfig {
         nodes: args.nodes as usize,
@@ -369,16 +458,36 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         attacker: args.attacker,
         middleware: args.middleware,
         max_prepares: args.max_prepares,
+        trace: args.trace.as_ref().map(|_| {
+            args.trace_positions
+                .clone()
+                .unwrap_or(trace::DEFAULT_POSITIONS)
+        }),
     };
+    if let Some(path) = &args.trace {
+        trace::check_path(path)?;
+    }
     let report = actix::System::new()
         .block_on(demo::run(&cfg))
         .context("the demo could not run")?;
+    if let (Some(path), Some(chart)) = (&args.trace, &report.trace) {
+        trace::write(chart, path)?;
+        eprintln!(
+            "wrote the sequence chart ({} messages) to {}",
+            chart.steps.len(),
+            path.display()
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer(&mut stdout, &report.summary)?;
         writeln!(stdout)?;
     } else {
-        write!(stdout, "{}", demo::render(&report, 60))?;
+        write!(
+            stdout,
+            "{}",
+            demo::render(&report, 60, &Palette::for_stdout())
+        )?;
     }
     Ok(())
 }

@@ -24,6 +24,7 @@ fn run(
         attacker,
         middleware,
         max_prepares: 3,
+        trace: None,
     };
     actix::System::new()
         .block_on(demo::run(&cfg))

@@ -135,3 +135,86 @@ fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// `--trace` writes a sequence chart of a short attacked run: the SVG is
+/// well-formed XML with one lane per node (plus the coordinator's) and one
+/// arrow per delivered message; the Mermaid file has one arrow line per
+/// delivered message, the same number.
+#[test]
+fn demo_trace_writes_svg_and_mermaid_charts() {
+    let dir = std::env::temp_dir().join(format!("paxos-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("safety.svg");
+    let mmd = dir.join("safety.mmd");
+    for path in [&svg, &mmd] {
+        let path = path.to_str().expect("a UTF-8 temp path");
+        let out = paxos(&[
+            "demo",
+            "--attack",
+            "SAFETY",
+            "--values",
+            "2",
+            "--deadline",
+            "1",
+            "--trace",
+            path,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the SVG is well-formed XML");
+    let class = |c: &str| {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(c))
+            .count()
+    };
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    assert_eq!(class("lane"), 4, "coordinator + 3 nodes");
+    let arrows = class("msg");
+    assert!(arrows > 10, "a SAFETY run has more than {arrows} messages");
+    assert!(text.contains("SAFETY attacker"));
+
+    let m = std::fs::read_to_string(&mmd).unwrap();
+    assert!(m.starts_with("sequenceDiagram\n"));
+    let delivered = m.lines().filter(|l| l.contains("->>")).count();
+    assert!(delivered > 10, "{m}");
+    // Same seed, same run: the same messages in both files.
+    assert_eq!(delivered, arrows, "svg and mmd disagree");
+    // A divergent commit shows at the end of the lanes.
+    assert!(m.contains("log [v0 (safety attack)"), "{m}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_trace_refuses_an_unknown_format_before_running() {
+    let out = paxos(&["demo", "--trace", "chart.png"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(".svg or .mmd"), "{err}");
+    let out = paxos(&["demo", "--trace", "x.svg", "--trace-positions", "4..2"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn piped_output_has_no_colour_codes() {
+    let out = paxos(&[
+        "demo",
+        "--attack",
+        "SAFETY",
+        "--values",
+        "2",
+        "--deadline",
+        "1",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("agreement: NO"), "{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "escape codes in piped output: {text:?}"
+    );
+}

@@ -485,3 +485,33 @@ fn three_processes_commit_and_a_killed_node_restarts_from_its_data_dir() {
         stderr(&out)
     );
 }
+
+#[test]
+fn nodes_register_again_with_a_restarted_coordinator() {
+    let mut c = Cluster::start("coordinator-restart", 3);
+    for i in 0..3 {
+        c.node(i, &[]);
+    }
+    let out = c.propose(None, &["before"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Kill the coordinator and start a new one on the same address.
+    c.coordinator.kill();
+    let listen = c.addr.clone();
+    c.coordinator = Proc::spawn(
+        "coordinator2",
+        &c.dir,
+        &["coordinator", "--listen", &listen, "--nodes", "3"],
+    );
+    c.coordinator.wait_line("coordinator listening on ");
+    // They come back in any order.
+    let mut back = std::collections::BTreeSet::new();
+    while back.len() < 3 {
+        let line = c.coordinator.wait_line(" registered from ");
+        back.insert(line.split(' ').nth(1).unwrap_or_default().to_string());
+    }
+    let out = c.propose(None, &["after"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status_until(10, |s| all_have(s, 3, &["before", "after"]));
+    assert!(all_have(&s, 3, &["before", "after"]), "{s}");
+    assert_eq!(s["agreement"], true);
+}

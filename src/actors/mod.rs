@@ -25,5 +25,5 @@ pub use coordinator::{
 };
 pub use messages::*;
 pub use middleware::Middleware;
-pub use network::{Join, Network};
+pub use network::{Join, NetRecord, Network, TakeNetRecords};
 pub use node::{NodeActor, Persist};

@@ -16,6 +16,19 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How far above the highest round seen the attacker's ballots go.
 const BALLOT_JUMP: u64 = 100;
 
+/// What the attacker marks its second value with.
+const MARK: &str = " (safety attack)";
+
+/// The attacker's own value made from the client's `value`.
+pub fn forged(value: &Value) -> Value {
+    Value::one(format!("{value}{MARK}"))
+}
+
+/// The client's value a forged value was made from (`None` if not forged).
+pub fn original(value: &Value) -> Option<Value> {
+    value.single()?.strip_suffix(MARK).map(Value::from)
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Plan {
     ballot: Ballot,
@@ -85,7 +98,7 @@ impl Process for Equivocator {
                 // has seen wins the position over honest proposers racing it.
                 self.max_round += BALLOT_JUMP;
                 let ballot = Ballot::new(self.max_round, self.id);
-                let vb = format!("{value} (safety attack)");
+                let vb = forged(&value);
                 out.push(Output::Event(Event::Note(format!(
                     "SAFETY attack: Prepare pos {pos} ballot {ballot} to all, planning '{value}' for one half and '{vb}' for the other"
                 ))));
@@ -94,7 +107,7 @@ impl Process for Equivocator {
                     Plan {
                         ballot,
                         va: value,
-                        vb: vb.into(),
+                        vb,
                         prepared: BTreeSet::from([self.id]),
                         proposed: false,
                         accepts_a: BTreeSet::from([self.id]),

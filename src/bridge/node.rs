@@ -17,6 +17,7 @@ use actix::prelude::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,33 +61,14 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         })?;
     let local = listener.local_addr()?.to_string();
 
-    // Register: the seed's PeerInfo, proving we hold the key we announce.
-    let stream = dial_retrying(&opts.coordinator, opts.connect_timeout).await?;
-    let (mut reader, mut writer) = conn::split(stream);
-    let Frame::Challenge { nonce } = conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await? else {
-        return Err(BridgeError::Unexpected(format!(
-            "{} did not open with a challenge: is it a paxos coordinator?",
-            opts.coordinator
-        )));
+    let me = Registrant {
+        coordinator: opts.coordinator.clone(),
+        identity: identity.clone(),
+        addr: local.clone(),
+        attack: opts.attack.map(|a| a.to_string()),
+        middleware: opts.middleware,
     };
-    let sig = identity.sign_handshake(&handshake_bytes(&nonce, wanted, &local));
-    conn::write_frame(
-        &mut writer,
-        Frame::Register(Registration {
-            id: wanted,
-            key: identity.public(),
-            addr: local.clone(),
-            attack: opts.attack.map(|a| a.to_string()),
-            middleware: opts.middleware,
-            sig,
-        }),
-    )
-    .await?;
-    let (id, n) = match conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await? {
-        Frame::Welcome { id, n } => (id, n),
-        Frame::Refused { reason } => return Err(BridgeError::Refused(reason)),
-        other => return Err(BridgeError::Unexpected(format!("{other:?}"))),
-    };
+    let (id, n, reader, writer) = me.register(wanted, opts.connect_timeout).await?;
     durable.set_id(id)?;
     println!("node {id} listening on {local}");
     log::info!("node {id} of {n} registered with {}", opts.coordinator);
@@ -139,7 +121,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     });
     bridge.do_send(Attach(middleware));
 
-    actix_rt::spawn(read_coordinator(reader, bridge.clone()));
+    actix_rt::spawn(follow_coordinator(me, id, n, reader, bridge.clone()));
     actix_rt::spawn(accept_peers(listener, bridge));
     let _ = exit_rx.await;
     log::info!("node {id}: exiting on the coordinator's command");
@@ -165,14 +147,83 @@ async fn dial_retrying(
     }
 }
 
-async fn read_coordinator(mut reader: Reader, bridge: Addr<Bridge>) {
+/// Who this node is, to (re-)register with the coordinator.
+struct Registrant {
+    coordinator: String,
+    identity: Identity,
+    addr: String,
+    attack: Option<String>,
+    middleware: bool,
+}
+
+impl Registrant {
+    /// Register (the seed's `PeerInfo`), proving we hold the key we announce.
+    async fn register(
+        &self,
+        wanted: Option<NodeId>,
+        timeout: Duration,
+    ) -> Result<(NodeId, usize, Reader, OwnedWriteHalf), BridgeError> {
+        let stream = dial_retrying(&self.coordinator, timeout).await?;
+        let (mut reader, mut writer) = conn::split(stream);
+        let Frame::Challenge { nonce } = conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await?
+        else {
+            return Err(BridgeError::Unexpected(format!(
+                "{} did not open with a challenge: is it a paxos coordinator?",
+                self.coordinator
+            )));
+        };
+        let sig = self
+            .identity
+            .sign_handshake(&handshake_bytes(&nonce, wanted, &self.addr));
+        let reg = Registration {
+            id: wanted,
+            key: self.identity.public(),
+            addr: self.addr.clone(),
+            attack: self.attack.clone(),
+            middleware: self.middleware,
+            sig,
+        };
+        conn::write_frame(&mut writer, Frame::Register(reg)).await?;
+        match conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await? {
+            Frame::Welcome { id, n } => Ok((id, n, reader, writer)),
+            Frame::Refused { reason } => Err(BridgeError::Refused(reason)),
+            other => Err(BridgeError::Unexpected(format!("{other:?}"))),
+        }
+    }
+}
+
+/// Hand the coordinator's frames to the bridge; when the coordinator goes
+/// away (restarted, say), keep serving peers and register again as the
+/// same node once it is back.
+async fn follow_coordinator(
+    me: Registrant,
+    id: NodeId,
+    n: usize,
+    mut reader: Reader,
+    bridge: Addr<Bridge>,
+) {
     loop {
-        match conn::next_frame(&mut reader, Duration::MAX).await {
-            Ok(frame) => bridge.do_send(FromCoordinator(frame)),
-            Err(e) => {
-                log::warn!("lost the coordinator ({e}); still serving peers");
-                return;
+        while let Ok(frame) = conn::next_frame(&mut reader, Duration::MAX).await {
+            bridge.do_send(FromCoordinator(frame));
+        }
+        log::warn!("node {id}: lost the coordinator; still serving peers, registering again");
+        loop {
+            match me.register(Some(id), Duration::from_secs(2)).await {
+                Ok((again, m, r, w)) if again == id && m == n => {
+                    log::info!("node {id}: registered again with {}", me.coordinator);
+                    bridge.do_send(NewCoordinator(conn::spawn_writer(w)));
+                    reader = r;
+                    break;
+                }
+                Ok((again, m, ..)) => {
+                    log::error!(
+                        "node {id}: the coordinator now says node {again} of {m}; \
+                         not rejoining a different cluster"
+                    );
+                }
+                Err(e) => log::debug!("node {id}: coordinator not back yet: {e}"),
             }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }
@@ -344,6 +395,18 @@ impl Actor for Bridge {
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Attach(Addr<Middleware>);
+
+/// A new connection to the coordinator, after registering again.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct NewCoordinator(mpsc::Sender<Frame>);
+
+impl Handler<NewCoordinator> for Bridge {
+    type Result = ();
+    fn handle(&mut self, NewCoordinator(tx): NewCoordinator, _: &mut Context<Self>) {
+        self.coordinator = tx;
+    }
+}
 
 /// A frame from the coordinator.
 #[derive(Message)]

@@ -3,6 +3,7 @@
 
 use super::frame::ClusterStatus;
 use crate::core::{NodeId, Value};
+use crate::term::Palette;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -79,7 +80,7 @@ pub fn summarize(status: &ClusterStatus) -> StatusSummary {
 }
 
 /// The human-readable form.
-pub fn render(s: &StatusSummary) -> String {
+pub fn render(s: &StatusSummary, paint: &Palette) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "cluster of {} nodes", s.nodes);
     for (id, log) in &s.logs {
@@ -94,7 +95,7 @@ pub fn render(s: &StatusSummary) -> String {
     let _ = writeln!(
         out,
         "agreement: {}   committed on every honest node: {}   detected: {:?}",
-        if s.agreement { "yes" } else { "NO" },
+        paint.verdict(s.agreement, if s.agreement { "yes" } else { "NO" }),
         s.committed,
         s.detected
     );

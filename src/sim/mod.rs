@@ -1,0 +1,345 @@
+//! Deterministic simulation of the whole protocol (`paxos sim`).
+//!
+//! A run drives the participants (honest replicas, attackers), each behind
+//! its middleware [`Shield`](crate::middleware::Shield), and a client, over a
+//! simulated network with loss, duplication, delay and reordering,
+//! partitions that form and heal, and nodes that crash and restart keeping
+//! only what they persisted. Everything random comes from one seed and time
+//! is a tick counter, so a run replays exactly from its seed: a failure
+//! found in a long search is reproduced with `paxos sim --seed S --replay`.
+//!
+//! After every step the safety invariants are checked ([`invariants`]);
+//! after the last fault heals, the run must commit every requested value on
+//! every honest node within [`SimConfig::live_ticks`] ticks (liveness).
+//!
+//! - [`network`]: packets in flight, faults;
+//! - [`schedule`]: the run's script drawn from the seed;
+//! - [`world`]: members, shields, client, time — one tick at a time;
+//! - [`invariants`]: agreement, validity, stability.
+
+pub mod invariants;
+pub mod network;
+pub mod schedule;
+pub mod world;
+
+use crate::attack::Attack;
+use crate::core::NodeId;
+use network::Faults;
+use schedule::{Action, Schedule};
+use serde::Serialize;
+use std::io::Write;
+use std::time::Instant;
+pub use world::{Found, Role, World};
+
+/// What to simulate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    pub nodes: usize,
+    /// Values the client asks for (`v0`, `v1`, …).
+    pub values: usize,
+    /// Probability of losing a packet while faults are on.
+    pub loss: f64,
+    /// Probability of duplicating a packet while faults are on.
+    pub dup: f64,
+    /// Longest network delay in ticks (the shortest is 1): reordering.
+    pub max_delay: u64,
+    /// Honest nodes crash and restart during the faulty period.
+    pub crashes: bool,
+    /// Partitions form and heal during the faulty period.
+    pub partitions: bool,
+    pub attack: Option<Attack>,
+    pub attacker: NodeId,
+    /// The middleware's defences on every node (signatures on).
+    pub middleware: bool,
+    /// Length of the faulty period, in ticks.
+    pub fault_ticks: u64,
+    /// Ticks after the faults heal within which everything must commit.
+    pub live_ticks: u64,
+    /// Add a second copy of this node, with its key (a Twins test).
+    pub twins: Option<NodeId>,
+    /// Record the trace (for `--replay`; slower).
+    pub trace: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nodes: 3,
+            values: 5,
+            loss: 0.0,
+            dup: 0.0,
+            max_delay: 3,
+            crashes: false,
+            partitions: false,
+            attack: None,
+            attacker: 0,
+            middleware: false,
+            fault_ticks: 300,
+            live_ticks: 3000,
+            twins: None,
+            trace: false,
+        }
+    }
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    #[error("a cluster needs at least 1 node (got --nodes {0})")]
+    NoNodes(usize),
+    #[error("--{name} must be a probability between 0 and 1 (got {value})")]
+    BadProbability { name: &'static str, value: f64 },
+    #[error("--loss 1 loses every packet: nothing could ever commit")]
+    TotalLoss,
+    #[error(
+        "--attacker {attacker} is not a node of this {nodes}-node cluster (nodes are 0..{nodes})"
+    )]
+    BadAttacker { attacker: NodeId, nodes: usize },
+    #[error("--seeds must be at least 1")]
+    NoSeeds,
+    #[error("seeds {start}..{start}+{count} run past the largest seed")]
+    SeedOverflow { start: u64, count: u64 },
+    #[error("could not write the report: {0}")]
+    Io(String),
+}
+
+impl SimConfig {
+    pub fn validate(&self) -> Result<(), SimError> {
+        if self.nodes == 0 {
+            return Err(SimError::NoNodes(self.nodes));
+        }
+        for (name, value) in [("loss", self.loss), ("dup", self.dup)] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(SimError::BadProbability { name, value });
+            }
+        }
+        if self.loss >= 1.0 {
+            return Err(SimError::TotalLoss);
+        }
+        if self.attack.is_some() && self.attacker as usize >= self.nodes {
+            return Err(SimError::BadAttacker {
+                attacker: self.attacker,
+                nodes: self.nodes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One run's result.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub seed: u64,
+    pub violation: Option<Found>,
+    /// Every requested value committed on every honest node within
+    /// `live_ticks` of the heal.
+    pub live: bool,
+    /// Ticks the run took.
+    pub ticks: u64,
+    pub steps: u64,
+    /// Nodes flagged by honest nodes' middleware.
+    pub detected: Vec<NodeId>,
+    /// The step-by-step trace, when `cfg.trace`.
+    pub trace: Vec<String>,
+}
+
+/// Run one seed. The config must be valid ([`SimConfig::validate`]).
+pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
+    let schedule = Schedule::new(cfg, seed);
+    let mut w = World::new(cfg, seed);
+    w.set_faults(Faults {
+        loss: cfg.loss,
+        dup: cfg.dup,
+    });
+    let last_request = schedule
+        .actions
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::Request(..)))
+        .map(|(t, _)| *t)
+        .max()
+        .unwrap_or(0);
+    let mut next = 0;
+    let mut live = false;
+    loop {
+        let t = w.now();
+        if t == schedule.heal {
+            w.set_faults(Faults {
+                loss: 0.0,
+                dup: 0.0,
+            });
+        }
+        while next < schedule.actions.len() && schedule.actions[next].0 <= t {
+            match schedule.actions[next].1.clone() {
+                Action::Partition(side) => w.partition(&side),
+                Action::Heal => w.heal(),
+                Action::Crash(m) => w.crash(m),
+                Action::Restart(m) => w.restart(m),
+                Action::Request(m, value) => w.request(m, value),
+            }
+            next += 1;
+        }
+        if w.violation().is_some() {
+            break;
+        }
+        if t >= schedule.heal && t >= last_request && w.all_committed() {
+            live = true;
+            break;
+        }
+        if t >= schedule.heal + cfg.live_ticks {
+            break;
+        }
+        w.tick();
+    }
+    Outcome {
+        seed,
+        violation: w.violation().cloned(),
+        live,
+        ticks: w.now(),
+        steps: w.steps(),
+        detected: w.detected().into_iter().collect(),
+        trace: w.take_trace(),
+    }
+}
+
+/// What `paxos sim --json` prints.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub runs: u64,
+    /// Runs in which an invariant broke.
+    pub violations: u64,
+    /// The first seed whose run broke an invariant.
+    pub first_violation_seed: Option<u64>,
+    /// What broke in that run.
+    pub first_violation: Option<String>,
+    /// Runs in which every requested value committed everywhere after the heal.
+    pub live_runs: u64,
+    /// Runs in which some honest node flagged some node.
+    pub detected_runs: u64,
+    pub seed: u64,
+    pub nodes: usize,
+    pub attack: Option<String>,
+    pub middleware: bool,
+    pub elapsed_ms: f64,
+}
+
+/// Run seeds `start..start+count`, calling `progress` after each run.
+pub fn run_seeds(
+    cfg: &SimConfig,
+    start: u64,
+    count: u64,
+    mut progress: impl FnMut(&Summary),
+) -> Result<Summary, SimError> {
+    cfg.validate()?;
+    if count == 0 {
+        return Err(SimError::NoSeeds);
+    }
+    if start.checked_add(count).is_none() {
+        return Err(SimError::SeedOverflow { start, count });
+    }
+    let began = Instant::now();
+    let mut s = Summary {
+        seed: start,
+        nodes: cfg.nodes,
+        attack: cfg.attack.map(|a| a.to_string()),
+        middleware: cfg.middleware,
+        ..Summary::default()
+    };
+    for seed in start..start + count {
+        let o = run(cfg, seed);
+        s.runs += 1;
+        s.live_runs += u64::from(o.live);
+        s.detected_runs += u64::from(!o.detected.is_empty());
+        if let Some(f) = o.violation {
+            s.violations += 1;
+            if s.first_violation_seed.is_none() {
+                s.first_violation_seed = Some(seed);
+                s.first_violation = Some(format!("tick {}: {}", f.tick, f.violation));
+            }
+        }
+        s.elapsed_ms = began.elapsed().as_secs_f64() * 1e3;
+        progress(&s);
+    }
+    Ok(s)
+}
+
+/// What the `paxos sim` command was asked to do.
+#[derive(Clone, Debug)]
+pub struct Command {
+    pub cfg: SimConfig,
+    pub seed: u64,
+    pub seeds: u64,
+    /// Print seed `seed`'s trace step by step instead of searching.
+    pub replay: bool,
+    pub json: bool,
+}
+
+fn io(e: std::io::Error) -> SimError {
+    SimError::Io(e.to_string())
+}
+
+/// Carry out `paxos sim`: the report on `out`, progress on `err`.
+pub fn command(cmd: &Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), SimError> {
+    cmd.cfg.validate()?;
+    if cmd.replay {
+        let cfg = SimConfig {
+            trace: true,
+            ..cmd.cfg.clone()
+        };
+        let o = run(&cfg, cmd.seed);
+        for line in &o.trace {
+            writeln!(out, "{line}").map_err(io)?;
+        }
+        let verdict = match &o.violation {
+            Some(f) => format!("VIOLATION at tick {}: {}", f.tick, f.violation),
+            None if o.live => format!(
+                "no violation; live: everything committed by tick {}",
+                o.ticks
+            ),
+            None => format!(
+                "no violation; NOT live: still missing values at tick {}",
+                o.ticks
+            ),
+        };
+        writeln!(out, "seed {}: {verdict} ({} steps)", o.seed, o.steps).map_err(io)?;
+        return Ok(());
+    }
+    let every = (cmd.seeds / 100).max(1);
+    let s = run_seeds(&cmd.cfg, cmd.seed, cmd.seeds, |s| {
+        if !cmd.json && (s.runs % every == 0 || s.runs == cmd.seeds) {
+            let _ = write!(
+                err,
+                "\rsimulated {}/{} seeds, {} violations",
+                s.runs, cmd.seeds, s.violations
+            );
+            if s.runs == cmd.seeds {
+                let _ = writeln!(err);
+            }
+        }
+    })?;
+    if cmd.json {
+        serde_json::to_writer(&mut *out, &s).map_err(|e| SimError::Io(e.to_string()))?;
+        writeln!(out).map_err(io)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "seeds {}..{}: {} runs, {} violations, {} live after the faults healed, {} with a node flagged ({:.0} ms)",
+        cmd.seed,
+        cmd.seed + cmd.seeds,
+        s.runs,
+        s.violations,
+        s.live_runs,
+        s.detected_runs,
+        s.elapsed_ms
+    )
+    .map_err(io)?;
+    if let (Some(seed), Some(what)) = (s.first_violation_seed, &s.first_violation) {
+        writeln!(out, "first violation: seed {seed}, {what}").map_err(io)?;
+        writeln!(
+            out,
+            "replay it with: paxos sim --seed {seed} --replay (and the same flags)"
+        )
+        .map_err(io)?;
+    }
+    Ok(())
+}

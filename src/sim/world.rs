@@ -1,0 +1,473 @@
+//! The simulated world: every member's participant (honest replica,
+//! attacker or twin) behind its own [`Shield`], the [`Net`] between them, the
+//! [`Client`], and logical time — driven one tick at a time by plain code.
+//!
+//! This is the same wiring as the actors (`NodeActor` → `Middleware` →
+//! `Network` → `Middleware` → `NodeActor`), minus actix: outputs of a step go
+//! through the shield's `outgoing`, packets through the network, arriving
+//! packets through the shield's `incoming`, and what it lets through back
+//! into the participant. A step is one delivered packet or one tick of one
+//! member; the safety invariants are checked after each.
+//!
+//! Durability is modelled as the core asks: every `Persist` a replica emits
+//! is applied to its [`Durable`] before the step's messages go out, a crash
+//! drops everything else (queue, slots in flight, the shield's state), and
+//! a restart is `Replica::restore` from exactly those writes.
+
+use super::invariants::{Invariants, Violation};
+use super::network::{Faults, InFlight, Net, Sent};
+use super::SimConfig;
+use crate::attack;
+use crate::auth::Identity;
+use crate::client::Client;
+use crate::core::{Config, Durable, Event, Input, NodeId, Output, Process, Replica, Value};
+use crate::middleware::{Shield, ShieldConfig, Verdict};
+use crate::wire::{Body, Packet};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a member is, for the invariants (only honest logs count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Honest,
+    Attacker,
+    /// One of two copies of one node: together they are a Byzantine node.
+    Twin,
+}
+
+struct Member {
+    id: NodeId,
+    role: Role,
+    /// `None` while crashed.
+    process: Option<Box<dyn Process>>,
+    shield: Shield,
+    /// What this member persisted (honest members only).
+    durable: Durable,
+}
+
+/// A violation and the tick it happened at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub tick: u64,
+    pub violation: Violation,
+}
+
+pub struct World {
+    core: Config,
+    shield: ShieldConfig,
+    middleware: bool,
+    seed: u64,
+    keys: Vec<[u8; 32]>,
+    rng: ChaCha8Rng,
+    now: u64,
+    steps: u64,
+    members: Vec<Member>,
+    net: Net,
+    faults: Faults,
+    client: Client,
+    invariants: Invariants,
+    violation: Option<Found>,
+    resend: bool,
+    trace: Option<Vec<String>>,
+}
+
+/// A short description of a packet body, for the trace.
+fn describe(body: &Body) -> String {
+    match body {
+        Body::Paxos(m) => m.to_string(),
+        Body::Certified { commit, accepts } => format!("{commit}+cert of {}", accepts.len()),
+        Body::Echo(s) => format!("Echo of node {}'s {}", s.from, s.msg),
+        Body::Evidence(a, _) => format!("Evidence against node {}", a.from),
+    }
+}
+
+impl World {
+    /// Members `0..nodes` are nodes `0..nodes` (the attacker, if any, at
+    /// `cfg.attacker`); a twin, if asked for, is one more member.
+    pub fn new(cfg: &SimConfig, seed: u64) -> World {
+        let n = cfg.nodes;
+        let core = Config::new(n);
+        let shield = ShieldConfig {
+            grace_ticks: core.grace_ticks,
+            ..ShieldConfig::new(n, cfg.middleware)
+        };
+        let keys = if cfg.middleware {
+            (0..n as NodeId)
+                .map(|i| Identity::from_seed(seed, i).public())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut w = World {
+            core,
+            shield,
+            middleware: cfg.middleware,
+            seed,
+            keys,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5349_4d57_4f52_4c44),
+            now: 0,
+            steps: 0,
+            members: Vec::new(),
+            net: Net::new(cfg.max_delay),
+            faults: Faults {
+                loss: 0.0,
+                dup: 0.0,
+            },
+            client: Client::new(0..n as NodeId),
+            invariants: Invariants::new(cfg.attack.is_some()),
+            violation: None,
+            resend: false,
+            trace: cfg.trace.then(Vec::new),
+        };
+        let ids = (0..n as NodeId).chain(cfg.twins);
+        for id in ids {
+            let twin = cfg.twins == Some(id);
+            let attack = cfg.attack.filter(|_| id == cfg.attacker);
+            let role = match (twin, attack) {
+                (true, _) => Role::Twin,
+                (false, Some(_)) => Role::Attacker,
+                (false, None) => Role::Honest,
+            };
+            let process = attack::participant(id, w.core.clone(), attack);
+            let shield = w.new_shield(id);
+            w.members.push(Member {
+                id,
+                role,
+                process: Some(process),
+                shield,
+                durable: Durable::default(),
+            });
+        }
+        w
+    }
+
+    fn new_shield(&self, id: NodeId) -> Shield {
+        if !self.middleware {
+            return Shield::passthrough(id, self.core.n);
+        }
+        let mut s = Shield::new(
+            id,
+            self.shield.clone(),
+            Some(Identity::from_seed(self.seed, id)),
+        );
+        for (j, key) in self.keys.iter().enumerate() {
+            s.add_peer_key(j as NodeId, *key);
+        }
+        s
+    }
+
+    fn log_line(&mut self, line: impl FnOnce() -> String) {
+        if let Some(t) = &mut self.trace {
+            t.push(format!("t={:<5} {}", self.now, line()));
+        }
+    }
+
+    /// The current tick.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Steps taken so far (deliveries and member ticks).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The first invariant broken, if any.
+    pub fn violation(&self) -> Option<&Found> {
+        self.violation.as_ref()
+    }
+
+    /// The trace so far (empty unless tracing).
+    pub fn trace(&self) -> &[String] {
+        self.trace.as_deref().unwrap_or(&[])
+    }
+
+    /// Take the trace.
+    pub fn take_trace(&mut self) -> Vec<String> {
+        self.trace.take().unwrap_or_default()
+    }
+
+    /// How many members (nodes, plus a twin).
+    pub fn members(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Member `m`'s node id.
+    pub fn id_of(&self, m: usize) -> NodeId {
+        self.members[m].id
+    }
+
+    /// Member `m`'s role.
+    pub fn role(&self, m: usize) -> Role {
+        self.members[m].role
+    }
+
+    /// Whether member `m` is running.
+    pub fn is_up(&self, m: usize) -> bool {
+        self.members[m].process.is_some()
+    }
+
+    /// Member `m`'s committed log (empty while crashed).
+    pub fn log(&self, m: usize) -> BTreeMap<crate::core::Pos, Value> {
+        self.members[m]
+            .process
+            .as_ref()
+            .map(|p| p.log().clone())
+            .unwrap_or_default()
+    }
+
+    /// Nodes that honest members' shields flagged.
+    pub fn detected(&self) -> BTreeSet<NodeId> {
+        self.members
+            .iter()
+            .filter(|m| m.role == Role::Honest)
+            .flat_map(|m| m.shield.flagged().iter().copied())
+            .collect()
+    }
+
+    /// Nodes member `m`'s shield flagged.
+    pub fn flagged_by(&self, m: usize) -> &BTreeSet<NodeId> {
+        self.members[m].shield.flagged()
+    }
+
+    /// Loss and duplication from now on.
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.faults = faults;
+    }
+
+    /// Cut the link between members `a` and `b`.
+    pub fn cut(&mut self, a: usize, b: usize) {
+        self.net.cut(a, b);
+    }
+
+    /// Split the members into `side` and the rest.
+    pub fn partition(&mut self, side: &BTreeSet<usize>) {
+        for a in side {
+            for b in 0..self.members.len() {
+                if !side.contains(&b) {
+                    self.net.cut(*a, b);
+                }
+            }
+        }
+        self.log_line(|| format!("PARTITION {side:?} | the rest"));
+    }
+
+    /// Restore every link.
+    pub fn heal(&mut self) {
+        if self.net.partitioned() {
+            self.net.heal();
+            self.log_line(|| "partition healed".to_string());
+        }
+    }
+
+    /// The client asks member `m` to propagate `value`.
+    /// If the client has flagged that node, it asks a trusted one instead.
+    pub fn request(&mut self, m: usize, value: Value) {
+        self.invariants.requested(&value);
+        let mut m = m;
+        if let Some(id) = self.client.route(self.members[m].id) {
+            if id != self.members[m].id {
+                m = self.members.iter().position(|x| x.id == id).unwrap_or(m);
+            }
+        }
+        let id = self.members[m].id;
+        self.client.asked(value.clone(), id);
+        if self.is_up(m) {
+            self.log_line(|| format!("client asks node {id} to propagate '{value}'"));
+            self.step(m, Input::Request { value });
+        } else {
+            self.log_line(|| format!("client cannot reach node {id} for '{value}' (down)"));
+        }
+    }
+
+    /// Member `m` crashes: everything not persisted is lost.
+    pub fn crash(&mut self, m: usize) {
+        if self.members[m].process.take().is_some() {
+            let id = self.members[m].id;
+            self.log_line(|| format!("CRASH node {id}"));
+        }
+    }
+
+    /// Member `m` restarts from what it persisted; the client re-sends what
+    /// it had asked of it and has not seen committed.
+    pub fn restart(&mut self, m: usize) {
+        if self.is_up(m) {
+            return;
+        }
+        let id = self.members[m].id;
+        let durable = self.members[m].durable.clone();
+        let (commits, promises) = (durable.log.len(), durable.acceptor.len());
+        self.members[m].process = Some(Box::new(Replica::restore(id, self.core.clone(), durable)));
+        self.members[m].shield = self.new_shield(id);
+        self.log_line(|| {
+            format!("RESTART node {id} with {commits} commits and {promises} promises persisted")
+        });
+        self.check(m);
+        for value in self.client.restarted(id) {
+            self.log_line(|| format!("client re-sends '{value}' to restarted node {id}"));
+            self.step(m, Input::Request { value });
+        }
+    }
+
+    fn check(&mut self, m: usize) {
+        let member = &self.members[m];
+        if member.role != Role::Honest || self.violation.is_some() {
+            return;
+        }
+        let Some(p) = &member.process else {
+            return;
+        };
+        if let Err(violation) = self.invariants.check(m, member.id, p.log()) {
+            let tick = self.now;
+            self.log_line(|| format!("VIOLATION {violation}"));
+            self.violation = Some(Found { tick, violation });
+        }
+    }
+
+    /// Feed one input to member `m` and carry out what it asks.
+    fn step(&mut self, m: usize, input: Input) {
+        let Some(p) = self.members[m].process.as_mut() else {
+            return;
+        };
+        self.steps += 1;
+        let outs = p.step(input);
+        self.outputs(m, outs);
+        self.check(m);
+    }
+
+    fn outputs(&mut self, m: usize, outs: Vec<Output>) {
+        for o in outs {
+            match o {
+                // Persist before sending: the replica puts writes first.
+                Output::Persist(w) => self.members[m].durable.apply(w),
+                Output::Event(e) => self.event(m, e),
+                send => {
+                    for p in self.members[m].shield.outgoing(send) {
+                        self.route(m, p);
+                    }
+                }
+            }
+        }
+    }
+
+    fn event(&mut self, m: usize, e: Event) {
+        let (id, honest) = (self.members[m].id, self.members[m].role == Role::Honest);
+        if honest {
+            match &e {
+                Event::Committed { value, .. } => self.client.committed(value),
+                Event::Flagged { node, .. } => {
+                    self.client.flagged(*node);
+                    self.resend = true;
+                }
+                _ => {}
+            }
+        }
+        self.log_line(|| format!("node {id}: {e}"));
+    }
+
+    /// Put a packet from member `src` on the network to every member it is for.
+    fn route(&mut self, src: usize, packet: Packet) {
+        for dst in 0..self.members.len() {
+            let to_it = match packet.to {
+                Some(to) => self.members[dst].id == to,
+                None => self.members[dst].id != packet.from,
+            };
+            if dst == src || !to_it {
+                continue;
+            }
+            let sent = self.net.send(
+                &mut self.rng,
+                self.now,
+                self.faults,
+                src,
+                dst,
+                packet.clone(),
+            );
+            if sent == Sent::Lost {
+                let (from, to) = (packet.from, self.members[dst].id);
+                self.log_line(|| format!("lost {from}→{to} {}", describe(&packet.body)));
+            }
+        }
+    }
+
+    fn deliver(&mut self, f: InFlight) {
+        let (from, to) = (f.packet.from, self.members[f.dst].id);
+        if self.net.is_cut(f.src, f.dst) {
+            self.log_line(|| format!("cut {from}→{to} {}", describe(&f.packet.body)));
+            return;
+        }
+        if !self.is_up(f.dst) {
+            return;
+        }
+        self.log_line(|| {
+            let dup = if f.duplicate { " (duplicate)" } else { "" };
+            format!("deliver {from}→{to} {}{dup}", describe(&f.packet.body))
+        });
+        let v = self.members[f.dst].shield.incoming(f.packet);
+        self.verdict(f.dst, v);
+    }
+
+    fn verdict(&mut self, m: usize, v: Verdict) {
+        for e in v.events {
+            self.event(m, e);
+        }
+        for p in v.send {
+            self.route(m, p);
+        }
+        for (from, msg) in v.deliver {
+            self.step(m, Input::Deliver { from, msg });
+        }
+    }
+
+    /// One tick: deliver every packet due, then tick every running member
+    /// (shield, then participant) in a seeded random order.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        while let Some(f) = self.net.pop_due(self.now) {
+            self.deliver(f);
+        }
+        let mut order: Vec<usize> = (0..self.members.len()).collect();
+        for i in (1..order.len()).rev() {
+            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        for m in order {
+            if !self.is_up(m) {
+                continue;
+            }
+            let v = self.members[m].shield.tick();
+            self.verdict(m, v);
+            let entropy = self.rng.next_u64();
+            self.step(m, Input::Tick { entropy });
+        }
+        if std::mem::take(&mut self.resend) {
+            for (value, node) in self.client.resend_from_suspects() {
+                if let Some(m) = self.members.iter().position(|x| x.id == node) {
+                    self.log_line(|| {
+                        format!(
+                            "client re-sends '{value}' to node {node}: its first node was flagged"
+                        )
+                    });
+                    self.invariants.requested(&value);
+                    self.step(m, Input::Request { value });
+                }
+            }
+        }
+    }
+
+    /// Every requested value is committed on every honest member, and every
+    /// honest member is running.
+    pub fn all_committed(&self) -> bool {
+        let requested = self.client.requests();
+        self.members
+            .iter()
+            .filter(|m| m.role == Role::Honest)
+            .all(|m| {
+                m.process.as_ref().is_some_and(|p| {
+                    let have: BTreeSet<&Value> = p.log().values().collect();
+                    requested.keys().all(|v| have.contains(v))
+                })
+            })
+    }
+}

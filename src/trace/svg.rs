@@ -1,0 +1,157 @@
+//! A trace as a standalone SVG: lanes left to right, time downward, one
+//! `<line class="msg">` per delivered message (`class="lost"`, dashed, for
+//! lost ones), notes as boxes on their lane, the attacker's lane in red, and
+//! each node's log under its lane. Classes make the file easy to check.
+
+use super::{lane_title, LaneId, Step, Trace};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+const LANE_W: usize = 230;
+const ROW_H: usize = 24;
+const TOP: usize = 70;
+const LEFT: usize = 20;
+
+/// Escape text for XML.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render(trace: &Trace) -> String {
+    let x: BTreeMap<LaneId, usize> = trace
+        .lanes
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.id, LEFT + LANE_W / 2 + i * LANE_W))
+        .collect();
+    let rows = trace.steps.len();
+    let bottom = TOP + (rows + 1) * ROW_H;
+    let width = LEFT * 2 + trace.lanes.len().max(1) * LANE_W;
+    let height = bottom
+        + 40
+        + 16 * trace
+            .lanes
+            .iter()
+            .map(|l| l.log.len())
+            .max()
+            .unwrap_or(0)
+            .min(20);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r##"<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">
+<title>{}</title>
+<defs>
+<marker id="head" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#333"/></marker>
+<marker id="cross" markerWidth="10" markerHeight="10" refX="5" refY="5" orient="auto"><path d="M1,1 L9,9 M9,1 L1,9" stroke="#999" stroke-width="1.5"/></marker>
+</defs>
+<rect width="100%" height="100%" fill="white"/>
+<text x="{LEFT}" y="18" font-size="13" font-weight="bold">{}</text>
+<text x="{LEFT}" y="34" fill="#666">{}</text>"##,
+        esc(&trace.title),
+        esc(&trace.title),
+        esc(&trace.caption)
+    );
+    for lane in &trace.lanes {
+        let lx = x[&lane.id];
+        let colour = if lane.attack.is_some() {
+            "#c0392b"
+        } else {
+            "#222"
+        };
+        let _ = writeln!(
+            s,
+            r#"<g class="lane" data-lane="{}"><text x="{lx}" y="{}" text-anchor="middle" font-weight="bold" fill="{colour}">{}</text><line x1="{lx}" y1="{}" x2="{lx}" y2="{bottom}" stroke="{colour}" stroke-width="{}"/>"#,
+            esc(&lane_title(lane)),
+            TOP - 14,
+            esc(&lane_title(lane)),
+            TOP - 6,
+            if lane.attack.is_some() { 3 } else { 1 },
+        );
+        if lane.id != LaneId::Coordinator {
+            let mut y = bottom + 18;
+            let _ = writeln!(
+                s,
+                r#"<text class="log" x="{lx}" y="{y}" text-anchor="middle" font-weight="bold">log</text>"#
+            );
+            for (i, v) in lane.log.iter().take(20).enumerate() {
+                y += 16;
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{lx}" y="{y}" text-anchor="middle">{i}: {}</text>"#,
+                    esc(v)
+                );
+            }
+        }
+        s.push_str("</g>\n");
+    }
+    for (row, step) in trace.steps.iter().enumerate() {
+        let y = TOP + (row + 1) * ROW_H;
+        match step {
+            Step::Arrow {
+                from,
+                to,
+                label,
+                dropped,
+            } => {
+                let (x1, x2) = (x[from], x[to]);
+                let (class, style) = if *dropped {
+                    (
+                        "lost",
+                        r##"stroke="#999" stroke-dasharray="5,4" marker-end="url(#cross)""##,
+                    )
+                } else {
+                    ("msg", r##"stroke="#333" marker-end="url(#head)""##)
+                };
+                let tx = (x1 + x2) / 2;
+                let _ = writeln!(
+                    s,
+                    r##"<line class="{class}" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" {style}/><text x="{tx}" y="{}" text-anchor="middle" fill="{}">{}</text>"##,
+                    y - 4,
+                    if *dropped { "#999" } else { "#000" },
+                    esc(label)
+                );
+            }
+            Step::Note { lane, text, alarm } => {
+                let lx = x[lane];
+                let (fill, stroke) = if *alarm {
+                    ("#fdecea", "#c0392b")
+                } else {
+                    ("#fff8dc", "#b8a96a")
+                };
+                let w = LANE_W - 20;
+                // A note stays inside its box; the whole text is its tooltip.
+                let fits = w / 7;
+                let shown: String = if text.chars().count() > fits {
+                    text.chars().take(fits - 1).chain(['…']).collect()
+                } else {
+                    text.clone()
+                };
+                let _ = writeln!(
+                    s,
+                    r#"<g class="note"><title>{}</title><rect x="{}" y="{}" width="{w}" height="18" fill="{fill}" stroke="{stroke}"/><text x="{lx}" y="{}" text-anchor="middle">{}</text></g>"#,
+                    esc(text),
+                    lx - w / 2,
+                    y - 13,
+                    y,
+                    esc(&shown)
+                );
+            }
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}

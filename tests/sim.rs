@@ -1,0 +1,235 @@
+//! The seeded simulator across layers: 1,000 seeds per fault mix against the
+//! honest core (no violation, every run live once the faults heal), exact
+//! replay from a seed, the SAFETY attack found without the middleware and
+//! stopped with it, and the `paxos sim` command as a user meets it.
+
+use paxos::attack::Attack;
+use paxos::sim::{self, SimConfig, Summary};
+use std::process::Command;
+
+const SEEDS: u64 = 1000;
+
+fn search(cfg: &SimConfig, start: u64, count: u64) -> Summary {
+    sim::run_seeds(cfg, start, count, |_| {}).expect("valid config")
+}
+
+fn assert_safe_and_live(name: &str, cfg: SimConfig) {
+    let s = search(&cfg, 0, SEEDS);
+    assert_eq!(s.runs, SEEDS);
+    assert_eq!(
+        s.violations, 0,
+        "{name}: first violation at seed {:?}: {:?}",
+        s.first_violation_seed, s.first_violation
+    );
+    assert_eq!(s.live_runs, SEEDS, "{name}: every run live after the heal");
+    assert_eq!(s.detected_runs, 0, "{name}: nothing to detect");
+}
+
+#[test]
+fn loss_duplication_and_reordering() {
+    assert_safe_and_live(
+        "loss+dup",
+        SimConfig {
+            loss: 0.2,
+            dup: 0.2,
+            max_delay: 6,
+            ..SimConfig::default()
+        },
+    );
+}
+
+#[test]
+fn crashes_and_restarts() {
+    assert_safe_and_live(
+        "crashes",
+        SimConfig {
+            crashes: true,
+            ..SimConfig::default()
+        },
+    );
+}
+
+#[test]
+fn partitions_that_form_and_heal() {
+    assert_safe_and_live(
+        "partitions",
+        SimConfig {
+            partitions: true,
+            ..SimConfig::default()
+        },
+    );
+}
+
+#[test]
+fn every_fault_at_once_on_three_and_five_nodes() {
+    for nodes in [3, 5] {
+        assert_safe_and_live(
+            &format!("all faults, n={nodes}"),
+            SimConfig {
+                nodes,
+                loss: 0.1,
+                dup: 0.1,
+                crashes: true,
+                partitions: true,
+                ..SimConfig::default()
+            },
+        );
+    }
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let cfg = SimConfig {
+        loss: 0.2,
+        dup: 0.2,
+        crashes: true,
+        partitions: true,
+        trace: true,
+        ..SimConfig::default()
+    };
+    let a = sim::run(&cfg, 11);
+    let b = sim::run(&cfg, 11);
+    assert!(a.trace.len() > 50, "a real run: {} lines", a.trace.len());
+    assert_eq!(a.trace, b.trace, "same seed, same run, step by step");
+    assert_eq!((a.ticks, a.steps), (b.ticks, b.steps));
+    let c = sim::run(&cfg, 12);
+    assert_ne!(a.trace, c.trace, "another seed, another run");
+    // Tracing only records; it changes nothing in the run.
+    let quiet = sim::run(
+        &SimConfig {
+            trace: false,
+            ..cfg
+        },
+        11,
+    );
+    assert_eq!((quiet.ticks, quiet.steps), (a.ticks, a.steps));
+}
+
+#[test]
+fn the_safety_attack_is_found_without_the_middleware_and_stopped_with_it() {
+    // The README's claim is for a network that delivers (here: delayed and
+    // reordered, no loss); see `safety_attack_under_loss` for loss.
+    let seeds = 100;
+    let attack = SimConfig {
+        attack: Some(Attack::Safety),
+        ..SimConfig::default()
+    };
+    let off = search(&attack, 0, seeds);
+    assert!(off.violations > 0, "{off:?}");
+    let seed = off.first_violation_seed.expect("a seed that shows it");
+    assert!(
+        off.first_violation
+            .as_deref()
+            .is_some_and(|v| v.contains("agreement")),
+        "{off:?}"
+    );
+    // The reported seed replays to the same violation.
+    let again = sim::run(&attack, seed);
+    assert!(again.violation.is_some());
+
+    let on = search(
+        &SimConfig {
+            middleware: true,
+            ..attack
+        },
+        0,
+        seeds,
+    );
+    assert_eq!(on.violations, 0, "{on:?}");
+    assert_eq!(
+        on.detected_runs, seeds,
+        "the attacker is flagged every time"
+    );
+    assert_eq!(
+        on.live_runs, seeds,
+        "the client re-sends, every value commits"
+    );
+}
+
+#[test]
+fn safety_attack_under_loss_with_the_middleware() {
+    // Under loss the attacker's Propose (or its echo) can be lost. What the
+    // middleware still gives over these seeds: no violation. Not every run
+    // is live: a Byzantine leader that silently drops a value is not flagged,
+    // and this client only re-sends on a flag.
+    let seeds = 60;
+    let s = search(
+        &SimConfig {
+            attack: Some(Attack::Safety),
+            middleware: true,
+            loss: 0.1,
+            ..SimConfig::default()
+        },
+        0,
+        seeds,
+    );
+    assert_eq!(s.violations, 0, "{s:?}");
+    assert!(s.detected_runs > seeds / 2, "{s:?}");
+}
+
+fn paxos(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_paxos"))
+        .args(args)
+        .output()
+        .expect("the paxos binary runs")
+}
+
+#[test]
+fn sim_json_reports_runs_violations_and_liveness() {
+    let out = paxos(&[
+        "sim",
+        "--seeds",
+        "20",
+        "--loss",
+        "0.1",
+        "--crashes",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty(), "no progress with --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["runs"], 20);
+    assert_eq!(v["violations"], 0);
+    assert!(v["first_violation_seed"].is_null());
+    assert_eq!(v["live_runs"], 20);
+
+    let out = paxos(&["sim", "--seeds", "5", "--attack", "safety", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["violations"], 5);
+    assert_eq!(v["first_violation_seed"], 0);
+}
+
+#[test]
+fn sim_replay_prints_the_run_step_by_step() {
+    let out = paxos(&["sim", "--seed", "3", "--replay", "--attack", "SAFETY"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("SAFETY attack: Propose"), "{text}");
+    assert!(text.contains("deliver 0→"), "{text}");
+    assert!(text.lines().last().is_some_and(|l| l.contains("VIOLATION")));
+    let progress = paxos(&["sim", "--seeds", "3"]);
+    assert!(String::from_utf8_lossy(&progress.stderr).contains("3/3"));
+}
+
+#[test]
+fn sim_bad_input_is_an_error_not_a_panic() {
+    for args in [
+        &["sim", "--loss", "2"][..],
+        &["sim", "--dup", "-0.5"],
+        &["sim", "--nodes", "0"],
+        &["sim", "--seeds", "0"],
+        &["sim", "--attack", "SAFETY", "--attacker", "3"],
+        &["sim", "--attack", "chaos"],
+        &["sim", "--seeds", "many"],
+    ] {
+        let out = paxos(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.is_empty(), "{args:?}: says why");
+    }
+}
