@@ -1,42 +1,66 @@
-//! Rounds per second: the core alone in a tight loop (the upper bound, no
-//! actors), and the in-process actor cluster driven through the demo.
-//! Run with `cargo bench`.
+//! Rounds and values per second (`Throughput::Elements`), from the upper
+//! bound down:
+//!
+//! - `core_sequential/nN`: the sans-IO core alone, no actors, no network,
+//!   one position at a time (elements: rounds = values);
+//! - `core_pipelined/nN`: the core alone, window 16, batch 64 (elements:
+//!   values);
+//! - `actors_sequential/nN/{plain,middleware}`: the in-process actor
+//!   cluster of `paxos bench`, window 1, batch 1 (elements: rounds);
+//! - `actors_pipelined/nN/{plain,auth,middleware}`: the same, window 16,
+//!   batch 64 — `auth` signs and verifies every packet, `middleware` adds
+//!   the defences (echo, certificates, Prepare limit) on top, with batch 256
+//!   since its cost is per position (elements: values).
+//!
+//! Actor runs time only the measured loop (from the client's first request
+//! to the commit of the last value), not starting the actors: each iteration
+//! builds a fresh `actix::System` and runs it with its `SystemRunner`
+//! (criterion's async executors have no `LocalSet`, which actix needs).
+//!
+//! Run with `cargo bench --bench rounds -- --warm-up-time 1 --measurement-time 3`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use paxos::core::{Config, Input, NodeId, Output, Process, Replica};
-use paxos::demo::{self, DemoConfig};
+use paxos::bench::{self, BenchConfig, Limit};
+use paxos::core::{Config, Input, Message, NodeId, Output, Process, Replica, Value};
 use std::collections::VecDeque;
 use std::time::Duration;
 
-/// Commit `k` values one position at a time on `n` replicas, delivering every
-/// message in order with no network at all.
-fn core_rounds(n: usize, k: usize) {
+/// Commit `k` values on `n` replicas, delivering every message in FIFO
+/// order with no network at all. Node 0 gets them all: with `window` 1 and
+/// `batch` 1 one at a time, otherwise all queued at once.
+fn core_run(n: usize, k: usize, window: usize, batch: usize) {
     let cfg = Config {
-        window: 1,
+        window,
+        batch,
         ..Config::new(n)
     };
     let mut nodes: Vec<Replica> = (0..n as NodeId)
         .map(|i| Replica::new(i, cfg.clone()))
         .collect();
-    let mut flight: VecDeque<(NodeId, NodeId, paxos::core::Message)> = VecDeque::new();
-    for i in 0..k {
-        let outs = nodes[0].step(Input::Request {
-            value: format!("v{i}"),
-        });
+    let mut flight: VecDeque<(NodeId, NodeId, Message)> = VecDeque::new();
+    let sequential = window == 1 && batch == 1;
+    let requests: Vec<Value> = if sequential {
+        (0..k).map(|i| Value::one(format!("v{i}"))).collect()
+    } else {
+        vec![Value::batch((0..k).map(|i| format!("v{i}")).collect())]
+    };
+    for value in requests {
+        let outs = nodes[0].step(Input::Request { value });
         route(0, outs, n, &mut flight);
         while let Some((from, to, msg)) = flight.pop_front() {
             let outs = nodes[to as usize].step(Input::Deliver { from, msg });
             route(to, outs, n, &mut flight);
         }
     }
-    assert_eq!(nodes[n - 1].log().len(), k);
+    let committed: usize = nodes[n - 1].log().values().map(Value::len).sum();
+    assert_eq!(committed, k);
 }
 
 fn route(
     from: NodeId,
     outs: Vec<Output>,
     n: usize,
-    flight: &mut VecDeque<(NodeId, NodeId, paxos::core::Message)>,
+    flight: &mut VecDeque<(NodeId, NodeId, Message)>,
 ) {
     for o in outs {
         match o {
@@ -56,37 +80,92 @@ fn bench_core(c: &mut Criterion) {
     const K: usize = 1000;
     g.throughput(Throughput::Elements(K as u64));
     for n in [3, 5, 7, 31] {
-        g.bench_function(format!("n{n}"), |b| b.iter(|| core_rounds(n, K)));
+        g.bench_function(format!("n{n}"), |b| b.iter(|| core_run(n, K, 1, 1)));
+    }
+    g.finish();
+    let mut g = c.benchmark_group("core_pipelined");
+    const V: usize = 64_000;
+    g.throughput(Throughput::Elements(V as u64));
+    for n in [3, 5, 7, 31] {
+        g.bench_function(format!("n{n}"), |b| b.iter(|| core_run(n, V, 16, 64)));
     }
     g.finish();
 }
 
-fn bench_actor_demo(c: &mut Criterion) {
-    let mut g = c.benchmark_group("actors_demo");
+/// Criterion's timer for an actor run: the sum of the measured loops.
+fn actor_bench(c: &mut Criterion, group: &str, cases: &[(String, BenchConfig, u64)]) {
+    let mut g = c.benchmark_group(group);
     g.sample_size(10);
-    const K: usize = 200;
-    g.throughput(Throughput::Elements(K as u64));
-    for n in [3, 5] {
-        let cfg = DemoConfig {
-            nodes: n,
-            values: K,
-            deadline: Duration::from_secs(60),
-            ..DemoConfig::default()
+    for (name, cfg, k) in cases {
+        let cfg = BenchConfig {
+            limit: Limit::Values(*k),
+            ..cfg.clone()
         };
-        // Actix needs its own system; criterion's async executors lack the
-        // LocalSet actix relies on, so each iteration runs in a SystemRunner.
-        g.bench_function(format!("n{n}"), |b| {
-            b.iter(|| {
-                let s = actix::System::new()
-                    .block_on(demo::run(&cfg))
-                    .expect("demo runs")
-                    .summary;
-                assert!(s.live);
+        g.throughput(Throughput::Elements(*k));
+        g.bench_function(name.as_str(), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let r = actix::System::new()
+                        .block_on(bench::run(&cfg))
+                        .expect("bench runs");
+                    assert!(r.values >= *k);
+                    // Scale to exactly k values (the last batch may overshoot).
+                    total += Duration::from_secs_f64(r.elapsed_s * *k as f64 / r.values as f64);
+                }
+                total
             })
         });
     }
     g.finish();
 }
 
-criterion_group!(benches, bench_core, bench_actor_demo);
+fn cfg(nodes: usize, window: usize, batch: usize, auth: bool, middleware: bool) -> BenchConfig {
+    BenchConfig {
+        nodes,
+        window,
+        batch,
+        auth,
+        middleware,
+        ..BenchConfig::default()
+    }
+}
+
+fn bench_actors(c: &mut Criterion) {
+    let mut seq = Vec::new();
+    let mut pipe = Vec::new();
+    for n in [3usize, 5, 7, 31] {
+        // Sized so one iteration takes roughly 20–300 ms.
+        let big = n >= 31;
+        seq.push((
+            format!("n{n}/plain"),
+            cfg(n, 1, 1, false, false),
+            if big { 500 } else { 4000 },
+        ));
+        seq.push((
+            format!("n{n}/middleware"),
+            cfg(n, 1, 1, true, true),
+            if big { 4 } else { 100 },
+        ));
+        pipe.push((
+            format!("n{n}/plain"),
+            cfg(n, 16, 64, false, false),
+            if big { 20_000 } else { 200_000 },
+        ));
+        pipe.push((
+            format!("n{n}/auth"),
+            cfg(n, 16, 64, true, false),
+            if big { 4_000 } else { 20_000 },
+        ));
+        pipe.push((
+            format!("n{n}/middleware"),
+            cfg(n, 16, 256, true, true),
+            if big { 1_024 } else { 20_000 },
+        ));
+    }
+    actor_bench(c, "actors_sequential", &seq);
+    actor_bench(c, "actors_pipelined", &pipe);
+}
+
+criterion_group!(benches, bench_core, bench_actors);
 criterion_main!(benches);

@@ -15,8 +15,9 @@ use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Separates this project's signatures from any other use of the same keys.
-const DOMAIN: &[u8] = b"paxos/v1";
+/// Separates this project's packet signatures from any other use of the same
+/// keys (the handshake has its own tag). v2: the body is postcard, not JSON.
+const DOMAIN: &[u8] = b"paxos/packet/v2";
 
 /// Why a signature was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,10 +122,12 @@ pub fn verify_handshake(key: &[u8; 32], transcript: &[u8], sig: &[u8]) -> Result
 
 /// The exact bytes a signature covers: a domain tag, the sender, the body.
 pub fn signing_bytes(from: NodeId, body: &Body) -> Vec<u8> {
-    let mut bytes = DOMAIN.to_vec();
+    let mut bytes = Vec::with_capacity(DOMAIN.len() + 4 + 64);
+    bytes.extend_from_slice(DOMAIN);
     bytes.extend_from_slice(&from.to_le_bytes());
-    // serde_json over our types is deterministic: no maps with unordered keys.
-    bytes.extend(serde_json::to_vec(body).expect("bodies always serialize"));
+    // postcard is compact, fast and deterministic over our types (no maps
+    // with unordered keys), so equal bodies always sign the same bytes.
+    postcard::to_io(body, &mut bytes).expect("bodies always serialize");
     bytes
 }
 

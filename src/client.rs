@@ -149,7 +149,7 @@ mod tests {
         c.asked("a".into(), 0);
         c.asked("b".into(), 0);
         c.asked("c".into(), 1);
-        c.committed(&"b".to_string());
+        c.committed(&"b".into());
         c.flagged(0);
         let again = c.resend_from_suspects();
         assert_eq!(again.len(), 1);
@@ -166,7 +166,7 @@ mod tests {
         c.asked("a".into(), 2);
         c.asked("b".into(), 2);
         c.asked("c".into(), 1);
-        c.committed(&"a".to_string());
-        assert_eq!(c.restarted(2), vec!["b".to_string()]);
+        c.committed(&"a".into());
+        assert_eq!(c.restarted(2), vec![Value::from("b")]);
     }
 }

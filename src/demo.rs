@@ -117,7 +117,7 @@ pub struct Report {
 
 /// The values the demo asks for: `v0`, `v1`, …
 pub fn requested_values(k: usize) -> Vec<Value> {
-    (0..k).map(|i| format!("v{i}")).collect()
+    (0..k).map(|i| Value::one(format!("v{i}"))).collect()
 }
 
 /// The verdict over the nodes' statuses. `flagged` maps each node to the nodes
@@ -156,8 +156,15 @@ pub fn summarize(
     };
     let live = all_answered
         && honest_statuses.iter().all(|s| {
-            let have: BTreeSet<&Value> = s.log.values().collect();
-            requested.iter().all(|v| have.contains(v))
+            // Positions may carry batches: look for each value in them.
+            let have: BTreeSet<&str> = s
+                .log
+                .values()
+                .flat_map(|b| b.items().iter().map(String::as_str))
+                .collect();
+            requested
+                .iter()
+                .all(|v| v.items().iter().all(|i| have.contains(i.as_str())))
         });
     let detected: BTreeSet<NodeId> = flagged
         .iter()
@@ -402,7 +409,7 @@ fn chart(
             log: statuses
                 .iter()
                 .find(|s| s.id == id)
-                .map(|s| s.log.values().cloned().collect())
+                .map(|s| s.log.values().map(ToString::to_string).collect())
                 .unwrap_or_default(),
         });
     }
@@ -466,7 +473,14 @@ pub fn render(report: &Report, max_lines: usize, paint: &Palette) -> String {
     }
     let _ = writeln!(out, "\ncommitted logs:");
     for (id, log) in &s.logs {
-        let _ = writeln!(out, "  node {id}: {}", log.join(" "));
+        let _ = writeln!(
+            out,
+            "  node {id}: {}",
+            log.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     let flags: Vec<String> = report
         .timeline
@@ -523,7 +537,7 @@ mod tests {
     fn status(id: NodeId, log: &[(u64, &str)]) -> NodeStatus {
         NodeStatus {
             id,
-            log: log.iter().map(|(p, v)| (*p, v.to_string())).collect(),
+            log: log.iter().map(|(p, v)| (*p, Value::from(*v))).collect(),
             flagged: BTreeSet::new(),
         }
     }

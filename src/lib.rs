@@ -8,6 +8,7 @@
 pub mod actors;
 pub mod attack;
 pub mod auth;
+pub mod bench;
 pub mod bridge;
 pub mod client;
 pub mod core;

@@ -69,6 +69,14 @@ enum Command {
     /// Example:
     ///   paxos shutdown --coordinator 127.0.0.1:7000
     Shutdown(CoordinatorAddr),
+    /// Measure how fast a cluster commits, like redis-benchmark: rounds/s
+    /// (positions committed), values/s, p50 and p99 commit latency.
+    ///
+    /// Examples:
+    ///   paxos bench                                  # the fast path: pipelined, batched
+    ///   paxos bench --window 1 --batch 1             # one position at a time
+    ///   paxos bench --nodes 5 --auth on --middleware --json
+    Bench(BenchArgs),
     /// Simulate the cluster deterministically over many seeds, checking
     /// agreement, validity, stability and liveness (see README).
     ///
@@ -78,6 +86,46 @@ enum Command {
     ///   paxos sim --seed 7 --replay --attack SAFETY    # that run, step by step
     ///   paxos sim --seed 7 --replay --attack SAFETY --trace run.svg   # and as a chart
     Sim(SimArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Number of nodes; node 0 leads.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    nodes: u32,
+    /// How long to measure.
+    #[arg(long, default_value_t = 3.0, value_parser = parse_seconds)]
+    seconds: f64,
+    /// Positions in flight at once (1: one position at a time).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    window: u32,
+    /// Client values per position.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch: u32,
+    /// Run the middleware's defences on every node (needs --auth on).
+    #[arg(long, alias = "enable-middleware")]
+    middleware: bool,
+    /// Sign and verify every packet: on or off (default: on with --middleware).
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    auth: Option<bool>,
+    /// How nodes talk: inproc (actors in one process) or tcp (not implemented yet).
+    #[arg(long, default_value = "inproc", value_name = "inproc|tcp")]
+    transport: paxos::bench::Transport,
+    /// Threads to spread the nodes over (node i on thread i mod N); the
+    /// client and the in-process network stay on the first.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    threads: u32,
+    /// Print one JSON object on stdout instead of the report.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("'{s}' is neither on nor off")),
+    }
 }
 
 #[derive(Args)]
@@ -302,6 +350,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Propose(args) => run_propose(args),
         Command::Status(args) => run_status(args),
         Command::Shutdown(args) => run_shutdown(args),
+        Command::Bench(args) => run_bench(args),
         Command::Sim(args) => run_sim(args),
     }
 }
@@ -342,7 +391,7 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
         let mut client = Client::connect(addr, CLIENT_CONNECT).await?;
         let committed = client
             .propose(
-                args.values,
+                args.values.into_iter().map(Into::into).collect(),
                 args.node,
                 Duration::from_secs_f64(args.timeout),
             )
@@ -467,6 +516,32 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
             "{}",
             demo::render(&report, 60, &Palette::for_stdout())
         )?;
+    }
+    Ok(())
+}
+
+fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    let cfg = paxos::bench::BenchConfig {
+        nodes: args.nodes as usize,
+        limit: paxos::bench::Limit::Time(Duration::from_secs_f64(args.seconds)),
+        window: args.window as usize,
+        batch: args.batch as usize,
+        middleware: args.middleware,
+        auth: args.auth.unwrap_or(args.middleware),
+        transport: args.transport,
+        seed: 42,
+        threads: args.threads as usize,
+    };
+    paxos::bench::validate(&cfg)?;
+    let report = actix::System::new()
+        .block_on(paxos::bench::run(&cfg))
+        .context("the bench could not run")?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{}", report.render())?;
     }
     Ok(())
 }

@@ -99,6 +99,43 @@ fn attack_flags_fill_the_summary() {
     assert_eq!(v["detected"], serde_json::json!([1]));
 }
 
+#[test]
+fn bench_json_reports_throughput_latency_and_its_configuration() {
+    let v = json(&paxos(&["bench", "--seconds", "1", "--json"]));
+    for field in ["rounds_per_sec", "values_per_sec", "p50_us", "p99_us"] {
+        let x = v[field].as_f64().unwrap_or_else(|| panic!("{field}: {v}"));
+        assert!(x > 0.0, "{field} must be positive: {v}");
+    }
+    // Values come in batches of the configured size at most.
+    let (rounds, values) = (v["rounds"].as_u64().unwrap(), v["values"].as_u64().unwrap());
+    assert!(rounds > 0 && values >= rounds, "{v}");
+    assert!(values <= rounds * v["batch"].as_u64().unwrap(), "{v}");
+    assert!(v["p50_us"].as_f64() <= v["p99_us"].as_f64(), "{v}");
+    assert_eq!(v["nodes"], 3);
+    assert_eq!(v["transport"], "inproc");
+    for field in ["window", "batch", "middleware", "auth", "elapsed_s"] {
+        assert!(!v[field].is_null(), "missing {field}: {v}");
+    }
+}
+
+#[test]
+fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
+    for (args, says) in [
+        (&["bench", "--transport", "tcp"][..], "not implemented"),
+        (
+            &["bench", "--middleware", "--auth", "off"][..],
+            "needs signatures",
+        ),
+        (&["bench", "--window", "0"][..], "window"),
+    ] {
+        let out = paxos(args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
 /// `--trace` writes a sequence chart of a short attacked run: the SVG is
 /// well-formed XML with one lane per node (plus the coordinator's) and one
 /// arrow per delivered message; the Mermaid file has one arrow line per

@@ -283,11 +283,17 @@ impl Handler<DebugInfo> for Coordinator {
         }
         match &info.event {
             Event::Committed { value, .. } => {
-                self.progress
-                    .committed
-                    .entry(value.clone())
-                    .or_default()
-                    .insert(info.node);
+                // A position may carry a batch: the client waits for each value.
+                let items = value.items();
+                if items.len() == 1 {
+                    let e = self.progress.committed.entry(value.clone());
+                    e.or_default().insert(info.node);
+                } else {
+                    for v in items {
+                        let e = self.progress.committed.entry(Value::one(v.clone()));
+                        e.or_default().insert(info.node);
+                    }
+                }
             }
             Event::Flagged { node, .. } => {
                 self.progress

@@ -146,7 +146,7 @@ mod tests {
             msg: Message::Prepared {
                 pos: 3,
                 ballot: climbed.unwrap(),
-                accepted: None,
+                accepted: vec![],
             },
         });
         assert!(ignored.is_empty());

@@ -20,13 +20,13 @@ const BALLOT_JUMP: u64 = 100;
 const MARK: &str = " (safety attack)";
 
 /// The attacker's own value made from the client's `value`.
-pub fn forged(value: &str) -> Value {
-    format!("{value}{MARK}")
+pub fn forged(value: &Value) -> Value {
+    Value::one(format!("{value}{MARK}"))
 }
 
 /// The client's value a forged value was made from (`None` if not forged).
-pub fn original(value: &str) -> Option<&str> {
-    value.strip_suffix(MARK)
+pub fn original(value: &Value) -> Option<Value> {
+    value.single()?.strip_suffix(MARK).map(Value::from)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -213,7 +213,7 @@ mod tests {
                 msg: Message::Prepared {
                     pos: 0,
                     ballot,
-                    accepted: None,
+                    accepted: vec![],
                 },
             }) {
                 if let Output::Send {

@@ -23,7 +23,7 @@ pub enum ProposeError {
     Bridge(#[from] BridgeError),
     #[error(
         "timed out after {timeout:?}: {} of {asked} values not committed by a majority ({}): {}",
-        .missing.len(), .quorum, .missing.join(", ")
+        .missing.len(), .quorum, .missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     )]
     Timeout {
         timeout: Duration,

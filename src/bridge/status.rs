@@ -113,7 +113,7 @@ mod tests {
             log: log
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (i as u64, v.to_string()))
+                .map(|(i, v)| (i as u64, Value::from(*v)))
                 .collect(),
             flagged: flagged.iter().copied().collect(),
         }

@@ -12,14 +12,20 @@ use std::fmt;
 /// message: the transport says who sent it (and, with signatures on, proves it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Message {
-    /// Phase 1a: "promise not to accept anything below `ballot` at `pos`".
+    /// Phase 1a: "promise not to accept anything below `ballot` at `pos` and
+    /// every later position". One Prepare makes its sender the leader of the
+    /// whole rest of the log (Multi-Paxos), so a stable leader proposes
+    /// without a phase 1 per position.
     Prepare { pos: Pos, ballot: Ballot },
-    /// Phase 1b: the promise, with the last value this acceptor accepted at
-    /// `pos` (and the ballot it accepted it in), if any.
+    /// Phase 1b: the promise, with every `(position, ballot, value)` this
+    /// acceptor accepted at `pos` or later and has not seen decided. A
+    /// position it knows committed is reported with its committed value in
+    /// the Prepare's own `ballot`, above anything else anyone can report
+    /// there, so the new leader proposes exactly that value.
     Prepared {
         pos: Pos,
         ballot: Ballot,
-        accepted: Option<(Ballot, Value)>,
+        accepted: Vec<(Pos, Ballot, Value)>,
     },
     /// Phase 2a: "accept `value` at `pos` in `ballot`".
     Propose {
@@ -90,17 +96,22 @@ impl Message {
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Message::Prepare { pos, ballot } => write!(f, "Prepare(pos {pos}, b {ballot})"),
+            Message::Prepare { pos, ballot } => write!(f, "Prepare(pos {pos}+, b {ballot})"),
             Message::Prepared {
                 pos,
                 ballot,
-                accepted: None,
-            } => write!(f, "Prepared(pos {pos}, b {ballot}, none)"),
-            Message::Prepared {
-                pos,
-                ballot,
-                accepted: Some((ab, v)),
-            } => write!(f, "Prepared(pos {pos}, b {ballot}, {ab}:'{v}')"),
+                accepted,
+            } => {
+                write!(f, "Prepared(pos {pos}+, b {ballot}, ")?;
+                if accepted.is_empty() {
+                    f.write_str("none")?;
+                }
+                for (i, (p, ab, v)) in accepted.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{p}@{ab}:'{v}'")?;
+                }
+                f.write_str(")")
+            }
             Message::Propose { pos, ballot, value } => {
                 write!(f, "Propose(pos {pos}, b {ballot}, '{value}')")
             }

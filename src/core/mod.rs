@@ -51,6 +51,9 @@ pub enum Output {
 pub enum Write {
     /// The acceptor's promise and accepted value at `pos` are now `slot`.
     Promise { pos: Pos, slot: AcceptorSlot },
+    /// The acceptor now promises `ballot` at every position from `pos` on
+    /// (a leader's Prepare); this replaces the previous such promise.
+    PromiseFrom { pos: Pos, ballot: Ballot },
     /// `value` is committed at `pos`; the acceptor state there is obsolete.
     Commit { pos: Pos, value: Value },
 }
@@ -60,6 +63,8 @@ pub enum Write {
 pub struct Durable {
     pub acceptor: BTreeMap<Pos, AcceptorSlot>,
     pub log: BTreeMap<Pos, Value>,
+    /// The promise that covers every position from `.0` on.
+    pub promised_from: Option<(Pos, Ballot)>,
 }
 
 impl Durable {
@@ -75,6 +80,7 @@ impl Durable {
                 self.acceptor.remove(&pos);
                 self.log.entry(pos).or_insert(value);
             }
+            Write::PromiseFrom { pos, ballot } => self.promised_from = Some((pos, ballot)),
         }
     }
 }

@@ -1,23 +1,48 @@
 //! The honest replica: proposer, acceptor and learner for a log of positions.
 //!
-//! Each log position is an independent single-decree Paxos instance, as in the
-//! seed. The replica is safe under loss, duplication and reordering because:
+//! Multi-Paxos with a stable leader. A proposer with client values runs
+//! phase 1 once, for the whole rest of the log: `Prepare(p, b)` asks for a
+//! promise of `b` at `p` *and every later position*, and each `Prepared`
+//! answer reports every value that acceptor accepted (or knows committed) from
+//! `p` on. With a quorum of them the proposer leads in `b`: it re-proposes
+//! the reported values at their positions (the highest-ballot one at each,
+//! as single-decree Paxos requires) and proposes client values at every other
+//! position from `p` on with no phase 1 at all, until it sees a higher ballot.
+//! Everything below `p` was already committed at the leader (`p` is its first
+//! gap), so no position escapes the rule.
+//!
+//! **Steady state, n = 3**: a committed position costs exactly the usual
+//! fan-out, 6 messages on the network — `Propose` to the 2 followers, their 2
+//! `Accept`s, and `Commit` to the 2 followers (the leader's own promise,
+//! acceptance and commit are handled inside its step, not sent). In general
+//! `3(n-1)` messages per position, for up to `Config::batch` client values,
+//! with up to `Config::window` positions in flight at once (pipelining).
+//!
+//! The price: nodes that all get client requests contend for the whole log,
+//! and a preempted proposer backs off before it climbs (see the retry policy
+//! below), so many concurrent proposers are slower than one leader. Clients
+//! should send to one node; forwarding to the leader is not implemented.
+//!
+//! It is safe under loss, duplication and reordering because:
 //!
 //! - as an acceptor it keeps, per position, the highest ballot it promised and
-//!   the last value it accepted, and never goes back on either;
-//! - as a proposer it counts a quorum of *distinct* senders, and proposes the
-//!   highest-ballot value any of them reported accepted (its own value only
-//!   when none was);
+//!   the last value it accepted, plus the promise that covers every position
+//!   from some `p` on, and never goes back on any of them; it answers
+//!   `Prepare(p, b)` only if `b` is at least its promise at every position
+//!   from `p` on;
+//! - as a proposer it counts a quorum of *distinct* senders, and at each
+//!   position proposes the highest-ballot value any of them reported (its own
+//!   value only where none was);
 //! - as a learner it only applies a Commit once per position.
 //!
 //! It is live when the network behaves because a proposer retries on logical
 //! ticks with randomised exponential backoff (the randomness arrives in the
 //! tick), and because a node that missed Commits asks a peer (`CatchUp`).
 //!
-//! Every value a client asked for is committed exactly once: a value stays
+//! Every value a client asked for is committed exactly once: a batch stays
 //! bound to its position until that position is decided; if another value won
-//! it, the client's value goes back to the front of the queue and is proposed
-//! at the next free position.
+//! it, the batch goes back to the front of the queue and is proposed at the
+//! next free position.
 //!
 //! The retry policy is written so an honest proposer never looks like the
 //! seed's LIVENESS attacker: a retry after silence re-sends the *same* ballot
@@ -25,18 +50,14 @@
 //! preempted waits until the competing promise is at least `2 * grace_ticks`
 //! old before it climbs. So an honest node never cuts off a fresh promise of
 //! another proposer by policy, which is what the middleware's ballot-climbing
-//! check counts.
+//! check counts. A stable leader sends no Prepare at all, so it collects no
+//! strikes however long it leads.
 
 use super::message::Message;
 use super::types::{majority, Ballot, NodeId, Pos, Value};
 use super::{Durable, Event, Input, Output, Process, Write};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-
-/// Positions further than this beyond the last committed one are not used to
-/// choose where to propose: a peer cannot push honest proposers to the end of
-/// the log by mentioning a huge position.
-const MAX_AHEAD: Pos = 1 << 16;
 
 /// Most Commits sent in answer to one `CatchUp`.
 const CATCH_UP_BATCH: usize = 64;
@@ -54,12 +75,15 @@ pub struct Config {
     /// How young another proposer's promise must be for a preempting
     /// Prepare to count as cutting it off; an honest proposer waits twice this.
     pub grace_ticks: u64,
-    /// Positions this proposer keeps in flight at once.
+    /// Positions this proposer keeps in flight at once (pipelining).
     pub window: usize,
+    /// Most client values one position carries (batching).
+    pub batch: usize,
 }
 
 impl Config {
-    /// Defaults that suit the in-process actors (one tick per millisecond).
+    /// Defaults that suit the in-process actors (one tick per millisecond):
+    /// a few positions in flight, one value per position.
     pub fn new(n: usize) -> Self {
         Config {
             n,
@@ -67,6 +91,7 @@ impl Config {
             sync_ticks: 25,
             grace_ticks: 5,
             window: 4,
+            batch: 1,
         }
     }
 }
@@ -74,7 +99,8 @@ impl Config {
 /// What an acceptor remembers about one position.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AcceptorSlot {
-    /// The highest ballot promised at this position.
+    /// The highest ballot promised at this position alone (the promise
+    /// from a position on is kept apart, see [`Durable::promised_from`]).
     pub promised: Ballot,
     /// The tick at which `promised` was first promised.
     pub promised_at: u64,
@@ -82,31 +108,52 @@ pub struct AcceptorSlot {
     pub accepted: Option<(Ballot, Value)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-enum Phase {
-    /// Waiting for a quorum of Prepared: who answered, with what they accepted.
-    Preparing {
-        promises: BTreeMap<NodeId, Option<(Ballot, Value)>>,
-    },
-    /// Waiting for a quorum of Accept for `value`.
-    Proposing {
-        value: Value,
-        accepts: BTreeSet<NodeId>,
-    },
+/// The promise of a ballot at every position from `from` on.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+struct Floor {
+    from: Pos,
+    ballot: Ballot,
+    /// The tick at which `ballot` was first promised.
+    at: u64,
 }
 
-/// A position this node is trying to get decided.
+/// Phase 1 in progress (or waiting to be retried) for the rest of the log.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-struct Slot {
+struct Prep {
+    from: Pos,
     ballot: Ballot,
-    /// The client's value bound to this position until it is decided.
-    own: Value,
-    phase: Phase,
-    /// The tick at which to retry.
+    /// Who answered Prepared, with what they reported.
+    promises: BTreeMap<NodeId, Vec<(Pos, Ballot, Value)>>,
     deadline: u64,
     attempts: u32,
     /// A higher ballot was seen: the next attempt needs a new ballot.
     preempted: bool,
+}
+
+/// Phase 1 won: this node leads in `ballot` at every position from `from` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+struct Lead {
+    from: Pos,
+    ballot: Ballot,
+}
+
+/// A position this node proposed at and has not seen decided.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+struct Slot {
+    /// The client batch bound to this position until it is decided (`None`
+    /// for a value recovered from another proposer's Prepared reports).
+    own: Option<Value>,
+    /// What was proposed, in `ballot`.
+    value: Value,
+    ballot: Ballot,
+    accepts: BTreeSet<NodeId>,
+    /// The tick at which to re-send the Propose.
+    deadline: u64,
+    attempts: u32,
+    /// The tick of the last Propose sent, to measure commit latency.
+    sent_at: u64,
 }
 
 /// An honest Multi-Paxos replica. See the module docs for the rules it keeps.
@@ -118,13 +165,23 @@ pub struct Replica {
     /// The last randomness a tick brought, for jitter.
     entropy: u64,
     acceptor: BTreeMap<Pos, AcceptorSlot>,
+    floor: Option<Floor>,
     log: BTreeMap<Pos, Value>,
-    queue: VecDeque<Value>,
+    /// The first position not in `log` (everything below is committed).
+    gap: Pos,
+    queue: VecDeque<String>,
+    prep: Option<Prep>,
+    lead: Option<Lead>,
     slots: BTreeMap<Pos, Slot>,
+    /// Where the leader looks for its next free position.
+    cursor: Pos,
     /// Highest round seen in any ballot; new ballots go above it.
     max_round: u64,
-    /// Highest position any message mentioned (bounded by `MAX_AHEAD`).
-    highest_seen: Option<Pos>,
+    /// Smoothed ticks from Propose to Commit of first attempts, for the
+    /// retransmission timeout: a leader whose cluster is slow (busy checking
+    /// signatures, say) must not mistake slowness for loss and re-send its
+    /// whole window, which only adds work (a congestion collapse).
+    srtt: u64,
     next_sync: u64,
     syncs: u64,
 }
@@ -144,11 +201,16 @@ impl Replica {
             now: 0,
             entropy: 0,
             acceptor: BTreeMap::new(),
+            floor: None,
             log: BTreeMap::new(),
+            gap: 0,
             queue: VecDeque::new(),
+            prep: None,
+            lead: None,
             slots: BTreeMap::new(),
+            cursor: 0,
             max_round: 0,
-            highest_seen: None,
+            srtt: 0,
             next_sync,
             syncs: 0,
         }
@@ -168,14 +230,20 @@ impl Replica {
             .flat_map(|a| {
                 std::iter::once(a.promised.round).chain(a.accepted.iter().map(|(b, _)| b.round))
             })
+            .chain(durable.promised_from.iter().map(|(_, b)| b.round))
             .max()
             .unwrap_or(0);
-        r.highest_seen = durable.log.keys().next_back().copied();
         r.acceptor = durable.acceptor;
         for slot in r.acceptor.values_mut() {
             slot.promised_at = 0;
         }
+        r.floor = durable.promised_from.map(|(from, ballot)| Floor {
+            from,
+            ballot,
+            at: 0,
+        });
         r.log = durable.log;
+        r.advance_gap();
         r
     }
 
@@ -185,6 +253,7 @@ impl Replica {
         Durable {
             acceptor: self.acceptor.clone(),
             log: self.log.clone(),
+            promised_from: self.floor.map(|f| (f.from, f.ballot)),
         }
     }
 
@@ -207,16 +276,20 @@ impl Replica {
         self.slots.len()
     }
 
+    /// Whether this node currently leads (won phase 1 and saw no higher ballot).
+    pub fn leading(&self) -> bool {
+        self.lead.is_some()
+    }
+
     /// The first position this node has not committed.
     pub fn first_gap(&self) -> Pos {
-        let mut p = 0;
-        for (&pos, _) in self.log.iter() {
-            if pos != p {
-                break;
-            }
-            p += 1;
+        self.gap
+    }
+
+    fn advance_gap(&mut self) {
+        while self.log.contains_key(&self.gap) {
+            self.gap += 1;
         }
-        p
     }
 
     fn quorum(&self) -> usize {
@@ -228,15 +301,14 @@ impl Replica {
         base * (1 << attempts.min(3)) + self.entropy % base
     }
 
-    fn note_ballot(&mut self, b: Ballot) {
-        self.max_round = self.max_round.max(b.round);
+    /// When to re-send a Propose after silence: the usual backoff, but at
+    /// least three smoothed commit latencies.
+    fn rto(&self, attempts: u32) -> u64 {
+        self.backoff(attempts).max(3 * self.srtt)
     }
 
-    fn note_pos(&mut self, pos: Pos) {
-        let horizon = self.log.keys().next_back().map_or(0, |p| p + 1) + MAX_AHEAD;
-        if pos < horizon {
-            self.highest_seen = Some(self.highest_seen.map_or(pos, |h| h.max(pos)));
-        }
+    fn note_ballot(&mut self, b: Ballot) {
+        self.max_round = self.max_round.max(b.round);
     }
 
     fn next_ballot(&mut self) -> Ballot {
@@ -244,14 +316,34 @@ impl Replica {
         Ballot::new(self.max_round, self.id)
     }
 
-    /// The next position to propose at: past everything seen, not decided,
-    /// not already in flight here.
-    fn next_free(&self) -> Pos {
-        let mut p = self.highest_seen.map_or(0, |h| h + 1).max(self.first_gap());
-        while self.log.contains_key(&p) || self.slots.contains_key(&p) {
-            p += 1;
+    /// The promise in force at `pos`, and the tick it was first made.
+    fn promise_at(&self, pos: Pos) -> (Ballot, u64) {
+        let mut best = (Ballot::ZERO, 0);
+        if let Some(f) = self.floor.filter(|f| pos >= f.from) {
+            best = (f.ballot, f.at);
         }
-        p
+        if let Some(a) = self.acceptor.get(&pos) {
+            if a.promised > best.0 {
+                best = (a.promised, a.promised_at);
+            }
+        }
+        best
+    }
+
+    /// The highest promise in force at any position from `pos` on.
+    fn promise_from(&self, pos: Pos) -> Ballot {
+        let floor = self.floor.map_or(Ballot::ZERO, |f| f.ballot);
+        self.acceptor
+            .range(pos..)
+            .map(|(_, a)| a.promised)
+            .fold(floor, Ballot::max)
+    }
+
+    /// The ballot this node is using as a proposer, if any.
+    fn own_ballot(&self) -> Option<Ballot> {
+        self.lead
+            .map(|l| l.ballot)
+            .or_else(|| self.prep.as_ref().map(|p| p.ballot))
     }
 
     fn send(&self, st: &mut Step, to: NodeId, msg: Message) {
@@ -275,51 +367,119 @@ impl Replica {
         st.out.push(Output::Persist(w));
     }
 
-    /// Start proposing queued values while the window has room.
+    /// The next position a leader proposes a client batch at: not decided,
+    /// not in flight here. Positions the last Prepared reports mentioned are
+    /// in flight (recovered), so every other one from the lead on is free.
+    fn next_free(&mut self) -> Pos {
+        let mut p = self.cursor.max(self.gap);
+        while self.log.contains_key(&p) || self.slots.contains_key(&p) {
+            p += 1;
+        }
+        self.cursor = p + 1;
+        p
+    }
+
+    /// Put client values to work: as the leader, propose batches while the
+    /// window has room; otherwise win phase 1 first.
     fn fill_window(&mut self, st: &mut Step) {
-        while self.slots.len() < self.cfg.window.max(1) {
-            let Some(own) = self.queue.pop_front() else {
-                break;
-            };
+        let Some(lead) = self.lead else {
+            if self.prep.is_none() && (!self.queue.is_empty() || !self.slots.is_empty()) {
+                self.start_prepare(st, 0);
+            }
+            return;
+        };
+        while self.slots.len() < self.cfg.window.max(1) && !self.queue.is_empty() {
+            let take = self.cfg.batch.max(1).min(self.queue.len());
+            let own = Value::batch(self.queue.drain(..take).collect());
             let pos = self.next_free();
-            let ballot = self.next_ballot();
-            self.note_pos(pos);
-            let deadline = self.now + self.backoff(0);
+            let deadline = self.now + self.rto(0);
             self.slots.insert(
                 pos,
                 Slot {
-                    ballot,
-                    own: own.clone(),
-                    phase: Phase::Preparing {
-                        promises: BTreeMap::new(),
-                    },
+                    own: Some(own.clone()),
+                    value: own.clone(),
+                    ballot: lead.ballot,
+                    accepts: BTreeSet::new(),
                     deadline,
                     attempts: 0,
-                    preempted: false,
+                    sent_at: self.now,
                 },
             );
-            Self::event(
+            self.broadcast(
                 st,
-                Event::Preparing {
+                Message::Propose {
                     pos,
-                    ballot,
+                    ballot: lead.ballot,
                     value: own,
                 },
             );
-            self.broadcast(st, Message::Prepare { pos, ballot });
         }
+    }
+
+    /// Phase 1 for every position from the first gap on, in a new ballot.
+    fn start_prepare(&mut self, st: &mut Step, attempts: u32) {
+        let ballot = self.next_ballot();
+        let from = self.gap;
+        let deadline = self.now + self.backoff(attempts);
+        self.prep = Some(Prep {
+            from,
+            ballot,
+            promises: BTreeMap::new(),
+            deadline,
+            attempts,
+            preempted: false,
+        });
+        // On behalf of the first client value waiting (for the timeline).
+        let value = self
+            .slots
+            .values()
+            .find_map(|s| s.own.clone())
+            .or_else(|| self.queue.front().map(|v| Value::one(v.clone())))
+            .unwrap_or_default();
+        Self::event(
+            st,
+            Event::Preparing {
+                pos: from,
+                ballot,
+                value,
+            },
+        );
+        self.broadcast(st, Message::Prepare { pos: from, ballot });
     }
 
     fn on_tick(&mut self, st: &mut Step) {
         self.now += 1;
-        let due: Vec<Pos> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| s.deadline <= self.now)
-            .map(|(&p, _)| p)
-            .collect();
-        for pos in due {
-            self.retry(st, pos);
+        if self.prep.as_ref().is_some_and(|p| p.deadline <= self.now) {
+            self.retry_prepare(st);
+        }
+        if let Some(lead) = self.lead {
+            let due: Vec<Pos> = self
+                .slots
+                .iter()
+                .filter(|(_, s)| s.deadline <= self.now && s.ballot == lead.ballot)
+                .map(|(&p, _)| p)
+                .collect();
+            for pos in due {
+                // Silence, not rejection: the Propose (or its answers) was
+                // lost. Re-send the same ballot; acceptors answer it again.
+                let deadline;
+                let msg;
+                {
+                    let attempts = self.slots[&pos].attempts + 1;
+                    deadline = self.now + self.rto(attempts);
+                    let now = self.now;
+                    let s = self.slots.get_mut(&pos).expect("due slot exists");
+                    s.attempts = attempts;
+                    s.deadline = deadline;
+                    s.sent_at = now;
+                    msg = Message::Propose {
+                        pos,
+                        ballot: s.ballot,
+                        value: s.value.clone(),
+                    };
+                }
+                st.out.push(Output::Broadcast { msg });
+            }
         }
         if self.now >= self.next_sync && self.cfg.n > 1 {
             self.next_sync = self.now + self.cfg.sync_ticks.max(1);
@@ -327,91 +487,158 @@ impl Replica {
             let peer =
                 (self.id as u64 + 1 + self.syncs % (self.cfg.n as u64 - 1)) % self.cfg.n as u64;
             self.syncs += 1;
-            let from = self.first_gap();
+            let from = self.gap;
             self.send(st, peer as NodeId, Message::CatchUp { from });
         }
     }
 
-    fn retry(&mut self, st: &mut Step, pos: Pos) {
-        let Some(slot) = self.slots.get(&pos).cloned() else {
+    fn retry_prepare(&mut self, st: &mut Step) {
+        let Some(prep) = self.prep.clone() else {
             return;
         };
-        if slot.preempted {
-            // Someone else holds a higher ballot here. Let a fresh competitor
+        if prep.preempted {
+            // Someone else holds a higher ballot. Let a fresh competitor
             // finish first: climbing over it now would be ballot duelling.
-            if let Some(acc) = self.acceptor.get(&pos) {
-                let fresh_until = acc.promised_at + 2 * self.cfg.grace_ticks;
-                if acc.promised.node != self.id && self.now < fresh_until {
-                    // Wide jitter: honest proposers deferring to the same
-                    // competitor must not all come back on the same tick.
-                    let spread = 4 * self.cfg.retry_ticks.max(1);
-                    let wait = fresh_until - self.now + self.entropy % spread;
-                    if let Some(s) = self.slots.get_mut(&pos) {
-                        s.deadline = self.now + wait;
-                    }
-                    return;
+            let (promised, at) = self.promise_at(self.gap.max(prep.from));
+            let fresh_until = at + 2 * self.cfg.grace_ticks;
+            if promised.node != self.id && self.now < fresh_until {
+                // Wide jitter: honest proposers deferring to the same
+                // competitor must not all come back on the same tick.
+                let spread = 4 * self.cfg.retry_ticks.max(1);
+                let wait = fresh_until - self.now + self.entropy % spread;
+                if let Some(p) = self.prep.as_mut() {
+                    p.deadline = self.now + wait;
                 }
+                return;
             }
-            let ballot = self.next_ballot();
-            let attempts = slot.attempts + 1;
-            let deadline = self.now + self.backoff(attempts);
-            let own = slot.own.clone();
-            let s = self.slots.get_mut(&pos).expect("slot exists");
-            s.ballot = ballot;
-            s.phase = Phase::Preparing {
-                promises: BTreeMap::new(),
-            };
-            s.preempted = false;
-            s.attempts = attempts;
-            s.deadline = deadline;
-            Self::event(
-                st,
-                Event::Preparing {
-                    pos,
-                    ballot,
-                    value: own,
-                },
-            );
-            self.broadcast(st, Message::Prepare { pos, ballot });
+            if self.queue.is_empty() && self.slots.is_empty() {
+                self.prep = None; // nothing left to propose: stop competing
+                return;
+            }
+            self.start_prepare(st, prep.attempts + 1);
         } else {
-            // Silence, not rejection: the messages (or their answers) were
-            // lost. Re-send the same ballot; acceptors answer it again.
-            let attempts = slot.attempts + 1;
+            // Silence: re-send the same ballot. Commits learnt meanwhile move
+            // the first gap; the promise asked for then starts there.
+            let attempts = prep.attempts + 1;
             let deadline = self.now + self.backoff(attempts);
-            let msg = match &slot.phase {
-                Phase::Preparing { .. } => Message::Prepare {
-                    pos,
-                    ballot: slot.ballot,
-                },
-                Phase::Proposing { value, .. } => Message::Propose {
-                    pos,
-                    ballot: slot.ballot,
-                    value: value.clone(),
-                },
+            let from = prep.from.max(self.gap);
+            let p = self.prep.as_mut().expect("prep exists");
+            if from != p.from {
+                p.promises.clear();
+                p.from = from;
+            }
+            p.attempts = attempts;
+            p.deadline = deadline;
+            let msg = Message::Prepare {
+                pos: from,
+                ballot: prep.ballot,
             };
-            let s = self.slots.get_mut(&pos).expect("slot exists");
-            s.attempts = attempts;
-            s.deadline = deadline;
+            st.local.push_back(msg.clone());
             st.out.push(Output::Broadcast { msg });
         }
     }
 
-    /// A higher ballot than ours appeared at `pos`.
-    fn preempt(&mut self, st: &mut Step, pos: Pos, by: Ballot) {
-        let now = self.now;
+    /// A higher ballot than ours appeared.
+    fn preempt(&mut self, st: &mut Step, by: Ballot) {
         let backoff = self.backoff(1);
-        if let Some(s) = self.slots.get_mut(&pos) {
-            if by > s.ballot && !s.preempted {
-                s.preempted = true;
-                s.deadline = now + backoff;
-                let ballot = s.ballot;
-                Self::event(st, Event::Preempted { pos, ballot, by });
+        if let Some(lead) = self.lead {
+            if by > lead.ballot {
+                self.lead = None;
+                Self::event(
+                    st,
+                    Event::Preempted {
+                        pos: lead.from,
+                        ballot: lead.ballot,
+                        by,
+                    },
+                );
+                // Positions in flight stay bound to their batches; they are
+                // proposed again once this node leads again (or learnt).
+                self.prep = Some(Prep {
+                    from: lead.from,
+                    ballot: lead.ballot,
+                    promises: BTreeMap::new(),
+                    deadline: self.now + backoff,
+                    attempts: 0,
+                    preempted: true,
+                });
+            }
+        } else if let Some(p) = self.prep.as_mut() {
+            if by > p.ballot && !p.preempted {
+                p.preempted = true;
+                p.deadline = self.now + backoff;
+                Self::event(
+                    st,
+                    Event::Preempted {
+                        pos: p.from,
+                        ballot: p.ballot,
+                        by,
+                    },
+                );
             }
         }
     }
 
+    /// A quorum promised: lead from `from` on in `ballot`, proposing the
+    /// reported values where there are any and client batches elsewhere.
+    fn take_lead(&mut self, st: &mut Step, from: Pos, ballot: Ballot) {
+        let prep = self.prep.take().expect("preparing");
+        // Paxos's rule, per position: the highest-ballot value reported.
+        let mut reported: BTreeMap<Pos, (Ballot, Value)> = BTreeMap::new();
+        for (pos, b, v) in prep.promises.into_values().flatten() {
+            if pos < from || self.log.contains_key(&pos) {
+                continue;
+            }
+            match reported.get(&pos) {
+                Some((hb, _)) if *hb >= b => {}
+                _ => {
+                    reported.insert(pos, (b, v));
+                }
+            }
+        }
+        self.lead = Some(Lead { from, ballot });
+        self.cursor = from;
+        let deadline = self.now + self.rto(0);
+        let now = self.now;
+        // Positions already bound here, then the reported ones not yet.
+        let mut positions: BTreeSet<Pos> = self.slots.keys().copied().collect();
+        positions.extend(reported.keys().copied());
+        for pos in positions {
+            let report = reported.remove(&pos).map(|(_, v)| v);
+            let slot = self.slots.entry(pos).or_insert_with(|| Slot {
+                own: None,
+                value: report.clone().unwrap_or_default(),
+                ballot,
+                accepts: BTreeSet::new(),
+                deadline,
+                attempts: 0,
+                sent_at: now,
+            });
+            // With no report here nothing can have been chosen at a lower
+            // ballot, so the batch bound to the position is free to go.
+            let value = report.unwrap_or_else(|| slot.own.clone().unwrap_or(slot.value.clone()));
+            if slot.own.as_ref().is_some_and(|own| *own != value) {
+                Self::event(
+                    st,
+                    Event::Adopted {
+                        pos,
+                        ballot,
+                        value: value.clone(),
+                    },
+                );
+            }
+            slot.value = value.clone();
+            slot.ballot = ballot;
+            slot.accepts.clear();
+            slot.deadline = deadline;
+            slot.attempts = 0;
+            slot.sent_at = now;
+            self.broadcast(st, Message::Propose { pos, ballot, value });
+        }
+        self.fill_window(st);
+    }
+
     fn learn(&mut self, st: &mut Step, pos: Pos, value: Value) {
-        self.note_pos(pos);
         if let Some(kept) = self.log.get(&pos) {
             if *kept != value {
                 let kept = kept.clone();
@@ -427,6 +654,7 @@ impl Replica {
             return;
         }
         self.log.insert(pos, value.clone());
+        self.advance_gap();
         Self::persist(
             st,
             Write::Commit {
@@ -434,25 +662,26 @@ impl Replica {
                 value: value.clone(),
             },
         );
-        Self::event(
-            st,
-            Event::Committed {
-                pos,
-                value: value.clone(),
-            },
-        );
         if let Some(slot) = self.slots.remove(&pos) {
-            if slot.own != value {
+            if slot.attempts == 0 {
+                // Karn's rule: only unambiguous samples (no re-send).
+                let sample = self.now.saturating_sub(slot.sent_at);
+                self.srtt = (7 * self.srtt + sample).div_ceil(8);
+            }
+            if let Some(own) = slot.own.filter(|own| *own != value) {
                 Self::event(
                     st,
                     Event::Requeued {
                         pos,
-                        value: slot.own.clone(),
+                        value: own.clone(),
                     },
                 );
-                self.queue.push_front(slot.own);
+                for v in own.items().iter().rev() {
+                    self.queue.push_front(v.clone());
+                }
             }
         }
+        Self::event(st, Event::Committed { pos, value });
         // The acceptor state of a decided position is no longer needed: any
         // later message about it is answered with the Commit.
         self.acceptor.remove(&pos);
@@ -468,34 +697,22 @@ impl Replica {
                 if ballot.node != from {
                     return; // a ballot belongs to the node that uses it
                 }
-                self.note_pos(pos);
-                if let Some(v) = self.log.get(&pos) {
-                    let value = v.clone();
-                    self.send(st, from, Message::Commit { pos, value });
+                if self.log.contains_key(&pos) {
+                    // The asker is behind: it learns first, then asks again
+                    // from its new first gap.
+                    let commits: Vec<(Pos, Value)> = self
+                        .log
+                        .range(pos..)
+                        .take(CATCH_UP_BATCH)
+                        .map(|(&p, v)| (p, v.clone()))
+                        .collect();
+                    for (pos, value) in commits {
+                        self.send(st, from, Message::Commit { pos, value });
+                    }
                     return;
                 }
-                let now = self.now;
-                let acc = self.acceptor.entry(pos).or_default();
-                if ballot >= acc.promised {
-                    if ballot > acc.promised {
-                        acc.promised = ballot;
-                        acc.promised_at = now;
-                        let slot = acc.clone();
-                        Self::persist(st, Write::Promise { pos, slot });
-                    }
-                    let accepted = acc.accepted.clone();
-                    self.preempt(st, pos, ballot);
-                    self.send(
-                        st,
-                        from,
-                        Message::Prepared {
-                            pos,
-                            ballot,
-                            accepted,
-                        },
-                    );
-                } else {
-                    let promised = acc.promised;
+                let promised = self.promise_from(pos);
+                if ballot < promised {
                     self.send(
                         st,
                         from,
@@ -505,7 +722,49 @@ impl Replica {
                             promised,
                         },
                     );
+                    return;
                 }
+                let floor = self.floor.unwrap_or_default();
+                if self.floor.is_none() || ballot > floor.ballot || pos < floor.from {
+                    // Promising more than asked (from the lower of the two
+                    // starts) only refuses more, which is always safe.
+                    let at = if ballot > floor.ballot {
+                        self.now
+                    } else {
+                        floor.at
+                    };
+                    let start = if self.floor.is_some() {
+                        pos.min(floor.from)
+                    } else {
+                        pos
+                    };
+                    self.floor = Some(Floor {
+                        from: start,
+                        ballot,
+                        at,
+                    });
+                    Self::persist(st, Write::PromiseFrom { pos: start, ballot });
+                }
+                let mut accepted: Vec<(Pos, Ballot, Value)> = self
+                    .acceptor
+                    .range(pos..)
+                    .filter_map(|(&p, a)| a.accepted.clone().map(|(b, v)| (p, b, v)))
+                    .collect();
+                // Decided positions beyond a gap: reported in this very
+                // ballot, above anything else that can be reported there.
+                accepted.extend(self.log.range(pos..).map(|(&p, v)| (p, ballot, v.clone())));
+                if from != self.id {
+                    self.preempt(st, ballot);
+                }
+                self.send(
+                    st,
+                    from,
+                    Message::Prepared {
+                        pos,
+                        ballot,
+                        accepted,
+                    },
+                );
             }
             Message::Prepared {
                 pos,
@@ -513,72 +772,28 @@ impl Replica {
                 accepted,
             } => {
                 let quorum = self.quorum();
-                let Some(slot) = self.slots.get_mut(&pos) else {
+                let Some(prep) = self.prep.as_mut() else {
                     return;
                 };
-                if slot.ballot != ballot {
+                if prep.ballot != ballot || prep.from != pos {
                     return; // an answer to an older attempt
                 }
-                let Phase::Preparing { promises } = &mut slot.phase else {
-                    return;
-                };
-                promises.insert(from, accepted);
-                if promises.len() < quorum {
-                    return;
+                prep.promises.insert(from, accepted);
+                if prep.promises.len() >= quorum {
+                    self.take_lead(st, pos, ballot);
                 }
-                // Paxos's rule: the highest-ballot value reported accepted by
-                // the quorum, or our own if none was.
-                let adopted = promises
-                    .values()
-                    .flatten()
-                    .max_by(|a, b| a.0.cmp(&b.0))
-                    .map(|(_, v)| v.clone());
-                let value = adopted.clone().unwrap_or_else(|| slot.own.clone());
-                slot.phase = Phase::Proposing {
-                    value: value.clone(),
-                    accepts: BTreeSet::new(),
-                };
-                slot.deadline = self.now + self.cfg.retry_ticks.max(1);
-                if adopted.is_some() && value != slot.own {
-                    Self::event(
-                        st,
-                        Event::Adopted {
-                            pos,
-                            ballot,
-                            value: value.clone(),
-                        },
-                    );
-                }
-                self.broadcast(st, Message::Propose { pos, ballot, value });
             }
             Message::Propose { pos, ballot, value } => {
                 if ballot.node != from {
                     return;
                 }
-                self.note_pos(pos);
                 if let Some(v) = self.log.get(&pos) {
                     let value = v.clone();
                     self.send(st, from, Message::Commit { pos, value });
                     return;
                 }
-                let now = self.now;
-                let acc = self.acceptor.entry(pos).or_default();
-                if ballot >= acc.promised {
-                    let changed = ballot > acc.promised
-                        || acc.accepted.as_ref() != Some(&(ballot, value.clone()));
-                    if ballot > acc.promised {
-                        acc.promised = ballot;
-                        acc.promised_at = now;
-                    }
-                    acc.accepted = Some((ballot, value.clone()));
-                    if changed {
-                        let slot = acc.clone();
-                        Self::persist(st, Write::Promise { pos, slot });
-                    }
-                    self.preempt(st, pos, ballot);
-                    self.send(st, from, Message::Accept { pos, ballot, value });
-                } else {
-                    let promised = acc.promised;
+                let (promised, _) = self.promise_at(pos);
+                if ballot < promised {
                     self.send(
                         st,
                         from,
@@ -588,39 +803,50 @@ impl Replica {
                             promised,
                         },
                     );
+                    return;
                 }
+                let now = self.now;
+                let acc = self.acceptor.entry(pos).or_default();
+                let changed = ballot > acc.promised
+                    || acc
+                        .accepted
+                        .as_ref()
+                        .is_none_or(|(b, v)| *b != ballot || *v != value);
+                if changed {
+                    if ballot > acc.promised {
+                        acc.promised = ballot;
+                        acc.promised_at = now;
+                    }
+                    acc.accepted = Some((ballot, value.clone()));
+                    let slot = acc.clone();
+                    Self::persist(st, Write::Promise { pos, slot });
+                }
+                if from != self.id {
+                    self.preempt(st, ballot);
+                }
+                self.send(st, from, Message::Accept { pos, ballot, value });
             }
             Message::Accept { pos, ballot, value } => {
                 let quorum = self.quorum();
                 let Some(slot) = self.slots.get_mut(&pos) else {
                     return;
                 };
-                if slot.ballot != ballot {
+                // Accepts of an earlier ballot of ours still count: a quorum
+                // of them chose the value whatever happened since.
+                if slot.ballot != ballot || slot.value != value {
                     return;
                 }
-                let Phase::Proposing {
-                    value: ours,
-                    accepts,
-                } = &mut slot.phase
-                else {
-                    return;
-                };
-                if *ours != value {
-                    return;
-                }
-                accepts.insert(from);
-                if accepts.len() >= quorum {
+                slot.accepts.insert(from);
+                if slot.accepts.len() == quorum {
                     self.broadcast(st, Message::Commit { pos, value });
                 }
             }
             Message::Commit { pos, value } => self.learn(st, pos, value),
             Message::Nack {
-                pos,
-                ballot,
-                promised,
+                ballot, promised, ..
             } => {
-                if self.slots.get(&pos).is_some_and(|s| s.ballot == ballot) {
-                    self.preempt(st, pos, promised);
+                if self.own_ballot() == Some(ballot) {
+                    self.preempt(st, promised);
                 }
             }
             Message::CatchUp { from: start } => {
@@ -655,7 +881,7 @@ impl Process for Replica {
                 self.on_tick(&mut st);
             }
             Input::Request { value } => {
-                self.queue.push_back(value);
+                self.queue.extend(value.items().iter().cloned());
                 self.fill_window(&mut st);
             }
         }

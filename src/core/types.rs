@@ -4,8 +4,9 @@
 //! and serde, so the same values travel through actors, the TCP bridge, the
 //! simulator and a model checker unchanged.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::sync::Arc;
 
 /// A node of the cluster, numbered `0..n` everywhere (output, flags, JSON).
 pub type NodeId = u32;
@@ -13,8 +14,125 @@ pub type NodeId = u32;
 /// A position (slot) of the replicated log.
 pub type Pos = u64;
 
-/// A value the client asked the cluster to propagate.
-pub type Value = String;
+/// What one log position holds: a batch of the client values the cluster
+/// was asked to propagate, in order.
+///
+/// Most positions hold one value (what the seed's client asked for). A
+/// leader under load packs up to `Config::batch` queued values into one
+/// position, so the messages, signatures, echoes and certificates of a
+/// position are paid once per batch. The values are shared (`Arc`): the
+/// protocol clones a position's value for every message that carries it.
+///
+/// In JSON a one-value batch is the plain string (so `demo --json` logs read
+/// `["v0", "v1"]`) and a larger batch an array; binary encodings (postcard,
+/// what is signed and sent) always use the sequence.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Value(Arc<[String]>);
+
+impl Value {
+    /// A batch of one client value.
+    pub fn one(v: impl Into<String>) -> Self {
+        Value(Arc::from(vec![v.into()]))
+    }
+
+    /// A batch of several client values, in order.
+    pub fn batch(values: Vec<String>) -> Self {
+        Value(Arc::from(values))
+    }
+
+    /// The client values of this batch, in order.
+    pub fn items(&self) -> &[String] {
+        &self.0
+    }
+
+    /// How many client values the batch holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value itself when the batch holds exactly one.
+    pub fn single(&self) -> Option<&str> {
+        match &self.0[..] {
+            [v] => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::one(v)
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::one(v)
+    }
+}
+
+impl PartialEq<str> for Value {
+    fn eq(&self, other: &str) -> bool {
+        self.single() == Some(other)
+    }
+}
+
+impl PartialEq<&str> for Value {
+    fn eq(&self, other: &&str) -> bool {
+        self.single() == Some(*other)
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0[..] {
+            [v] => f.write_str(v),
+            [] => f.write_str("(empty batch)"),
+            [first, .., last] => write!(f, "{first}…{last} ({} values)", self.0.len()),
+        }
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.single() {
+            Some(v) => write!(f, "{v:?}"),
+            None => f.debug_list().entries(self.0.iter()).finish(),
+        }
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.single() {
+            Some(v) if s.is_human_readable() => s.serialize_str(v),
+            _ => self.0.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            #[derive(Deserialize)]
+            #[serde(untagged)]
+            enum Repr {
+                One(String),
+                Many(Vec<String>),
+            }
+            Ok(match Repr::deserialize(d)? {
+                Repr::One(v) => Value::one(v),
+                Repr::Many(vs) => Value::batch(vs),
+            })
+        } else {
+            Vec::<String>::deserialize(d).map(Value::batch)
+        }
+    }
+}
 
 /// A ballot number: `(round, node)`, totally ordered by round first, then by
 /// the node that owns it, so two proposers never use the same ballot.
@@ -63,6 +181,20 @@ mod tests {
         assert!(Ballot::new(2, 0) > Ballot::new(1, 9));
         assert!(Ballot::new(1, 2) > Ballot::new(1, 1));
         assert!(Ballot::ZERO < Ballot::new(1, 0));
+    }
+
+    #[test]
+    fn a_batch_of_one_reads_as_its_value_in_json_and_round_trips_in_postcard() {
+        let one = Value::from("v0");
+        let many = Value::batch(vec!["a".into(), "b".into()]);
+        assert_eq!(serde_json::to_string(&one).unwrap(), "\"v0\"");
+        assert_eq!(serde_json::to_string(&many).unwrap(), "[\"a\",\"b\"]");
+        for v in [one, many] {
+            let json: Value = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+            assert_eq!(json, v);
+            let bin: Value = postcard::from_bytes(&postcard::to_stdvec(&v).unwrap()).unwrap();
+            assert_eq!(bin, v);
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl Certificates {
         }
         let (&(_, ballot, _), signers) = self
             .accepts
-            .range((pos, Ballot::ZERO, String::new())..)
+            .range((pos, Ballot::ZERO, Value::default())..)
             .take_while(|((p, _, _), _)| *p == pos)
             .filter(|((_, _, v), _)| v == value)
             .max_by_key(|(_, s)| s.len())?;

@@ -50,6 +50,8 @@ pub struct EchoCheck {
     held: BTreeMap<Key, (Signed, u64)>,
     /// Slots already released to the core (retransmissions pass at once).
     released: BTreeSet<Key>,
+    /// Slots this node echoed itself.
+    sent: BTreeSet<Key>,
     /// Echoes needed to release early: every node but us and the leader.
     needed: usize,
     wait: u64,
@@ -72,6 +74,7 @@ impl EchoCheck {
             echoes: BTreeMap::new(),
             held: BTreeMap::new(),
             released: BTreeSet::new(),
+            sent: BTreeSet::new(),
             needed: n.saturating_sub(2),
             wait,
         }
@@ -92,6 +95,20 @@ impl EchoCheck {
             }
             Some(_) => Seen::Consistent,
         }
+    }
+
+    /// A Propose arrived from its leader: `true` the first time for its
+    /// slot, when it must be echoed. Not the same as [`EchoCheck::record`]
+    /// returning `New`: a peer's echo may arrive before the leader's own
+    /// Propose, and the peers still wait for this node's echo.
+    pub fn first_echo(&mut self, s: &Signed) -> bool {
+        key(s).is_some_and(|k| self.sent.insert(k))
+    }
+
+    /// Whether exactly this signed Propose (same signature) was recorded
+    /// already, hence verified already: an echo of it need not be checked again.
+    pub fn known(&self, s: &Signed) -> bool {
+        key(s).is_some_and(|k| self.seen.get(&k) == Some(s))
     }
 
     /// Note that `by` echoed `s`.

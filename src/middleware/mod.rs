@@ -249,7 +249,9 @@ impl Shield {
                 if self.banned.contains(&s.from) || s.from == self.id {
                     return v;
                 }
-                if self.keys.verify_signed(&s).is_err() {
+                // One verification per signed Propose: the echoes of every
+                // peer carry the very same bytes (n-2 of them per position).
+                if !self.echo.known(&s) && self.keys.verify_signed(&s).is_err() {
                     let body = Body::Echo(s);
                     Self::dropped(
                         &mut v,
@@ -303,16 +305,15 @@ impl Shield {
             Message::Propose { pos, .. } => {
                 self.limit.proposed(from, *pos);
                 let signed = Signed { from, msg, sig };
-                match self.echo.record(&signed) {
-                    Seen::Conflict(pair) => {
-                        let (a, b) = *pair;
-                        self.convict(v, a, b)
-                    }
-                    Seen::New => v.send.push(self.packet(None, Body::Echo(signed.clone()))),
-                    Seen::Consistent => {}
+                if let Seen::Conflict(pair) = self.echo.record(&signed) {
+                    let (a, b) = *pair;
+                    self.convict(v, a, b)
                 }
                 if self.banned.contains(&from) {
                     return;
+                }
+                if self.echo.first_echo(&signed) {
+                    v.send.push(self.packet(None, Body::Echo(signed.clone())));
                 }
                 if self.echo.hold(signed.clone(), self.now) {
                     v.deliver.push((from, signed.msg));

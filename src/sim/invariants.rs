@@ -95,7 +95,7 @@ impl Invariants {
 
     fn valid(&self, value: &Value) -> bool {
         self.requested.contains(value)
-            || (self.attack && safety::original(value).is_some_and(|v| self.requested.contains(v)))
+            || (self.attack && safety::original(value).is_some_and(|v| self.requested.contains(&v)))
     }
 
     /// Check honest member `member` (node `node`) whose log is now `log`.
@@ -154,7 +154,7 @@ mod tests {
     use super::*;
 
     fn log(entries: &[(Pos, &str)]) -> BTreeMap<Pos, Value> {
-        entries.iter().map(|(p, v)| (*p, v.to_string())).collect()
+        entries.iter().map(|(p, v)| (*p, Value::from(*v))).collect()
     }
 
     #[test]
@@ -184,15 +184,16 @@ mod tests {
 
     #[test]
     fn forged_values_are_valid_only_under_attack() {
-        let forged = safety::forged("a");
+        let forged = safety::forged(&"a".into());
+        let forged = forged.single().expect("one value");
         let mut honest = Invariants::new(false);
         honest.requested(&"a".into());
-        assert!(honest.check(0, 0, &log(&[(0, &forged)])).is_err());
+        assert!(honest.check(0, 0, &log(&[(0, forged)])).is_err());
         let mut attacked = Invariants::new(true);
         attacked.requested(&"a".into());
-        assert_eq!(attacked.check(0, 0, &log(&[(0, &forged)])), Ok(()));
+        assert_eq!(attacked.check(0, 0, &log(&[(0, forged)])), Ok(()));
         assert!(attacked
-            .check(0, 0, &log(&[(0, &forged), (1, "zzz")]))
+            .check(0, 0, &log(&[(0, forged), (1, "zzz")]))
             .is_err());
     }
 }

@@ -64,7 +64,7 @@ impl Schedule {
             } else {
                 rng.next_u64() % (span / 2).max(1)
             };
-            actions.push((at, Action::Request(node as usize, value)));
+            actions.push((at, Action::Request(node as usize, value.into())));
         }
 
         if cfg.partitions && cfg.nodes > 1 {

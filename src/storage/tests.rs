@@ -34,7 +34,7 @@ fn promise(pos: Pos, round: u64, accepted: Option<&str>) -> Write {
         slot: AcceptorSlot {
             promised: Ballot::new(round, 1),
             promised_at: round * 10,
-            accepted: accepted.map(|v| (Ballot::new(round, 1), v.to_string())),
+            accepted: accepted.map(|v| (Ballot::new(round, 1), v.into())),
         },
     }
 }
@@ -42,7 +42,7 @@ fn promise(pos: Pos, round: u64, accepted: Option<&str>) -> Write {
 fn commit(pos: Pos, value: &str) -> Write {
     Write::Commit {
         pos,
-        value: value.to_string(),
+        value: value.into(),
     }
 }
 

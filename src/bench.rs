@@ -1,0 +1,440 @@
+//! `paxos bench`: how fast the cluster commits, like redis-benchmark.
+//!
+//! [`run`] starts an in-process cluster (the demo's actors: a `NodeActor` and
+//! a `Middleware` per node and the seeded `Network`, with no loss) and a
+//! closed-loop client in place of the coordinator. The client asks node 0 to
+//! propagate values and keeps `window × batch + batch` of them outstanding,
+//! so the leader's window is always full and a full batch is always queued;
+//! it learns each commit from the leader's `DebugInfo` stream, as the
+//! coordinator does. Node 0 is the only proposer, so after one phase 1 it is
+//! a stable leader and every position costs one Propose → Accept → Commit
+//! fan-out.
+//!
+//! It measures positions committed at the leader (rounds), client values in
+//! them, and each value's commit latency from the client's request to the
+//! leader's commit. `--window 1 --batch 1` is one position at a time.
+//!
+//! The TCP transport is not implemented here yet: [`run`] refuses it.
+
+use crate::actors::{DebugInfo, Join, Middleware, Network, NodeActor, NodeCommand, PeerRecord};
+use crate::auth::Identity;
+use crate::core::{Config, Event, NodeId, Value};
+use crate::demo::TICK;
+use crate::middleware::{Shield, ShieldConfig};
+use actix::prelude::*;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// How the nodes talk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Actors in one process (the demo's `Network`).
+    Inproc,
+    /// The TCP bridge on loopback (not implemented yet).
+    Tcp,
+}
+
+impl FromStr for Transport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "inproc" => Ok(Transport::Inproc),
+            "tcp" => Ok(Transport::Tcp),
+            _ => Err(format!("unknown transport '{s}' (expected inproc or tcp)")),
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Inproc => "inproc",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
+/// When a run ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Limit {
+    /// After this long.
+    Time(Duration),
+    /// Once this many client values are committed (what criterion uses).
+    Values(u64),
+}
+
+/// What to measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchConfig {
+    pub nodes: usize,
+    pub limit: Limit,
+    /// Positions in flight at once.
+    pub window: usize,
+    /// Client values per position.
+    pub batch: usize,
+    /// Run the middleware's defences (needs `auth`).
+    pub middleware: bool,
+    /// Sign and verify every packet.
+    pub auth: bool,
+    pub transport: Transport,
+    pub seed: u64,
+    /// Threads (actix arbiters) the nodes are spread over; 1 runs the
+    /// whole cluster on the caller's thread.
+    pub threads: usize,
+}
+
+impl Default for BenchConfig {
+    /// The fast path: pipelined and batched, signatures off.
+    fn default() -> Self {
+        BenchConfig {
+            nodes: 3,
+            limit: Limit::Time(Duration::from_secs(3)),
+            window: 16,
+            batch: 64,
+            middleware: false,
+            auth: false,
+            transport: Transport::Inproc,
+            seed: 42,
+            threads: 1,
+        }
+    }
+}
+
+/// Why a bench could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("a cluster needs at least 1 node (got --nodes {0})")]
+    NoNodes(usize),
+    #[error("--window, --batch and --threads must be at least 1")]
+    Zero,
+    #[error("--seconds must be a positive number of seconds")]
+    BadDuration,
+    #[error("--middleware needs signatures: drop --auth off")]
+    MiddlewareWithoutAuth,
+    #[error(
+        "--transport tcp is not implemented yet: the bench runs the in-process actors only \
+         (use --transport inproc)"
+    )]
+    TcpUnsupported,
+    #[error("the bench client stopped before the end of the run")]
+    ClientGone,
+}
+
+/// What a run measured (`paxos bench --json` prints exactly this).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchReport {
+    /// Positions committed at the leader per second.
+    pub rounds_per_sec: f64,
+    /// Client values committed at the leader per second.
+    pub values_per_sec: f64,
+    /// Median and 99th percentile of a value's commit latency, in µs.
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub rounds: u64,
+    pub values: u64,
+    pub elapsed_s: f64,
+    pub nodes: usize,
+    pub window: usize,
+    pub batch: usize,
+    pub middleware: bool,
+    pub auth: bool,
+    pub transport: Transport,
+    pub threads: usize,
+}
+
+impl BenchReport {
+    /// The human-readable account.
+    pub fn render(&self) -> String {
+        format!(
+            "paxos bench: {} nodes, window {}, batch {}, middleware {}, auth {}, transport {}, \
+             threads {}\n\
+             {:>14.0} rounds/s   (positions committed)\n\
+             {:>14.0} values/s   (client values committed)\n\
+             {:>14.1} µs p50 commit latency\n\
+             {:>14.1} µs p99 commit latency\n\
+             {} rounds, {} values in {:.3} s\n",
+            self.nodes,
+            self.window,
+            self.batch,
+            on_off(self.middleware),
+            on_off(self.auth),
+            self.transport,
+            self.threads,
+            self.rounds_per_sec,
+            self.values_per_sec,
+            self.p50_us,
+            self.p99_us,
+            self.rounds,
+            self.values,
+            self.elapsed_s,
+        )
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// The closed-loop client: keeps the leader busy and times every value.
+struct Client {
+    leader: NodeId,
+    to_leader: Recipient<NodeCommand>,
+    batch: usize,
+    /// Values kept outstanding.
+    target: usize,
+    outstanding: usize,
+    next: u64,
+    sent_at: HashMap<u64, Instant>,
+    latencies_us: Vec<u32>,
+    rounds: u64,
+    values: u64,
+    limit_values: Option<u64>,
+    start: Instant,
+    end: Option<Instant>,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Client {
+    fn top_up(&mut self) {
+        if self.end.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        while self.outstanding < self.target {
+            let k = self.batch.min(self.target - self.outstanding);
+            let mut vs = Vec::with_capacity(k);
+            for _ in 0..k {
+                self.sent_at.insert(self.next, now);
+                vs.push(format!("b{}", self.next));
+                self.next += 1;
+            }
+            self.outstanding += k;
+            // One request may carry several values; the leader re-batches
+            // its queue by `Config::batch` anyway.
+            self.to_leader
+                .do_send(NodeCommand::Propagate(Value::batch(vs)));
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.end.is_none() {
+            self.end = Some(Instant::now());
+        }
+        if let Some(tx) = self.done.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Actor for Client {
+    type Context = Context<Self>;
+    fn started(&mut self, _: &mut Context<Self>) {
+        self.start = Instant::now();
+        self.top_up();
+    }
+}
+
+impl Handler<DebugInfo> for Client {
+    type Result = ();
+    fn handle(&mut self, info: DebugInfo, _: &mut Context<Self>) {
+        if info.node != self.leader || self.end.is_some() {
+            return;
+        }
+        let Event::Committed { value, .. } = info.event else {
+            return;
+        };
+        let now = Instant::now();
+        self.rounds += 1;
+        for v in value.items() {
+            let seq = v.strip_prefix('b').and_then(|s| s.parse::<u64>().ok());
+            if let Some(at) = seq.and_then(|s| self.sent_at.remove(&s)) {
+                let us = now.duration_since(at).as_micros();
+                self.latencies_us.push(us.min(u32::MAX as u128) as u32);
+                self.values += 1;
+                self.outstanding -= 1;
+            }
+        }
+        if self.limit_values.is_some_and(|k| self.values >= k) {
+            self.finish();
+        } else {
+            self.top_up();
+        }
+    }
+}
+
+/// Stop now and report.
+#[derive(Message)]
+#[rtype(result = "BenchReport")]
+struct Finish(BenchConfig);
+
+impl Handler<Finish> for Client {
+    type Result = MessageResult<Finish>;
+    fn handle(&mut self, Finish(cfg): Finish, _: &mut Context<Self>) -> Self::Result {
+        self.finish();
+        let elapsed = self
+            .end
+            .unwrap_or_else(Instant::now)
+            .duration_since(self.start)
+            .as_secs_f64()
+            .max(1e-9);
+        let mut l = std::mem::take(&mut self.latencies_us);
+        l.sort_unstable();
+        let pct = |q: f64| -> f64 {
+            if l.is_empty() {
+                return 0.0;
+            }
+            let i = ((l.len() as f64 - 1.0) * q).round() as usize;
+            f64::from(l[i])
+        };
+        MessageResult(BenchReport {
+            rounds_per_sec: self.rounds as f64 / elapsed,
+            values_per_sec: self.values as f64 / elapsed,
+            p50_us: pct(0.50),
+            p99_us: pct(0.99),
+            rounds: self.rounds,
+            values: self.values,
+            elapsed_s: elapsed,
+            nodes: cfg.nodes,
+            window: cfg.window,
+            batch: cfg.batch,
+            middleware: cfg.middleware,
+            auth: cfg.auth,
+            transport: cfg.transport,
+            threads: cfg.threads,
+        })
+    }
+}
+
+/// Check a configuration without running it.
+pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
+    if cfg.nodes == 0 {
+        return Err(BenchError::NoNodes(cfg.nodes));
+    }
+    if cfg.window == 0 || cfg.batch == 0 || cfg.threads == 0 {
+        return Err(BenchError::Zero);
+    }
+    match cfg.limit {
+        Limit::Time(d) if d.is_zero() => return Err(BenchError::BadDuration),
+        Limit::Values(0) => return Err(BenchError::Zero),
+        _ => {}
+    }
+    if cfg.middleware && !cfg.auth {
+        return Err(BenchError::MiddlewareWithoutAuth);
+    }
+    if cfg.transport == Transport::Tcp {
+        return Err(BenchError::TcpUnsupported);
+    }
+    Ok(())
+}
+
+/// Run one measurement. Must be called inside an actix system.
+pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
+    validate(cfg)?;
+    let n = cfg.nodes;
+    let core_cfg = Config {
+        window: cfg.window,
+        batch: cfg.batch,
+        ..Config::new(n)
+    };
+    let shield_cfg = ShieldConfig {
+        grace_ticks: core_cfg.grace_ticks,
+        ..ShieldConfig::new(n, cfg.middleware)
+    };
+    let network = Network::new(cfg.seed, 0.0).start();
+    let identities: Vec<Identity> = (0..n as NodeId)
+        .map(|i| Identity::from_seed(cfg.seed, i))
+        .collect();
+    let records: Vec<PeerRecord> = identities
+        .iter()
+        .enumerate()
+        .map(|(i, id)| PeerRecord {
+            id: i as NodeId,
+            key: cfg.auth.then(|| id.public()),
+            addr: None,
+        })
+        .collect();
+
+    // The client exists before the nodes (they report to it), and learns
+    // where the leader is once it started.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let limit_values = match cfg.limit {
+        Limit::Values(k) => Some(k),
+        Limit::Time(_) => None,
+    };
+    let batch = cfg.batch;
+    let target = cfg.window * cfg.batch + cfg.batch;
+    let mut middlewares = Vec::with_capacity(n);
+    // Node i runs on arbiter i mod threads; the client and the network stay
+    // on the caller's thread (arbiter 0).
+    let arbiters: Vec<Arbiter> = (1..cfg.threads).map(|_| Arbiter::new()).collect();
+    let client = Client::create(|ctx| {
+        let me = ctx.address();
+        for (i, identity) in identities.iter().enumerate() {
+            let id = i as NodeId;
+            let process = Box::new(crate::core::Replica::new(id, core_cfg.clone()));
+            let shield = Shield::new(id, shield_cfg.clone(), cfg.auth.then(|| identity.clone()));
+            let (sink, net, seed) = (me.clone(), network.clone(), cfg.seed);
+            let build = move |mctx: &mut Context<Middleware>| {
+                // Started from inside the middleware's context: same thread.
+                let node = NodeActor::new(
+                    process,
+                    mctx.address().recipient(),
+                    sink.clone().recipient(),
+                    seed,
+                    TICK,
+                )
+                .start();
+                Middleware::new(shield, node, net.recipient(), sink.recipient(), TICK)
+            };
+            let middleware = match i % cfg.threads {
+                0 => Middleware::create(build),
+                t => Middleware::start_in_arbiter(&arbiters[t - 1].handle(), build),
+            };
+            middleware.do_send(NodeCommand::Peers(records.clone()));
+            network.do_send(Join {
+                id,
+                middleware: middleware.clone().recipient(),
+            });
+            middlewares.push(middleware);
+        }
+        Client {
+            leader: 0,
+            to_leader: middlewares[0].clone().recipient(),
+            batch,
+            target,
+            outstanding: 0,
+            next: 0,
+            sent_at: HashMap::new(),
+            latencies_us: Vec::new(),
+            rounds: 0,
+            values: 0,
+            limit_values,
+            start: Instant::now(),
+            end: None,
+            done: Some(tx),
+        }
+    });
+    match cfg.limit {
+        Limit::Time(d) => actix_rt::time::sleep(d).await,
+        Limit::Values(_) => rx.await.map_err(|_| BenchError::ClientGone)?,
+    }
+    let report = client
+        .send(Finish(cfg.clone()))
+        .await
+        .map_err(|_| BenchError::ClientGone)?;
+    for m in &middlewares {
+        m.do_send(NodeCommand::Exit);
+    }
+    for a in arbiters {
+        a.stop();
+    }
+    Ok(report)
+}
