@@ -83,6 +83,7 @@ fn config() -> Config {
         // competitor's promise to age): more interleavings, not fewer.
         grace_ticks: 0,
         window: 1,
+        batch: 1,
     }
 }
 
@@ -119,7 +120,7 @@ impl Actor for Node {
                 }
             }
             Node::Client { value, server } => {
-                o.send(Id::from(*server), Msg::Request(value.to_string()));
+                o.send(Id::from(*server), Msg::Request(Value::one(*value)));
                 State::Client
             }
         }
@@ -140,7 +141,7 @@ impl Actor for Node {
                     msg: Message::Prepared {
                         pos,
                         ballot,
-                        accepted: None,
+                        accepted: Vec::new(),
                     },
                 }
             }

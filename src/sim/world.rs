@@ -228,7 +228,7 @@ impl World {
                     Role::Attacker => attack.clone().or_else(|| Some("unnamed".into())),
                     Role::Twin => Some("twin".into()),
                 },
-                log: self.log(m).into_values().collect(),
+                log: self.log(m).into_values().map(|v| v.to_string()).collect(),
             });
         }
         let mut caption = format!(
@@ -623,7 +623,11 @@ mod tests {
             "'b' was only in node 1's volatile queue"
         );
         w.restart(1);
-        assert_eq!(w.log(1).get(&0).map(String::as_str), Some("a"), "persisted");
+        assert_eq!(
+            w.log(1).get(&0).and_then(|v| v.single()),
+            Some("a"),
+            "persisted"
+        );
         run(&mut w, 1000);
         assert!(w.all_committed(), "{}", w.trace().join("\n"));
         assert_eq!(w.violation(), None);
