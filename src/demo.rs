@@ -71,6 +71,8 @@ impl Default for DemoConfig {
 pub enum DemoError {
     #[error("a cluster needs at least 1 node (got --nodes {0})")]
     NoNodes(usize),
+    #[error("the {0} attacker is the only node: there is no honest node to ask for values")]
+    NoHonestNode(String),
     #[error("--drop must be between 0 and 1 (got {0})")]
     BadDrop(f64),
     #[error(
@@ -209,6 +211,9 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         Some(_) => vec![cfg.attacker],
         None => Vec::new(),
     };
+    if let (Some(a), 1) = (cfg.attack, cfg.nodes) {
+        return Err(DemoError::NoHonestNode(a.to_string()));
+    }
     if cfg.max_prepares == 0 {
         return Err(DemoError::BadMaxPrepares);
     }

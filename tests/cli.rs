@@ -255,3 +255,14 @@ fn sim_replay_trace_draws_the_run() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_attacker_alone_is_refused_not_a_panic() {
+    for attack in ["SAFETY", "LIVENESS"] {
+        let out = paxos(&["demo", "--nodes", "1", "--attack", attack]);
+        assert_eq!(out.status.code(), Some(1), "{attack}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no honest node"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
