@@ -533,6 +533,13 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         threads: args.threads as usize,
     };
     paxos::bench::validate(&cfg)?;
+    if !args.json {
+        // The run takes --seconds; say so rather than sit silent.
+        eprintln!(
+            "benchmarking {} nodes for {} s (window {}, batch {})…",
+            cfg.nodes, args.seconds, cfg.window, cfg.batch
+        );
+    }
     let report = actix::System::new()
         .block_on(paxos::bench::run(&cfg))
         .context("the bench could not run")?;
