@@ -122,6 +122,26 @@ pub fn requested_values(k: usize) -> Vec<Value> {
     (0..k).map(|i| Value::one(format!("v{i}"))).collect()
 }
 
+/// Agreement over honest nodes' logs (no position holds two different
+/// values), and how many positions every one of them committed. Shared by
+/// the demo and `paxos status`, so both judge alike.
+pub fn agreement(honest: &[&NodeStatus]) -> (bool, usize) {
+    let mut agree = true;
+    let mut by_pos: BTreeMap<u64, &Value> = BTreeMap::new();
+    for s in honest {
+        for (pos, v) in &s.log {
+            if let Some(other) = by_pos.insert(*pos, v) {
+                agree &= other == v;
+            }
+        }
+    }
+    let on_all = by_pos
+        .keys()
+        .filter(|p| honest.iter().all(|s| s.log.contains_key(p)))
+        .count();
+    (agree, on_all)
+}
+
 /// The verdict over the nodes' statuses. `flagged` maps each node to the nodes
 /// its middleware flagged; only honest nodes' accusations count.
 pub fn summarize(
@@ -137,25 +157,10 @@ pub fn summarize(
         .collect();
     let honest_statuses: Vec<&NodeStatus> =
         statuses.iter().filter(|s| honest.contains(&s.id)).collect();
-    let mut agreement = true;
-    let mut by_pos: BTreeMap<u64, &Value> = BTreeMap::new();
-    for s in &honest_statuses {
-        for (pos, v) in &s.log {
-            if let Some(other) = by_pos.insert(*pos, v) {
-                agreement &= other == v;
-            }
-        }
-    }
+    let (agreement, on_all) = agreement(&honest_statuses);
     // A node that did not answer counts as having committed nothing.
     let all_answered = honest_statuses.len() == honest.len();
-    let committed = if all_answered {
-        by_pos
-            .keys()
-            .filter(|p| honest_statuses.iter().all(|s| s.log.contains_key(p)))
-            .count()
-    } else {
-        0
-    };
+    let committed = if all_answered { on_all } else { 0 };
     let live = all_answered
         && honest_statuses.iter().all(|s| {
             // Positions may carry batches: look for each value in them.

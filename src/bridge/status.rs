@@ -38,19 +38,7 @@ pub fn summarize(status: &ClusterStatus) -> StatusSummary {
         .iter()
         .filter(|s| !attackers.contains(&s.id))
         .collect();
-    let mut agreement = true;
-    let mut by_pos: BTreeMap<u64, &Value> = BTreeMap::new();
-    for s in &honest {
-        for (pos, v) in &s.log {
-            if let Some(other) = by_pos.insert(*pos, v) {
-                agreement &= other == v;
-            }
-        }
-    }
-    let committed = by_pos
-        .keys()
-        .filter(|p| honest.iter().all(|s| s.log.contains_key(p)))
-        .count();
+    let (agreement, committed) = crate::demo::agreement(&honest);
     let detected: BTreeSet<NodeId> = honest
         .iter()
         .flat_map(|s| s.flagged.iter().copied())
