@@ -14,7 +14,8 @@
 //! them, and each value's commit latency from the client's request to the
 //! leader's commit. `--window 1 --batch 1` is one position at a time.
 //!
-//! The TCP transport is not implemented here yet: [`run`] refuses it.
+//! With `--transport tcp` the same client drives a coordinator and nodes on
+//! the TCP bridge over loopback ([`run_tcp`]).
 
 use crate::actors::{DebugInfo, Join, Middleware, Network, NodeActor, NodeCommand, PeerRecord};
 use crate::auth::Identity;
@@ -115,11 +116,12 @@ pub enum BenchError {
     BadDuration,
     #[error("--middleware needs signatures: drop --auth off")]
     MiddlewareWithoutAuth,
-    #[error(
-        "--transport tcp is not implemented yet: the bench runs the in-process actors only \
-         (use --transport inproc)"
-    )]
-    TcpUnsupported,
+    #[error("--transport tcp always signs (the bridge carries signed packets): drop --auth off")]
+    TcpWithoutAuth,
+    #[error("--transport tcp runs one process's worth of nodes on one thread: drop --threads")]
+    TcpThreads,
+    #[error("the nodes did not all register over TCP: {0}")]
+    Tcp(String),
     #[error("the bench client stopped before the end of the run")]
     ClientGone,
 }
@@ -186,7 +188,10 @@ fn on_off(b: bool) -> &'static str {
 /// The closed-loop client: keeps the leader busy and times every value.
 struct Client {
     leader: NodeId,
-    to_leader: Recipient<NodeCommand>,
+    /// Asks the leader to propagate a batch (directly, or via the coordinator).
+    to_leader: Box<dyn Fn(Value)>,
+    /// Sending starts once armed (over TCP: once every node registered).
+    armed: bool,
     batch: usize,
     /// Values kept outstanding.
     target: usize,
@@ -204,7 +209,7 @@ struct Client {
 
 impl Client {
     fn top_up(&mut self) {
-        if self.end.is_some() {
+        if self.end.is_some() || !self.armed {
             return;
         }
         let now = Instant::now();
@@ -219,8 +224,7 @@ impl Client {
             self.outstanding += k;
             // One request may carry several values; the leader re-batches
             // its queue by `Config::batch` anyway.
-            self.to_leader
-                .do_send(NodeCommand::Propagate(Value::batch(vs)));
+            (self.to_leader)(Value::batch(vs));
         }
     }
 
@@ -267,6 +271,20 @@ impl Handler<DebugInfo> for Client {
         } else {
             self.top_up();
         }
+    }
+}
+
+/// Start sending (and the clock).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Arm;
+
+impl Handler<Arm> for Client {
+    type Result = ();
+    fn handle(&mut self, _: Arm, _: &mut Context<Self>) {
+        self.armed = true;
+        self.start = Instant::now();
+        self.top_up();
     }
 }
 
@@ -329,8 +347,11 @@ pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
     if cfg.middleware && !cfg.auth {
         return Err(BenchError::MiddlewareWithoutAuth);
     }
-    if cfg.transport == Transport::Tcp {
-        return Err(BenchError::TcpUnsupported);
+    if cfg.transport == Transport::Tcp && !cfg.auth {
+        return Err(BenchError::TcpWithoutAuth);
+    }
+    if cfg.transport == Transport::Tcp && cfg.threads > 1 {
+        return Err(BenchError::TcpThreads);
     }
     Ok(())
 }
@@ -338,6 +359,9 @@ pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
 /// Run one measurement. Must be called inside an actix system.
 pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     validate(cfg)?;
+    if cfg.transport == Transport::Tcp {
+        return run_tcp(cfg).await;
+    }
     let n = cfg.nodes;
     let core_cfg = Config {
         window: cfg.window,
@@ -405,9 +429,11 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
             });
             middlewares.push(middleware);
         }
+        let leader = middlewares[0].clone();
         Client {
             leader: 0,
-            to_leader: middlewares[0].clone().recipient(),
+            to_leader: Box::new(move |v| leader.do_send(NodeCommand::Propagate(v))),
+            armed: true,
             batch,
             target,
             outstanding: 0,
@@ -436,5 +462,109 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     for a in arbiters {
         a.stop();
     }
+    Ok(report)
+}
+
+/// The same client against nodes on the TCP bridge, on loopback: a
+/// coordinator and `n` nodes run as tasks of this process but talk only
+/// through sockets, framing and signatures, exactly as separate processes
+/// do. The client asks node 0 through the coordinator and learns commits
+/// from the `DebugInfo` lines the nodes send it, so every value crosses the
+/// bridge at least twice more than in process.
+async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
+    use crate::actors::{
+        Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, GetRegistry,
+    };
+    use crate::bridge::{coordinator, node};
+    let n = cfg.nodes;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| BenchError::Tcp(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| BenchError::Tcp(e.to_string()))?
+        .to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let limit_values = match cfg.limit {
+        Limit::Values(k) => Some(k),
+        Limit::Time(_) => None,
+    };
+    let mut coord = None;
+    let client = Client::create(|ctx| {
+        let c = Coordinator::with_size(n, false)
+            .with_tap(ctx.address().recipient())
+            .start();
+        coord = Some(c.clone());
+        Client {
+            leader: 0,
+            to_leader: Box::new(move |value| {
+                c.do_send(CoordinatorPropagateMessage {
+                    value,
+                    node: Some(0),
+                })
+            }),
+            armed: false,
+            batch: cfg.batch,
+            target: cfg.window * cfg.batch + cfg.batch,
+            outstanding: 0,
+            next: 0,
+            sent_at: HashMap::new(),
+            latencies_us: Vec::new(),
+            rounds: 0,
+            values: 0,
+            limit_values,
+            start: Instant::now(),
+            end: None,
+            done: Some(tx),
+        }
+    });
+    let coord = coord.ok_or(BenchError::ClientGone)?;
+    let serving = actix_rt::spawn(coordinator::serve(listener, coord.clone(), n, false));
+    let mut nodes = Vec::with_capacity(n);
+    for id in 0..n as NodeId {
+        let opts = node::NodeOptions {
+            id: Some(id),
+            middleware: cfg.middleware,
+            window: cfg.window,
+            batch: cfg.batch,
+            announce: false,
+            ..node::NodeOptions::new(&addr)
+        };
+        nodes.push(actix_rt::spawn(node::run(opts)));
+    }
+    // Start the clock once every node registered (and so knows its peers).
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let registry = coord
+            .send(GetRegistry)
+            .await
+            .map_err(|_| BenchError::ClientGone)?;
+        if registry.registered.len() == n {
+            break;
+        }
+        if Instant::now() >= give_up {
+            return Err(BenchError::Tcp(format!(
+                "{} of {n} within 10 s",
+                registry.registered.len()
+            )));
+        }
+        actix_rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    client.do_send(Arm);
+    match cfg.limit {
+        Limit::Time(d) => actix_rt::time::sleep(d).await,
+        Limit::Values(_) => rx.await.map_err(|_| BenchError::ClientGone)?,
+    }
+    let report = client
+        .send(Finish(cfg.clone()))
+        .await
+        .map_err(|_| BenchError::ClientGone)?;
+    coord.do_send(CoordinatorExitCommand);
+    // Each node returns once it read its Exit; one that does not within a
+    // second is dropped with the system.
+    for node in nodes {
+        let _ = tokio::time::timeout(Duration::from_secs(1), node).await;
+    }
+    serving.abort();
     Ok(report)
 }

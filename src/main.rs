@@ -177,6 +177,12 @@ struct NodeArgs {
     /// Seconds to keep trying to reach the coordinator at start.
     #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
     connect_timeout: f64,
+    /// Positions this node keeps in flight when it leads.
+    #[arg(long, default_value_t = paxos::core::Config::new(1).window as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    window: u32,
+    /// Client values per position when it leads.
+    #[arg(long, default_value_t = paxos::core::Config::new(1).batch as u32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    batch: u32,
 }
 
 #[derive(Args)]
@@ -379,6 +385,9 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         max_prepares: args.max_prepares,
         id: args.id,
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
+        window: args.window as usize,
+        batch: args.batch as usize,
+        announce: true,
     };
     actix::System::new()
         .block_on(bridge::node::run(opts))
@@ -527,7 +536,10 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         window: args.window as usize,
         batch: args.batch as usize,
         middleware: args.middleware,
-        auth: args.auth.unwrap_or(args.middleware),
+        // The bridge always signs; in process signatures follow --middleware.
+        auth: args
+            .auth
+            .unwrap_or(args.middleware || args.transport == paxos::bench::Transport::Tcp),
         transport: args.transport,
         seed: 42,
         threads: args.threads as usize,

@@ -121,7 +121,10 @@ fn bench_json_reports_throughput_latency_and_its_configuration() {
 #[test]
 fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
     for (args, says) in [
-        (&["bench", "--transport", "tcp"][..], "not implemented"),
+        (
+            &["bench", "--transport", "tcp", "--auth", "off"][..],
+            "always signs",
+        ),
         (
             &["bench", "--middleware", "--auth", "off"][..],
             "needs signatures",
@@ -265,4 +268,15 @@ fn an_attacker_alone_is_refused_not_a_panic() {
         assert!(err.contains("no honest node"), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+/// The bench over the TCP bridge on loopback commits values and says so.
+#[test]
+fn bench_over_tcp_commits_values() {
+    let out = paxos(&["bench", "--transport", "tcp", "--seconds", "1", "--json"]);
+    let v = json(&out);
+    assert_eq!(v["transport"], "tcp");
+    assert_eq!(v["auth"], true);
+    assert!(v["values_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+    assert!(v["rounds_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
 }

@@ -104,6 +104,8 @@ pub struct Coordinator {
     /// Print each `DebugInfo` line on stdout as it arrives (the seed's
     /// coordinator terminal).
     print: bool,
+    /// Also hand every `DebugInfo` to this recipient (a bench's client).
+    tap: Option<Recipient<DebugInfo>>,
     start: Instant,
     timeline: Vec<TimelineEntry>,
     progress: Progress,
@@ -127,6 +129,7 @@ impl Coordinator {
             attackers: BTreeSet::new(),
             lost: BTreeSet::new(),
             print: false,
+            tap: None,
             start: Instant::now(),
             timeline: Vec::new(),
             progress: Progress::default(),
@@ -143,6 +146,12 @@ impl Coordinator {
             print,
             ..Coordinator::new()
         }
+    }
+
+    /// Forward every `DebugInfo` line to `tap` as well.
+    pub fn with_tap(mut self, tap: Recipient<DebugInfo>) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     /// Nodes not to ask for values: flagged by someone, or unreachable.
@@ -214,7 +223,9 @@ impl Coordinator {
         if let Some(peer) = self.peers.get(&node) {
             log::debug!("asking node {node} to propagate '{value}'");
             peer.commands.do_send(NodeCommand::Propagate(value.clone()));
-            self.asked.insert(value, node);
+            if self.tap.is_none() {
+                self.asked.insert(value, node);
+            }
         } else {
             log::warn!("cannot propagate '{value}': node {node} is not registered");
         }
@@ -276,6 +287,12 @@ impl Handler<PeerInfo> for Coordinator {
 impl Handler<DebugInfo> for Coordinator {
     type Result = ();
     fn handle(&mut self, info: DebugInfo, _: &mut Context<Self>) {
+        if let Some(tap) = &self.tap {
+            // The tap (a bench's client) keeps its own books; keeping a
+            // timeline of millions of lines here would only cost memory.
+            tap.do_send(info);
+            return;
+        }
         if self.print {
             println!("node {}: {}", info.node, info.event);
         } else {

@@ -28,7 +28,18 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Serve a cluster of `n` nodes on `listener` until a client asks for
 /// shutdown. Must be called inside an actix system.
 pub async fn run(listener: TcpListener, n: usize, print: bool) -> Result<(), BridgeError> {
-    let coordinator = Coordinator::with_size(n, print).start();
+    serve(listener, Coordinator::with_size(n, print).start(), n, true).await
+}
+
+/// Serve `coordinator` (already started, admitting `n` nodes) on `listener`
+/// until a client asks for shutdown. `announce` prints each registration
+/// on stdout (the coordinator terminal; tests read it).
+pub async fn serve(
+    listener: TcpListener,
+    coordinator: Addr<Coordinator>,
+    n: usize,
+    announce: bool,
+) -> Result<(), BridgeError> {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let nodes_connected = Arc::new(AtomicUsize::new(0));
     let counter = nodes_connected.clone();
@@ -38,6 +49,7 @@ pub async fn run(listener: TcpListener, n: usize, print: bool) -> Result<(), Bri
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
                     let ctx = Session {
+                        announce,
                         coordinator: coordinator.clone(),
                         n,
                         stop: stop_tx.clone(),
@@ -69,6 +81,7 @@ pub async fn run(listener: TcpListener, n: usize, print: bool) -> Result<(), Bri
 
 /// One accepted connection, whoever it turns out to be.
 struct Session {
+    announce: bool,
     coordinator: Addr<Coordinator>,
     n: usize,
     stop: watch::Sender<bool>,
@@ -116,11 +129,16 @@ impl Session {
             Some(a) => format!("attacker ({a})"),
             None => "honest".to_string(),
         };
-        println!(
+        let line = format!(
             "node {id} registered from {} ({what}, middleware {})",
             reg.addr,
             if reg.middleware { "on" } else { "off" }
         );
+        if self.announce {
+            println!("{line}");
+        } else {
+            log::info!("{line}");
+        }
         let tx = conn::spawn_writer(writer);
         let proxy = RemoteNode {
             id,

@@ -37,6 +37,33 @@ pub struct NodeOptions {
     pub id: Option<NodeId>,
     /// How long to keep trying to reach the coordinator at start.
     pub connect_timeout: Duration,
+    /// Positions in flight and values per position (`Config::window`, `batch`).
+    pub window: usize,
+    pub batch: usize,
+    /// Print `node I listening on ADDR` on stdout once registered (scripts
+    /// and tests read it); off when a bench runs nodes in its own process.
+    pub announce: bool,
+}
+
+impl NodeOptions {
+    /// A node of the coordinator at `coordinator`, listening on a port the
+    /// OS picks, in memory, honest, with the core's default window and batch.
+    pub fn new(coordinator: &str) -> Self {
+        let core = Config::new(1);
+        NodeOptions {
+            listen: "127.0.0.1:0".into(),
+            coordinator: coordinator.into(),
+            data_dir: None,
+            attack: None,
+            middleware: false,
+            max_prepares: 3,
+            id: None,
+            connect_timeout: Duration::from_secs(5),
+            window: core.window,
+            batch: core.batch,
+            announce: true,
+        }
+    }
 }
 
 /// Run a node until the coordinator tells it to exit. Must be called inside
@@ -70,10 +97,16 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     };
     let (id, n, reader, writer) = me.register(wanted, opts.connect_timeout).await?;
     durable.set_id(id)?;
-    println!("node {id} listening on {local}");
+    if opts.announce {
+        println!("node {id} listening on {local}");
+    }
     log::info!("node {id} of {n} registered with {}", opts.coordinator);
 
-    let cfg = Config::new(n);
+    let cfg = Config {
+        window: opts.window.max(1),
+        batch: opts.batch.max(1),
+        ..Config::new(n)
+    };
     let process: Box<dyn Process> = match (opts.attack, durable.take_state()) {
         (None, Some(state)) => {
             log::info!(
