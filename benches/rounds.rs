@@ -20,7 +20,7 @@
 //! Run with `cargo bench --bench rounds -- --warm-up-time 1 --measurement-time 3`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use paxos::bench::{self, BenchConfig, Limit};
+use paxos::bench::{self, BenchConfig, Limit, Transport};
 use paxos::core::{Config, Input, Message, NodeId, Output, Process, Replica, Value};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -167,5 +167,23 @@ fn bench_actors(c: &mut Criterion) {
     actor_bench(c, "actors_pipelined", &pipe);
 }
 
-criterion_group!(benches, bench_core, bench_actors);
+/// The same client over the TCP bridge on loopback (coordinator and nodes
+/// as tasks of this process, talking only through sockets; always signed).
+fn bench_tcp(c: &mut Criterion) {
+    let tcp = |window, batch, middleware| BenchConfig {
+        transport: Transport::Tcp,
+        ..cfg(3, window, batch, true, middleware)
+    };
+    actor_bench(
+        c,
+        "bridge_tcp",
+        &[
+            ("n3/sequential".into(), tcp(1, 1, false), 500),
+            ("n3/pipelined".into(), tcp(16, 64, false), 20_000),
+            ("n3/pipelined_middleware".into(), tcp(16, 256, true), 20_000),
+        ],
+    );
+}
+
+criterion_group!(benches, bench_core, bench_actors, bench_tcp);
 criterion_main!(benches);
