@@ -168,19 +168,20 @@ fn bench_actors(c: &mut Criterion) {
 }
 
 /// The same client over the TCP bridge on loopback (coordinator and nodes
-/// as tasks of this process, talking only through sockets; always signed).
+/// as tasks of this process, talking only through sockets).
 fn bench_tcp(c: &mut Criterion) {
-    let tcp = |window, batch, middleware| BenchConfig {
+    let tcp = |window, batch, auth, middleware| BenchConfig {
         transport: Transport::Tcp,
-        ..cfg(3, window, batch, true, middleware)
+        ..cfg(3, window, batch, auth, middleware)
     };
     actor_bench(
         c,
         "bridge_tcp",
         &[
-            ("n3/sequential".into(), tcp(1, 1, false), 500),
-            ("n3/pipelined".into(), tcp(16, 64, false), 20_000),
-            ("n3/pipelined_middleware".into(), tcp(16, 256, true), 20_000),
+            ("n3/sequential".into(), tcp(1, 1, false, false), 2_000),
+            ("n3/pipelined".into(), tcp(16, 64, false, false), 100_000),
+            ("n3/pipelined_auth".into(), tcp(16, 256, true, false), 20_000),
+            ("n3/pipelined_middleware".into(), tcp(16, 256, true, true), 20_000),
         ],
     );
 }

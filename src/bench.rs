@@ -116,8 +116,6 @@ pub enum BenchError {
     BadDuration,
     #[error("--middleware needs signatures: drop --auth off")]
     MiddlewareWithoutAuth,
-    #[error("--transport tcp always signs (the bridge carries signed packets): drop --auth off")]
-    TcpWithoutAuth,
     #[error("--transport tcp runs one process's worth of nodes on one thread: drop --threads")]
     TcpThreads,
     #[error("the nodes did not all register over TCP: {0}")]
@@ -347,9 +345,6 @@ pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
     if cfg.middleware && !cfg.auth {
         return Err(BenchError::MiddlewareWithoutAuth);
     }
-    if cfg.transport == Transport::Tcp && !cfg.auth {
-        return Err(BenchError::TcpWithoutAuth);
-    }
     if cfg.transport == Transport::Tcp && cfg.threads > 1 {
         return Err(BenchError::TcpThreads);
     }
@@ -468,7 +463,8 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
 /// The same client against nodes on the TCP bridge, on loopback: a
 /// coordinator and `n` nodes run as tasks of this process but talk only
 /// through sockets, framing and signatures, exactly as separate processes
-/// do. The client asks node 0 through the coordinator and learns commits
+/// do (links authenticated at the handshake; packets signed with `auth`).
+/// The client asks node 0 through the coordinator and learns commits
 /// from the `DebugInfo` lines the nodes send it, so every value crosses the
 /// bridge at least twice more than in process.
 async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
@@ -525,6 +521,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         let opts = node::NodeOptions {
             id: Some(id),
             middleware: cfg.middleware,
+            auth: cfg.auth,
             window: cfg.window,
             batch: cfg.batch,
             announce: false,

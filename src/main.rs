@@ -387,6 +387,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
         window: args.window as usize,
         batch: args.batch as usize,
+        auth: true,
         announce: true,
     };
     actix::System::new()
@@ -536,10 +537,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         window: args.window as usize,
         batch: args.batch as usize,
         middleware: args.middleware,
-        // The bridge always signs; in process signatures follow --middleware.
-        auth: args
-            .auth
-            .unwrap_or(args.middleware || args.transport == paxos::bench::Transport::Tcp),
+        auth: args.auth.unwrap_or(args.middleware),
         transport: args.transport,
         seed: 42,
         threads: args.threads as usize,

@@ -122,8 +122,8 @@ fn bench_json_reports_throughput_latency_and_its_configuration() {
 fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
     for (args, says) in [
         (
-            &["bench", "--transport", "tcp", "--auth", "off"][..],
-            "always signs",
+            &["bench", "--transport", "tcp", "--threads", "2"][..],
+            "drop --threads",
         ),
         (
             &["bench", "--middleware", "--auth", "off"][..],
@@ -276,7 +276,7 @@ fn bench_over_tcp_commits_values() {
     let out = paxos(&["bench", "--transport", "tcp", "--seconds", "1", "--json"]);
     let v = json(&out);
     assert_eq!(v["transport"], "tcp");
-    assert_eq!(v["auth"], true);
+    assert_eq!(v["auth"], false);
     assert!(v["values_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
     assert!(v["rounds_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
 }

@@ -40,6 +40,9 @@ pub struct NodeOptions {
     /// Positions in flight and values per position (`Config::window`, `batch`).
     pub window: usize,
     pub batch: usize,
+    /// Sign every packet (needed by the middleware's defences, which it
+    /// implies). Off, peers are still authenticated per connection.
+    pub auth: bool,
     /// Print `node I listening on ADDR` on stdout once registered (scripts
     /// and tests read it); off when a bench runs nodes in its own process.
     pub announce: bool,
@@ -61,6 +64,7 @@ impl NodeOptions {
             connect_timeout: Duration::from_secs(5),
             window: core.window,
             batch: core.batch,
+            auth: true,
             announce: true,
         }
     }
@@ -123,7 +127,11 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         grace_ticks: cfg.grace_ticks,
         ..ShieldConfig::new(n, opts.middleware)
     };
-    let shield = Shield::new(id, shield_cfg, Some(identity.clone()));
+    // Without packet signatures the links are still authenticated (by the
+    // handshake, and the bridge checks each packet's sender against its
+    // link); what is lost is transferable evidence, so no defences.
+    let signer = (opts.auth || opts.middleware).then(|| identity.clone());
+    let shield = Shield::new(id, shield_cfg, signer);
 
     let (exit_tx, exit_rx) = oneshot::channel();
     let to_coordinator = conn::spawn_writer(writer);
