@@ -180,8 +180,16 @@ fn bench_tcp(c: &mut Criterion) {
         &[
             ("n3/sequential".into(), tcp(1, 1, false, false), 2_000),
             ("n3/pipelined".into(), tcp(16, 64, false, false), 100_000),
-            ("n3/pipelined_auth".into(), tcp(16, 256, true, false), 20_000),
-            ("n3/pipelined_middleware".into(), tcp(16, 256, true, true), 20_000),
+            (
+                "n3/pipelined_auth".into(),
+                tcp(16, 256, true, false),
+                20_000,
+            ),
+            (
+                "n3/pipelined_middleware".into(),
+                tcp(16, 256, true, true),
+                20_000,
+            ),
         ],
     );
 }
