@@ -522,6 +522,96 @@ mod tests {
         assert!(v.send.is_empty());
     }
 
+    fn prepare(round: u64, node: NodeId) -> Message {
+        Message::Prepare {
+            pos: 0,
+            ballot: Ballot::new(round, node),
+        }
+    }
+
+    #[test]
+    fn an_out_of_bound_ballot_is_dropped_flagged_and_proven_to_the_others() {
+        let mut s = shields(3, true);
+        let p = s[2].outgoing(Output::Broadcast {
+            msg: prepare(u64::MAX, 2),
+        });
+        let v = s[0].incoming(p[0].clone());
+        assert!(v.deliver.is_empty(), "the core never sees it");
+        assert!(s[0].flagged().contains(&2));
+        let evidence = v
+            .send
+            .into_iter()
+            .find(|p| matches!(p.body, Body::Overreach(_)))
+            .expect("the signed Prepare is forwarded");
+        // Node 1 re-checks it itself (signature, and out of bounds for it).
+        let v1 = s[1].incoming(evidence);
+        assert!(s[1].flagged().contains(&2));
+        assert!(v1.deliver.is_empty());
+        // Once flagged, nothing of node 2 gets through, nor its own Prepare.
+        assert!(s[1].incoming(p[0].clone()).deliver.is_empty());
+    }
+
+    #[test]
+    fn honest_climbing_through_the_shields_never_trips_the_bound() {
+        let mut s = shields(3, true);
+        // Proposers preempting each other in turn, one round at a time, and
+        // a SAFETY-style jump of 100 now and then.
+        let mut round = 0u64;
+        for i in 0..3000u64 {
+            round += if i % 500 == 499 { 100 } else { 1 };
+            let from = (i % 3) as usize;
+            // Honest proposers wait for a competitor's promise to age (the
+            // LIVENESS defence's rule), so let the ticks pass.
+            for x in s.iter_mut() {
+                for _ in 0..2 * x.cfg.grace_ticks {
+                    x.tick();
+                }
+            }
+            let packets = s[from].outgoing(Output::Broadcast {
+                msg: prepare(round, from as NodeId),
+            });
+            for to in (0..3).filter(|&t| t != from) {
+                let v = s[to].incoming(packets[0].clone());
+                assert_eq!(v.deliver.len(), 1, "round {round} to {to}: {v:?}");
+            }
+        }
+        assert!(s.iter().all(|x| x.flagged().is_empty()));
+    }
+
+    #[test]
+    fn an_overreach_accusation_against_an_honest_node_is_ignored() {
+        let mut s = shields(3, true);
+        // Node 2 claims node 0's in-bound Prepare is an overreach.
+        let honest = Identity::from_seed(9, 0).sign_message(0, prepare(5, 0));
+        let p = s[2].packet(None, Body::Overreach(honest));
+        let v = s[1].incoming(p);
+        assert!(s[1].flagged().is_empty());
+        assert!(v.send.is_empty());
+        // Or forges an out-of-bound one in node 0's name, signed by itself.
+        let mut forged = Identity::from_seed(9, 2).sign_message(2, prepare(u64::MAX, 0));
+        forged.from = 0;
+        let p = s[2].packet(None, Body::Overreach(forged));
+        s[1].incoming(p);
+        assert!(s[1].flagged().is_empty());
+    }
+
+    #[test]
+    fn the_bound_is_configurable() {
+        let ids: Vec<Identity> = (0..2).map(|i| Identity::from_seed(9, i)).collect();
+        let cfg = ShieldConfig {
+            max_jump: 10,
+            ..ShieldConfig::new(2, true)
+        };
+        let mut s = Shield::new(0, cfg, Some(ids[0].clone()));
+        s.add_peer_key(1, ids[1].public());
+        let mut peer = Shield::new(1, ShieldConfig::new(2, true), Some(ids[1].clone()));
+        let ok = peer.outgoing(Output::Broadcast { msg: prepare(10, 1) });
+        assert_eq!(s.incoming(ok[0].clone()).deliver.len(), 1);
+        let far = peer.outgoing(Output::Broadcast { msg: prepare(21, 1) });
+        assert!(s.incoming(far[0].clone()).deliver.is_empty());
+        assert!(s.flagged().contains(&1));
+    }
+
     /// Node `i`'s signed Accept of 'x' at pos 0, ballot 1.0.
     fn signed_accept(i: NodeId) -> Signed {
         Identity::from_seed(9, i).sign_message(
