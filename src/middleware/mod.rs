@@ -605,9 +605,13 @@ mod tests {
         let mut s = Shield::new(0, cfg, Some(ids[0].clone()));
         s.add_peer_key(1, ids[1].public());
         let mut peer = Shield::new(1, ShieldConfig::new(2, true), Some(ids[1].clone()));
-        let ok = peer.outgoing(Output::Broadcast { msg: prepare(10, 1) });
+        let ok = peer.outgoing(Output::Broadcast {
+            msg: prepare(10, 1),
+        });
         assert_eq!(s.incoming(ok[0].clone()).deliver.len(), 1);
-        let far = peer.outgoing(Output::Broadcast { msg: prepare(21, 1) });
+        let far = peer.outgoing(Output::Broadcast {
+            msg: prepare(21, 1),
+        });
         assert!(s.incoming(far[0].clone()).deliver.is_empty());
         assert!(s.flagged().contains(&1));
     }
