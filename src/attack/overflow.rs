@@ -189,10 +189,12 @@ mod tests {
         let fresh = BallotOverflow::new(1);
         let (a, b) = (fresh.jump(12345), fresh.jump(987_654_321));
         assert!(a >= MIN_JUMP && b >= MIN_JUMP && a != b, "{a} {b}");
-        // From round 2^62 and up, one jump reaches the top.
+        // The jumps compound: 2^62 → at least 2^63 → the top.
         let mut high = BallotOverflow::new(1);
         high.top = MIN_JUMP;
-        assert_eq!(high.jump(0), u64::MAX.min(2 * MIN_JUMP));
+        assert_eq!(high.jump(0), 2 * MIN_JUMP);
+        high.top = 2 * MIN_JUMP;
+        assert_eq!(high.jump(MIN_JUMP - 1), u64::MAX);
         high.top = u64::MAX - 5;
         assert_eq!(high.jump(u64::MAX), u64::MAX, "saturates, never wraps");
 
