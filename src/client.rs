@@ -140,6 +140,7 @@ mod tests {
     fn the_safety_attacker_is_asked_first_and_the_liveness_one_never() {
         assert_eq!(targets(3, Some(Attack::Safety), 1), vec![1, 2, 0]);
         assert_eq!(targets(3, Some(Attack::Liveness), 1), vec![0, 2]);
+        assert_eq!(targets(3, Some(Attack::BallotOverflow), 1), vec![0, 2]);
         assert_eq!(targets(3, None, 0), vec![0, 1, 2]);
     }
 

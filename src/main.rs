@@ -165,7 +165,8 @@ struct NodeArgs {
     /// Ask for this node id (default: the data directory's, else the lowest free).
     #[arg(long, value_name = "ID")]
     id: Option<u32>,
-    /// Make this node an attacker: SAFETY or LIVENESS. Case-insensitive.
+    /// Make this node an attacker: SAFETY, LIVENESS or BALLOT_OVERFLOW.
+    /// Case-insensitive.
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
     /// Switch this node's middleware defences on (alias --enable-middleware).
@@ -239,7 +240,7 @@ struct SimArgs {
     /// Form and heal partitions during the faulty period.
     #[arg(long)]
     partitions: bool,
-    /// SAFETY or LIVENESS (case-insensitive).
+    /// SAFETY, LIVENESS or BALLOT_OVERFLOW (case-insensitive).
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
     /// Which node attacks.
@@ -276,8 +277,9 @@ struct DemoArgs {
     /// Fraction of messages the in-process network loses, 0 to 1 (e.g. 0.2).
     #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
     drop: f64,
-    /// Make one node an attacker: SAFETY (equivocating leader) or LIVENESS
-    /// (ballot climber). Case-insensitive.
+    /// Make one node an attacker: SAFETY (equivocating leader), LIVENESS
+    /// (ballot climber) or BALLOT_OVERFLOW (ballot exhauster).
+    /// Case-insensitive.
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
     /// Which node attacks (nodes are numbered 0..N-1).

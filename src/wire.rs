@@ -35,6 +35,9 @@ pub enum Body {
     Echo(Signed),
     /// Two conflicting signed messages from one node: proof it equivocated.
     Evidence(Signed, Signed),
+    /// One signed message whose ballot jumps out of bounds: proof on its own
+    /// (the BALLOT_OVERFLOW defence); every receiver re-checks it.
+    Overreach(Signed),
 }
 
 impl Body {
@@ -45,6 +48,7 @@ impl Body {
             Body::Certified { .. } => "Commit+certificate",
             Body::Echo(_) => "Echo",
             Body::Evidence(..) => "Evidence",
+            Body::Overreach(_) => "Overreach",
         }
     }
 }

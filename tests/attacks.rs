@@ -1,6 +1,7 @@
 //! The seed's two attacks against the actor cluster, with the middleware off
 //! (the attack works) and on (it fails), for 3, 5 and 7 nodes and the
-//! attacker at the first, a middle and the last index.
+//! attacker at the first, a middle and the last index; and BALLOT_OVERFLOW
+//! for 3 and 5 nodes with the attacker first and last.
 
 use paxos::attack::Attack;
 use paxos::core::NodeId;
@@ -99,5 +100,37 @@ fn an_honest_cluster_with_the_middleware_and_loss_flags_nobody() {
             .summary;
         assert!(s.detected.is_empty(), "n={n}: {s:?}");
         assert!(s.agreement && s.live, "n={n}: {s:?}");
+    }
+}
+
+fn overflow_placements() -> Vec<(usize, NodeId)> {
+    [3usize, 5]
+        .iter()
+        .flat_map(|&n| [(n, 0), (n, (n - 1) as NodeId)])
+        .collect()
+}
+
+#[test]
+fn ballot_overflow_stops_progress_for_good_without_the_middleware() {
+    for (n, m) in overflow_placements() {
+        // The demo returning at all shows no honest node panicked.
+        let s = run(n, Some(Attack::BallotOverflow), m, false, 2);
+        assert!(!s.live, "n={n} attacker={m}: {s:?}");
+        assert!(
+            s.agreement,
+            "n={n} attacker={m}: overflow never splits a position"
+        );
+        assert_eq!(s.attackers, vec![m]);
+        assert!(s.detected.is_empty(), "nothing checks: {s:?}");
+    }
+}
+
+#[test]
+fn ballot_overflow_fails_with_the_middleware() {
+    for (n, m) in overflow_placements() {
+        let s = run(n, Some(Attack::BallotOverflow), m, true, 20);
+        assert!(s.live, "n={n} attacker={m}: {s:?}");
+        assert!(s.agreement, "n={n} attacker={m}: {s:?}");
+        assert_eq!(s.detected, vec![m], "n={n}: only the attacker flagged");
     }
 }

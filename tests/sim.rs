@@ -1,7 +1,8 @@
 //! The seeded simulator across layers: 1,000 seeds per fault mix against the
 //! honest core (no violation, every run live once the faults heal), exact
 //! replay from a seed, the SAFETY attack found without the middleware and
-//! stopped with it, the LIVENESS attack stalling without it and not with it,
+//! stopped with it, the LIVENESS and BALLOT_OVERFLOW attacks stalling without
+//! it and not with it,
 //! and the `paxos sim` command as a user meets it.
 
 use paxos::attack::Attack;
@@ -192,6 +193,49 @@ fn the_liveness_attack_stalls_without_the_middleware_and_not_with_it() {
     assert_eq!(on.violations, 0, "{on:?}");
     assert_eq!(on.live_runs, seeds, "{on:?}");
     assert_eq!(on.detected_runs, seeds, "the climber is flagged: {on:?}");
+}
+
+#[test]
+fn ballot_overflow_stalls_for_good_without_the_middleware_and_not_with_it() {
+    let seeds = 50;
+    for attacker in [0, 2] {
+        let attack = SimConfig {
+            attack: Some(Attack::BallotOverflow),
+            attacker,
+            ..SimConfig::default()
+        };
+        let off = search(&attack, 0, seeds);
+        assert_eq!(off.runs, seeds);
+        assert_eq!(off.violations, 0, "overflow never breaks safety: {off:?}");
+        assert_eq!(off.live_runs, 0, "no run ever finishes: {off:?}");
+        assert_eq!(off.detected_runs, 0, "nothing checks: {off:?}");
+        let on = search(
+            &SimConfig {
+                middleware: true,
+                ..attack
+            },
+            0,
+            seeds,
+        );
+        assert_eq!(on.violations, 0, "{on:?}");
+        assert_eq!(on.live_runs, seeds, "{on:?}");
+        assert_eq!(on.detected_runs, seeds, "the attacker is flagged: {on:?}");
+    }
+}
+
+#[test]
+fn ballot_overflow_flags_only_the_attacker() {
+    for seed in 0..20 {
+        let cfg = SimConfig {
+            attack: Some(Attack::BallotOverflow),
+            attacker: 1,
+            middleware: true,
+            ..SimConfig::default()
+        };
+        let o = sim::run(&cfg, seed);
+        assert_eq!(o.detected, vec![1], "seed {seed}: {:?}", o.violation);
+        assert!(o.live && o.violation.is_none(), "seed {seed}");
+    }
 }
 
 fn paxos(args: &[&str]) -> std::process::Output {

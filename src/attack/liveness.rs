@@ -49,7 +49,7 @@ impl BallotClimber {
         for pos in open {
             // Above every round seen anywhere: honest proposers pick their
             // next round above everything they saw, at any position.
-            self.top += 1;
+            self.top = self.top.saturating_add(1);
             self.rounds.insert(pos, self.top);
             out.push(Output::Broadcast {
                 msg: Message::Prepare {
@@ -100,7 +100,7 @@ impl Process for BallotClimber {
         if self.done.contains(&pos) {
             return Vec::new();
         }
-        self.top = self.top.max(ballot.round) + 1;
+        self.top = self.top.max(ballot.round).saturating_add(1);
         self.rounds.insert(pos, self.top);
         let higher = Ballot::new(self.top, self.id);
         vec![

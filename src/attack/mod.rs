@@ -4,8 +4,11 @@
 //!
 //! - [`Attack::Safety`] — the equivocating leader ([`safety::Equivocator`]).
 //! - [`Attack::Liveness`] — the ballot climber ([`liveness::BallotClimber`]).
+//! - [`Attack::BallotOverflow`] — the ballot exhauster
+//!   ([`overflow::BallotOverflow`]).
 
 pub mod liveness;
+pub mod overflow;
 pub mod safety;
 
 use crate::core::{Config, NodeId, Process, Replica};
@@ -20,11 +23,13 @@ pub enum Attack {
     Safety,
     /// Answer every Prepare with a higher Prepare, and never propose.
     Liveness,
+    /// Prepare with the largest round (and huge jumps), ignore the answers.
+    BallotOverflow,
 }
 
 /// `--attack` got a name it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown attack '{0}' (expected SAFETY or LIVENESS)")]
+#[error("unknown attack '{0}' (expected SAFETY, LIVENESS or BALLOT_OVERFLOW)")]
 pub struct UnknownAttack(pub String);
 
 impl FromStr for Attack {
@@ -33,6 +38,7 @@ impl FromStr for Attack {
         match s.to_ascii_uppercase().as_str() {
             "SAFETY" => Ok(Attack::Safety),
             "LIVENESS" => Ok(Attack::Liveness),
+            "BALLOT_OVERFLOW" => Ok(Attack::BallotOverflow),
             _ => Err(UnknownAttack(s.to_string())),
         }
     }
@@ -43,13 +49,15 @@ impl fmt::Display for Attack {
         f.write_str(match self {
             Attack::Safety => "SAFETY",
             Attack::Liveness => "LIVENESS",
+            Attack::BallotOverflow => "BALLOT_OVERFLOW",
         })
     }
 }
 
 impl Attack {
     /// Whether the client should ask the attacker to propagate values (the
-    /// seed's demo asks the SAFETY attacker, and avoids the LIVENESS one).
+    /// seed's demo asks the SAFETY attacker, and avoids the LIVENESS one;
+    /// the BALLOT_OVERFLOW attacker never proposes either).
     pub fn takes_requests(self) -> bool {
         matches!(self, Attack::Safety)
     }
@@ -62,6 +70,7 @@ pub fn participant(id: NodeId, cfg: Config, attack: Option<Attack>) -> Box<dyn P
         None => Box::new(Replica::new(id, cfg)),
         Some(Attack::Safety) => Box::new(safety::Equivocator::new(id, cfg.n)),
         Some(Attack::Liveness) => Box::new(liveness::BallotClimber::new(id)),
+        Some(Attack::BallotOverflow) => Box::new(overflow::BallotOverflow::new(id)),
     }
 }
 
@@ -74,6 +83,9 @@ mod tests {
         assert_eq!("safety".parse(), Ok(Attack::Safety));
         assert_eq!("LIVENESS".parse(), Ok(Attack::Liveness));
         assert_eq!("Liveness".parse(), Ok(Attack::Liveness));
+        assert_eq!("ballot_overflow".parse(), Ok(Attack::BallotOverflow));
+        assert_eq!(Attack::BallotOverflow.to_string(), "BALLOT_OVERFLOW");
+        assert!(!Attack::BallotOverflow.takes_requests());
         assert!("chaos".parse::<Attack>().is_err());
     }
 }

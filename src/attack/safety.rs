@@ -96,7 +96,7 @@ impl Process for Equivocator {
                 self.highest_pos = Some(pos);
                 // A Byzantine leader may pick any ballot: one far above what it
                 // has seen wins the position over honest proposers racing it.
-                self.max_round += BALLOT_JUMP;
+                self.max_round = self.max_round.saturating_add(BALLOT_JUMP);
                 let ballot = Ballot::new(self.max_round, self.id);
                 let vb = forged(&value);
                 out.push(Output::Event(Event::Note(format!(

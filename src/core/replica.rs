@@ -177,6 +177,8 @@ pub struct Replica {
     cursor: Pos,
     /// Highest round seen in any ballot; new ballots go above it.
     max_round: u64,
+    /// `max_round` reached `u64::MAX`: no ballot of ours can win any more.
+    exhausted: bool,
     /// Smoothed ticks from Propose to Commit of first attempts, for the
     /// retransmission timeout: a leader whose cluster is slow (busy checking
     /// signatures, say) must not mistake slowness for loss and re-send its
@@ -210,6 +212,7 @@ impl Replica {
             slots: BTreeMap::new(),
             cursor: 0,
             max_round: 0,
+            exhausted: false,
             srtt: 0,
             next_sync,
             syncs: 0,
@@ -311,9 +314,20 @@ impl Replica {
         self.max_round = self.max_round.max(b.round);
     }
 
-    fn next_ballot(&mut self) -> Ballot {
-        self.max_round += 1;
-        Ballot::new(self.max_round, self.id)
+    /// A new ballot above every round seen, or `None` once the rounds are
+    /// used up.
+    ///
+    /// Rounds come from peers, so a Byzantine one can hand us `u64::MAX`
+    /// (the BALLOT_OVERFLOW attack). `max_round + 1` would then panic in
+    /// debug builds and wrap to round 0 in release builds — and a ballot
+    /// below every promise can never win again. Refusing to climb is the
+    /// only honest answer: no ballot we could pick is higher, so this node
+    /// simply does not propose from here on (it still accepts, learns and
+    /// catches up). The middleware's jump bound keeps such rounds away from
+    /// the core in the first place.
+    fn next_ballot(&mut self) -> Option<Ballot> {
+        self.max_round = self.max_round.checked_add(1)?;
+        Some(Ballot::new(self.max_round, self.id))
     }
 
     /// The promise in force at `pos`, and the tick it was first made.
@@ -418,7 +432,22 @@ impl Replica {
 
     /// Phase 1 for every position from the first gap on, in a new ballot.
     fn start_prepare(&mut self, st: &mut Step, attempts: u32) {
-        let ballot = self.next_ballot();
+        let Some(ballot) = self.next_ballot() else {
+            // No higher ballot exists: we cannot lead. Stay out of phase 1
+            // (`prep` stays empty); say so once, not on every request.
+            if !self.exhausted {
+                self.exhausted = true;
+                Self::event(
+                    st,
+                    Event::Note(format!(
+                        "node {}: ballot rounds exhausted (round {} seen), not proposing",
+                        self.id, self.max_round
+                    )),
+                );
+            }
+            self.prep = None;
+            return;
+        };
         let from = self.gap;
         let deadline = self.now + self.backoff(attempts);
         self.prep = Some(Prep {

@@ -10,15 +10,20 @@
 //!   forward that evidence so every honest node checks it itself;
 //! - [`certificate`]: never apply a Commit without a quorum of signed Accepts;
 //! - [`prepare_limit`] against LIVENESS: ignore a node that keeps cutting off
-//!   fresh promises at one position.
+//!   fresh promises at one position;
+//! - [`ballot_bound`] against BALLOT_OVERFLOW: drop a ballot that jumps more
+//!   than `max_jump` rounds above everything seen, flag its sender, and
+//!   forward the signed message so every honest node checks it itself.
 //!
 //! With `n = 2f+1` these detect and block the seed's attacks as they run in
 //! the demo, but they are not a Byzantine guarantee: the echo only helps if
-//! the honest echoes arrive before the wait ends.
+//! the honest echoes arrive before the wait ends, and the ballot bound only
+//! holds while honest views stay within `max_jump` rounds of each other.
 //!
 //! The `Middleware` actor only carries packets and ticks to and from it, and
 //! the simulator can drive the very same code.
 
+pub mod ballot_bound;
 pub mod certificate;
 pub mod echo;
 pub mod prepare_limit;
@@ -26,6 +31,7 @@ pub mod prepare_limit;
 use crate::auth::{Identity, Keyring, Signed};
 use crate::core::{majority, Event, Message, NodeId, Output};
 use crate::wire::{Body, Packet};
+use ballot_bound::BallotBound;
 use certificate::Certificates;
 use echo::{EchoCheck, Seen};
 use prepare_limit::{Judgement, PrepareLimit};
@@ -54,6 +60,8 @@ pub struct ShieldConfig {
     pub grace_ticks: u64,
     /// Longest a Propose is held waiting for echoes.
     pub echo_wait_ticks: u64,
+    /// How many rounds above the highest round seen a ballot may jump.
+    pub max_jump: u64,
 }
 
 impl ShieldConfig {
@@ -64,6 +72,7 @@ impl ShieldConfig {
             max_prepares: 3,
             grace_ticks: 5,
             echo_wait_ticks: 20,
+            max_jump: ballot_bound::DEFAULT_MAX_JUMP,
         }
     }
 }
@@ -81,6 +90,7 @@ pub struct Shield {
     echo: EchoCheck,
     limit: PrepareLimit,
     certs: Certificates,
+    bound: BallotBound,
 }
 
 impl Shield {
@@ -93,6 +103,7 @@ impl Shield {
             echo: EchoCheck::new(cfg.n, cfg.echo_wait_ticks),
             limit: PrepareLimit::new(cfg.max_prepares, cfg.grace_ticks),
             certs: Certificates::new(majority(cfg.n)),
+            bound: BallotBound::new(cfg.max_jump),
             cfg,
             identity,
             keys: Keyring::default(),
@@ -141,6 +152,8 @@ impl Shield {
         if !self.cfg.defend {
             return vec![self.packet(to, Body::Paxos(msg))];
         }
+        // Our own rounds count as seen: answers to them are in bounds.
+        self.bound.observe(&msg);
         let body = match &msg {
             Message::Prepare { pos, ballot } => {
                 // Our own promise counts as fresh for overtaking.
@@ -199,6 +212,22 @@ impl Shield {
         v.send.push(self.packet(None, Body::Evidence(a, b)));
     }
 
+    /// A signed message whose ballot jumps out of bounds: flag its signer
+    /// and tell everyone, once. The message is the evidence.
+    fn overreach(&mut self, v: &mut Verdict, s: Signed) {
+        if s.from == self.id || self.banned.contains(&s.from) {
+            return;
+        }
+        let reason = format!(
+            "ballot overflow: signed {} jumps more than {} rounds above the highest round seen ({})",
+            s.msg,
+            self.cfg.max_jump,
+            self.bound.max_seen()
+        );
+        self.flag(v, s.from, reason);
+        v.send.push(self.packet(None, Body::Overreach(s)));
+    }
+
     /// Decide what an incoming packet means for the core.
     pub fn incoming(&mut self, packet: Packet) -> Verdict {
         let mut v = Verdict::default();
@@ -226,13 +255,25 @@ impl Shield {
                 Body::Paxos(msg) | Body::Certified { commit: msg, .. } => {
                     v.deliver.push((from, msg))
                 }
-                Body::Echo(_) | Body::Evidence(..) => {}
+                Body::Echo(_) | Body::Evidence(..) | Body::Overreach(_) => {}
             }
             return v;
         }
         let sig = packet.sig.clone().unwrap_or_default();
         match packet.body {
-            Body::Paxos(msg) => self.on_paxos(&mut v, from, msg, sig),
+            Body::Paxos(msg) if self.bound.overreaches(&msg) => {
+                Self::dropped(
+                    &mut v,
+                    from,
+                    &Body::Paxos(msg.clone()),
+                    "ballot jumps out of bounds".into(),
+                );
+                self.overreach(&mut v, Signed { from, msg, sig });
+            }
+            Body::Paxos(msg) => {
+                self.bound.observe(&msg);
+                self.on_paxos(&mut v, from, msg, sig)
+            }
             Body::Certified { commit, accepts } => {
                 match self
                     .certs
@@ -261,12 +302,33 @@ impl Shield {
                     );
                     return v;
                 }
+                if self.bound.overreaches(&s.msg) {
+                    // Verified above: the leader's own out-of-bound Propose.
+                    self.overreach(&mut v, s);
+                    return v;
+                }
                 self.echo.echoed(from, &s);
                 if let Seen::Conflict(pair) = self.echo.record(&s) {
                     let (a, b) = *pair;
                     self.convict(&mut v, a, b);
                 }
                 self.release(&mut v);
+            }
+            Body::Overreach(s) => {
+                // Re-checked here, never taken on the forwarder's word: the
+                // signer's own signature, and out of bounds for *us*.
+                let valid = self.bound.overreaches(&s.msg) && self.keys.verify_signed(&s).is_ok();
+                if valid {
+                    self.overreach(&mut v, s);
+                } else {
+                    let body = Body::Overreach(s);
+                    Self::dropped(
+                        &mut v,
+                        from,
+                        &body,
+                        "accusation without valid evidence".into(),
+                    );
+                }
             }
             Body::Evidence(a, b) => {
                 let valid = echo::conflicting(&a, &b)
@@ -458,6 +520,100 @@ mod tests {
         let v = s[1].incoming(p);
         assert!(s[1].flagged().is_empty());
         assert!(v.send.is_empty());
+    }
+
+    fn prepare(round: u64, node: NodeId) -> Message {
+        Message::Prepare {
+            pos: 0,
+            ballot: Ballot::new(round, node),
+        }
+    }
+
+    #[test]
+    fn an_out_of_bound_ballot_is_dropped_flagged_and_proven_to_the_others() {
+        let mut s = shields(3, true);
+        let p = s[2].outgoing(Output::Broadcast {
+            msg: prepare(u64::MAX, 2),
+        });
+        let v = s[0].incoming(p[0].clone());
+        assert!(v.deliver.is_empty(), "the core never sees it");
+        assert!(s[0].flagged().contains(&2));
+        let evidence = v
+            .send
+            .into_iter()
+            .find(|p| matches!(p.body, Body::Overreach(_)))
+            .expect("the signed Prepare is forwarded");
+        // Node 1 re-checks it itself (signature, and out of bounds for it).
+        let v1 = s[1].incoming(evidence);
+        assert!(s[1].flagged().contains(&2));
+        assert!(v1.deliver.is_empty());
+        // Once flagged, nothing of node 2 gets through, nor its own Prepare.
+        assert!(s[1].incoming(p[0].clone()).deliver.is_empty());
+    }
+
+    #[test]
+    fn honest_climbing_through_the_shields_never_trips_the_bound() {
+        let mut s = shields(3, true);
+        // Proposers preempting each other in turn, one round at a time, and
+        // a SAFETY-style jump of 100 now and then.
+        let mut round = 0u64;
+        for i in 0..3000u64 {
+            round += if i % 500 == 499 { 100 } else { 1 };
+            let from = (i % 3) as usize;
+            // Honest proposers wait for a competitor's promise to age (the
+            // LIVENESS defence's rule), so let the ticks pass.
+            for x in s.iter_mut() {
+                for _ in 0..2 * x.cfg.grace_ticks {
+                    x.tick();
+                }
+            }
+            let packets = s[from].outgoing(Output::Broadcast {
+                msg: prepare(round, from as NodeId),
+            });
+            for to in (0..3).filter(|&t| t != from) {
+                let v = s[to].incoming(packets[0].clone());
+                assert_eq!(v.deliver.len(), 1, "round {round} to {to}: {v:?}");
+            }
+        }
+        assert!(s.iter().all(|x| x.flagged().is_empty()));
+    }
+
+    #[test]
+    fn an_overreach_accusation_against_an_honest_node_is_ignored() {
+        let mut s = shields(3, true);
+        // Node 2 claims node 0's in-bound Prepare is an overreach.
+        let honest = Identity::from_seed(9, 0).sign_message(0, prepare(5, 0));
+        let p = s[2].packet(None, Body::Overreach(honest));
+        let v = s[1].incoming(p);
+        assert!(s[1].flagged().is_empty());
+        assert!(v.send.is_empty());
+        // Or forges an out-of-bound one in node 0's name, signed by itself.
+        let mut forged = Identity::from_seed(9, 2).sign_message(2, prepare(u64::MAX, 0));
+        forged.from = 0;
+        let p = s[2].packet(None, Body::Overreach(forged));
+        s[1].incoming(p);
+        assert!(s[1].flagged().is_empty());
+    }
+
+    #[test]
+    fn the_bound_is_configurable() {
+        let ids: Vec<Identity> = (0..2).map(|i| Identity::from_seed(9, i)).collect();
+        let cfg = ShieldConfig {
+            max_jump: 10,
+            ..ShieldConfig::new(2, true)
+        };
+        let mut s = Shield::new(0, cfg, Some(ids[0].clone()));
+        s.add_peer_key(1, ids[1].public());
+        let mut peer = Shield::new(1, ShieldConfig::new(2, true), Some(ids[1].clone()));
+        let ok = peer.outgoing(Output::Broadcast {
+            msg: prepare(10, 1),
+        });
+        assert_eq!(s.incoming(ok[0].clone()).deliver.len(), 1);
+        let far = peer.outgoing(Output::Broadcast {
+            msg: prepare(21, 1),
+        });
+        assert!(s.incoming(far[0].clone()).deliver.is_empty());
+        assert!(s.flagged().contains(&1));
     }
 
     /// Node `i`'s signed Accept of 'x' at pos 0, ballot 1.0.

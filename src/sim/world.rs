@@ -91,6 +91,7 @@ fn describe(body: &Body) -> String {
         Body::Certified { commit, accepts } => format!("{commit}+cert of {}", accepts.len()),
         Body::Echo(s) => format!("Echo of node {}'s {}", s.from, s.msg),
         Body::Evidence(a, _) => format!("Evidence against node {}", a.from),
+        Body::Overreach(s) => format!("Overreach evidence against node {}", s.from),
     }
 }
 

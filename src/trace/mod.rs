@@ -102,6 +102,7 @@ pub fn position(body: &Body) -> Option<Pos> {
         Body::Paxos(m) | Body::Certified { commit: m, .. } => Some(m.pos()),
         Body::Echo(s) => Some(s.msg.pos()),
         Body::Evidence(a, _) => Some(a.msg.pos()),
+        Body::Overreach(s) => Some(s.msg.pos()),
     }
 }
 
@@ -114,6 +115,7 @@ pub fn label(body: &Body) -> String {
         }
         Body::Echo(s) => format!("Echo {}", short(&s.msg.to_string())),
         Body::Evidence(a, _) => format!("Evidence vs node {}", a.from),
+        Body::Overreach(s) => format!("Overreach evidence vs node {}", s.from),
     }
 }
 

@@ -640,3 +640,86 @@ fn queued_values_travel_in_batches() {
         .collect();
     assert_eq!(flat, want);
 }
+
+#[test]
+fn a_prepare_at_the_largest_round_neither_panics_nor_wraps_the_ballot() {
+    // BALLOT_OVERFLOW: node 2 (Byzantine) prepares at round u64::MAX. Before
+    // the fix, node 0's next ballot was `u64::MAX + 1`: a panic in debug, and
+    // round 0 (below every promise, forever) in release.
+    let mut r = Replica::new(0, Config::new(3));
+    let top = Ballot::new(u64::MAX, 2);
+    let out = r.step(Input::Deliver {
+        from: 2,
+        msg: Message::Prepare {
+            pos: 0,
+            ballot: top,
+        },
+    });
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Send { to: 2, msg: Message::Prepared { ballot, .. } } if *ballot == top
+    )));
+    // A client value now: no ballot above u64::MAX exists, so no Prepare at
+    // all (in particular none at a wrapped round), and one note saying why.
+    let out = r.step(Input::Request { value: "v".into() });
+    let prepares: Vec<_> = out
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Broadcast {
+                    msg: Message::Prepare { .. }
+                }
+            )
+        })
+        .collect();
+    assert!(prepares.is_empty(), "{out:?}");
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::Note(n)) if n.contains("exhausted"))));
+    assert!(!r.leading());
+    // Ticks and further requests stay quiet (no retry loop, no repeated note).
+    for t in 0..200 {
+        let out = r.step(Input::Tick { entropy: t });
+        assert!(
+            !out.iter().any(|o| matches!(
+                o,
+                Output::Broadcast {
+                    msg: Message::Prepare { .. }
+                } | Output::Event(_)
+            )),
+            "{out:?}"
+        );
+    }
+    let out = r.step(Input::Request { value: "w".into() });
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Event(_))),
+        "{out:?}"
+    );
+    // It still learns what others commit.
+    r.step(Input::Deliver {
+        from: 1,
+        msg: Message::Commit {
+            pos: 0,
+            value: "x".into(),
+        },
+    });
+    assert_eq!(r.log().get(&0), Some(&Value::from("x")));
+}
+
+#[test]
+fn one_round_below_the_top_still_climbs_to_the_top() {
+    let mut r = Replica::new(1, Config::new(3));
+    r.step(Input::Deliver {
+        from: 2,
+        msg: Message::Prepare {
+            pos: 0,
+            ballot: Ballot::new(u64::MAX - 1, 2),
+        },
+    });
+    let out = r.step(Input::Request { value: "v".into() });
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Broadcast { msg: Message::Prepare { ballot, .. } } if *ballot == Ballot::new(u64::MAX, 1)
+    )), "{out:?}");
+}
