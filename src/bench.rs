@@ -206,6 +206,36 @@ struct Client {
 }
 
 impl Client {
+    /// A client for `cfg` that asks the leader (node 0) through `to_leader`,
+    /// unarmed, and fires `done` when a value limit is reached.
+    fn new(
+        cfg: &BenchConfig,
+        to_leader: Box<dyn Fn(Value)>,
+        done: tokio::sync::oneshot::Sender<()>,
+    ) -> Self {
+        Client {
+            leader: 0,
+            to_leader,
+            armed: false,
+            batch: cfg.batch,
+            // The leader's window always full, and a full batch queued.
+            target: cfg.window * cfg.batch + cfg.batch,
+            outstanding: 0,
+            next: 0,
+            sent_at: HashMap::new(),
+            latencies_us: Vec::new(),
+            rounds: 0,
+            values: 0,
+            limit_values: match cfg.limit {
+                Limit::Values(k) => Some(k),
+                Limit::Time(_) => None,
+            },
+            start: Instant::now(),
+            end: None,
+            done: Some(done),
+        }
+    }
+
     fn top_up(&mut self) {
         if self.end.is_some() || !self.armed {
             return;
@@ -384,12 +414,6 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     // The client exists before the nodes (they report to it), and learns
     // where the leader is once it started.
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let limit_values = match cfg.limit {
-        Limit::Values(k) => Some(k),
-        Limit::Time(_) => None,
-    };
-    let batch = cfg.batch;
-    let target = cfg.window * cfg.batch + cfg.batch;
     let mut middlewares = Vec::with_capacity(n);
     // Node i runs on arbiter i mod threads; the client and the network stay
     // on the caller's thread (arbiter 0).
@@ -425,23 +449,13 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
             middlewares.push(middleware);
         }
         let leader = middlewares[0].clone();
-        Client {
-            leader: 0,
-            to_leader: Box::new(move |v| leader.do_send(NodeCommand::Propagate(v))),
-            armed: true,
-            batch,
-            target,
-            outstanding: 0,
-            next: 0,
-            sent_at: HashMap::new(),
-            latencies_us: Vec::new(),
-            rounds: 0,
-            values: 0,
-            limit_values,
-            start: Instant::now(),
-            end: None,
-            done: Some(tx),
-        }
+        let mut client = Client::new(
+            cfg,
+            Box::new(move |v| leader.do_send(NodeCommand::Propagate(v))),
+            tx,
+        );
+        client.armed = true;
+        client
     });
     match cfg.limit {
         Limit::Time(d) => actix_rt::time::sleep(d).await,
@@ -481,38 +495,22 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         .map_err(|e| BenchError::Tcp(e.to_string()))?
         .to_string();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let limit_values = match cfg.limit {
-        Limit::Values(k) => Some(k),
-        Limit::Time(_) => None,
-    };
     let mut coord = None;
     let client = Client::create(|ctx| {
         let c = Coordinator::with_size(n, false)
             .with_tap(ctx.address().recipient())
             .start();
         coord = Some(c.clone());
-        Client {
-            leader: 0,
-            to_leader: Box::new(move |value| {
+        Client::new(
+            cfg,
+            Box::new(move |value| {
                 c.do_send(CoordinatorPropagateMessage {
                     value,
                     node: Some(0),
                 })
             }),
-            armed: false,
-            batch: cfg.batch,
-            target: cfg.window * cfg.batch + cfg.batch,
-            outstanding: 0,
-            next: 0,
-            sent_at: HashMap::new(),
-            latencies_us: Vec::new(),
-            rounds: 0,
-            values: 0,
-            limit_values,
-            start: Instant::now(),
-            end: None,
-            done: Some(tx),
-        }
+            tx,
+        )
     });
     let coord = coord.ok_or(BenchError::ClientGone)?;
     let serving = actix_rt::spawn(coordinator::serve(listener, coord.clone(), n, false));
