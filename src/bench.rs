@@ -381,6 +381,22 @@ pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// Let the armed client run until the limit, then take its report.
+async fn measure(
+    client: &Addr<Client>,
+    done: tokio::sync::oneshot::Receiver<()>,
+    cfg: &BenchConfig,
+) -> Result<BenchReport, BenchError> {
+    match cfg.limit {
+        Limit::Time(d) => actix_rt::time::sleep(d).await,
+        Limit::Values(_) => done.await.map_err(|_| BenchError::ClientGone)?,
+    }
+    client
+        .send(Finish(cfg.clone()))
+        .await
+        .map_err(|_| BenchError::ClientGone)
+}
+
 /// Run one measurement. Must be called inside an actix system.
 pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     validate(cfg)?;
@@ -457,14 +473,7 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         client.armed = true;
         client
     });
-    match cfg.limit {
-        Limit::Time(d) => actix_rt::time::sleep(d).await,
-        Limit::Values(_) => rx.await.map_err(|_| BenchError::ClientGone)?,
-    }
-    let report = client
-        .send(Finish(cfg.clone()))
-        .await
-        .map_err(|_| BenchError::ClientGone)?;
+    let report = measure(&client, rx, cfg).await?;
     for m in &middlewares {
         m.do_send(NodeCommand::Exit);
     }
@@ -546,14 +555,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         actix_rt::time::sleep(Duration::from_millis(5)).await;
     }
     client.do_send(Arm);
-    match cfg.limit {
-        Limit::Time(d) => actix_rt::time::sleep(d).await,
-        Limit::Values(_) => rx.await.map_err(|_| BenchError::ClientGone)?,
-    }
-    let report = client
-        .send(Finish(cfg.clone()))
-        .await
-        .map_err(|_| BenchError::ClientGone)?;
+    let report = measure(&client, rx, cfg).await?;
     coord.do_send(CoordinatorExitCommand);
     // Each node returns once it read its Exit; one that does not within a
     // second is dropped with the system.
