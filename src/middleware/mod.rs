@@ -35,7 +35,28 @@ use ballot_bound::BallotBound;
 use certificate::Certificates;
 use echo::{EchoCheck, Seen};
 use prepare_limit::{Judgement, PrepareLimit};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a node was flagged on: the kind of evidence, as `paxos matrix`
+/// reports it. Each is checkable by any third party (or, for the Prepare
+/// limit, a count each node makes itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// Two signed Proposes for one (position, ballot) with different values.
+    Equivocation,
+    /// One signed message whose ballot jumps out of bounds.
+    Overreach,
+    /// Too many Prepares cutting off fresh promises (counted, not proven).
+    PrepareLimit,
+}
+
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self).expect("a unit variant serializes");
+        f.write_str(s.as_str().unwrap_or("?"))
+    }
+}
 
 /// What the shield decided about one incoming packet or tick.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -87,6 +108,8 @@ pub struct Shield {
     keys: Keyring,
     now: u64,
     banned: BTreeSet<NodeId>,
+    /// What each flagged node was flagged on (the first evidence).
+    evidence: BTreeMap<NodeId, Evidence>,
     echo: EchoCheck,
     limit: PrepareLimit,
     certs: Certificates,
@@ -109,6 +132,7 @@ impl Shield {
             keys: Keyring::default(),
             now: 0,
             banned: BTreeSet::new(),
+            evidence: BTreeMap::new(),
         }
     }
 
@@ -125,6 +149,11 @@ impl Shield {
     /// The nodes this shield flagged and ignores.
     pub fn flagged(&self) -> &BTreeSet<NodeId> {
         &self.banned
+    }
+
+    /// What each flagged node was flagged on.
+    pub fn evidence(&self) -> &BTreeMap<NodeId, Evidence> {
+        &self.evidence
     }
 
     /// Learn a peer's verifying key (from the coordinator's registry).
@@ -175,10 +204,11 @@ impl Shield {
         vec![self.packet(to, body)]
     }
 
-    fn flag(&mut self, v: &mut Verdict, node: NodeId, reason: String) {
+    fn flag(&mut self, v: &mut Verdict, node: NodeId, kind: Evidence, reason: String) {
         if node == self.id || !self.banned.insert(node) {
             return;
         }
+        self.evidence.insert(node, kind);
         log::info!("node {}: flagged node {node}: {reason}", self.id);
         self.echo.drop_leader(node);
         v.events.push(Event::Flagged { node, reason });
@@ -208,7 +238,7 @@ impl Shield {
             describe(&a),
             describe(&b)
         );
-        self.flag(v, leader, reason);
+        self.flag(v, leader, Evidence::Equivocation, reason);
         v.send.push(self.packet(None, Body::Evidence(a, b)));
     }
 
@@ -224,7 +254,7 @@ impl Shield {
             self.cfg.max_jump,
             self.bound.max_seen()
         );
-        self.flag(v, s.from, reason);
+        self.flag(v, s.from, Evidence::Overreach, reason);
         v.send.push(self.packet(None, Body::Overreach(s)));
     }
 
@@ -359,7 +389,7 @@ impl Shield {
                             "{strikes} Prepares at pos {pos} each cut off another proposer's fresh promise (limit {})",
                             self.cfg.max_prepares
                         );
-                        self.flag(v, from, reason);
+                        self.flag(v, from, Evidence::PrepareLimit, reason);
                     }
                     Judgement::Strike { .. } | Judgement::Fine => v.deliver.push((from, msg)),
                 }

@@ -147,6 +147,8 @@ pub struct Outcome {
     pub steps: u64,
     /// Nodes flagged by honest nodes' middleware.
     pub detected: Vec<NodeId>,
+    /// What they were flagged on.
+    pub evidence: Vec<crate::middleware::Evidence>,
     /// The step-by-step trace, when `cfg.trace`.
     pub trace: Vec<String>,
     /// The sequence chart, when `cfg.chart`.
@@ -207,6 +209,7 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
         ticks: w.now(),
         steps: w.steps(),
         detected: w.detected().into_iter().collect(),
+        evidence: w.evidence().into_iter().collect(),
         trace: w.take_trace(),
         chart: w.chart(title(cfg, seed), cfg.attack.map(|a| a.to_string())),
     }

@@ -316,6 +316,15 @@ impl World {
             .collect()
     }
 
+    /// The kinds of evidence honest members' shields flagged nodes on.
+    pub fn evidence(&self) -> BTreeSet<crate::middleware::Evidence> {
+        self.members
+            .iter()
+            .filter(|m| m.role == Role::Honest)
+            .flat_map(|m| m.shield.evidence().values().copied())
+            .collect()
+    }
+
     /// Nodes member `m`'s shield flagged.
     pub fn flagged_by(&self, m: usize) -> &BTreeSet<NodeId> {
         self.members[m].shield.flagged()
