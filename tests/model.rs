@@ -84,6 +84,7 @@ fn config() -> Config {
         grace_ticks: 0,
         window: 1,
         batch: 1,
+        ..Config::new(SERVERS)
     }
 }
 

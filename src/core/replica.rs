@@ -79,6 +79,18 @@ pub struct Config {
     pub window: usize,
     /// Most client values one position carries (batching).
     pub batch: usize,
+    /// Distinct nodes whose Prepared (phase 1) or Accept (phase 2) make a
+    /// quorum: a majority in classic mode, `2f+1` in BFT mode.
+    pub quorum: usize,
+    /// Every vote is a message, even this node's own (BFT mode): what the
+    /// node sends itself — its own Prepared, its acceptance of its own
+    /// Propose, its own Accept, its own Commit — goes out as
+    /// `Output::Send { to: self }` for the middleware to sign, check and
+    /// hand back, instead of being handled inside the step. Then the
+    /// middleware holds every vote as a signed message (a leader can prove
+    /// its own Prepared like anyone's) and the leader accepts its own
+    /// Propose only after the same echo quorum as everyone else.
+    pub loopback: bool,
 }
 
 impl Config {
@@ -92,8 +104,48 @@ impl Config {
             grace_ticks: 5,
             window: 4,
             batch: 1,
+            quorum: majority(n),
+            loopback: false,
         }
     }
+
+    /// BFT mode for `n` nodes tolerating `f` Byzantine ones: quorums of
+    /// `2f+1` and every vote a signed message. `n >= 3f+1` is the caller's
+    /// to check ([`bft_faults`]).
+    pub fn bft(n: usize, f: usize) -> Self {
+        Config {
+            quorum: 2 * f + 1,
+            loopback: true,
+            ..Config::new(n)
+        }
+    }
+}
+
+/// `--bft` was asked for a cluster too small for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BftError {
+    #[error(
+        "--bft needs at least 3f+1 = {need} nodes to tolerate f = {f} Byzantine node(s) (got {n})"
+    )]
+    TooFewNodes { n: usize, f: usize, need: usize },
+    #[error("--faults must be at least 1 with --bft (f = 0 tolerates no Byzantine node)")]
+    NoFaults,
+}
+
+/// The `f` a BFT cluster of `n` nodes runs with: `faults` if given, else the
+/// largest `f` with `n >= 3f+1`; refused if `n < 3f+1` or `f = 0`.
+pub fn bft_faults(n: usize, faults: Option<usize>) -> Result<usize, BftError> {
+    // Without --faults: as many as n allows, and at least 1 (so a cluster
+    // too small for any is refused, not silently run with f = 0).
+    let f = faults.unwrap_or((n.saturating_sub(1) / 3).max(1));
+    if f == 0 {
+        return Err(BftError::NoFaults);
+    }
+    let need = 3 * f + 1;
+    if n < need {
+        return Err(BftError::TooFewNodes { n, f, need });
+    }
+    Ok(f)
 }
 
 /// What an acceptor remembers about one position.
@@ -296,7 +348,7 @@ impl Replica {
     }
 
     fn quorum(&self) -> usize {
-        majority(self.cfg.n)
+        self.cfg.quorum.max(1)
     }
 
     fn backoff(&self, attempts: u32) -> u64 {
@@ -361,7 +413,7 @@ impl Replica {
     }
 
     fn send(&self, st: &mut Step, to: NodeId, msg: Message) {
-        if to == self.id {
+        if to == self.id && !self.cfg.loopback {
             st.local.push_back(msg);
         } else {
             st.out.push(Output::Send { to, msg });
@@ -369,7 +421,14 @@ impl Replica {
     }
 
     fn broadcast(&self, st: &mut Step, msg: Message) {
-        st.local.push_back(msg.clone());
+        if self.cfg.loopback {
+            st.out.push(Output::Send {
+                to: self.id,
+                msg: msg.clone(),
+            });
+        } else {
+            st.local.push_back(msg.clone());
+        }
         st.out.push(Output::Broadcast { msg });
     }
 

@@ -723,3 +723,90 @@ fn one_round_below_the_top_still_climbs_to_the_top() {
         Output::Broadcast { msg: Message::Prepare { ballot, .. } } if *ballot == Ballot::new(u64::MAX, 1)
     )), "{out:?}");
 }
+
+#[test]
+fn bft_quorums_of_2f_plus_1_with_every_vote_a_message_stay_safe_and_live() {
+    let values = ["a", "b", "c", "d", "e", "f"];
+    for seed in 0..150 {
+        let mut net = Net::with_config(Config::bft(4, 1), seed);
+        net.dup_percent = 10;
+        net.drop_percent = if seed % 2 == 0 { 0 } else { 10 };
+        for (i, v) in values.iter().enumerate() {
+            net.input((i % 4) as NodeId, Input::Request { value: (*v).into() });
+        }
+        net.run(3000);
+        net.assert_agreement();
+        net.assert_all_committed_once(&values);
+    }
+}
+
+#[test]
+fn in_loopback_mode_a_node_handles_none_of_its_own_votes_inside_the_step() {
+    // One node, quorum 1: in classic mode it commits within the request's
+    // step; with loopback its Prepare goes out to itself as a message.
+    let mut classic = Replica::new(0, Config::new(1));
+    classic.step(Input::Request { value: "x".into() });
+    assert_eq!(classic.log().len(), 1);
+    let mut bft = Replica::new(
+        0,
+        Config {
+            loopback: true,
+            ..Config::new(1)
+        },
+    );
+    let out = bft.step(Input::Request { value: "x".into() });
+    assert!(
+        bft.log().is_empty(),
+        "nothing decided without its own votes"
+    );
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                to: 0,
+                msg: Message::Prepare { .. }
+            }
+        )),
+        "{out:?}"
+    );
+    // Feeding its messages back, one at a time, decides the value.
+    let mut pending: VecDeque<Message> = VecDeque::new();
+    let collect = |out: Vec<Output>, pending: &mut VecDeque<Message>| {
+        for o in out {
+            if let Output::Send { to: 0, msg } = o {
+                pending.push_back(msg);
+            }
+        }
+    };
+    collect(out, &mut pending);
+    while let Some(msg) = pending.pop_front() {
+        let out = bft.step(Input::Deliver { from: 0, msg });
+        collect(out, &mut pending);
+    }
+    assert_eq!(bft.log().get(&0).and_then(|v| v.single()), Some("x"));
+}
+
+#[test]
+fn bft_clusters_too_small_for_f_are_refused() {
+    assert_eq!(bft_faults(4, None), Ok(1));
+    assert_eq!(bft_faults(7, None), Ok(2));
+    assert_eq!(bft_faults(7, Some(1)), Ok(1));
+    assert_eq!(
+        bft_faults(3, None),
+        Err(BftError::TooFewNodes {
+            n: 3,
+            f: 1,
+            need: 4
+        })
+    );
+    assert_eq!(
+        bft_faults(6, Some(2)),
+        Err(BftError::TooFewNodes {
+            n: 6,
+            f: 2,
+            need: 7
+        })
+    );
+    assert_eq!(bft_faults(4, Some(0)), Err(BftError::NoFaults));
+    assert_eq!(Config::bft(7, 2).quorum, 5);
+}
