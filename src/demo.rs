@@ -14,7 +14,7 @@ use crate::actors::{
 };
 use crate::attack::{self, Attack};
 use crate::auth::Identity;
-use crate::core::{Config, Event, NodeId, Pos, Value};
+use crate::core::{Event, NodeId, Pos, Value};
 use crate::middleware::{Shield, ShieldConfig};
 use crate::term::Palette;
 use crate::trace::{Lane, LaneId, Step, Trace};
@@ -47,6 +47,10 @@ pub struct DemoConfig {
     pub max_prepares: u32,
     /// Record a sequence chart of the messages about these positions.
     pub trace: Option<Range<Pos>>,
+    /// BFT mode: quorums of 2f+1 signed votes, n >= 3f+1 (`--bft`).
+    pub bft: bool,
+    /// The f of BFT mode (`--faults`); by default the largest n allows.
+    pub faults: Option<usize>,
 }
 
 impl Default for DemoConfig {
@@ -62,6 +66,8 @@ impl Default for DemoConfig {
             middleware: false,
             max_prepares: 3,
             trace: None,
+            bft: false,
+            faults: None,
         }
     }
 }
@@ -75,6 +81,8 @@ pub enum DemoError {
     NoHonestNode(String),
     #[error("--drop must be between 0 and 1 (got {0})")]
     BadDrop(f64),
+    #[error(transparent)]
+    Bft(#[from] crate::core::BftError),
     #[error(
         "--attacker {attacker} is not a node of this {nodes}-node cluster (nodes are 0..{nodes})"
     )]
@@ -222,6 +230,7 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     if cfg.max_prepares == 0 {
         return Err(DemoError::BadMaxPrepares);
     }
+    let core_cfg = crate::core::mode_config(cfg.nodes, cfg.bft, cfg.faults)?;
     let start = Instant::now();
     let coordinator = Coordinator::new().start();
     let mut network = Network::new(cfg.seed, cfg.drop);
@@ -230,10 +239,10 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     }
     let network = network.start();
     let mut propagations = Vec::new();
-    let core_cfg = Config::new(cfg.nodes);
     let shield_cfg = ShieldConfig {
         max_prepares: cfg.max_prepares,
         grace_ticks: core_cfg.grace_ticks,
+        quorum: core_cfg.quorum,
         ..ShieldConfig::new(cfg.nodes, cfg.middleware)
     };
     for id in 0..cfg.nodes as NodeId {

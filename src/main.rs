@@ -252,6 +252,8 @@ struct SimArgs {
     /// Print one JSON object on stdout (no progress on stderr).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    mode: ModeArgs,
     /// With --replay: also draw the run as a sequence chart, FILE.svg or FILE.mmd.
     #[arg(long, value_name = "FILE", requires = "replay")]
     trace: Option<std::path::PathBuf>,
@@ -293,6 +295,8 @@ struct DemoArgs {
     /// promise this many times at one position is ignored.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     max_prepares: u32,
+    #[command(flatten)]
+    mode: ModeArgs,
     /// Print one JSON object on stdout instead of the human-readable report.
     #[arg(long)]
     json: bool,
@@ -303,6 +307,19 @@ struct DemoArgs {
     /// Which log positions the chart shows, as A..B (B excluded).
     #[arg(long, value_name = "A..B", value_parser = trace::parse_positions, requires = "trace")]
     trace_positions: Option<std::ops::Range<u64>>,
+}
+
+/// Classic or BFT mode, for the commands that run a whole cluster.
+#[derive(Args, Clone, Copy)]
+struct ModeArgs {
+    /// BFT mode: quorums of 2f+1 signed votes, every Propose justified and
+    /// echoed by a quorum before anyone accepts it. Needs n >= 3f+1.
+    #[arg(long)]
+    bft: bool,
+    /// With --bft: how many Byzantine nodes to tolerate (default: as many
+    /// as --nodes allows, n >= 3f+1).
+    #[arg(long, value_name = "F", requires = "bft")]
+    faults: Option<usize>,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -385,6 +402,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         attack: args.attack,
         middleware: args.middleware,
         max_prepares: args.max_prepares,
+
         id: args.id,
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
         window: args.window as usize,
@@ -455,6 +473,8 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
             attack: a.attack,
             attacker: a.attacker,
             middleware: a.middleware,
+            bft: a.mode.bft,
+            faults: a.mode.faults,
             ..Default::default()
         },
         seed: a.seed,
@@ -498,6 +518,8 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         attacker: args.attacker,
         middleware: args.middleware,
         max_prepares: args.max_prepares,
+        bft: args.mode.bft,
+        faults: args.mode.faults,
         trace: args.trace.as_ref().map(|_| {
             args.trace_positions
                 .clone()

@@ -26,6 +26,7 @@ fn run(
         middleware,
         max_prepares: 3,
         trace: None,
+        ..DemoConfig::default()
     };
     actix::System::new()
         .block_on(demo::run(&cfg))

@@ -71,6 +71,8 @@ impl Handler<Outgoing> for Middleware {
                 self.network.do_send(Transmit(p));
             }
         }
+        let local = self.shield.take_local();
+        self.apply(local);
     }
 }
 

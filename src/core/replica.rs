@@ -132,6 +132,15 @@ pub enum BftError {
     NoFaults,
 }
 
+/// The core's configuration for a cluster of `n`: classic, or BFT with
+/// `faults` (see [`bft_faults`]).
+pub fn mode_config(n: usize, bft: bool, faults: Option<usize>) -> Result<Config, BftError> {
+    if !bft {
+        return Ok(Config::new(n));
+    }
+    Ok(Config::bft(n, bft_faults(n, faults)?))
+}
+
 /// The `f` a BFT cluster of `n` nodes runs with: `faults` if given, else the
 /// largest `f` with `n >= 3f+1`; refused if `n < 3f+1` or `f = 0`.
 pub fn bft_faults(n: usize, faults: Option<usize>) -> Result<usize, BftError> {

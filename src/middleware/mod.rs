@@ -83,6 +83,8 @@ pub struct ShieldConfig {
     pub echo_wait_ticks: u64,
     /// How many rounds above the highest round seen a ballot may jump.
     pub max_jump: u64,
+    /// Distinct signed Accepts a Commit certificate needs (the core's quorum).
+    pub quorum: usize,
 }
 
 impl ShieldConfig {
@@ -94,6 +96,7 @@ impl ShieldConfig {
             grace_ticks: 5,
             echo_wait_ticks: 20,
             max_jump: ballot_bound::DEFAULT_MAX_JUMP,
+            quorum: majority(n),
         }
     }
 }
@@ -114,6 +117,9 @@ pub struct Shield {
     limit: PrepareLimit,
     certs: Certificates,
     bound: BallotBound,
+    /// Packets our core addressed to itself (loopback mode), signed, not
+    /// yet handed back ([`Shield::take_local`]).
+    local: Vec<Packet>,
 }
 
 impl Shield {
@@ -125,7 +131,7 @@ impl Shield {
             id,
             echo: EchoCheck::new(cfg.n, cfg.echo_wait_ticks),
             limit: PrepareLimit::new(cfg.max_prepares, cfg.grace_ticks),
-            certs: Certificates::new(majority(cfg.n)),
+            certs: Certificates::new(cfg.quorum),
             bound: BallotBound::new(cfg.max_jump),
             cfg,
             identity,
@@ -133,6 +139,7 @@ impl Shield {
             now: 0,
             banned: BTreeSet::new(),
             evidence: BTreeMap::new(),
+            local: Vec::new(),
         }
     }
 
@@ -171,8 +178,38 @@ impl Shield {
         }
     }
 
-    /// Turn one of the core's outputs into packets (events are not sent).
+    /// Turn one of the core's outputs into packets for the network (events
+    /// are not sent). A message the core addressed to itself (loopback mode)
+    /// is kept for [`Shield::take_local`] instead: drivers call that after
+    /// `outgoing` and hand its verdict back like any incoming one.
     pub fn outgoing(&mut self, out: Output) -> Vec<Packet> {
+        let mut packets = self.wrap(out);
+        let mut i = 0;
+        while i < packets.len() {
+            if packets[i].to == Some(self.id) {
+                self.local.push(packets.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        packets
+    }
+
+    /// Our own votes, signed like any other, back for our core.
+    pub fn take_local(&mut self) -> Verdict {
+        let mut v = Verdict::default();
+        for p in std::mem::take(&mut self.local) {
+            match p.body {
+                Body::Paxos(msg) | Body::Certified { commit: msg, .. } => {
+                    v.deliver.push((self.id, msg))
+                }
+                _ => {}
+            }
+        }
+        v
+    }
+
+    fn wrap(&mut self, out: Output) -> Vec<Packet> {
         let (to, msg) = match out {
             Output::Send { to, msg } => (Some(to), msg),
             Output::Broadcast { msg } => (None, msg),

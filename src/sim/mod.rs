@@ -55,6 +55,10 @@ pub struct SimConfig {
     pub fault_ticks: u64,
     /// Ticks after the faults heal within which everything must commit.
     pub live_ticks: u64,
+    /// BFT mode: quorums of 2f+1 signed votes, n >= 3f+1 (`--bft`).
+    pub bft: bool,
+    /// The f of BFT mode (`--faults`); by default the largest n allows.
+    pub faults: Option<usize>,
     /// Add a second copy of this node, with its key (a Twins test).
     pub twins: Option<NodeId>,
     /// Record the trace (for `--replay`; slower).
@@ -78,6 +82,8 @@ impl Default for SimConfig {
             middleware: false,
             fault_ticks: 300,
             live_ticks: 3000,
+            bft: false,
+            faults: None,
             twins: None,
             trace: false,
             chart: None,
@@ -106,6 +112,8 @@ pub enum SimError {
     SeedOverflow { start: u64, count: u64 },
     #[error("could not write the report: {0}")]
     Io(String),
+    #[error(transparent)]
+    Bft(#[from] crate::core::BftError),
 }
 
 impl SimConfig {
@@ -130,6 +138,7 @@ impl SimConfig {
         if self.attack.is_some() && self.nodes == 1 {
             return Err(SimError::NoHonestNode(self.attacker));
         }
+        crate::core::mode_config(self.nodes, self.bft, self.faults)?;
         Ok(())
     }
 }
@@ -222,8 +231,9 @@ fn title(cfg: &SimConfig, seed: u64) -> String {
         None => "no attack".into(),
     };
     format!(
-        "paxos sim: {} nodes, {attack}, middleware {}, seed {seed}",
+        "paxos sim: {} nodes{}, {attack}, middleware {}, seed {seed}",
         cfg.nodes,
+        if cfg.bft { " (BFT)" } else { "" },
         if cfg.middleware { "on" } else { "off" }
     )
 }

@@ -100,9 +100,12 @@ impl World {
     /// `cfg.attacker`); a twin, if asked for, is one more member.
     pub fn new(cfg: &SimConfig, seed: u64) -> World {
         let n = cfg.nodes;
-        let core = Config::new(n);
+        // `run` validates the config first; a direct caller gets classic
+        // mode for a BFT config it did not validate.
+        let core = crate::core::mode_config(n, cfg.bft, cfg.faults).unwrap_or(Config::new(n));
         let shield = ShieldConfig {
             grace_ticks: core.grace_ticks,
+            quorum: core.quorum,
             ..ShieldConfig::new(n, cfg.middleware)
         };
         let keys = if cfg.middleware {
@@ -459,6 +462,8 @@ impl World {
                     for p in self.members[m].shield.outgoing(send) {
                         self.route(m, p);
                     }
+                    let local = self.members[m].shield.take_local();
+                    self.verdict(m, local);
                 }
             }
         }
