@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod client;
 pub mod core;
 pub mod demo;
+pub mod matrix;
 pub mod middleware;
 pub mod sim;
 pub mod storage;

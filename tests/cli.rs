@@ -280,3 +280,39 @@ fn bench_over_tcp_commits_values() {
     assert!(v["values_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
     assert!(v["rounds_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
 }
+
+#[test]
+fn matrix_json_has_a_row_per_attack_middleware_and_mode() {
+    let v = json(&paxos(&[
+        "matrix", "--nodes", "4", "--seeds", "2", "--json",
+    ]));
+    let rows = v["rows"].as_array().expect("rows");
+    let modes: std::collections::BTreeSet<&str> =
+        rows.iter().filter_map(|r| r["mode"].as_str()).collect();
+    assert_eq!(modes, ["bft", "classic"].into_iter().collect());
+    for attack in ["SAFETY", "LIVENESS", "BALLOT_OVERFLOW"] {
+        for mode in ["classic", "bft"] {
+            for middleware in [false, true] {
+                let row = rows.iter().find(|r| {
+                    r["attack"] == attack && r["mode"] == mode && r["middleware"] == middleware
+                });
+                let row = row.unwrap_or_else(|| panic!("{attack} {mode} {middleware}: {v}"));
+                for field in ["agreement", "live", "detected"] {
+                    assert!(row[field].is_boolean(), "{field} in {row}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matrix_and_bft_refuse_bad_input_clearly() {
+    assert_clear_error(&["matrix", "--nodes", "1"], "at least 2 nodes");
+    assert_clear_error(&["matrix", "--seeds", "0"], "--seeds");
+    assert_clear_error(&["demo", "--bft"], "3f+1 = 4");
+    assert_clear_error(
+        &["sim", "--bft", "--nodes", "6", "--faults", "2"],
+        "3f+1 = 7",
+    );
+    assert_clear_error(&["demo", "--faults", "1"], "--bft");
+}

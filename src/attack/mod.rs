@@ -55,6 +55,9 @@ impl fmt::Display for Attack {
 }
 
 impl Attack {
+    /// Every attack, in the order `paxos matrix` lists them.
+    pub const ALL: [Attack; 3] = [Attack::Safety, Attack::Liveness, Attack::BallotOverflow];
+
     /// Whether the client should ask the attacker to propagate values (the
     /// seed's demo asks the SAFETY attacker, and avoids the LIVENESS one;
     /// the BALLOT_OVERFLOW attacker never proposes either).
