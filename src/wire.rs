@@ -38,6 +38,13 @@ pub enum Body {
     /// One signed message whose ballot jumps out of bounds: proof on its own
     /// (the BALLOT_OVERFLOW defence); every receiver re-checks it.
     Overreach(Signed),
+    /// BFT mode: a Prepared with a proof for each value it reports.
+    BftPrepared(crate::middleware::bft::Proven),
+    /// BFT mode: a Propose with the Prepareds that justify its value.
+    BftPropose(crate::middleware::bft::Justified),
+    /// A BFT Propose its own justification does not allow: proof that its
+    /// leader ignored the Prepared values; every receiver re-checks it.
+    Unjustified(crate::middleware::bft::Justified),
 }
 
 impl Body {
@@ -49,6 +56,9 @@ impl Body {
             Body::Echo(_) => "Echo",
             Body::Evidence(..) => "Evidence",
             Body::Overreach(_) => "Overreach",
+            Body::BftPrepared(_) => "Prepared+proofs",
+            Body::BftPropose(_) => "Propose+justification",
+            Body::Unjustified(_) => "Unjustified",
         }
     }
 }

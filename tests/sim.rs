@@ -305,3 +305,61 @@ fn sim_bad_input_is_an_error_not_a_panic() {
         assert!(!err.is_empty(), "{args:?}: says why");
     }
 }
+
+/// BFT mode (n >= 3f+1, 2f+1 quorums, proofs and justifications) under every
+/// fault at once: safe, and live once the faults heal.
+#[test]
+fn honest_bft_clusters_stay_safe_and_live_under_loss_crashes_and_partitions() {
+    for (nodes, seeds) in [(4, 200), (7, 40)] {
+        let cfg = SimConfig {
+            nodes,
+            bft: true,
+            middleware: true,
+            loss: 0.1,
+            dup: 0.1,
+            crashes: true,
+            partitions: true,
+            ..SimConfig::default()
+        };
+        let s = search(&cfg, 0, seeds);
+        assert_eq!(s.violations, 0, "n={nodes}: {s:?}");
+        assert_eq!(s.live_runs, seeds, "n={nodes}: {s:?}");
+        assert_eq!(s.detected_runs, 0, "n={nodes}: nobody framed: {s:?}");
+    }
+}
+
+/// In BFT mode the seed's attacks are defeated: agreement kept, every value
+/// committed, the attacker flagged, nobody else.
+#[test]
+fn bft_mode_defeats_the_seeds_attacks() {
+    for attack in [Attack::Safety, Attack::Liveness, Attack::BallotOverflow] {
+        let cfg = SimConfig {
+            nodes: 4,
+            bft: true,
+            middleware: true,
+            attack: Some(attack),
+            ..SimConfig::default()
+        };
+        for seed in 0..20 {
+            let o = sim::run(&cfg, seed);
+            assert_eq!(o.violation, None, "{attack} seed {seed}");
+            assert!(o.live, "{attack} seed {seed}");
+            assert_eq!(
+                o.detected,
+                vec![0],
+                "{attack} seed {seed}: only the attacker"
+            );
+        }
+    }
+}
+
+#[test]
+fn bft_needs_3f_plus_1_nodes() {
+    let cfg = SimConfig {
+        nodes: 3,
+        bft: true,
+        ..SimConfig::default()
+    };
+    let e = cfg.validate().unwrap_err().to_string();
+    assert!(e.contains("3f+1 = 4"), "{e}");
+}

@@ -71,7 +71,7 @@ impl Attack {
 pub fn participant(id: NodeId, cfg: Config, attack: Option<Attack>) -> Box<dyn Process> {
     match attack {
         None => Box::new(Replica::new(id, cfg)),
-        Some(Attack::Safety) => Box::new(safety::Equivocator::new(id, cfg.n)),
+        Some(Attack::Safety) => Box::new(safety::Equivocator::new(id, &cfg)),
         Some(Attack::Liveness) => Box::new(liveness::BallotClimber::new(id)),
         Some(Attack::BallotOverflow) => Box::new(overflow::BallotOverflow::new(id)),
     }

@@ -7,10 +7,16 @@
 //! for its value and sends that half `Commit(va)` (resp. `vb`), as the seed's
 //! code does: honest nodes commit different values at the same position.
 //!
+//! In BFT mode (quorums of 2f+1, every vote a signed message) it plays by
+//! the same counting: it sends its own Prepared to itself (so its shield can
+//! put it in the justification) and waits for a quorum before it
+//! equivocates — the echo quorum, not a missing justification, is what must
+//! stop it there.
+//!
 //! `va` is the value the client asked for; `vb` is `va` marked
 //! `" (safety attack)"` so the damage is visible in the logs.
 
-use crate::core::{majority, Ballot, Event, Input, Message, NodeId, Output, Pos, Process, Value};
+use crate::core::{Ballot, Config, Event, Input, Message, NodeId, Output, Pos, Process, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How far above the highest round seen the attacker's ballots go.
@@ -46,6 +52,9 @@ struct Plan {
 pub struct Equivocator {
     id: NodeId,
     n: usize,
+    quorum: usize,
+    /// BFT mode: its own Prepared travels as a message, like everyone's.
+    loopback: bool,
     max_round: u64,
     highest_pos: Option<Pos>,
     plans: BTreeMap<Pos, Plan>,
@@ -53,10 +62,12 @@ pub struct Equivocator {
 }
 
 impl Equivocator {
-    pub fn new(id: NodeId, n: usize) -> Self {
+    pub fn new(id: NodeId, cfg: &Config) -> Self {
         Equivocator {
             id,
-            n,
+            n: cfg.n,
+            quorum: cfg.quorum,
+            loopback: cfg.loopback,
             max_round: 0,
             highest_pos: None,
             plans: BTreeMap::new(),
@@ -108,7 +119,13 @@ impl Process for Equivocator {
                         ballot,
                         va: value,
                         vb,
-                        prepared: BTreeSet::from([self.id]),
+                        // Its own promise counts at once, unless it must
+                        // come back as a signed message (BFT mode).
+                        prepared: if self.loopback {
+                            BTreeSet::new()
+                        } else {
+                            BTreeSet::from([self.id])
+                        },
                         proposed: false,
                         accepts_a: BTreeSet::from([self.id]),
                         accepts_b: BTreeSet::from([self.id]),
@@ -119,11 +136,21 @@ impl Process for Equivocator {
                 out.push(Output::Broadcast {
                     msg: Message::Prepare { pos, ballot },
                 });
+                if self.loopback {
+                    out.push(Output::Send {
+                        to: self.id,
+                        msg: Message::Prepared {
+                            pos,
+                            ballot,
+                            accepted: Vec::new(),
+                        },
+                    });
+                }
             }
             Input::Deliver { from, msg } => {
                 self.note(&msg);
                 let (half_a, half_b) = self.halves();
-                let quorum = majority(self.n);
+                let quorum = self.quorum;
                 match msg {
                     Message::Prepared { pos, ballot, .. } => {
                         let Some(plan) = self.plans.get_mut(&pos) else {
@@ -203,7 +230,7 @@ mod tests {
 
     #[test]
     fn proposes_two_values_to_two_halves() {
-        let mut m = Equivocator::new(0, 5);
+        let mut m = Equivocator::new(0, &Config::new(5));
         m.step(Input::Request { value: "v".into() });
         let ballot = Ballot::new(BALLOT_JUMP, 0);
         let mut proposes = BTreeMap::new();

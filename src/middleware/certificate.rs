@@ -83,6 +83,14 @@ impl Certificates {
         Some(cert)
     }
 
+    /// The certificate of `value` committed at `pos`, if we hold one.
+    pub fn committed(&self, pos: Pos, value: &Value) -> Option<Vec<Signed>> {
+        self.done
+            .get(&pos)
+            .filter(|(v, _)| v == value)
+            .map(|(_, cert)| cert.clone())
+    }
+
     fn store(&mut self, pos: Pos, value: Value, cert: Vec<Signed>) {
         self.accepts.retain(|(p, _, _), _| *p != pos);
         self.done.insert(pos, (value, cert));

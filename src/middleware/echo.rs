@@ -4,6 +4,14 @@
 //! node (or `wait` ticks passed): broadcast, then accept. Two different signed
 //! `Propose`s from one leader for the same (position, ballot) are evidence of
 //! equivocation that anyone can check.
+//!
+//! In BFT mode the wait has no timeout: a Propose reaches the core only once
+//! a quorum of `2f+1` nodes vouched for it — its leader (by proposing) and
+//! the nodes that echoed it, this one included. Honest nodes echo one
+//! Propose per slot, so two values can never both gather a quorum (two
+//! quorums share an honest node). The signed echoes are kept: a Propose with
+//! a quorum of them is a *prepared certificate*, the proof a BFT acceptor
+//! attaches when it reports the value in a Prepared.
 
 use crate::auth::Signed;
 use crate::core::{Ballot, Message, NodeId, Pos};
@@ -44,8 +52,8 @@ fn key(s: &Signed) -> Option<Key> {
 pub struct EchoCheck {
     /// The first signed Propose seen for each slot.
     seen: BTreeMap<Key, Signed>,
-    /// Who echoed each slot to us.
-    echoes: BTreeMap<Key, BTreeSet<NodeId>>,
+    /// Who echoed each slot to us, with their signature over the echo.
+    echoes: BTreeMap<Key, BTreeMap<NodeId, Vec<u8>>>,
     /// Proposes held back, with the tick they arrived at.
     held: BTreeMap<Key, (Signed, u64)>,
     /// Slots already released to the core (retransmissions pass at once).
@@ -55,6 +63,8 @@ pub struct EchoCheck {
     /// Echoes needed to release early: every node but us and the leader.
     needed: usize,
     wait: u64,
+    /// BFT mode: release only with this many vouchers (no timeout).
+    quorum: Option<usize>,
 }
 
 /// What recording a signed Propose found.
@@ -77,7 +87,52 @@ impl EchoCheck {
             sent: BTreeSet::new(),
             needed: n.saturating_sub(2),
             wait,
+            quorum: None,
         }
+    }
+
+    /// BFT mode: a Propose is released once `quorum` distinct nodes vouched
+    /// for it (its leader, the echoers, this node once it echoed, recorded
+    /// with [`EchoCheck::echoed`] like the others), and never for waiting.
+    pub fn bft(quorum: usize) -> Self {
+        EchoCheck {
+            quorum: Some(quorum),
+            ..EchoCheck::new(0, u64::MAX)
+        }
+    }
+
+    /// The distinct nodes vouching for slot `k`: its leader, and whoever
+    /// echoed it (this node's own echo is kept like the others).
+    fn vouchers(&self, k: &Key) -> usize {
+        let echoers = self.echoes.get(k);
+        let leader_echoed = echoers.is_some_and(|e| e.contains_key(&k.0));
+        1 + echoers.map_or(0, BTreeMap::len) - usize::from(leader_echoed)
+    }
+
+    /// The prepared certificate of `(pos, ballot, value)`: the leader's
+    /// signed Propose and a quorum's signed echoes of it (BFT mode).
+    pub fn certificate(
+        &self,
+        pos: Pos,
+        ballot: Ballot,
+        value: &crate::core::Value,
+    ) -> Option<super::bft::Proof> {
+        let k = (ballot.node, pos, ballot);
+        let propose = self.seen.get(&k)?;
+        let matches = matches!(&propose.msg, Message::Propose { value: v, .. } if v == value);
+        if !matches || self.vouchers(&k) < self.quorum? {
+            return None;
+        }
+        let echoes = self.echoes.get(&k)?;
+        let sigs = echoes
+            .iter()
+            .filter(|(id, _)| **id != k.0)
+            .map(|(id, sig)| (*id, sig.clone()))
+            .collect();
+        Some(super::bft::Proof::Prepared {
+            propose: propose.clone(),
+            echoes: sigs,
+        })
     }
 
     /// Record a signed Propose, received directly or inside an echo.
@@ -111,10 +166,13 @@ impl EchoCheck {
         key(s).is_some_and(|k| self.seen.get(&k) == Some(s))
     }
 
-    /// Note that `by` echoed `s`.
-    pub fn echoed(&mut self, by: NodeId, s: &Signed) {
+    /// Note that `by` echoed `s`, with `sig`, its signature over the echo.
+    /// Only an echo of the very Propose first seen for the slot counts.
+    pub fn echoed(&mut self, by: NodeId, s: &Signed, sig: Vec<u8>) {
         if let Some(k) = key(s) {
-            self.echoes.entry(k).or_default().insert(by);
+            if self.seen.get(&k).is_some_and(|first| first == s) {
+                self.echoes.entry(k).or_default().entry(by).or_insert(sig);
+            }
         }
     }
 
@@ -137,9 +195,12 @@ impl EchoCheck {
         let ready: Vec<Key> = self
             .held
             .iter()
-            .filter(|(k, (_, since))| {
-                self.echoes.get(*k).map_or(0, BTreeSet::len) >= self.needed
-                    || now >= since + self.wait
+            .filter(|(k, (_, since))| match self.quorum {
+                Some(q) => self.vouchers(k) >= q,
+                None => {
+                    self.echoes.get(*k).map_or(0, BTreeMap::len) >= self.needed
+                        || now >= since.saturating_add(self.wait)
+                }
             })
             .map(|(k, _)| *k)
             .collect();

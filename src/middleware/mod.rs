@@ -20,10 +20,17 @@
 //! the honest echoes arrive before the wait ends, and the ballot bound only
 //! holds while honest views stay within `max_jump` rounds of each other.
 //!
+//! In BFT mode ([`bft`], n >= 3f+1) the same shield makes these guarantees:
+//! every vote is a signed message (the node's own too), a Propose reaches
+//! the core only after a quorum of 2f+1 vouched for it (no timeout), a
+//! Prepared carries a proof for each value it reports, and a Propose carries
+//! the Prepareds that justify its value, which every acceptor recomputes.
+//!
 //! The `Middleware` actor only carries packets and ticks to and from it, and
 //! the simulator can drive the very same code.
 
 pub mod ballot_bound;
+pub mod bft;
 pub mod certificate;
 pub mod echo;
 pub mod prepare_limit;
@@ -49,6 +56,8 @@ pub enum Evidence {
     Overreach,
     /// Too many Prepares cutting off fresh promises (counted, not proven).
     PrepareLimit,
+    /// A signed BFT Propose whose value its own justification does not allow.
+    Unjustified,
 }
 
 impl std::fmt::Display for Evidence {
@@ -85,6 +94,8 @@ pub struct ShieldConfig {
     pub max_jump: u64,
     /// Distinct signed Accepts a Commit certificate needs (the core's quorum).
     pub quorum: usize,
+    /// BFT mode (with `defend`): proofs, justifications, echo quorums.
+    pub bft: bool,
 }
 
 impl ShieldConfig {
@@ -97,6 +108,7 @@ impl ShieldConfig {
             echo_wait_ticks: 20,
             max_jump: ballot_bound::DEFAULT_MAX_JUMP,
             quorum: majority(n),
+            bft: false,
         }
     }
 }
@@ -120,7 +132,21 @@ pub struct Shield {
     /// Packets our core addressed to itself (loopback mode), signed, not
     /// yet handed back ([`Shield::take_local`]).
     local: Vec<Packet>,
+    /// BFT mode: the Proven Prepareds received for each ballot of ours
+    /// (answers to our Prepare at exactly its position, as the core counts
+    /// them), the justification of its Proposes.
+    proven: BTreeMap<crate::core::Ballot, BTreeMap<NodeId, bft::Proven>>,
+    /// The position each of our ballots prepared from.
+    preparing: BTreeMap<crate::core::Ballot, crate::core::Pos>,
+    /// The justification of each ballot, fixed at its first Propose: the
+    /// quorum the core took the lead on. Prepareds that arrive later may
+    /// report more, and Paxos does not ask the leader to follow them — so
+    /// acceptors must recompute from the very set the leader used.
+    frozen: BTreeMap<crate::core::Ballot, Vec<bft::Proven>>,
 }
+
+/// Ballots whose Prepareds a BFT leader keeps (its latest attempts).
+const KEEP_BALLOTS: usize = 2;
 
 impl Shield {
     /// A shield for node `id`. Without an identity nothing is signed or
@@ -129,7 +155,11 @@ impl Shield {
         cfg.defend &= identity.is_some();
         Shield {
             id,
-            echo: EchoCheck::new(cfg.n, cfg.echo_wait_ticks),
+            echo: if cfg.bft && cfg.defend {
+                EchoCheck::bft(cfg.quorum)
+            } else {
+                EchoCheck::new(cfg.n, cfg.echo_wait_ticks)
+            },
             limit: PrepareLimit::new(cfg.max_prepares, cfg.grace_ticks),
             certs: Certificates::new(cfg.quorum),
             bound: BallotBound::new(cfg.max_jump),
@@ -140,6 +170,9 @@ impl Shield {
             banned: BTreeSet::new(),
             evidence: BTreeMap::new(),
             local: Vec::new(),
+            proven: BTreeMap::new(),
+            preparing: BTreeMap::new(),
+            frozen: BTreeMap::new(),
         }
     }
 
@@ -195,18 +228,82 @@ impl Shield {
         packets
     }
 
-    /// Our own votes, signed like any other, back for our core.
+    /// Our own votes, signed like any other, back for our core: through
+    /// the same checks as a peer's (a BFT leader's own Propose waits for its
+    /// echo quorum too), minus verifying our own signature.
     pub fn take_local(&mut self) -> Verdict {
         let mut v = Verdict::default();
         for p in std::mem::take(&mut self.local) {
-            match p.body {
-                Body::Paxos(msg) | Body::Certified { commit: msg, .. } => {
-                    v.deliver.push((self.id, msg))
-                }
-                _ => {}
-            }
+            let w = self.accept(p);
+            v.deliver.extend(w.deliver);
+            v.send.extend(w.send);
+            v.events.extend(w.events);
         }
         v
+    }
+
+    fn bft(&self) -> bool {
+        self.cfg.defend && self.cfg.bft
+    }
+
+    /// BFT: our core's Prepared, with a proof for each report; a report we
+    /// cannot prove is left out (it would not count anyway).
+    fn prove(&self, msg: Message) -> Body {
+        let identity = self.identity.as_ref().expect("defend implies identity");
+        let Message::Prepared {
+            pos,
+            ballot,
+            accepted,
+        } = msg
+        else {
+            return Body::Paxos(msg);
+        };
+        let mut kept = Vec::new();
+        let mut proofs = Vec::new();
+        for (p, b, value) in accepted {
+            let proof = match self.certs.committed(p, &value) {
+                Some(accepts) => Some(bft::Proof::Committed { accepts }),
+                None => self.echo.certificate(p, b, &value),
+            };
+            if let Some(proof) = proof {
+                kept.push((p, b, value));
+                proofs.push(proof);
+            }
+        }
+        let prepared = identity.sign_message(
+            self.id,
+            Message::Prepared {
+                pos,
+                ballot,
+                accepted: kept,
+            },
+        );
+        Body::BftPrepared(bft::Proven { prepared, proofs })
+    }
+
+    /// BFT: our core's Propose with the Prepareds of its ballot.
+    fn justify(&mut self, msg: Message) -> Body {
+        let ballot = msg.ballot().unwrap_or_default();
+        let justification = match self.frozen.get(&ballot) {
+            Some(j) => j.clone(),
+            None => {
+                let j: Vec<bft::Proven> = self
+                    .proven
+                    .get(&ballot)
+                    .map(|by| by.values().cloned().collect())
+                    .unwrap_or_default();
+                self.frozen.insert(ballot, j.clone());
+                while self.frozen.len() > KEEP_BALLOTS {
+                    self.frozen.pop_first();
+                }
+                j
+            }
+        };
+        let identity = self.identity.as_ref().expect("defend implies identity");
+        Body::BftPropose(bft::Justified {
+            propose: identity.sign_message(self.id, msg),
+            justification,
+        })
     }
 
     fn wrap(&mut self, out: Output) -> Vec<Packet> {
@@ -221,9 +318,20 @@ impl Shield {
         // Our own rounds count as seen: answers to them are in bounds.
         self.bound.observe(&msg);
         let body = match &msg {
+            Message::Prepared { .. } if self.bft() => self.prove(msg.clone()),
+            Message::Propose { .. } if self.bft() => self.justify(msg.clone()),
             Message::Prepare { pos, ballot } => {
                 // Our own promise counts as fresh for overtaking.
                 self.limit.observe(self.id, *pos, *ballot, self.now);
+                if self.bft() {
+                    // A new attempt in this ballot starts a new quorum.
+                    if self.preparing.insert(*ballot, *pos) != Some(*pos) {
+                        self.proven.remove(ballot);
+                    }
+                    while self.preparing.len() > KEEP_BALLOTS {
+                        self.preparing.pop_first();
+                    }
+                }
                 Body::Paxos(msg)
             }
             Message::Commit { pos, value } => {
@@ -317,17 +425,52 @@ impl Shield {
                 return v;
             }
         }
-        if !self.cfg.defend {
+        self.accept(packet)
+    }
+
+    /// What a packet whose signature holds (or our own) means for the core.
+    fn accept(&mut self, packet: Packet) -> Verdict {
+        let mut v = Verdict::default();
+        let from = packet.from;
+        let own = from == self.id;
+        if !self.cfg.defend || (own && !matches!(packet.body, Body::BftPropose(_))) {
+            if own && self.cfg.defend {
+                self.keep_own(&packet);
+            }
             match packet.body {
                 Body::Paxos(msg) | Body::Certified { commit: msg, .. } => {
                     v.deliver.push((from, msg))
                 }
-                Body::Echo(_) | Body::Evidence(..) | Body::Overreach(_) => {}
+                Body::BftPrepared(p) => v.deliver.push((from, p.prepared.msg)),
+                Body::BftPropose(j) => v.deliver.push((from, j.propose.msg)),
+                Body::Echo(_) | Body::Evidence(..) | Body::Overreach(_) | Body::Unjustified(_) => {}
             }
             return v;
         }
         let sig = packet.sig.clone().unwrap_or_default();
         match packet.body {
+            Body::Paxos(msg @ (Message::Propose { .. } | Message::Prepared { .. }))
+                if self.bft() =>
+            {
+                let reason = "BFT mode needs its proofs (justification, certificates)".into();
+                Self::dropped(&mut v, from, &Body::Paxos(msg), reason);
+            }
+            Body::BftPrepared(p) => self.on_proven(&mut v, from, p),
+            Body::BftPropose(j) => self.on_justified(&mut v, from, j),
+            Body::Unjustified(j) => {
+                // Re-checked here: the leader's own signature, and a value
+                // its own justification does not allow.
+                let leader = j.propose.from;
+                match bft::check(&j, &self.keys, self.cfg.quorum) {
+                    Err(e @ bft::JustifyError::Ignored { .. }) => self.unjustified(&mut v, j, e),
+                    _ => Self::dropped(
+                        &mut v,
+                        from,
+                        &Body::Unjustified(j),
+                        format!("accusation against node {leader} without valid evidence"),
+                    ),
+                }
+            }
             Body::Paxos(msg) if self.bound.overreaches(&msg) => {
                 Self::dropped(
                     &mut v,
@@ -354,7 +497,7 @@ impl Shield {
                 }
             }
             Body::Echo(s) => {
-                if self.banned.contains(&s.from) || s.from == self.id {
+                if self.banned.contains(&s.from) || (s.from == self.id && !self.bft()) {
                     return v;
                 }
                 // One verification per signed Propose: the echoes of every
@@ -374,11 +517,11 @@ impl Shield {
                     self.overreach(&mut v, s);
                     return v;
                 }
-                self.echo.echoed(from, &s);
                 if let Seen::Conflict(pair) = self.echo.record(&s) {
                     let (a, b) = *pair;
                     self.convict(&mut v, a, b);
                 }
+                self.echo.echoed(from, &s, sig);
                 self.release(&mut v);
             }
             Body::Overreach(s) => {
@@ -441,8 +584,17 @@ impl Shield {
                 if self.banned.contains(&from) {
                     return;
                 }
-                if self.echo.first_echo(&signed) {
-                    v.send.push(self.packet(None, Body::Echo(signed.clone())));
+                // BFT: echo again whenever the leader re-sends. Nothing is
+                // released on a timeout there, so an echo lost on the way
+                // must be made up for, or a node could wait for good.
+                if self.echo.first_echo(&signed) || self.bft() {
+                    let echo = self.packet(None, Body::Echo(signed.clone()));
+                    if self.bft() {
+                        // Our own echo vouches too, and goes in certificates.
+                        let sig = echo.sig.clone().unwrap_or_default();
+                        self.echo.echoed(self.id, &signed, sig);
+                    }
+                    v.send.push(echo);
                 }
                 if self.echo.hold(signed.clone(), self.now) {
                     v.deliver.push((from, signed.msg));
@@ -469,6 +621,97 @@ impl Shield {
             }
             _ => v.deliver.push((from, msg)),
         }
+    }
+
+    /// Our own vote, signed by us: keep what a peer's would have left.
+    fn keep_own(&mut self, packet: &Packet) {
+        match &packet.body {
+            Body::Paxos(msg @ Message::Accept { .. }) => self.certs.collect(Signed {
+                from: self.id,
+                msg: msg.clone(),
+                sig: packet.sig.clone().unwrap_or_default(),
+            }),
+            Body::BftPrepared(p) => self.keep_proven(self.id, p.clone()),
+            _ => {}
+        }
+    }
+
+    fn keep_proven(&mut self, from: NodeId, p: bft::Proven) {
+        let Some(ballot) = p.prepared.msg.ballot() else {
+            return;
+        };
+        // Only answers the core counts: to our Prepare, at its position.
+        if self.preparing.get(&ballot) != Some(&p.prepared.msg.pos()) {
+            return;
+        }
+        self.proven.entry(ballot).or_default().insert(from, p);
+        while self.proven.len() > KEEP_BALLOTS {
+            self.proven.pop_first();
+        }
+    }
+
+    /// BFT: a Prepared with proofs. Only its proven reports reach the core,
+    /// and it is kept to justify our Proposes in its ballot.
+    fn on_proven(&mut self, v: &mut Verdict, from: NodeId, p: bft::Proven) {
+        let valid = p.prepared.from == from
+            && matches!(p.prepared.msg, Message::Prepared { .. })
+            && self.keys.verify_signed(&p.prepared).is_ok();
+        let Message::Prepared { pos, ballot, .. } = p.prepared.msg.clone() else {
+            return;
+        };
+        if !valid {
+            let reason = "Prepared not signed by its sender".into();
+            Self::dropped(v, from, &Body::BftPrepared(p), reason);
+            return;
+        }
+        let accepted = bft::proven_reports(&p, &self.keys, self.cfg.quorum);
+        self.keep_proven(from, p);
+        v.deliver.push((
+            from,
+            Message::Prepared {
+                pos,
+                ballot,
+                accepted,
+            },
+        ));
+    }
+
+    /// BFT: a Propose with its justification. One the justification does
+    /// not allow convicts its leader; a valid one goes on to the echo.
+    fn on_justified(&mut self, v: &mut Verdict, from: NodeId, j: bft::Justified) {
+        if j.propose.from != from {
+            let reason = "a Propose relayed by another node than its leader".into();
+            Self::dropped(v, from, &Body::BftPropose(j), reason);
+            return;
+        }
+        match bft::check(&j, &self.keys, self.cfg.quorum) {
+            Ok(()) => {
+                let bft::Justified { propose, .. } = j;
+                if self.bound.overreaches(&propose.msg) {
+                    self.overreach(v, propose);
+                    return;
+                }
+                self.bound.observe(&propose.msg);
+                self.on_paxos(v, from, propose.msg, propose.sig);
+            }
+            Err(e @ bft::JustifyError::Ignored { .. }) => self.unjustified(v, j, e),
+            Err(e) => {
+                let reason = format!("unjustified Propose: {e}");
+                Self::dropped(v, from, &Body::BftPropose(j), reason);
+            }
+        }
+    }
+
+    /// A leader proposed against its own justification: flag it and tell
+    /// everyone, once. The signed Propose and justification are the evidence.
+    fn unjustified(&mut self, v: &mut Verdict, j: bft::Justified, e: bft::JustifyError) {
+        let leader = j.propose.from;
+        if leader == self.id || self.banned.contains(&leader) {
+            return;
+        }
+        let reason = format!("ignored Prepared values: {e}");
+        self.flag(v, leader, Evidence::Unjustified, reason);
+        v.send.push(self.packet(None, Body::Unjustified(j)));
     }
 
     fn release(&mut self, v: &mut Verdict) {

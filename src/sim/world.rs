@@ -92,6 +92,13 @@ fn describe(body: &Body) -> String {
         Body::Echo(s) => format!("Echo of node {}'s {}", s.from, s.msg),
         Body::Evidence(a, _) => format!("Evidence against node {}", a.from),
         Body::Overreach(s) => format!("Overreach evidence against node {}", s.from),
+        Body::BftPrepared(p) => format!("{} with {} proofs", p.prepared.msg, p.proofs.len()),
+        Body::BftPropose(j) => format!(
+            "{} justified by {} Prepareds",
+            j.propose.msg,
+            j.justification.len()
+        ),
+        Body::Unjustified(j) => format!("Unjustified evidence against node {}", j.propose.from),
     }
 }
 
@@ -106,6 +113,7 @@ impl World {
         let shield = ShieldConfig {
             grace_ticks: core.grace_ticks,
             quorum: core.quorum,
+            bft: cfg.bft,
             ..ShieldConfig::new(n, cfg.middleware)
         };
         let keys = if cfg.middleware {
@@ -412,7 +420,14 @@ impl World {
         let durable = self.members[m].durable.clone();
         let (commits, promises) = (durable.log.len(), durable.acceptor.len());
         self.members[m].process = Some(Box::new(Replica::restore(id, self.core.clone(), durable)));
-        self.members[m].shield = self.new_shield(id);
+        if !self.core.loopback {
+            // Classic mode: the middleware's state is volatile. In BFT mode
+            // a node's proofs (prepared and commit certificates) are part of
+            // what it must persist, as its promises are: a restarted node
+            // that reported values without them would not count, and the
+            // quorum-intersection argument needs its honest report.
+            self.members[m].shield = self.new_shield(id);
+        }
         self.log_line(|| {
             format!("RESTART node {id} with {commits} commits and {promises} promises persisted")
         });

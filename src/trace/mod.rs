@@ -103,6 +103,8 @@ pub fn position(body: &Body) -> Option<Pos> {
         Body::Echo(s) => Some(s.msg.pos()),
         Body::Evidence(a, _) => Some(a.msg.pos()),
         Body::Overreach(s) => Some(s.msg.pos()),
+        Body::BftPrepared(p) => Some(p.prepared.msg.pos()),
+        Body::BftPropose(j) | Body::Unjustified(j) => Some(j.propose.msg.pos()),
     }
 }
 
@@ -116,6 +118,17 @@ pub fn label(body: &Body) -> String {
         Body::Echo(s) => format!("Echo {}", short(&s.msg.to_string())),
         Body::Evidence(a, _) => format!("Evidence vs node {}", a.from),
         Body::Overreach(s) => format!("Overreach evidence vs node {}", s.from),
+        Body::BftPrepared(p) => format!(
+            "{} +{} proofs",
+            short(&p.prepared.msg.to_string()),
+            p.proofs.len()
+        ),
+        Body::BftPropose(j) => format!(
+            "{} +{} Prepareds",
+            short(&j.propose.msg.to_string()),
+            j.justification.len()
+        ),
+        Body::Unjustified(j) => format!("Unjustified evidence vs node {}", j.propose.from),
     }
 }
 
