@@ -926,6 +926,102 @@ mod tests {
         assert!(s.flagged().contains(&1));
     }
 
+    fn bft_shields() -> Vec<Shield> {
+        let ids: Vec<Identity> = (0..4).map(|i| Identity::from_seed(9, i)).collect();
+        let cfg = ShieldConfig {
+            quorum: 3,
+            bft: true,
+            ..ShieldConfig::new(4, true)
+        };
+        (0..4)
+            .map(|i| {
+                let mut s = Shield::new(i, cfg.clone(), Some(ids[i as usize].clone()));
+                for (j, id) in ids.iter().enumerate() {
+                    s.add_peer_key(j as NodeId, id.public());
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn in_bft_mode_a_propose_without_its_justification_never_reaches_a_core() {
+        let mut s = bft_shields();
+        // A bare Propose (a Byzantine leader skipping its justification).
+        let bare = s[0].packet(Some(1), Body::Paxos(propose(0, "x")));
+        let v = s[1].incoming(bare);
+        assert!(v.deliver.is_empty() && v.send.is_empty(), "{v:?}");
+        // A justified one with too few Prepareds: dropped, nobody flagged.
+        let j = bft::Justified {
+            propose: Identity::from_seed(9, 0).sign_message(0, propose(0, "x")),
+            justification: Vec::new(),
+        };
+        let p = s[0].packet(Some(1), Body::BftPropose(j));
+        let v = s[1].incoming(p);
+        assert!(v.deliver.is_empty() && v.send.is_empty(), "{v:?}");
+        assert!(s[1].flagged().is_empty());
+    }
+
+    #[test]
+    fn in_bft_mode_a_justified_propose_waits_for_a_quorum_of_vouchers() {
+        let mut s = bft_shields();
+        let b = Ballot::new(1, 0);
+        // Node 0 prepares; nodes 0, 1, 2 answer with nothing accepted.
+        let prepare = s[0].outgoing(Output::Broadcast {
+            msg: Message::Prepare { pos: 0, ballot: b },
+        });
+        assert_eq!(prepare.len(), 1);
+        for i in 0..3u32 {
+            let answer = Output::Send {
+                to: 0,
+                msg: Message::Prepared {
+                    pos: 0,
+                    ballot: b,
+                    accepted: vec![],
+                },
+            };
+            let packets = s[i as usize].outgoing(answer);
+            if i == 0 {
+                assert!(packets.is_empty(), "its own Prepared loops back");
+                let v = s[0].take_local();
+                assert_eq!(v.deliver.len(), 1);
+            } else {
+                let v = s[0].incoming(packets[0].clone());
+                assert_eq!(v.deliver.len(), 1);
+            }
+        }
+        let out = s[0].outgoing(Output::Send {
+            to: 1,
+            msg: Message::Propose {
+                pos: 0,
+                ballot: b,
+                value: "x".into(),
+            },
+        });
+        let Body::BftPropose(j) = &out[0].body else {
+            panic!("{out:?}")
+        };
+        assert_eq!(j.justification.len(), 3);
+        // Node 1 checks it, echoes, and holds it: leader + itself = 2 < 3.
+        let v = s[1].incoming(out[0].clone());
+        assert!(v.deliver.is_empty(), "held for the echo quorum");
+        assert!(v.send.iter().any(|p| matches!(p.body, Body::Echo(_))));
+        // Node 2's echo makes three vouchers: released, no timeout needed.
+        let v2 = s[2].incoming(out[0].clone());
+        let echo = v2
+            .send
+            .into_iter()
+            .find(|p| matches!(p.body, Body::Echo(_)))
+            .expect("node 2 echoes");
+        let v = s[1].incoming(echo);
+        assert_eq!(v.deliver.len(), 1, "{v:?}");
+        // An accusation that this honest Propose ignored the Prepareds is
+        // re-checked and flags nobody.
+        let accusation = s[3].packet(None, Body::Unjustified(j.clone()));
+        let v = s[2].incoming(accusation);
+        assert!(s[2].flagged().is_empty() && v.send.is_empty(), "{v:?}");
+    }
+
     /// Node `i`'s signed Accept of 'x' at pos 0, ballot 1.0.
     fn signed_accept(i: NodeId) -> Signed {
         Identity::from_seed(9, i).sign_message(
