@@ -201,12 +201,36 @@ pub fn run(
         return Err(MatrixError::NoSeeds);
     }
     let plan = plan(cfg);
-    let mut rows = Vec::with_capacity(plan.len());
-    for (i, &(mode, n, attack, middleware)) in plan.iter().enumerate() {
-        rows.push(row(attack, n, middleware, mode, cfg.seed, cfg.seeds)?);
-        progress(i + 1, plan.len());
-    }
-    Ok(Matrix { rows })
+    // Rows are independent runs of plain code: one thread per core, each
+    // taking the next row, results put back in table order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut rows: Vec<Option<Row>> = vec![None; plan.len()];
+    std::thread::scope(|scope| -> Result<(), MatrixError> {
+        for _ in 0..threads.min(plan.len()) {
+            let (tx, next, plan) = (tx.clone(), &next, &plan);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(mode, n, attack, middleware)) = plan.get(i) else {
+                    return;
+                };
+                let r = row(attack, n, middleware, mode, cfg.seed, cfg.seeds);
+                if tx.send((i, r)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        for (done, (i, r)) in rx.iter().enumerate() {
+            rows[i] = Some(r?);
+            progress(done + 1, plan.len());
+        }
+        Ok(())
+    })?;
+    Ok(Matrix {
+        rows: rows.into_iter().flatten().collect(),
+    })
 }
 
 /// `k/n`, or `-` where the column does not apply.
