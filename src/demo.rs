@@ -250,7 +250,11 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         let process = attack::participant(id, core_cfg.clone(), attack);
         let identity = Identity::from_seed(cfg.seed, id);
         let key = identity.public();
-        let shield = Shield::new(id, shield_cfg.clone(), Some(identity));
+        let shield_cfg = ShieldConfig {
+            record: attack.is_some_and(Attack::records_packets),
+            ..shield_cfg.clone()
+        };
+        let shield = Shield::new(id, shield_cfg, Some(identity));
         let (coord, net) = (coordinator.clone(), network.clone());
         let seed = cfg.seed;
         let middleware = Middleware::create(move |ctx| {

@@ -38,6 +38,25 @@ pub enum Body {
     /// One signed message whose ballot jumps out of bounds: proof on its own
     /// (the BALLOT_OVERFLOW defence); every receiver re-checks it.
     Overreach(Signed),
+    /// A certified Commit whose certificate does not hold by signatures
+    /// alone, with its sender's signature over the whole `Certified` body:
+    /// proof on its own (the PREMATURE_COMMIT defence); receivers re-check.
+    BadCertificate {
+        from: NodeId,
+        commit: Message,
+        accepts: Vec<Signed>,
+        sig: Vec<u8>,
+    },
+    /// `signer`'s signature over a packet that claims to come from
+    /// `claimed` (the FORGERY defence): `body` is the postcard of the forged
+    /// packet's body, the very bytes signed, so receivers re-check it
+    /// without decoding it.
+    Forgery {
+        signer: NodeId,
+        claimed: NodeId,
+        body: Vec<u8>,
+        sig: Vec<u8>,
+    },
 }
 
 impl Body {
@@ -49,6 +68,8 @@ impl Body {
             Body::Echo(_) => "Echo",
             Body::Evidence(..) => "Evidence",
             Body::Overreach(_) => "Overreach",
+            Body::BadCertificate { .. } => "BadCertificate",
+            Body::Forgery { .. } => "Forgery",
         }
     }
 }

@@ -13,7 +13,20 @@
 //!   fresh promises at one position;
 //! - [`ballot_bound`] against BALLOT_OVERFLOW: drop a ballot that jumps more
 //!   than `max_jump` rounds above everything seen, flag its sender, and
-//!   forward the signed message so every honest node checks it itself.
+//!   forward the signed message so every honest node checks it itself;
+//! - against PREMATURE_COMMIT: a signed Commit whose certificate does not
+//!   hold by signatures alone is proof against its sender
+//!   ([`certificate::proves_premature`]): flag, forward, re-check;
+//! - against FORGERY: a packet whose signature does not verify under the
+//!   node it claims to come from is dropped; if it verifies under another
+//!   known node's key, that node signed a claim to be someone else: flag it
+//!   and forward the signed bytes, which every receiver re-checks.
+//!
+//! REPLAY needs no defence of its own: a signature binds sender, kind,
+//! position, ballot and value, so a re-bound replay fails verification and an
+//! unmodified one is a duplicate Paxos tolerates. It cannot be pinned on the
+//! replayer by signatures (it re-sends someone else's); the TCP bridge,
+//! which knows each link's peer, drops it and logs the link.
 //!
 //! With `n = 2f+1` these detect and block the seed's attacks as they run in
 //! the demo, but they are not a Byzantine guarantee: the echo only helps if
@@ -29,7 +42,7 @@ pub mod echo;
 pub mod prepare_limit;
 
 use crate::auth::{Identity, Keyring, Signed};
-use crate::core::{majority, Event, Message, NodeId, Output};
+use crate::core::{majority, Event, Forgery, Message, NodeId, Output};
 use crate::wire::{Body, Packet};
 use ballot_bound::BallotBound;
 use certificate::Certificates;
@@ -49,6 +62,10 @@ pub enum Evidence {
     Overreach,
     /// Too many Prepares cutting off fresh promises (counted, not proven).
     PrepareLimit,
+    /// A signed Commit whose certificate lacks a quorum of valid Accepts.
+    BadCertificate,
+    /// A packet signed with one node's key that claims another sender.
+    Forgery,
 }
 
 impl std::fmt::Display for Evidence {
@@ -85,6 +102,9 @@ pub struct ShieldConfig {
     pub max_jump: u64,
     /// Distinct signed Accepts a Commit certificate needs (the core's quorum).
     pub quorum: usize,
+    /// Keep every signed packet received, for [`Forgery::Replay`]: only the
+    /// REPLAY attacker's shield does.
+    pub record: bool,
 }
 
 impl ShieldConfig {
@@ -97,6 +117,7 @@ impl ShieldConfig {
             echo_wait_ticks: 20,
             max_jump: ballot_bound::DEFAULT_MAX_JUMP,
             quorum: majority(n),
+            record: false,
         }
     }
 }
@@ -120,6 +141,8 @@ pub struct Shield {
     /// Packets our core addressed to itself (loopback mode), signed, not
     /// yet handed back ([`Shield::take_local`]).
     local: Vec<Packet>,
+    /// Signed packets received, by sender and message (`cfg.record` only).
+    recorded: BTreeMap<(NodeId, Message), (Body, Vec<u8>)>,
 }
 
 impl Shield {
@@ -140,6 +163,7 @@ impl Shield {
             banned: BTreeSet::new(),
             evidence: BTreeMap::new(),
             local: Vec::new(),
+            recorded: BTreeMap::new(),
         }
     }
 
@@ -213,6 +237,7 @@ impl Shield {
         let (to, msg) = match out {
             Output::Send { to, msg } => (Some(to), msg),
             Output::Broadcast { msg } => (None, msg),
+            Output::Forge { to, msg, how } => return vec![self.forge(to, msg, how)],
             Output::Event(_) | Output::Persist(_) => return Vec::new(),
         };
         if !self.cfg.defend {
@@ -239,6 +264,63 @@ impl Shield {
             _ => Body::Paxos(msg),
         };
         vec![self.packet(to, body)]
+    }
+
+    /// An attacker's [`Output::Forge`] as a packet (see [`Forgery`]).
+    fn forge(&mut self, to: NodeId, msg: Message, how: Forgery) -> Packet {
+        match how {
+            Forgery::As(from) => {
+                let body = Body::Paxos(msg);
+                let sig = self.identity.as_ref().map(|i| i.sign(from, &body));
+                Packet {
+                    from,
+                    to: Some(to),
+                    body,
+                    sig,
+                }
+            }
+            Forgery::Replay { from, original } => {
+                let (body, sig) = match self.recorded.get(&(from, original)) {
+                    Some((Body::Certified { accepts, .. }, sig)) => (
+                        Body::Certified {
+                            commit: msg,
+                            accepts: accepts.clone(),
+                        },
+                        Some(sig.clone()),
+                    ),
+                    Some((_, sig)) => (Body::Paxos(msg), Some(sig.clone())),
+                    None => (Body::Paxos(msg), None),
+                };
+                Packet {
+                    from,
+                    to: Some(to),
+                    body,
+                    sig,
+                }
+            }
+            Forgery::ShortCertificate { ballot } => {
+                let body = match (&self.identity, &msg) {
+                    (Some(identity), Message::Commit { pos, value }) if self.cfg.defend => {
+                        let own = identity.sign_message(
+                            self.id,
+                            Message::Accept {
+                                pos: *pos,
+                                ballot,
+                                value: value.clone(),
+                            },
+                        );
+                        let mut accepts = vec![own.clone(), own];
+                        accepts.extend(self.certs.latest_other(*pos));
+                        Body::Certified {
+                            commit: msg,
+                            accepts,
+                        }
+                    }
+                    _ => Body::Paxos(msg),
+                };
+                self.packet(Some(to), body)
+            }
+        }
     }
 
     fn flag(&mut self, v: &mut Verdict, node: NodeId, kind: Evidence, reason: String) {
@@ -295,6 +377,79 @@ impl Shield {
         v.send.push(self.packet(None, Body::Overreach(s)));
     }
 
+    /// A signed Commit with a certificate that fails by signatures alone:
+    /// flag its sender and tell everyone, once. The signed Commit is the
+    /// evidence.
+    fn premature(
+        &mut self,
+        v: &mut Verdict,
+        from: NodeId,
+        commit: Message,
+        accepts: Vec<Signed>,
+        sig: Vec<u8>,
+    ) {
+        if from == self.id || self.banned.contains(&from) {
+            return;
+        }
+        let reason = format!(
+            "premature commit: signed {commit} whose certificate of {} Accepts has no quorum of {} valid matching ones",
+            accepts.len(),
+            self.cfg.quorum
+        );
+        self.flag(v, from, Evidence::BadCertificate, reason);
+        v.send.push(self.packet(
+            None,
+            Body::BadCertificate {
+                from,
+                commit,
+                accepts,
+                sig,
+            },
+        ));
+    }
+
+    /// `signer` signed a packet claiming to be `claimed`: flag it and tell
+    /// everyone, once.
+    fn forger(
+        &mut self,
+        v: &mut Verdict,
+        signer: NodeId,
+        claimed: NodeId,
+        body: Vec<u8>,
+        sig: Vec<u8>,
+    ) {
+        if signer == self.id || signer == claimed || self.banned.contains(&signer) {
+            return;
+        }
+        let reason =
+            format!("forgery: node {signer} signed a packet claiming to come from node {claimed}");
+        self.flag(v, signer, Evidence::Forgery, reason);
+        v.send.push(self.packet(
+            None,
+            Body::Forgery {
+                signer,
+                claimed,
+                body,
+                sig,
+            },
+        ));
+    }
+
+    /// On the failure path only (the signature does not verify under the
+    /// claimed sender): does it verify under another known node's key?
+    fn find_forger(&mut self, v: &mut Verdict, claimed: NodeId, body: &Body, sig: &[u8]) {
+        let bytes = crate::auth::body_bytes(body);
+        let signer = self.keys.ids().find(|&j| {
+            j != claimed
+                && j != self.id
+                && !self.banned.contains(&j)
+                && self.keys.verify_claim(j, claimed, &bytes, sig).is_ok()
+        });
+        if let Some(signer) = signer {
+            self.forger(v, signer, claimed, bytes, sig.to_vec());
+        }
+    }
+
     /// Decide what an incoming packet means for the core.
     pub fn incoming(&mut self, packet: Packet) -> Verdict {
         let mut v = Verdict::default();
@@ -314,7 +469,16 @@ impl Shield {
                     packet.body.kind()
                 );
                 Self::dropped(&mut v, from, &packet.body, e.to_string());
+                if let (true, Some(sig)) = (self.cfg.defend, &packet.sig) {
+                    self.find_forger(&mut v, from, &packet.body, sig);
+                }
                 return v;
+            }
+            if let (true, Some(sig), Body::Paxos(m) | Body::Certified { commit: m, .. }) =
+                (self.cfg.record, &packet.sig, &packet.body)
+            {
+                self.recorded
+                    .insert((from, m.clone()), (packet.body.clone(), sig.clone()));
             }
         }
         if !self.cfg.defend {
@@ -322,7 +486,11 @@ impl Shield {
                 Body::Paxos(msg) | Body::Certified { commit: msg, .. } => {
                     v.deliver.push((from, msg))
                 }
-                Body::Echo(_) | Body::Evidence(..) | Body::Overreach(_) => {}
+                Body::Echo(_)
+                | Body::Evidence(..)
+                | Body::Overreach(_)
+                | Body::BadCertificate { .. }
+                | Body::Forgery { .. } => {}
             }
             return v;
         }
@@ -348,9 +516,81 @@ impl Shield {
                 {
                     Ok(()) => v.deliver.push((from, commit)),
                     Err(e) => {
+                        let proof = certificate::proves_premature(
+                            &commit,
+                            &accepts,
+                            &self.keys,
+                            self.cfg.quorum,
+                        );
                         let body = Body::Certified { commit, accepts };
                         Self::dropped(&mut v, from, &body, format!("bad certificate: {e}"));
+                        if proof {
+                            let Body::Certified { commit, accepts } = body else {
+                                unreachable!("built just above")
+                            };
+                            self.premature(&mut v, from, commit, accepts, sig);
+                        }
                     }
+                }
+            }
+            Body::BadCertificate {
+                from: accused,
+                commit,
+                accepts,
+                sig: signed,
+            } => {
+                // Re-checked here: the accused's own signature over the
+                // Commit and its certificate, and the certificate fails.
+                let certified = Body::Certified {
+                    commit: commit.clone(),
+                    accepts: accepts.clone(),
+                };
+                let valid =
+                    certificate::proves_premature(&commit, &accepts, &self.keys, self.cfg.quorum)
+                        && self.keys.verify(accused, &certified, &signed).is_ok();
+                if valid {
+                    self.premature(&mut v, accused, commit, accepts, signed);
+                } else {
+                    let body = Body::BadCertificate {
+                        from: accused,
+                        commit,
+                        accepts,
+                        sig: signed,
+                    };
+                    Self::dropped(
+                        &mut v,
+                        from,
+                        &body,
+                        "accusation without valid evidence".into(),
+                    );
+                }
+            }
+            Body::Forgery {
+                signer,
+                claimed,
+                body,
+                sig: signed,
+            } => {
+                let valid = signer != claimed
+                    && self
+                        .keys
+                        .verify_claim(signer, claimed, &body, &signed)
+                        .is_ok();
+                if valid {
+                    self.forger(&mut v, signer, claimed, body, signed);
+                } else {
+                    let body = Body::Forgery {
+                        signer,
+                        claimed,
+                        body,
+                        sig: signed,
+                    };
+                    Self::dropped(
+                        &mut v,
+                        from,
+                        &body,
+                        "accusation without valid evidence".into(),
+                    );
                 }
             }
             Body::Echo(s) => {

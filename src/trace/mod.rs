@@ -103,6 +103,8 @@ pub fn position(body: &Body) -> Option<Pos> {
         Body::Echo(s) => Some(s.msg.pos()),
         Body::Evidence(a, _) => Some(a.msg.pos()),
         Body::Overreach(s) => Some(s.msg.pos()),
+        Body::BadCertificate { commit, .. } => Some(commit.pos()),
+        Body::Forgery { .. } => None,
     }
 }
 
@@ -116,6 +118,12 @@ pub fn label(body: &Body) -> String {
         Body::Echo(s) => format!("Echo {}", short(&s.msg.to_string())),
         Body::Evidence(a, _) => format!("Evidence vs node {}", a.from),
         Body::Overreach(s) => format!("Overreach evidence vs node {}", s.from),
+        Body::BadCertificate { from, .. } => format!("BadCertificate vs node {from}"),
+        Body::Forgery {
+            signer, claimed, ..
+        } => {
+            format!("Forgery vs node {signer} (as {claimed})")
+        }
     }
 }
 
