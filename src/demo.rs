@@ -254,7 +254,10 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
             record: attack.is_some_and(Attack::records_packets),
             ..shield_cfg.clone()
         };
-        let shield = Shield::new(id, shield_cfg, Some(identity));
+        // Undefended against an attack that signatures alone stop: no
+        // signatures at all (as in the simulator), or nothing would show.
+        let unsigned = !cfg.middleware && cfg.attack.is_some_and(Attack::defeated_by_signatures);
+        let shield = Shield::new(id, shield_cfg, (!unsigned).then_some(identity));
         let (coord, net) = (coordinator.clone(), network.clone());
         let seed = cfg.seed;
         let middleware = Middleware::create(move |ctx| {

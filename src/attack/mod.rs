@@ -83,6 +83,13 @@ impl Attack {
         matches!(self, Attack::Safety | Attack::PrematureCommit)
     }
 
+    /// Whether packet signatures alone are this attack's defence (FORGERY,
+    /// REPLAY): the demo, which otherwise signs with the middleware off
+    /// too, runs these unsigned when undefended, as the simulator does.
+    pub fn defeated_by_signatures(self) -> bool {
+        matches!(self, Attack::Forgery | Attack::Replay)
+    }
+
     /// Whether the attacker's shield must record the signed packets it
     /// receives (the REPLAY attacker re-sends them).
     pub fn records_packets(self) -> bool {

@@ -731,7 +731,7 @@ impl Shield {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Ballot, Pos};
+    use crate::core::{Ballot, Forgery, Pos};
 
     fn shields(n: usize, defend: bool) -> Vec<Shield> {
         let ids: Vec<Identity> = (0..n as NodeId)
@@ -958,15 +958,263 @@ mod tests {
             s[1].incoming(p).deliver.is_empty(),
             "one signer counted twice"
         );
-        // With node 2's signed Accept too: a quorum of 2, applied.
+        // ... and signed by node 0, that is proof of a premature commit.
+        assert_eq!(s[1].evidence().get(&0), Some(&Evidence::BadCertificate));
+        // With node 2's signed Accept too: a quorum of 2, applied (by node
+        // 2, which has not seen the short one).
         let other = signed_accept(2);
         let p = s[0].packet(
-            Some(1),
+            Some(2),
             Body::Certified {
                 commit: commit.clone(),
                 accepts: vec![own, other],
             },
         );
-        assert_eq!(s[1].incoming(p).deliver, vec![(0, commit)]);
+        assert_eq!(s[2].incoming(p).deliver, vec![(0, commit)]);
+    }
+
+    fn commit(pos: Pos, value: &str) -> Message {
+        Message::Commit {
+            pos,
+            value: value.into(),
+        }
+    }
+
+    fn accept_at(i: NodeId, pos: Pos, value: &str) -> Signed {
+        Identity::from_seed(9, i).sign_message(
+            i,
+            Message::Accept {
+                pos,
+                ballot: Ballot::new(1, 0),
+                value: value.into(),
+            },
+        )
+    }
+
+    fn evidence_in(v: &Verdict) -> Option<Packet> {
+        v.send
+            .iter()
+            .find(|p| matches!(p.body, Body::BadCertificate { .. } | Body::Forgery { .. }))
+            .cloned()
+    }
+
+    #[test]
+    fn a_premature_commit_with_a_short_certificate_is_proof_against_its_sender() {
+        let mut s = shields(3, true);
+        // Node 0 learns pos 0 properly, so it holds a real certificate to pad with.
+        let real = s[1].packet(
+            Some(0),
+            Body::Certified {
+                commit: commit(0, "x"),
+                accepts: vec![accept_at(1, 0, "x"), accept_at(2, 0, "x")],
+            },
+        );
+        assert_eq!(s[0].incoming(real).deliver.len(), 1);
+        let p = s[0]
+            .outgoing(Output::Forge {
+                to: 1,
+                msg: commit(1, "y"),
+                how: Forgery::ShortCertificate {
+                    ballot: Ballot::new(5, 0),
+                },
+            })
+            .remove(0);
+        let Body::Certified { accepts, .. } = &p.body else {
+            panic!("a certificate is attached: {p:?}")
+        };
+        assert_eq!(
+            accepts.len(),
+            4,
+            "own Accept twice, two of another position"
+        );
+        let v = s[1].incoming(p);
+        assert!(v.deliver.is_empty(), "refused");
+        assert_eq!(s[1].evidence().get(&0), Some(&Evidence::BadCertificate));
+        let proof = evidence_in(&v).expect("forwarded");
+        // Node 2 re-checks the signed Commit itself.
+        s[2].incoming(proof);
+        assert_eq!(s[2].evidence().get(&0), Some(&Evidence::BadCertificate));
+    }
+
+    #[test]
+    fn an_honest_or_bare_commit_is_never_evidence() {
+        let mut s = shields(3, true);
+        // Node 1 has flagged node 2; a certificate with node 2's Accept no
+        // longer convinces it, but by signatures it holds: no accusation.
+        let mut node2_forgery = s[2].outgoing(Output::Forge {
+            to: 1,
+            msg: propose(0, "z"),
+            how: Forgery::As(0),
+        });
+        s[1].incoming(node2_forgery.remove(0));
+        assert!(s[1].flagged().contains(&2));
+        let honest = s[0].packet(
+            Some(1),
+            Body::Certified {
+                commit: commit(0, "x"),
+                accepts: vec![accept_at(0, 0, "x"), accept_at(2, 0, "x")],
+            },
+        );
+        let v = s[1].incoming(honest);
+        assert!(v.deliver.is_empty());
+        assert!(!s[1].flagged().contains(&0) && evidence_in(&v).is_none());
+        // A bare Commit (a restarted node lost its certificates): refused only.
+        let bare = send(&mut s[0], 1, commit(0, "x"));
+        let v = s[1].incoming(bare);
+        assert!(v.deliver.is_empty() && !s[1].flagged().contains(&0));
+    }
+
+    #[test]
+    fn accepts_by_unknown_signers_are_not_evidence() {
+        let ids: Vec<Identity> = (0..3).map(|i| Identity::from_seed(9, i)).collect();
+        // Node 1 knows node 0's key only.
+        let mut s1 = Shield::new(1, ShieldConfig::new(3, true), Some(ids[1].clone()));
+        s1.add_peer_key(0, ids[0].public());
+        let s0 = Shield::new(0, ShieldConfig::new(3, true), Some(ids[0].clone()));
+        let p = s0.packet(
+            Some(1),
+            Body::Certified {
+                commit: commit(0, "x"),
+                accepts: vec![accept_at(0, 0, "x"), accept_at(2, 0, "x")],
+            },
+        );
+        let v = s1.incoming(p);
+        assert!(v.deliver.is_empty(), "cannot check node 2's Accept");
+        assert!(s1.flagged().is_empty(), "but cannot call it a lie either");
+    }
+
+    #[test]
+    fn a_forged_bad_certificate_accusation_flags_nobody() {
+        let mut s = shields(3, true);
+        // Node 2 accuses node 0 of an honest, full certificate.
+        let accepts = vec![accept_at(0, 0, "x"), accept_at(1, 0, "x")];
+        let certified = Body::Certified {
+            commit: commit(0, "x"),
+            accepts: accepts.clone(),
+        };
+        let sig = Identity::from_seed(9, 0).sign(0, &certified);
+        let p = s[2].packet(
+            None,
+            Body::BadCertificate {
+                from: 0,
+                commit: commit(0, "x"),
+                accepts,
+                sig,
+            },
+        );
+        assert!(s[1].incoming(p).send.is_empty());
+        // Or of a short certificate node 2 signed itself.
+        let short = vec![accept_at(0, 0, "x")];
+        let body = Body::Certified {
+            commit: commit(0, "x"),
+            accepts: short.clone(),
+        };
+        let sig = Identity::from_seed(9, 2).sign(0, &body);
+        let p = s[2].packet(
+            None,
+            Body::BadCertificate {
+                from: 0,
+                commit: commit(0, "x"),
+                accepts: short,
+                sig,
+            },
+        );
+        s[1].incoming(p);
+        assert!(s[1].flagged().is_empty());
+    }
+
+    #[test]
+    fn a_packet_in_another_nodes_name_convicts_its_real_signer() {
+        let mut s = shields(3, true);
+        let forged = s[2]
+            .outgoing(Output::Forge {
+                to: 1,
+                msg: commit(0, "mine"),
+                how: Forgery::As(0),
+            })
+            .remove(0);
+        assert_eq!(forged.from, 0, "claims node 0");
+        let v = s[1].incoming(forged);
+        assert!(v.deliver.is_empty(), "does not verify under node 0's key");
+        assert_eq!(s[1].evidence().get(&2), Some(&Evidence::Forgery));
+        assert!(!s[1].flagged().contains(&0), "the claimed node is innocent");
+        let proof = evidence_in(&v).expect("forwarded");
+        s[0].incoming(proof);
+        assert_eq!(s[0].evidence().get(&2), Some(&Evidence::Forgery));
+        // A message signed by the key of the node it claims is accepted.
+        let honest = send(&mut s[0], 1, propose(0, "x"));
+        assert!(s[1].incoming(honest).events.is_empty());
+    }
+
+    #[test]
+    fn a_forged_forgery_accusation_flags_nobody() {
+        let mut s = shields(3, true);
+        // Node 2 claims node 0 signed as node 1, with a signature of its own.
+        let body = crate::auth::body_bytes(&Body::Paxos(propose(0, "x")));
+        let sig = Identity::from_seed(9, 2).sign(1, &Body::Paxos(propose(0, "x")));
+        let p = s[2].packet(
+            None,
+            Body::Forgery {
+                signer: 0,
+                claimed: 1,
+                body: body.clone(),
+                sig,
+            },
+        );
+        assert!(s[1].incoming(p).send.is_empty());
+        // Or that node 0 "forged" its own name with its own signature.
+        let sig = Identity::from_seed(9, 0).sign(0, &Body::Paxos(propose(0, "x")));
+        let p = s[2].packet(
+            None,
+            Body::Forgery {
+                signer: 0,
+                claimed: 0,
+                body,
+                sig,
+            },
+        );
+        s[1].incoming(p);
+        assert!(s[1].flagged().is_empty());
+    }
+
+    #[test]
+    fn a_re_bound_replay_is_dropped_and_a_plain_one_is_inert() {
+        let ids: Vec<Identity> = (0..3).map(|i| Identity::from_seed(9, i)).collect();
+        let mut s = shields(3, true);
+        let cfg = ShieldConfig {
+            record: true,
+            ..ShieldConfig::new(3, true)
+        };
+        let mut replayer = Shield::new(2, cfg, Some(ids[2].clone()));
+        for (j, id) in ids.iter().enumerate() {
+            replayer.add_peer_key(j as NodeId, id.public());
+        }
+        let original = commit(0, "x");
+        let certified = s[0].packet(
+            Some(2),
+            Body::Certified {
+                commit: original.clone(),
+                accepts: vec![accept_at(0, 0, "x"), accept_at(1, 0, "x")],
+            },
+        );
+        assert_eq!(replayer.incoming(certified).deliver.len(), 1);
+        let replay = |r: &mut Shield, msg: Message| {
+            r.outgoing(Output::Forge {
+                to: 1,
+                msg,
+                how: Forgery::Replay {
+                    from: 0,
+                    original: original.clone(),
+                },
+            })
+            .remove(0)
+        };
+        let plain = replay(&mut replayer, original.clone());
+        assert_eq!(s[1].incoming(plain).deliver, vec![(0, original.clone())]);
+        let rebound = replay(&mut replayer, commit(1, "x"));
+        let v = s[1].incoming(rebound);
+        assert!(v.deliver.is_empty(), "node 0 never signed pos 1");
+        assert!(s[1].flagged().is_empty(), "and nobody can be blamed");
+        assert!(v.send.is_empty());
     }
 }
