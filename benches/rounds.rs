@@ -70,7 +70,7 @@ fn route(
                     flight.push_back((from, to, msg.clone()));
                 }
             }
-            Output::Event(_) | Output::Persist(_) => {}
+            Output::Event(_) | Output::Persist(_) | Output::Forge { .. } => {}
         }
     }
 }

@@ -131,6 +131,11 @@ pub fn signing_bytes(from: NodeId, body: &Body) -> Vec<u8> {
     bytes
 }
 
+/// The body part of [`signing_bytes`]: what a forgery proof carries.
+pub fn body_bytes(body: &Body) -> Vec<u8> {
+    postcard::to_allocvec(body).expect("bodies always serialize")
+}
+
 /// A protocol message with its sender's signature, as it was sent in a
 /// `Body::Paxos` packet. It can be forwarded and checked by anyone.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -169,6 +174,35 @@ impl Keyring {
         let sig: [u8; 64] = sig.try_into().map_err(|_| AuthError::Malformed)?;
         key.verify_strict(&signing_bytes(from, body), &Signature::from_bytes(&sig))
             .map_err(|_| AuthError::BadSignature(from))
+    }
+
+    /// Check that `sig` is `signer`'s signature over a packet claiming to
+    /// come from `claimed` with the body serialized as `body` (see
+    /// [`body_bytes`]). With `signer != claimed` a valid one proves `signer`
+    /// forged a packet in `claimed`'s name: the id is part of what is signed.
+    pub fn verify_claim(
+        &self,
+        signer: NodeId,
+        claimed: NodeId,
+        body: &[u8],
+        sig: &[u8],
+    ) -> Result<(), AuthError> {
+        let key = self
+            .keys
+            .get(&signer)
+            .ok_or(AuthError::UnknownSigner(signer))?;
+        let sig: [u8; 64] = sig.try_into().map_err(|_| AuthError::Malformed)?;
+        let mut bytes = Vec::with_capacity(DOMAIN.len() + 4 + body.len());
+        bytes.extend_from_slice(DOMAIN);
+        bytes.extend_from_slice(&claimed.to_le_bytes());
+        bytes.extend_from_slice(body);
+        key.verify_strict(&bytes, &Signature::from_bytes(&sig))
+            .map_err(|_| AuthError::BadSignature(signer))
+    }
+
+    /// The nodes whose keys we know, in order.
+    pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.keys.keys().copied()
     }
 
     /// Check a forwarded signed message.

@@ -251,7 +251,14 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         let process = attack::participant(id, core_cfg.clone(), attack);
         let identity = Identity::from_seed(cfg.seed, id);
         let key = identity.public();
-        let shield = Shield::new(id, shield_cfg.clone(), Some(identity));
+        let shield_cfg = ShieldConfig {
+            record: attack.is_some_and(Attack::records_packets),
+            ..shield_cfg.clone()
+        };
+        // Undefended against an attack that signatures alone stop: no
+        // signatures at all (as in the simulator), or nothing would show.
+        let unsigned = !cfg.middleware && cfg.attack.is_some_and(Attack::defeated_by_signatures);
+        let shield = Shield::new(id, shield_cfg, (!unsigned).then_some(identity));
         let (coord, net) = (coordinator.clone(), network.clone());
         let seed = cfg.seed;
         let middleware = Middleware::create(move |ctx| {

@@ -190,7 +190,8 @@ struct NodeArgs {
     /// Ask for this node id (default: the data directory's, else the lowest free).
     #[arg(long, value_name = "ID")]
     id: Option<u32>,
-    /// Make this node an attacker: SAFETY, LIVENESS or BALLOT_OVERFLOW.
+    /// Make this node an attacker: SAFETY, LIVENESS, BALLOT_OVERFLOW,
+    /// PREMATURE_COMMIT, FORGERY or REPLAY.
     /// Case-insensitive.
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
@@ -265,7 +266,8 @@ struct SimArgs {
     /// Form and heal partitions during the faulty period.
     #[arg(long)]
     partitions: bool,
-    /// SAFETY, LIVENESS or BALLOT_OVERFLOW (case-insensitive).
+    /// SAFETY, LIVENESS, BALLOT_OVERFLOW, PREMATURE_COMMIT, FORGERY or
+    /// REPLAY (case-insensitive).
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
     /// Which node attacks.
@@ -305,7 +307,9 @@ struct DemoArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
     drop: f64,
     /// Make one node an attacker: SAFETY (equivocating leader), LIVENESS
-    /// (ballot climber) or BALLOT_OVERFLOW (ballot exhauster).
+    /// (ballot climber), BALLOT_OVERFLOW (ballot exhauster), PREMATURE_COMMIT
+    /// (Commit before anyone accepted), FORGERY (messages in another node's
+    /// name) or REPLAY (recorded messages re-sent, re-bound).
     /// Case-insensitive.
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,

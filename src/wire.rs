@@ -45,6 +45,25 @@ pub enum Body {
     /// A BFT Propose its own justification does not allow: proof that its
     /// leader ignored the Prepared values; every receiver re-checks it.
     Unjustified(crate::middleware::bft::Justified),
+    /// A certified Commit whose certificate does not hold by signatures
+    /// alone, with its sender's signature over the whole `Certified` body:
+    /// proof on its own (the PREMATURE_COMMIT defence); receivers re-check.
+    BadCertificate {
+        from: NodeId,
+        commit: Message,
+        accepts: Vec<Signed>,
+        sig: Vec<u8>,
+    },
+    /// `signer`'s signature over a packet that claims to come from
+    /// `claimed` (the FORGERY defence): `body` is the postcard of the forged
+    /// packet's body, the very bytes signed, so receivers re-check it
+    /// without decoding it.
+    Forgery {
+        signer: NodeId,
+        claimed: NodeId,
+        body: Vec<u8>,
+        sig: Vec<u8>,
+    },
 }
 
 impl Body {
@@ -59,6 +78,8 @@ impl Body {
             Body::BftPrepared(_) => "Prepared+proofs",
             Body::BftPropose(_) => "Propose+justification",
             Body::Unjustified(_) => "Unjustified",
+            Body::BadCertificate { .. } => "BadCertificate",
+            Body::Forgery { .. } => "Forgery",
         }
     }
 }

@@ -97,7 +97,7 @@ fn dispatch(id: Id, outs: Vec<Output>, o: &mut Out<Node>) {
                     o.send(Id::from(peer), Msg::Paxos(msg.clone()));
                 }
             }
-            Output::Event(_) | Output::Persist(_) => {}
+            Output::Event(_) | Output::Persist(_) | Output::Forge { .. } => {}
         }
     }
 }

@@ -6,9 +6,18 @@
 //! - [`Attack::Liveness`] — the ballot climber ([`liveness::BallotClimber`]).
 //! - [`Attack::BallotOverflow`] — the ballot exhauster
 //!   ([`overflow::BallotOverflow`]).
+//! - [`Attack::PrematureCommit`] — Commit before anyone accepted
+//!   ([`premature_commit::PrematureCommit`]).
+//! - [`Attack::Forgery`] — messages in another node's name
+//!   ([`forgery::Forger`]).
+//! - [`Attack::Replay`] — old messages again, re-bound
+//!   ([`replay::Replayer`]).
 
+pub mod forgery;
 pub mod liveness;
 pub mod overflow;
+pub mod premature_commit;
+pub mod replay;
 pub mod safety;
 
 use crate::core::{Config, NodeId, Process, Replica};
@@ -25,11 +34,17 @@ pub enum Attack {
     Liveness,
     /// Prepare with the largest round (and huge jumps), ignore the answers.
     BallotOverflow,
+    /// Commit before a quorum accepted, two values to two halves.
+    PrematureCommit,
+    /// Commit a value of its own in an honest leader's name.
+    Forgery,
+    /// Re-send recorded Commits, as they were and re-bound to new positions.
+    Replay,
 }
 
 /// `--attack` got a name it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown attack '{0}' (expected SAFETY, LIVENESS or BALLOT_OVERFLOW)")]
+#[error("unknown attack '{0}' (expected SAFETY, LIVENESS, BALLOT_OVERFLOW, PREMATURE_COMMIT, FORGERY or REPLAY)")]
 pub struct UnknownAttack(pub String);
 
 impl FromStr for Attack {
@@ -39,6 +54,9 @@ impl FromStr for Attack {
             "SAFETY" => Ok(Attack::Safety),
             "LIVENESS" => Ok(Attack::Liveness),
             "BALLOT_OVERFLOW" => Ok(Attack::BallotOverflow),
+            "PREMATURE_COMMIT" => Ok(Attack::PrematureCommit),
+            "FORGERY" => Ok(Attack::Forgery),
+            "REPLAY" => Ok(Attack::Replay),
             _ => Err(UnknownAttack(s.to_string())),
         }
     }
@@ -50,19 +68,42 @@ impl fmt::Display for Attack {
             Attack::Safety => "SAFETY",
             Attack::Liveness => "LIVENESS",
             Attack::BallotOverflow => "BALLOT_OVERFLOW",
+            Attack::PrematureCommit => "PREMATURE_COMMIT",
+            Attack::Forgery => "FORGERY",
+            Attack::Replay => "REPLAY",
         })
     }
 }
 
 impl Attack {
     /// Every attack, in the order `paxos matrix` lists them.
-    pub const ALL: [Attack; 3] = [Attack::Safety, Attack::Liveness, Attack::BallotOverflow];
+    pub const ALL: [Attack; 6] = [
+        Attack::Safety,
+        Attack::Liveness,
+        Attack::BallotOverflow,
+        Attack::PrematureCommit,
+        Attack::Forgery,
+        Attack::Replay,
+    ];
 
     /// Whether the client should ask the attacker to propagate values (the
     /// seed's demo asks the SAFETY attacker, and avoids the LIVENESS one;
     /// the BALLOT_OVERFLOW attacker never proposes either).
     pub fn takes_requests(self) -> bool {
-        matches!(self, Attack::Safety)
+        matches!(self, Attack::Safety | Attack::PrematureCommit)
+    }
+
+    /// Whether packet signatures alone are this attack's defence (FORGERY,
+    /// REPLAY): the demo, which otherwise signs with the middleware off
+    /// too, runs these unsigned when undefended, as the simulator does.
+    pub fn defeated_by_signatures(self) -> bool {
+        matches!(self, Attack::Forgery | Attack::Replay)
+    }
+
+    /// Whether the attacker's shield must record the signed packets it
+    /// receives (the REPLAY attacker re-sends them).
+    pub fn records_packets(self) -> bool {
+        matches!(self, Attack::Replay)
     }
 }
 
@@ -74,6 +115,11 @@ pub fn participant(id: NodeId, cfg: Config, attack: Option<Attack>) -> Box<dyn P
         Some(Attack::Safety) => Box::new(safety::Equivocator::new(id, &cfg)),
         Some(Attack::Liveness) => Box::new(liveness::BallotClimber::new(id)),
         Some(Attack::BallotOverflow) => Box::new(overflow::BallotOverflow::new(id)),
+        Some(Attack::PrematureCommit) => {
+            Box::new(premature_commit::PrematureCommit::new(id, cfg.n))
+        }
+        Some(Attack::Forgery) => Box::new(forgery::Forger::new(id, cfg)),
+        Some(Attack::Replay) => Box::new(replay::Replayer::new(id, cfg)),
     }
 }
 
@@ -90,5 +136,15 @@ mod tests {
         assert_eq!(Attack::BallotOverflow.to_string(), "BALLOT_OVERFLOW");
         assert!(!Attack::BallotOverflow.takes_requests());
         assert!("chaos".parse::<Attack>().is_err());
+        for (name, a) in [
+            ("premature_commit", Attack::PrematureCommit),
+            ("Forgery", Attack::Forgery),
+            ("REPLAY", Attack::Replay),
+        ] {
+            assert_eq!(name.parse(), Ok(a));
+            assert_eq!(a.to_string(), name.to_ascii_uppercase());
+        }
+        assert!(Attack::PrematureCommit.takes_requests());
+        assert!(!Attack::Forgery.takes_requests() && !Attack::Replay.takes_requests());
     }
 }

@@ -125,6 +125,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     let shield_cfg = ShieldConfig {
         max_prepares: opts.max_prepares,
         grace_ticks: cfg.grace_ticks,
+        record: opts.attack.is_some_and(Attack::records_packets),
         ..ShieldConfig::new(n, opts.middleware)
     };
     // Without packet signatures the links are still authenticated (by the

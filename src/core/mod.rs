@@ -44,6 +44,34 @@ pub enum Output {
     /// writes (and syncs) every `Persist` of a step before it sends any
     /// message of that step: a promise that was sent is a promise kept.
     Persist(Write),
+    /// **Attackers only** (the honest [`Replica`] never emits it): send `msg`
+    /// to `to` in a way an honest node never would, as `how` says. The
+    /// driver hands it to the middleware's shield like any message; the
+    /// shield, which holds the only key this node has, builds the packet.
+    Forge {
+        to: NodeId,
+        msg: Message,
+        how: Forgery,
+    },
+}
+
+/// How an attacker's [`Output::Forge`] lies. Each is the narrowest thing its
+/// attack needs from the shield, which alone holds keys and signatures.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Forgery {
+    /// Claim to be node `.0`: the packet says `from: .0`, and is signed (if
+    /// signatures are on) with our own key, the only one we have (FORGERY).
+    As(NodeId),
+    /// Re-send the packet `from` sent us carrying `original` (recorded by
+    /// our shield with `from`'s signature), with its message replaced by
+    /// `msg`: a plain replay when `msg == original`, a re-bound one
+    /// otherwise (REPLAY). Unsigned when nothing was recorded.
+    Replay { from: NodeId, original: Message },
+    /// `msg` is our own `Commit`: attach a certificate that does not hold —
+    /// our own `Accept` in `ballot`, twice, plus the signed Accepts of the
+    /// latest certificate our shield holds for another position
+    /// (PREMATURE_COMMIT).
+    ShortCertificate { ballot: Ballot },
 }
 
 /// One change to a replica's durable state.

@@ -3,6 +3,15 @@
 //! distinct nodes for the same (position, ballot, value); a node keeps the
 //! certificate of every position it committed, to send along whenever it
 //! tells someone else about that commit.
+//!
+//! A certificate that does not hold *by signatures alone* — fewer than a
+//! quorum of distinct signers with valid Accepts for the Commit's position
+//! and value in one ballot, whoever the receiver has flagged — inside a
+//! Commit its sender signed is proof against that sender: an honest node
+//! only attaches a certificate it assembled from a quorum of valid Accepts
+//! (or received and checked), and sends a bare Commit otherwise (a
+//! restarted node may have lost its certificates; a bare Commit is refused,
+//! never evidence). See [`proves_premature`].
 
 use crate::auth::{Identity, Keyring, Signed};
 use crate::core::{Ballot, Message, NodeId, Pos, Value};
@@ -91,6 +100,18 @@ impl Certificates {
             .map(|(_, cert)| cert.clone())
     }
 
+    /// The Accepts of the certificate we hold for the highest committed
+    /// position other than `pos` (what a PREMATURE_COMMIT attacker pads a
+    /// short certificate with: valid signatures, wrong position).
+    pub fn latest_other(&self, pos: Pos) -> Vec<Signed> {
+        self.done
+            .iter()
+            .rev()
+            .find(|(p, _)| **p != pos)
+            .map(|(_, (_, cert))| cert.clone())
+            .unwrap_or_default()
+    }
+
     fn store(&mut self, pos: Pos, value: Value, cert: Vec<Signed>) {
         self.accepts.retain(|(p, _, _), _| *p != pos);
         self.done.insert(pos, (value, cert));
@@ -136,4 +157,41 @@ impl Certificates {
         }
         Ok(())
     }
+}
+
+/// Whether a signed `commit` with the certificate `accepts` is evidence of
+/// a premature commit: no quorum of distinct signers with valid, matching
+/// Accepts (same position and value, one ballot) by signatures alone. Not
+/// evidence when a matching Accept comes from a signer whose key we do not
+/// know: someone who knows it might see a quorum.
+pub fn proves_premature(
+    commit: &Message,
+    accepts: &[Signed],
+    keys: &Keyring,
+    quorum: usize,
+) -> bool {
+    let Message::Commit { pos, value } = commit else {
+        return false;
+    };
+    let mut by_ballot: BTreeMap<Ballot, BTreeSet<NodeId>> = BTreeMap::new();
+    for a in accepts {
+        let Message::Accept {
+            pos: p,
+            ballot,
+            value: v,
+        } = &a.msg
+        else {
+            continue;
+        };
+        if p != pos || v != value {
+            continue;
+        }
+        if !keys.contains(a.from) {
+            return false;
+        }
+        if keys.verify_signed(a).is_ok() {
+            by_ballot.entry(*ballot).or_default().insert(a.from);
+        }
+    }
+    by_ballot.values().map(BTreeSet::len).max().unwrap_or(0) < quorum
 }

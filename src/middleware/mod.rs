@@ -13,7 +13,20 @@
 //!   fresh promises at one position;
 //! - [`ballot_bound`] against BALLOT_OVERFLOW: drop a ballot that jumps more
 //!   than `max_jump` rounds above everything seen, flag its sender, and
-//!   forward the signed message so every honest node checks it itself.
+//!   forward the signed message so every honest node checks it itself;
+//! - against PREMATURE_COMMIT: a signed Commit whose certificate does not
+//!   hold by signatures alone is proof against its sender
+//!   ([`certificate::proves_premature`]): flag, forward, re-check;
+//! - against FORGERY: a packet whose signature does not verify under the
+//!   node it claims to come from is dropped; if it verifies under another
+//!   known node's key, that node signed a claim to be someone else: flag it
+//!   and forward the signed bytes, which every receiver re-checks.
+//!
+//! REPLAY needs no defence of its own: a signature binds sender, kind,
+//! position, ballot and value, so a re-bound replay fails verification and an
+//! unmodified one is a duplicate Paxos tolerates. It cannot be pinned on the
+//! replayer by signatures (it re-sends someone else's); the TCP bridge,
+//! which knows each link's peer, drops it and logs the link.
 //!
 //! With `n = 2f+1` these detect and block the seed's attacks as they run in
 //! the demo, but they are not a Byzantine guarantee: the echo only helps if
@@ -36,7 +49,7 @@ pub mod echo;
 pub mod prepare_limit;
 
 use crate::auth::{Identity, Keyring, Signed};
-use crate::core::{majority, Event, Message, NodeId, Output};
+use crate::core::{majority, Event, Forgery, Message, NodeId, Output};
 use crate::wire::{Body, Packet};
 use ballot_bound::BallotBound;
 use certificate::Certificates;
@@ -58,6 +71,10 @@ pub enum Evidence {
     PrepareLimit,
     /// A signed BFT Propose whose value its own justification does not allow.
     Unjustified,
+    /// A signed Commit whose certificate lacks a quorum of valid Accepts.
+    BadCertificate,
+    /// A packet signed with one node's key that claims another sender.
+    Forgery,
 }
 
 impl std::fmt::Display for Evidence {
@@ -96,6 +113,9 @@ pub struct ShieldConfig {
     pub quorum: usize,
     /// BFT mode (with `defend`): proofs, justifications, echo quorums.
     pub bft: bool,
+    /// Keep every signed packet received, for [`Forgery::Replay`]: only the
+    /// REPLAY attacker's shield does.
+    pub record: bool,
 }
 
 impl ShieldConfig {
@@ -109,6 +129,7 @@ impl ShieldConfig {
             max_jump: ballot_bound::DEFAULT_MAX_JUMP,
             quorum: majority(n),
             bft: false,
+            record: false,
         }
     }
 }
@@ -143,6 +164,8 @@ pub struct Shield {
     /// report more, and Paxos does not ask the leader to follow them — so
     /// acceptors must recompute from the very set the leader used.
     frozen: BTreeMap<crate::core::Ballot, Vec<bft::Proven>>,
+    /// Signed packets received, by sender and message (`cfg.record` only).
+    recorded: BTreeMap<(NodeId, Message), (Body, Vec<u8>)>,
 }
 
 /// Ballots whose Prepareds a BFT leader keeps (its latest attempts).
@@ -173,6 +196,7 @@ impl Shield {
             proven: BTreeMap::new(),
             preparing: BTreeMap::new(),
             frozen: BTreeMap::new(),
+            recorded: BTreeMap::new(),
         }
     }
 
@@ -310,6 +334,7 @@ impl Shield {
         let (to, msg) = match out {
             Output::Send { to, msg } => (Some(to), msg),
             Output::Broadcast { msg } => (None, msg),
+            Output::Forge { to, msg, how } => return vec![self.forge(to, msg, how)],
             Output::Event(_) | Output::Persist(_) => return Vec::new(),
         };
         if !self.cfg.defend {
@@ -347,6 +372,63 @@ impl Shield {
             _ => Body::Paxos(msg),
         };
         vec![self.packet(to, body)]
+    }
+
+    /// An attacker's [`Output::Forge`] as a packet (see [`Forgery`]).
+    fn forge(&mut self, to: NodeId, msg: Message, how: Forgery) -> Packet {
+        match how {
+            Forgery::As(from) => {
+                let body = Body::Paxos(msg);
+                let sig = self.identity.as_ref().map(|i| i.sign(from, &body));
+                Packet {
+                    from,
+                    to: Some(to),
+                    body,
+                    sig,
+                }
+            }
+            Forgery::Replay { from, original } => {
+                let (body, sig) = match self.recorded.get(&(from, original)) {
+                    Some((Body::Certified { accepts, .. }, sig)) => (
+                        Body::Certified {
+                            commit: msg,
+                            accepts: accepts.clone(),
+                        },
+                        Some(sig.clone()),
+                    ),
+                    Some((_, sig)) => (Body::Paxos(msg), Some(sig.clone())),
+                    None => (Body::Paxos(msg), None),
+                };
+                Packet {
+                    from,
+                    to: Some(to),
+                    body,
+                    sig,
+                }
+            }
+            Forgery::ShortCertificate { ballot } => {
+                let body = match (&self.identity, &msg) {
+                    (Some(identity), Message::Commit { pos, value }) if self.cfg.defend => {
+                        let own = identity.sign_message(
+                            self.id,
+                            Message::Accept {
+                                pos: *pos,
+                                ballot,
+                                value: value.clone(),
+                            },
+                        );
+                        let mut accepts = vec![own.clone(), own];
+                        accepts.extend(self.certs.latest_other(*pos));
+                        Body::Certified {
+                            commit: msg,
+                            accepts,
+                        }
+                    }
+                    _ => Body::Paxos(msg),
+                };
+                self.packet(Some(to), body)
+            }
+        }
     }
 
     fn flag(&mut self, v: &mut Verdict, node: NodeId, kind: Evidence, reason: String) {
@@ -403,6 +485,79 @@ impl Shield {
         v.send.push(self.packet(None, Body::Overreach(s)));
     }
 
+    /// A signed Commit with a certificate that fails by signatures alone:
+    /// flag its sender and tell everyone, once. The signed Commit is the
+    /// evidence.
+    fn premature(
+        &mut self,
+        v: &mut Verdict,
+        from: NodeId,
+        commit: Message,
+        accepts: Vec<Signed>,
+        sig: Vec<u8>,
+    ) {
+        if from == self.id || self.banned.contains(&from) {
+            return;
+        }
+        let reason = format!(
+            "premature commit: signed {commit} whose certificate of {} Accepts has no quorum of {} valid matching ones",
+            accepts.len(),
+            self.cfg.quorum
+        );
+        self.flag(v, from, Evidence::BadCertificate, reason);
+        v.send.push(self.packet(
+            None,
+            Body::BadCertificate {
+                from,
+                commit,
+                accepts,
+                sig,
+            },
+        ));
+    }
+
+    /// `signer` signed a packet claiming to be `claimed`: flag it and tell
+    /// everyone, once.
+    fn forger(
+        &mut self,
+        v: &mut Verdict,
+        signer: NodeId,
+        claimed: NodeId,
+        body: Vec<u8>,
+        sig: Vec<u8>,
+    ) {
+        if signer == self.id || signer == claimed || self.banned.contains(&signer) {
+            return;
+        }
+        let reason =
+            format!("forgery: node {signer} signed a packet claiming to come from node {claimed}");
+        self.flag(v, signer, Evidence::Forgery, reason);
+        v.send.push(self.packet(
+            None,
+            Body::Forgery {
+                signer,
+                claimed,
+                body,
+                sig,
+            },
+        ));
+    }
+
+    /// On the failure path only (the signature does not verify under the
+    /// claimed sender): does it verify under another known node's key?
+    fn find_forger(&mut self, v: &mut Verdict, claimed: NodeId, body: &Body, sig: &[u8]) {
+        let bytes = crate::auth::body_bytes(body);
+        let signer = self.keys.ids().find(|&j| {
+            j != claimed
+                && j != self.id
+                && !self.banned.contains(&j)
+                && self.keys.verify_claim(j, claimed, &bytes, sig).is_ok()
+        });
+        if let Some(signer) = signer {
+            self.forger(v, signer, claimed, bytes, sig.to_vec());
+        }
+    }
+
     /// Decide what an incoming packet means for the core.
     pub fn incoming(&mut self, packet: Packet) -> Verdict {
         let mut v = Verdict::default();
@@ -422,7 +577,16 @@ impl Shield {
                     packet.body.kind()
                 );
                 Self::dropped(&mut v, from, &packet.body, e.to_string());
+                if let (true, Some(sig)) = (self.cfg.defend, &packet.sig) {
+                    self.find_forger(&mut v, from, &packet.body, sig);
+                }
                 return v;
+            }
+            if let (true, Some(sig), Body::Paxos(m) | Body::Certified { commit: m, .. }) =
+                (self.cfg.record, &packet.sig, &packet.body)
+            {
+                self.recorded
+                    .insert((from, m.clone()), (packet.body.clone(), sig.clone()));
             }
         }
         self.accept(packet)
@@ -443,7 +607,12 @@ impl Shield {
                 }
                 Body::BftPrepared(p) => v.deliver.push((from, p.prepared.msg)),
                 Body::BftPropose(j) => v.deliver.push((from, j.propose.msg)),
-                Body::Echo(_) | Body::Evidence(..) | Body::Overreach(_) | Body::Unjustified(_) => {}
+                Body::Echo(_)
+                | Body::Evidence(..)
+                | Body::Overreach(_)
+                | Body::Unjustified(_)
+                | Body::BadCertificate { .. }
+                | Body::Forgery { .. } => {}
             }
             return v;
         }
@@ -491,9 +660,81 @@ impl Shield {
                 {
                     Ok(()) => v.deliver.push((from, commit)),
                     Err(e) => {
+                        let proof = certificate::proves_premature(
+                            &commit,
+                            &accepts,
+                            &self.keys,
+                            self.cfg.quorum,
+                        );
                         let body = Body::Certified { commit, accepts };
                         Self::dropped(&mut v, from, &body, format!("bad certificate: {e}"));
+                        if proof {
+                            let Body::Certified { commit, accepts } = body else {
+                                unreachable!("built just above")
+                            };
+                            self.premature(&mut v, from, commit, accepts, sig);
+                        }
                     }
+                }
+            }
+            Body::BadCertificate {
+                from: accused,
+                commit,
+                accepts,
+                sig: signed,
+            } => {
+                // Re-checked here: the accused's own signature over the
+                // Commit and its certificate, and the certificate fails.
+                let certified = Body::Certified {
+                    commit: commit.clone(),
+                    accepts: accepts.clone(),
+                };
+                let valid =
+                    certificate::proves_premature(&commit, &accepts, &self.keys, self.cfg.quorum)
+                        && self.keys.verify(accused, &certified, &signed).is_ok();
+                if valid {
+                    self.premature(&mut v, accused, commit, accepts, signed);
+                } else {
+                    let body = Body::BadCertificate {
+                        from: accused,
+                        commit,
+                        accepts,
+                        sig: signed,
+                    };
+                    Self::dropped(
+                        &mut v,
+                        from,
+                        &body,
+                        "accusation without valid evidence".into(),
+                    );
+                }
+            }
+            Body::Forgery {
+                signer,
+                claimed,
+                body,
+                sig: signed,
+            } => {
+                let valid = signer != claimed
+                    && self
+                        .keys
+                        .verify_claim(signer, claimed, &body, &signed)
+                        .is_ok();
+                if valid {
+                    self.forger(&mut v, signer, claimed, body, signed);
+                } else {
+                    let body = Body::Forgery {
+                        signer,
+                        claimed,
+                        body,
+                        sig: signed,
+                    };
+                    Self::dropped(
+                        &mut v,
+                        from,
+                        &body,
+                        "accusation without valid evidence".into(),
+                    );
                 }
             }
             Body::Echo(s) => {
@@ -734,7 +975,7 @@ impl Shield {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Ballot, Pos};
+    use crate::core::{Ballot, Forgery, Pos};
 
     fn shields(n: usize, defend: bool) -> Vec<Shield> {
         let ids: Vec<Identity> = (0..n as NodeId)
@@ -1057,15 +1298,263 @@ mod tests {
             s[1].incoming(p).deliver.is_empty(),
             "one signer counted twice"
         );
-        // With node 2's signed Accept too: a quorum of 2, applied.
+        // ... and signed by node 0, that is proof of a premature commit.
+        assert_eq!(s[1].evidence().get(&0), Some(&Evidence::BadCertificate));
+        // With node 2's signed Accept too: a quorum of 2, applied (by node
+        // 2, which has not seen the short one).
         let other = signed_accept(2);
         let p = s[0].packet(
-            Some(1),
+            Some(2),
             Body::Certified {
                 commit: commit.clone(),
                 accepts: vec![own, other],
             },
         );
-        assert_eq!(s[1].incoming(p).deliver, vec![(0, commit)]);
+        assert_eq!(s[2].incoming(p).deliver, vec![(0, commit)]);
+    }
+
+    fn commit(pos: Pos, value: &str) -> Message {
+        Message::Commit {
+            pos,
+            value: value.into(),
+        }
+    }
+
+    fn accept_at(i: NodeId, pos: Pos, value: &str) -> Signed {
+        Identity::from_seed(9, i).sign_message(
+            i,
+            Message::Accept {
+                pos,
+                ballot: Ballot::new(1, 0),
+                value: value.into(),
+            },
+        )
+    }
+
+    fn evidence_in(v: &Verdict) -> Option<Packet> {
+        v.send
+            .iter()
+            .find(|p| matches!(p.body, Body::BadCertificate { .. } | Body::Forgery { .. }))
+            .cloned()
+    }
+
+    #[test]
+    fn a_premature_commit_with_a_short_certificate_is_proof_against_its_sender() {
+        let mut s = shields(3, true);
+        // Node 0 learns pos 0 properly, so it holds a real certificate to pad with.
+        let real = s[1].packet(
+            Some(0),
+            Body::Certified {
+                commit: commit(0, "x"),
+                accepts: vec![accept_at(1, 0, "x"), accept_at(2, 0, "x")],
+            },
+        );
+        assert_eq!(s[0].incoming(real).deliver.len(), 1);
+        let p = s[0]
+            .outgoing(Output::Forge {
+                to: 1,
+                msg: commit(1, "y"),
+                how: Forgery::ShortCertificate {
+                    ballot: Ballot::new(5, 0),
+                },
+            })
+            .remove(0);
+        let Body::Certified { accepts, .. } = &p.body else {
+            panic!("a certificate is attached: {p:?}")
+        };
+        assert_eq!(
+            accepts.len(),
+            4,
+            "own Accept twice, two of another position"
+        );
+        let v = s[1].incoming(p);
+        assert!(v.deliver.is_empty(), "refused");
+        assert_eq!(s[1].evidence().get(&0), Some(&Evidence::BadCertificate));
+        let proof = evidence_in(&v).expect("forwarded");
+        // Node 2 re-checks the signed Commit itself.
+        s[2].incoming(proof);
+        assert_eq!(s[2].evidence().get(&0), Some(&Evidence::BadCertificate));
+    }
+
+    #[test]
+    fn an_honest_or_bare_commit_is_never_evidence() {
+        let mut s = shields(3, true);
+        // Node 1 has flagged node 2; a certificate with node 2's Accept no
+        // longer convinces it, but by signatures it holds: no accusation.
+        let mut node2_forgery = s[2].outgoing(Output::Forge {
+            to: 1,
+            msg: propose(0, "z"),
+            how: Forgery::As(0),
+        });
+        s[1].incoming(node2_forgery.remove(0));
+        assert!(s[1].flagged().contains(&2));
+        let honest = s[0].packet(
+            Some(1),
+            Body::Certified {
+                commit: commit(0, "x"),
+                accepts: vec![accept_at(0, 0, "x"), accept_at(2, 0, "x")],
+            },
+        );
+        let v = s[1].incoming(honest);
+        assert!(v.deliver.is_empty());
+        assert!(!s[1].flagged().contains(&0) && evidence_in(&v).is_none());
+        // A bare Commit (a restarted node lost its certificates): refused only.
+        let bare = send(&mut s[0], 1, commit(0, "x"));
+        let v = s[1].incoming(bare);
+        assert!(v.deliver.is_empty() && !s[1].flagged().contains(&0));
+    }
+
+    #[test]
+    fn accepts_by_unknown_signers_are_not_evidence() {
+        let ids: Vec<Identity> = (0..3).map(|i| Identity::from_seed(9, i)).collect();
+        // Node 1 knows node 0's key only.
+        let mut s1 = Shield::new(1, ShieldConfig::new(3, true), Some(ids[1].clone()));
+        s1.add_peer_key(0, ids[0].public());
+        let s0 = Shield::new(0, ShieldConfig::new(3, true), Some(ids[0].clone()));
+        let p = s0.packet(
+            Some(1),
+            Body::Certified {
+                commit: commit(0, "x"),
+                accepts: vec![accept_at(0, 0, "x"), accept_at(2, 0, "x")],
+            },
+        );
+        let v = s1.incoming(p);
+        assert!(v.deliver.is_empty(), "cannot check node 2's Accept");
+        assert!(s1.flagged().is_empty(), "but cannot call it a lie either");
+    }
+
+    #[test]
+    fn a_forged_bad_certificate_accusation_flags_nobody() {
+        let mut s = shields(3, true);
+        // Node 2 accuses node 0 of an honest, full certificate.
+        let accepts = vec![accept_at(0, 0, "x"), accept_at(1, 0, "x")];
+        let certified = Body::Certified {
+            commit: commit(0, "x"),
+            accepts: accepts.clone(),
+        };
+        let sig = Identity::from_seed(9, 0).sign(0, &certified);
+        let p = s[2].packet(
+            None,
+            Body::BadCertificate {
+                from: 0,
+                commit: commit(0, "x"),
+                accepts,
+                sig,
+            },
+        );
+        assert!(s[1].incoming(p).send.is_empty());
+        // Or of a short certificate node 2 signed itself.
+        let short = vec![accept_at(0, 0, "x")];
+        let body = Body::Certified {
+            commit: commit(0, "x"),
+            accepts: short.clone(),
+        };
+        let sig = Identity::from_seed(9, 2).sign(0, &body);
+        let p = s[2].packet(
+            None,
+            Body::BadCertificate {
+                from: 0,
+                commit: commit(0, "x"),
+                accepts: short,
+                sig,
+            },
+        );
+        s[1].incoming(p);
+        assert!(s[1].flagged().is_empty());
+    }
+
+    #[test]
+    fn a_packet_in_another_nodes_name_convicts_its_real_signer() {
+        let mut s = shields(3, true);
+        let forged = s[2]
+            .outgoing(Output::Forge {
+                to: 1,
+                msg: commit(0, "mine"),
+                how: Forgery::As(0),
+            })
+            .remove(0);
+        assert_eq!(forged.from, 0, "claims node 0");
+        let v = s[1].incoming(forged);
+        assert!(v.deliver.is_empty(), "does not verify under node 0's key");
+        assert_eq!(s[1].evidence().get(&2), Some(&Evidence::Forgery));
+        assert!(!s[1].flagged().contains(&0), "the claimed node is innocent");
+        let proof = evidence_in(&v).expect("forwarded");
+        s[0].incoming(proof);
+        assert_eq!(s[0].evidence().get(&2), Some(&Evidence::Forgery));
+        // A message signed by the key of the node it claims is accepted.
+        let honest = send(&mut s[0], 1, propose(0, "x"));
+        assert!(s[1].incoming(honest).events.is_empty());
+    }
+
+    #[test]
+    fn a_forged_forgery_accusation_flags_nobody() {
+        let mut s = shields(3, true);
+        // Node 2 claims node 0 signed as node 1, with a signature of its own.
+        let body = crate::auth::body_bytes(&Body::Paxos(propose(0, "x")));
+        let sig = Identity::from_seed(9, 2).sign(1, &Body::Paxos(propose(0, "x")));
+        let p = s[2].packet(
+            None,
+            Body::Forgery {
+                signer: 0,
+                claimed: 1,
+                body: body.clone(),
+                sig,
+            },
+        );
+        assert!(s[1].incoming(p).send.is_empty());
+        // Or that node 0 "forged" its own name with its own signature.
+        let sig = Identity::from_seed(9, 0).sign(0, &Body::Paxos(propose(0, "x")));
+        let p = s[2].packet(
+            None,
+            Body::Forgery {
+                signer: 0,
+                claimed: 0,
+                body,
+                sig,
+            },
+        );
+        s[1].incoming(p);
+        assert!(s[1].flagged().is_empty());
+    }
+
+    #[test]
+    fn a_re_bound_replay_is_dropped_and_a_plain_one_is_inert() {
+        let ids: Vec<Identity> = (0..3).map(|i| Identity::from_seed(9, i)).collect();
+        let mut s = shields(3, true);
+        let cfg = ShieldConfig {
+            record: true,
+            ..ShieldConfig::new(3, true)
+        };
+        let mut replayer = Shield::new(2, cfg, Some(ids[2].clone()));
+        for (j, id) in ids.iter().enumerate() {
+            replayer.add_peer_key(j as NodeId, id.public());
+        }
+        let original = commit(0, "x");
+        let certified = s[0].packet(
+            Some(2),
+            Body::Certified {
+                commit: original.clone(),
+                accepts: vec![accept_at(0, 0, "x"), accept_at(1, 0, "x")],
+            },
+        );
+        assert_eq!(replayer.incoming(certified).deliver.len(), 1);
+        let replay = |r: &mut Shield, msg: Message| {
+            r.outgoing(Output::Forge {
+                to: 1,
+                msg,
+                how: Forgery::Replay {
+                    from: 0,
+                    original: original.clone(),
+                },
+            })
+            .remove(0)
+        };
+        let plain = replay(&mut replayer, original.clone());
+        assert_eq!(s[1].incoming(plain).deliver, vec![(0, original.clone())]);
+        let rebound = replay(&mut replayer, commit(1, "x"));
+        let v = s[1].incoming(rebound);
+        assert!(v.deliver.is_empty(), "node 0 never signed pos 1");
+        assert!(s[1].flagged().is_empty(), "and nobody can be blamed");
+        assert!(v.send.is_empty());
     }
 }

@@ -58,6 +58,8 @@ pub struct World {
     core: Config,
     shield: ShieldConfig,
     middleware: bool,
+    /// The node whose shield records signed packets (a REPLAY attacker).
+    recorder: Option<NodeId>,
     seed: u64,
     keys: Vec<[u8; 32]>,
     rng: ChaCha8Rng,
@@ -99,6 +101,12 @@ fn describe(body: &Body) -> String {
             j.justification.len()
         ),
         Body::Unjustified(j) => format!("Unjustified evidence against node {}", j.propose.from),
+        Body::BadCertificate { from, commit, .. } => {
+            format!("BadCertificate evidence against node {from} ({commit})")
+        }
+        Body::Forgery {
+            signer, claimed, ..
+        } => format!("Forgery evidence against node {signer} (signed as node {claimed})"),
     }
 }
 
@@ -127,6 +135,10 @@ impl World {
             core,
             shield,
             middleware: cfg.middleware,
+            recorder: cfg
+                .attack
+                .filter(|a| a.records_packets())
+                .map(|_| cfg.attacker),
             seed,
             keys,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5349_4d57_4f52_4c44),
@@ -174,11 +186,11 @@ impl World {
         if !self.middleware {
             return Shield::passthrough(id, self.core.n);
         }
-        let mut s = Shield::new(
-            id,
-            self.shield.clone(),
-            Some(Identity::from_seed(self.seed, id)),
-        );
+        let cfg = ShieldConfig {
+            record: self.recorder == Some(id),
+            ..self.shield.clone()
+        };
+        let mut s = Shield::new(id, cfg, Some(Identity::from_seed(self.seed, id)));
         for (j, key) in self.keys.iter().enumerate() {
             s.add_peer_key(j as NodeId, *key);
         }

@@ -105,6 +105,8 @@ pub fn position(body: &Body) -> Option<Pos> {
         Body::Overreach(s) => Some(s.msg.pos()),
         Body::BftPrepared(p) => Some(p.prepared.msg.pos()),
         Body::BftPropose(j) | Body::Unjustified(j) => Some(j.propose.msg.pos()),
+        Body::BadCertificate { commit, .. } => Some(commit.pos()),
+        Body::Forgery { .. } => None,
     }
 }
 
@@ -129,6 +131,12 @@ pub fn label(body: &Body) -> String {
             j.justification.len()
         ),
         Body::Unjustified(j) => format!("Unjustified evidence vs node {}", j.propose.from),
+        Body::BadCertificate { from, .. } => format!("BadCertificate vs node {from}"),
+        Body::Forgery {
+            signer, claimed, ..
+        } => {
+            format!("Forgery vs node {signer} (as {claimed})")
+        }
     }
 }
 

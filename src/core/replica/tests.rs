@@ -70,7 +70,7 @@ impl Net {
                     }
                 }
                 Output::Event(e) => self.events.push((from, e)),
-                Output::Persist(_) => {}
+                Output::Persist(_) | Output::Forge { .. } => {}
             }
         }
     }
