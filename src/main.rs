@@ -165,8 +165,8 @@ struct NodeArgs {
     /// Ask for this node id (default: the data directory's, else the lowest free).
     #[arg(long, value_name = "ID")]
     id: Option<u32>,
-    /// Make this node an attacker: SAFETY, LIVENESS or BALLOT_OVERFLOW.
-    /// Case-insensitive.
+    /// Make this node an attacker: SAFETY, LIVENESS, BALLOT_OVERFLOW,
+    /// IGNORE_PREPARED or STALE_PREPARED. Case-insensitive.
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
     /// Switch this node's middleware defences on (alias --enable-middleware).
@@ -240,7 +240,8 @@ struct SimArgs {
     /// Form and heal partitions during the faulty period.
     #[arg(long)]
     partitions: bool,
-    /// SAFETY, LIVENESS or BALLOT_OVERFLOW (case-insensitive).
+    /// SAFETY, LIVENESS, BALLOT_OVERFLOW, IGNORE_PREPARED or STALE_PREPARED
+    /// (case-insensitive).
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
     /// Which node attacks.
@@ -280,8 +281,9 @@ struct DemoArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
     drop: f64,
     /// Make one node an attacker: SAFETY (equivocating leader), LIVENESS
-    /// (ballot climber) or BALLOT_OVERFLOW (ballot exhauster).
-    /// Case-insensitive.
+    /// (ballot climber), BALLOT_OVERFLOW (ballot exhauster), IGNORE_PREPARED
+    /// (leader ignoring Prepared reports) or STALE_PREPARED (acceptor hiding
+    /// what it accepted). Case-insensitive.
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
     /// Which node attacks (nodes are numbered 0..N-1).

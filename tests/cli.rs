@@ -73,7 +73,7 @@ fn bad_input_gives_a_clear_error() {
     assert_clear_error(&["fly"], "unrecognized subcommand");
     assert_clear_error(
         &["demo", "--attack", "chaos"],
-        "expected SAFETY, LIVENESS or BALLOT_OVERFLOW",
+        "expected SAFETY, LIVENESS, BALLOT_OVERFLOW, IGNORE_PREPARED or STALE_PREPARED",
     );
     assert_clear_error(
         &["demo", "--attack", "safety", "--attacker", "9"],
@@ -261,7 +261,13 @@ fn sim_replay_trace_draws_the_run() {
 
 #[test]
 fn an_attacker_alone_is_refused_not_a_panic() {
-    for attack in ["SAFETY", "LIVENESS", "BALLOT_OVERFLOW"] {
+    for attack in [
+        "SAFETY",
+        "LIVENESS",
+        "BALLOT_OVERFLOW",
+        "IGNORE_PREPARED",
+        "STALE_PREPARED",
+    ] {
         let out = paxos(&["demo", "--nodes", "1", "--attack", attack]);
         assert_eq!(out.status.code(), Some(1), "{attack}");
         let err = String::from_utf8_lossy(&out.stderr);

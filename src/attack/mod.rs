@@ -6,10 +6,16 @@
 //! - [`Attack::Liveness`] — the ballot climber ([`liveness::BallotClimber`]).
 //! - [`Attack::BallotOverflow`] — the ballot exhauster
 //!   ([`overflow::BallotOverflow`]).
+//! - [`Attack::IgnorePrepared`] — the leader that ignores Prepared reports
+//!   ([`ignore_prepared::IgnorePrepared`]).
+//! - [`Attack::StalePrepared`] — the acceptor whose Prepared hides what it
+//!   accepted ([`stale_prepared::StalePrepared`]).
 
+pub mod ignore_prepared;
 pub mod liveness;
 pub mod overflow;
 pub mod safety;
+pub mod stale_prepared;
 
 use crate::core::{Config, NodeId, Process, Replica};
 use serde::{Deserialize, Serialize};
@@ -25,11 +31,16 @@ pub enum Attack {
     Liveness,
     /// Prepare with the largest round (and huge jumps), ignore the answers.
     BallotOverflow,
+    /// Lead a position already decided and propose its own value there,
+    /// ignoring the values the Prepared quorum reported.
+    IgnorePrepared,
+    /// Accept honestly, but report nothing accepted in Prepared.
+    StalePrepared,
 }
 
 /// `--attack` got a name it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown attack '{0}' (expected SAFETY, LIVENESS or BALLOT_OVERFLOW)")]
+#[error("unknown attack '{0}' (expected SAFETY, LIVENESS, BALLOT_OVERFLOW, IGNORE_PREPARED or STALE_PREPARED)")]
 pub struct UnknownAttack(pub String);
 
 impl FromStr for Attack {
@@ -39,6 +50,8 @@ impl FromStr for Attack {
             "SAFETY" => Ok(Attack::Safety),
             "LIVENESS" => Ok(Attack::Liveness),
             "BALLOT_OVERFLOW" => Ok(Attack::BallotOverflow),
+            "IGNORE_PREPARED" => Ok(Attack::IgnorePrepared),
+            "STALE_PREPARED" => Ok(Attack::StalePrepared),
             _ => Err(UnknownAttack(s.to_string())),
         }
     }
@@ -50,6 +63,8 @@ impl fmt::Display for Attack {
             Attack::Safety => "SAFETY",
             Attack::Liveness => "LIVENESS",
             Attack::BallotOverflow => "BALLOT_OVERFLOW",
+            Attack::IgnorePrepared => "IGNORE_PREPARED",
+            Attack::StalePrepared => "STALE_PREPARED",
         })
     }
 }
@@ -57,9 +72,20 @@ impl fmt::Display for Attack {
 impl Attack {
     /// Whether the client should ask the attacker to propagate values (the
     /// seed's demo asks the SAFETY attacker, and avoids the LIVENESS one;
-    /// the BALLOT_OVERFLOW attacker never proposes either).
+    /// the BALLOT_OVERFLOW attacker never proposes either). The
+    /// IGNORE_PREPARED attacker needs values to propose over the reports;
+    /// the STALE_PREPARED one is an acceptor only.
     pub fn takes_requests(self) -> bool {
-        matches!(self, Attack::Safety)
+        matches!(self, Attack::Safety | Attack::IgnorePrepared)
+    }
+
+    /// Whether the attack needs the honest nodes split in two halves that
+    /// reach the attacker but not each other (a broken link) to bite
+    /// reliably: a value chosen on one side with the attacker's help is
+    /// then unknown on the other. See [`ignore_prepared`] and
+    /// [`stale_prepared`].
+    pub fn splits_honest_nodes(self) -> bool {
+        matches!(self, Attack::IgnorePrepared | Attack::StalePrepared)
     }
 }
 
@@ -71,6 +97,8 @@ pub fn participant(id: NodeId, cfg: Config, attack: Option<Attack>) -> Box<dyn P
         Some(Attack::Safety) => Box::new(safety::Equivocator::new(id, cfg.n)),
         Some(Attack::Liveness) => Box::new(liveness::BallotClimber::new(id)),
         Some(Attack::BallotOverflow) => Box::new(overflow::BallotOverflow::new(id)),
+        Some(Attack::IgnorePrepared) => Box::new(ignore_prepared::IgnorePrepared::new(id, cfg)),
+        Some(Attack::StalePrepared) => Box::new(stale_prepared::StalePrepared::new(id, cfg)),
     }
 }
 
@@ -86,6 +114,12 @@ mod tests {
         assert_eq!("ballot_overflow".parse(), Ok(Attack::BallotOverflow));
         assert_eq!(Attack::BallotOverflow.to_string(), "BALLOT_OVERFLOW");
         assert!(!Attack::BallotOverflow.takes_requests());
+        assert_eq!("ignore_prepared".parse(), Ok(Attack::IgnorePrepared));
+        assert_eq!("Stale_Prepared".parse(), Ok(Attack::StalePrepared));
+        assert_eq!(Attack::IgnorePrepared.to_string(), "IGNORE_PREPARED");
+        assert_eq!(Attack::StalePrepared.to_string(), "STALE_PREPARED");
+        assert!(Attack::IgnorePrepared.takes_requests());
+        assert!(!Attack::StalePrepared.takes_requests());
         assert!("chaos".parse::<Attack>().is_err());
     }
 }

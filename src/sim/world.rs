@@ -359,6 +359,16 @@ impl World {
         }
     }
 
+    /// Cut every link between a member of `a` and a member of `b`.
+    pub fn split(&mut self, a: &BTreeSet<usize>, b: &BTreeSet<usize>) {
+        for &x in a {
+            for &y in b {
+                self.net.cut(x, y);
+            }
+        }
+        self.log_line(|| format!("SPLIT {a:?} | {b:?} (both still reach the others)"));
+    }
+
     /// Restore every link.
     pub fn heal(&mut self) {
         if self.net.partitioned() {
