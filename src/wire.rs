@@ -5,6 +5,7 @@
 
 use crate::auth::Signed;
 use crate::core::{Message, NodeId};
+use crate::middleware::justify::Justification;
 use serde::{Deserialize, Serialize};
 
 /// One message on the network.
@@ -38,6 +39,20 @@ pub enum Body {
     /// One signed message whose ballot jumps out of bounds: proof on its own
     /// (the BALLOT_OVERFLOW defence); every receiver re-checks it.
     Overreach(Signed),
+    /// A `Propose` with the signed Prepared quorum (and the leader's own
+    /// accepted Propose) its value is derived from (the IGNORE_PREPARED
+    /// defence); acceptors recompute the value.
+    Justified(Justification),
+    /// A justification whose value contradicts its own reports, with the
+    /// leader's signature over the whole `Justified` body: proof that the
+    /// leader ignored Prepared values. Every receiver re-checks it.
+    Unjustified {
+        justification: Justification,
+        sig: Vec<u8>,
+    },
+    /// A node's signed `Accept` and its signed `Prepared` that hides it:
+    /// proof of a stale Prepared (STALE_PREPARED). Re-checked by receivers.
+    Stale(Signed, Signed),
 }
 
 impl Body {
@@ -49,6 +64,9 @@ impl Body {
             Body::Echo(_) => "Echo",
             Body::Evidence(..) => "Evidence",
             Body::Overreach(_) => "Overreach",
+            Body::Justified(_) => "Propose+justification",
+            Body::Unjustified { .. } => "Unjustified",
+            Body::Stale(..) => "Stale",
         }
     }
 }

@@ -13,7 +13,14 @@
 //!   fresh promises at one position;
 //! - [`ballot_bound`] against BALLOT_OVERFLOW: drop a ballot that jumps more
 //!   than `max_jump` rounds above everything seen, flag its sender, and
-//!   forward the signed message so every honest node checks it itself.
+//!   forward the signed message so every honest node checks it itself;
+//! - [`justify`] against IGNORE_PREPARED: every Propose carries the signed
+//!   Prepared quorum its value comes from; acceptors recompute the value,
+//!   refuse a Propose that ignored it, flag its leader and forward the
+//!   signed justification as evidence;
+//! - [`stale`] against STALE_PREPARED: a node's signed Accept next to its
+//!   signed Prepared that hides it is proof; flag and forward (detection
+//!   only, see there).
 //!
 //! With `n = 2f+1` these detect and block the seed's attacks as they run in
 //! the demo, but they are not a Byzantine guarantee: the echo only helps if
@@ -26,7 +33,9 @@
 pub mod ballot_bound;
 pub mod certificate;
 pub mod echo;
+pub mod justify;
 pub mod prepare_limit;
+pub mod stale;
 
 use crate::auth::{Identity, Keyring, Signed};
 use crate::core::{majority, Event, Message, NodeId, Output};
@@ -34,7 +43,9 @@ use crate::wire::{Body, Packet};
 use ballot_bound::BallotBound;
 use certificate::Certificates;
 use echo::{EchoCheck, Seen};
+use justify::{Justification, Justify, Refusal};
 use prepare_limit::{Judgement, PrepareLimit};
+use stale::StaleCheck;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a node was flagged on: the kind of evidence, as `paxos matrix`
@@ -49,6 +60,12 @@ pub enum Evidence {
     Overreach,
     /// Too many Prepares cutting off fresh promises (counted, not proven).
     PrepareLimit,
+    /// A signed justified Propose whose value is not the one its own
+    /// Prepared quorum calls for.
+    IgnoredPrepared,
+    /// A signed Accept and a later signed Prepared of the same node that
+    /// does not report it.
+    StalePrepared,
 }
 
 impl std::fmt::Display for Evidence {
@@ -85,6 +102,11 @@ pub struct ShieldConfig {
     pub max_jump: u64,
     /// Distinct signed Accepts a Commit certificate needs (the core's quorum).
     pub quorum: usize,
+    /// The leader's own promise and acceptance are internal to its core
+    /// (classic mode): a justification then needs `quorum - 1` signed
+    /// Prepareds of other nodes. `false` in loopback (BFT) mode, where the
+    /// leader's own Prepared is a signed message like any other.
+    pub implicit_leader: bool,
 }
 
 impl ShieldConfig {
@@ -97,6 +119,16 @@ impl ShieldConfig {
             echo_wait_ticks: 20,
             max_jump: ballot_bound::DEFAULT_MAX_JUMP,
             quorum: majority(n),
+            implicit_leader: true,
+        }
+    }
+
+    /// Signed Prepareds a justified Propose carries.
+    pub fn justification_size(&self) -> usize {
+        if self.implicit_leader {
+            self.quorum.saturating_sub(1)
+        } else {
+            self.quorum
         }
     }
 }
@@ -117,6 +149,8 @@ pub struct Shield {
     limit: PrepareLimit,
     certs: Certificates,
     bound: BallotBound,
+    justify: Justify,
+    stale: StaleCheck,
     /// Packets our core addressed to itself (loopback mode), signed, not
     /// yet handed back ([`Shield::take_local`]).
     local: Vec<Packet>,
@@ -133,6 +167,8 @@ impl Shield {
             limit: PrepareLimit::new(cfg.max_prepares, cfg.grace_ticks),
             certs: Certificates::new(cfg.quorum),
             bound: BallotBound::new(cfg.max_jump),
+            justify: Justify::new(cfg.justification_size(), cfg.implicit_leader),
+            stale: StaleCheck::default(),
             cfg,
             identity,
             keys: Keyring::default(),
@@ -203,10 +239,22 @@ impl Shield {
                 Body::Paxos(msg) | Body::Certified { commit: msg, .. } => {
                     v.deliver.push((self.id, msg))
                 }
+                Body::Justified(j) => v.deliver.push((self.id, j.propose.msg)),
                 _ => {}
             }
         }
         v
+    }
+
+    /// What this shield must keep across a crash of its node: the signed
+    /// Proposes its core accepted (the core persisted their values).
+    pub fn durable(&self) -> BTreeMap<crate::core::Pos, Signed> {
+        self.justify.durable()
+    }
+
+    /// Restore [`Shield::durable`] after a restart.
+    pub fn restore(&mut self, accepted: BTreeMap<crate::core::Pos, Signed>) {
+        self.justify.restore(accepted);
     }
 
     fn wrap(&mut self, out: Output) -> Vec<Packet> {
@@ -224,9 +272,28 @@ impl Shield {
             Message::Prepare { pos, ballot } => {
                 // Our own promise counts as fresh for overtaking.
                 self.limit.observe(self.id, *pos, *ballot, self.now);
+                self.justify.sent_prepare(*pos, *ballot);
+                Body::Paxos(msg)
+            }
+            Message::Prepared { .. } if to == Some(self.id) => {
+                // Loopback mode: our own promise, a signed vote like others'.
+                let identity = self.identity.as_ref().expect("defend implies identity");
+                let own = identity.sign_message(self.id, msg.clone());
+                self.justify.got_prepared(&own);
+                Body::Paxos(msg)
+            }
+            Message::Propose { .. } => {
+                let identity = self.identity.as_ref().expect("defend implies identity");
+                let signed = identity.sign_message(self.id, msg.clone());
+                self.justify.sent_propose(&signed);
+                Body::Justified(self.justify.justify(signed))
+            }
+            Message::Accept { pos, ballot, value } => {
+                self.justify.sent_accept(*pos, *ballot, value);
                 Body::Paxos(msg)
             }
             Message::Commit { pos, value } => {
+                self.justify.decided(*pos);
                 let identity = self.identity.as_ref().expect("defend implies identity");
                 match self.certs.for_commit(self.id, identity, *pos, value) {
                     Some(accepts) => Body::Certified {
@@ -295,6 +362,49 @@ impl Shield {
         v.send.push(self.packet(None, Body::Overreach(s)));
     }
 
+    /// A justified Propose that ignores its own reports: flag its leader
+    /// and tell everyone, once. The leader's signature over the whole
+    /// justification is the evidence.
+    fn unjustified(&mut self, v: &mut Verdict, j: Justification, sig: Vec<u8>, reason: String) {
+        let leader = j.propose.from;
+        if leader == self.id || self.banned.contains(&leader) {
+            return;
+        }
+        self.flag(v, leader, Evidence::IgnoredPrepared, reason);
+        v.send.push(self.packet(
+            None,
+            Body::Unjustified {
+                justification: j,
+                sig,
+            },
+        ));
+    }
+
+    /// A signed Accept and a signed Prepared of one node that hides it:
+    /// check both signatures, flag the node and tell everyone, once.
+    fn stale_pair(&mut self, v: &mut Verdict, pair: Option<(Signed, Signed)>) {
+        let Some((accept, prepared)) = pair else {
+            return;
+        };
+        let node = accept.from;
+        if node == self.id || self.banned.contains(&node) {
+            return;
+        }
+        if !stale::hides(&accept, &prepared)
+            || !self.justify.valid(&accept, &self.keys)
+            || !self.justify.valid(&prepared, &self.keys)
+        {
+            return;
+        }
+        let reason = format!(
+            "stale Prepared: signed {} then signed {} without it",
+            accept.msg, prepared.msg
+        );
+        self.flag(v, node, Evidence::StalePrepared, reason);
+        v.send
+            .push(self.packet(None, Body::Stale(accept, prepared)));
+    }
+
     /// Decide what an incoming packet means for the core.
     pub fn incoming(&mut self, packet: Packet) -> Verdict {
         let mut v = Verdict::default();
@@ -322,7 +432,12 @@ impl Shield {
                 Body::Paxos(msg) | Body::Certified { commit: msg, .. } => {
                     v.deliver.push((from, msg))
                 }
-                Body::Echo(_) | Body::Evidence(..) | Body::Overreach(_) => {}
+                Body::Justified(j) => v.deliver.push((from, j.propose.msg)),
+                Body::Echo(_)
+                | Body::Evidence(..)
+                | Body::Overreach(_)
+                | Body::Unjustified { .. }
+                | Body::Stale(..) => {}
             }
             return v;
         }
@@ -337,16 +452,112 @@ impl Shield {
                 );
                 self.overreach(&mut v, Signed { from, msg, sig });
             }
+            Body::Paxos(msg @ Message::Propose { .. }) => {
+                let body = Body::Paxos(msg);
+                Self::dropped(
+                    &mut v,
+                    from,
+                    &body,
+                    "Propose without its justification".into(),
+                );
+            }
             Body::Paxos(msg) => {
                 self.bound.observe(&msg);
                 self.on_paxos(&mut v, from, msg, sig)
+            }
+            Body::Justified(j) => {
+                if j.propose.from != from {
+                    let body = Body::Justified(j);
+                    Self::dropped(&mut v, from, &body, "Propose of another node".into());
+                    return v;
+                }
+                if self.bound.overreaches(&j.propose.msg) {
+                    let s = j.propose.clone();
+                    let body = Body::Justified(j);
+                    Self::dropped(&mut v, from, &body, "ballot jumps out of bounds".into());
+                    self.overreach(&mut v, s);
+                    return v;
+                }
+                match self.justify.check(&j, &self.keys) {
+                    Ok(()) => {
+                        for s in self.justify.counted(&j, &self.keys) {
+                            let pair = self.stale.prepared(&s);
+                            self.stale_pair(&mut v, pair);
+                        }
+                        self.bound.observe(&j.propose.msg);
+                        let Signed { msg, sig, .. } = j.propose;
+                        self.on_paxos(&mut v, from, msg, sig);
+                    }
+                    Err(Refusal::Malformed(why)) => {
+                        let body = Body::Justified(j);
+                        Self::dropped(&mut v, from, &body, format!("bad justification: {why}"));
+                    }
+                    Err(Refusal::Contradicts { reason, .. }) => {
+                        let body = Body::Justified(j.clone());
+                        Self::dropped(&mut v, from, &body, reason.clone());
+                        self.unjustified(&mut v, j, sig, reason);
+                    }
+                }
+            }
+            Body::Unjustified {
+                justification,
+                sig: leader_sig,
+            } => {
+                // Re-checked here: the leader's signature over the whole
+                // justification, and the contradiction recomputed by us.
+                let leader = justification.propose.from;
+                let signed = self
+                    .keys
+                    .verify(leader, &Body::Justified(justification.clone()), &leader_sig)
+                    .is_ok();
+                let verdict = self.justify.check(&justification, &self.keys);
+                match verdict {
+                    Err(Refusal::Contradicts { reason, .. }) if signed => {
+                        self.unjustified(&mut v, justification, leader_sig, reason)
+                    }
+                    _ => {
+                        let body = Body::Unjustified {
+                            justification,
+                            sig: leader_sig,
+                        };
+                        Self::dropped(
+                            &mut v,
+                            from,
+                            &body,
+                            "accusation without valid evidence".into(),
+                        );
+                    }
+                }
+            }
+            Body::Stale(accept, prepared) => {
+                let valid = stale::hides(&accept, &prepared)
+                    && self.justify.valid(&accept, &self.keys)
+                    && self.justify.valid(&prepared, &self.keys);
+                if valid {
+                    self.stale_pair(&mut v, Some((accept, prepared)));
+                } else {
+                    let body = Body::Stale(accept, prepared);
+                    Self::dropped(
+                        &mut v,
+                        from,
+                        &body,
+                        "accusation without valid evidence".into(),
+                    );
+                }
             }
             Body::Certified { commit, accepts } => {
                 match self
                     .certs
                     .check(&commit, &accepts, &self.keys, &self.banned)
                 {
-                    Ok(()) => v.deliver.push((from, commit)),
+                    Ok(()) => {
+                        self.justify.decided(commit.pos());
+                        for a in &accepts {
+                            let pair = self.stale.accept(a);
+                            self.stale_pair(&mut v, pair);
+                        }
+                        v.deliver.push((from, commit))
+                    }
                     Err(e) => {
                         let body = Body::Certified { commit, accepts };
                         Self::dropped(&mut v, from, &body, format!("bad certificate: {e}"));
@@ -434,6 +645,7 @@ impl Shield {
             Message::Propose { pos, .. } => {
                 self.limit.proposed(from, *pos);
                 let signed = Signed { from, msg, sig };
+                self.justify.saw_propose(&signed);
                 if let Seen::Conflict(pair) = self.echo.record(&signed) {
                     let (a, b) = *pair;
                     self.convict(v, a, b)
@@ -451,11 +663,25 @@ impl Shield {
                 }
             }
             Message::Accept { .. } => {
-                self.certs.collect(Signed {
+                let signed = Signed {
                     from,
                     msg: msg.clone(),
                     sig,
-                });
+                };
+                let pair = self.stale.accept(&signed);
+                self.stale_pair(v, pair);
+                self.certs.collect(signed);
+                v.deliver.push((from, msg));
+            }
+            Message::Prepared { .. } => {
+                let signed = Signed {
+                    from,
+                    msg: msg.clone(),
+                    sig,
+                };
+                self.justify.got_prepared(&signed);
+                let pair = self.stale.prepared(&signed);
+                self.stale_pair(v, pair);
                 v.deliver.push((from, msg));
             }
             Message::Commit { .. } => {

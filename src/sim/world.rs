@@ -92,6 +92,17 @@ fn describe(body: &Body) -> String {
         Body::Echo(s) => format!("Echo of node {}'s {}", s.from, s.msg),
         Body::Evidence(a, _) => format!("Evidence against node {}", a.from),
         Body::Overreach(s) => format!("Overreach evidence against node {}", s.from),
+        Body::Justified(j) => format!(
+            "{} justified by {} Prepared{}",
+            j.propose.msg,
+            j.prepareds.len(),
+            if j.own.is_some() { " and its own" } else { "" }
+        ),
+        Body::Unjustified { justification, .. } => format!(
+            "Unjustified evidence against node {}",
+            justification.propose.from
+        ),
+        Body::Stale(a, _) => format!("Stale-Prepared evidence against node {}", a.from),
     }
 }
 
@@ -106,6 +117,7 @@ impl World {
         let shield = ShieldConfig {
             grace_ticks: core.grace_ticks,
             quorum: core.quorum,
+            implicit_leader: !core.loopback,
             ..ShieldConfig::new(n, cfg.middleware)
         };
         let keys = if cfg.middleware {
@@ -422,7 +434,11 @@ impl World {
         let durable = self.members[m].durable.clone();
         let (commits, promises) = (durable.log.len(), durable.acceptor.len());
         self.members[m].process = Some(Box::new(Replica::restore(id, self.core.clone(), durable)));
+        // The signed Proposes behind the accepted values it persisted are
+        // persisted with them: it may have to show them as a leader.
+        let accepted = self.members[m].shield.durable();
         self.members[m].shield = self.new_shield(id);
+        self.members[m].shield.restore(accepted);
         self.log_line(|| {
             format!("RESTART node {id} with {commits} commits and {promises} promises persisted")
         });

@@ -103,6 +103,11 @@ pub fn position(body: &Body) -> Option<Pos> {
         Body::Echo(s) => Some(s.msg.pos()),
         Body::Evidence(a, _) => Some(a.msg.pos()),
         Body::Overreach(s) => Some(s.msg.pos()),
+        Body::Justified(j)
+        | Body::Unjustified {
+            justification: j, ..
+        } => Some(j.propose.msg.pos()),
+        Body::Stale(a, _) => Some(a.msg.pos()),
     }
 }
 
@@ -116,6 +121,18 @@ pub fn label(body: &Body) -> String {
         Body::Echo(s) => format!("Echo {}", short(&s.msg.to_string())),
         Body::Evidence(a, _) => format!("Evidence vs node {}", a.from),
         Body::Overreach(s) => format!("Overreach evidence vs node {}", s.from),
+        Body::Justified(j) => format!(
+            "{} +{} Prepared",
+            short(&j.propose.msg.to_string()),
+            j.prepareds.len()
+        ),
+        Body::Unjustified { justification, .. } => {
+            format!(
+                "Unjustified evidence vs node {}",
+                justification.propose.from
+            )
+        }
+        Body::Stale(a, _) => format!("Stale evidence vs node {}", a.from),
     }
 }
 
