@@ -102,9 +102,22 @@ impl IgnorePrepared {
                 deadline: self.now + PLAN_TICKS,
             },
         );
+        self.to_self(out, Message::Prepare { pos, ballot });
         out.push(Output::Broadcast {
             msg: Message::Prepare { pos, ballot },
         });
+    }
+
+    /// Our own acceptor promises and accepts what we send, by the rules:
+    /// the attacker only ignores reports, it does not hide its own votes
+    /// (that would be STALE_PREPARED).
+    fn to_self(&mut self, out: &mut Vec<Output>, msg: Message) {
+        let from = self.id;
+        for o in self.inner.step(Input::Deliver { from, msg }) {
+            if matches!(o, Output::Persist(_)) {
+                out.push(o);
+            }
+        }
     }
 
     /// Drop the plan at `pos`; its value goes back to the bait if it was
@@ -150,13 +163,13 @@ impl IgnorePrepared {
                         "IGNORE_PREPARED attack: Propose '{}' at pos {pos} ballot {}",
                         plan.value, plan.ballot
                     ))));
-                    out.push(Output::Broadcast {
-                        msg: Message::Propose {
-                            pos: *pos,
-                            ballot: *ballot,
-                            value: plan.value.clone(),
-                        },
-                    });
+                    let msg = Message::Propose {
+                        pos: *pos,
+                        ballot: *ballot,
+                        value: plan.value.clone(),
+                    };
+                    self.to_self(out, msg.clone());
+                    out.push(Output::Broadcast { msg });
                 }
                 true
             }

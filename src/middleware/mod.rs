@@ -546,10 +546,17 @@ impl Shield {
                 }
             }
             Body::Certified { commit, accepts } => {
-                match self
-                    .certs
-                    .check(&commit, &accepts, &self.keys, &self.banned)
-                {
+                // A node caught ignoring Prepared reports still accepted by
+                // the rules as an acceptor (that is how it looks honest), and
+                // positions it helped choose before it was caught must stay
+                // learnable: its Accepts count. Other flagged nodes' do not.
+                let ignored: BTreeSet<NodeId> = self
+                    .banned
+                    .iter()
+                    .copied()
+                    .filter(|n| self.evidence.get(n) != Some(&Evidence::IgnoredPrepared))
+                    .collect();
+                match self.certs.check(&commit, &accepts, &self.keys, &ignored) {
                     Ok(()) => {
                         self.justify.decided(commit.pos());
                         for a in &accepts {
