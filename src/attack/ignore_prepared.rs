@@ -102,7 +102,7 @@ impl IgnorePrepared {
                 deadline: self.now + PLAN_TICKS,
             },
         );
-        self.to_self(out, Message::Prepare { pos, ballot });
+        self.vote_own(out, Message::Prepare { pos, ballot });
         out.push(Output::Broadcast {
             msg: Message::Prepare { pos, ballot },
         });
@@ -111,7 +111,7 @@ impl IgnorePrepared {
     /// Our own acceptor promises and accepts what we send, by the rules:
     /// the attacker only ignores reports, it does not hide its own votes
     /// (that would be STALE_PREPARED).
-    fn to_self(&mut self, out: &mut Vec<Output>, msg: Message) {
+    fn vote_own(&mut self, out: &mut Vec<Output>, msg: Message) {
         let from = self.id;
         for o in self.inner.step(Input::Deliver { from, msg }) {
             if matches!(o, Output::Persist(_)) {
@@ -168,7 +168,7 @@ impl IgnorePrepared {
                         ballot: *ballot,
                         value: plan.value.clone(),
                     };
-                    self.to_self(out, msg.clone());
+                    self.vote_own(out, msg.clone());
                     out.push(Output::Broadcast { msg });
                 }
                 true
