@@ -83,8 +83,10 @@ pub struct Justify {
     groups: BTreeMap<Ballot, (Pos, Vec<Signed>)>,
     /// Signed Proposes that reached us, by (position, ballot, value).
     seen: BTreeMap<(Pos, Ballot, Value), Signed>,
-    /// The highest-ballot signed Propose our core accepted, per position.
-    accepted: BTreeMap<Pos, Signed>,
+    /// The signed Proposes our core accepted, per position and ballot (the
+    /// few highest): a Propose in ballot `b` shows the highest below `b`,
+    /// since our own Propose in `b` is accepted too.
+    accepted: BTreeMap<Pos, BTreeMap<Ballot, Signed>>,
     /// Signatures already verified.
     verified: BTreeSet<Vec<u8>>,
 }
@@ -159,12 +161,13 @@ impl Justify {
     }
 
     fn keep_accepted(&mut self, pos: Pos, s: Signed) {
-        let higher = self
-            .accepted
-            .get(&pos)
-            .is_none_or(|a| a.msg.ballot() < s.msg.ballot());
-        if higher {
-            self.accepted.insert(pos, s);
+        let Some(ballot) = s.msg.ballot() else {
+            return;
+        };
+        let mine = self.accepted.entry(pos).or_default();
+        mine.insert(ballot, s);
+        while mine.len() > 4 {
+            mine.pop_first();
         }
     }
 
@@ -195,8 +198,8 @@ impl Justify {
         let own = self
             .accepted
             .get(&pos)
-            .filter(|a| a.msg.ballot().is_some_and(|b| b < ballot))
-            .cloned();
+            .and_then(|a| a.range(..ballot).next_back())
+            .map(|(_, s)| s.clone());
         Justification {
             propose,
             prepareds,
@@ -206,12 +209,12 @@ impl Justify {
 
     /// What our shield keeps across a crash: the signed Proposes our core
     /// accepted (it persisted the values; these are their signatures).
-    pub fn durable(&self) -> BTreeMap<Pos, Signed> {
+    pub fn durable(&self) -> BTreeMap<Pos, BTreeMap<Ballot, Signed>> {
         self.accepted.clone()
     }
 
     /// Restore [`Justify::durable`] after a restart.
-    pub fn restore(&mut self, accepted: BTreeMap<Pos, Signed>) {
+    pub fn restore(&mut self, accepted: BTreeMap<Pos, BTreeMap<Ballot, Signed>>) {
         self.accepted = accepted;
     }
 
@@ -391,7 +394,11 @@ mod tests {
         // The same with the leader's own earlier Propose (it led ballot 4.0).
         let (ids, k, mut leader) = leader_with(vec![(3, Ballot::new(2, 1), "x".into())]);
         leader.sent_propose(&ids[0].sign_message(0, propose(3, Ballot::new(4, 0), "v")));
-        let j = leader.justify(ids[0].sign_message(0, propose(3, b, "v")));
+        // Our Propose in ballot b is accepted by our own core too: a re-send
+        // still shows the one below b.
+        let now = ids[0].sign_message(0, propose(3, b, "v"));
+        leader.sent_propose(&now);
+        let j = leader.justify(now);
         assert_eq!(acceptor.check(&j, &k), Ok(()));
         // A Propose seen but not accepted (no Accept went out) is not `own`.
         let (ids, _, mut leader) = leader_with(vec![]);

@@ -248,12 +248,15 @@ impl Shield {
 
     /// What this shield must keep across a crash of its node: the signed
     /// Proposes its core accepted (the core persisted their values).
-    pub fn durable(&self) -> BTreeMap<crate::core::Pos, Signed> {
+    pub fn durable(&self) -> BTreeMap<crate::core::Pos, BTreeMap<crate::core::Ballot, Signed>> {
         self.justify.durable()
     }
 
     /// Restore [`Shield::durable`] after a restart.
-    pub fn restore(&mut self, accepted: BTreeMap<crate::core::Pos, Signed>) {
+    pub fn restore(
+        &mut self,
+        accepted: BTreeMap<crate::core::Pos, BTreeMap<crate::core::Ballot, Signed>>,
+    ) {
         self.justify.restore(accepted);
     }
 
