@@ -785,9 +785,29 @@ mod tests {
         assert_eq!(s[2].incoming(good).deliver, vec![(0, propose(0, "x"))]);
     }
 
+    /// Node 0 prepares ballot 1.0 and node 1 promises: node 0's shield can
+    /// justify its Proposes in that ballot.
+    fn lead(s: &mut [Shield]) {
+        let ballot = Ballot::new(1, 0);
+        s[0].outgoing(Output::Broadcast {
+            msg: Message::Prepare { pos: 0, ballot },
+        });
+        let p = send(
+            &mut s[1],
+            0,
+            Message::Prepared {
+                pos: 0,
+                ballot,
+                accepted: vec![],
+            },
+        );
+        assert_eq!(s[0].incoming(p).deliver.len(), 1);
+    }
+
     #[test]
     fn an_equivocating_leader_is_convicted_by_the_echo() {
         let mut s = shields(3, true);
+        lead(&mut s);
         let to1 = send(&mut s[0], 1, propose(0, "a"));
         let to2 = send(&mut s[0], 2, propose(0, "b"));
         let v1 = s[1].incoming(to1);
@@ -809,6 +829,56 @@ mod tests {
         // Node 1 checks the evidence itself and flags the leader too.
         s[1].incoming(evidence);
         assert!(s[1].flagged().contains(&0));
+    }
+
+    #[test]
+    fn a_propose_ignoring_its_reports_is_refused_flagged_and_proven_but_never_forged() {
+        let mut s = shields(3, true);
+        let ballot = Ballot::new(1, 0);
+        s[0].outgoing(Output::Broadcast {
+            msg: Message::Prepare { pos: 0, ballot },
+        });
+        let report = Message::Prepared {
+            pos: 0,
+            ballot,
+            accepted: vec![(0, Ballot::new(0, 1), "w".into())],
+        };
+        let p = send(&mut s[1], 0, report);
+        s[0].incoming(p);
+        // Node 0's core ignores the report and proposes 'u'.
+        let bad = send(&mut s[0], 2, propose(0, "u"));
+        assert!(matches!(bad.body, Body::Justified(_)));
+        let v = s[2].incoming(bad.clone());
+        assert!(v.deliver.is_empty(), "refused");
+        assert_eq!(s[2].evidence().get(&0), Some(&Evidence::IgnoredPrepared));
+        let evidence = v
+            .send
+            .into_iter()
+            .find(|p| matches!(p.body, Body::Unjustified { .. }))
+            .expect("forwarded");
+        s[1].incoming(evidence);
+        assert!(s[1].flagged().contains(&0), "node 1 re-checked it");
+        // Node 2 forges an accusation against honest node 1: a justification
+        // signed by itself in node 1's name does not verify.
+        let mut s = shields(3, true);
+        let Body::Justified(j) = bad.body else {
+            unreachable!()
+        };
+        let sig = Identity::from_seed(9, 2).sign(0, &Body::Justified(j.clone()));
+        let forged = s[2].packet(
+            None,
+            Body::Unjustified {
+                justification: j,
+                sig,
+            },
+        );
+        let v = s[1].incoming(forged);
+        assert!(s[1].flagged().is_empty());
+        assert!(v.send.is_empty());
+        // And a bare Propose is refused without flagging anyone.
+        let p = s[0].packet(Some(1), Body::Paxos(propose(0, "x")));
+        assert!(s[1].incoming(p).deliver.is_empty());
+        assert!(s[1].flagged().is_empty());
     }
 
     #[test]
