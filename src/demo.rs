@@ -244,6 +244,7 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         grace_ticks: core_cfg.grace_ticks,
         quorum: core_cfg.quorum,
         bft: cfg.bft,
+        implicit_leader: !core_cfg.loopback,
         ..ShieldConfig::new(cfg.nodes, cfg.middleware)
     };
     for id in 0..cfg.nodes as NodeId {

@@ -191,7 +191,7 @@ struct NodeArgs {
     #[arg(long, value_name = "ID")]
     id: Option<u32>,
     /// Make this node an attacker: SAFETY, LIVENESS, BALLOT_OVERFLOW,
-    /// PREMATURE_COMMIT, FORGERY or REPLAY.
+    /// IGNORE_PREPARED, STALE_PREPARED, PREMATURE_COMMIT, FORGERY or REPLAY.
     /// Case-insensitive.
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
@@ -266,8 +266,8 @@ struct SimArgs {
     /// Form and heal partitions during the faulty period.
     #[arg(long)]
     partitions: bool,
-    /// SAFETY, LIVENESS, BALLOT_OVERFLOW, PREMATURE_COMMIT, FORGERY or
-    /// REPLAY (case-insensitive).
+    /// SAFETY, LIVENESS, BALLOT_OVERFLOW, IGNORE_PREPARED, STALE_PREPARED,
+    /// PREMATURE_COMMIT, FORGERY or REPLAY (case-insensitive).
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
     /// Which node attacks.
@@ -307,10 +307,11 @@ struct DemoArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
     drop: f64,
     /// Make one node an attacker: SAFETY (equivocating leader), LIVENESS
-    /// (ballot climber), BALLOT_OVERFLOW (ballot exhauster), PREMATURE_COMMIT
-    /// (Commit before anyone accepted), FORGERY (messages in another node's
-    /// name) or REPLAY (recorded messages re-sent, re-bound).
-    /// Case-insensitive.
+    /// (ballot climber), BALLOT_OVERFLOW (ballot exhauster), IGNORE_PREPARED
+    /// (leader ignoring Prepared reports), STALE_PREPARED (acceptor hiding
+    /// what it accepted), PREMATURE_COMMIT (Commit before anyone accepted),
+    /// FORGERY (messages in another node's name) or REPLAY (recorded
+    /// messages re-sent, re-bound). Case-insensitive.
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
     /// Which node attacks (nodes are numbered 0..N-1).

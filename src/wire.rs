@@ -5,6 +5,7 @@
 
 use crate::auth::Signed;
 use crate::core::{Message, NodeId};
+use crate::middleware::justify::Justification;
 use serde::{Deserialize, Serialize};
 
 /// One message on the network.
@@ -44,7 +45,7 @@ pub enum Body {
     BftPropose(crate::middleware::bft::Justified),
     /// A BFT Propose its own justification does not allow: proof that its
     /// leader ignored the Prepared values; every receiver re-checks it.
-    Unjustified(crate::middleware::bft::Justified),
+    BftUnjustified(crate::middleware::bft::Justified),
     /// A certified Commit whose certificate does not hold by signatures
     /// alone, with its sender's signature over the whole `Certified` body:
     /// proof on its own (the PREMATURE_COMMIT defence); receivers re-check.
@@ -64,6 +65,20 @@ pub enum Body {
         body: Vec<u8>,
         sig: Vec<u8>,
     },
+    /// A `Propose` with the signed Prepared quorum (and the leader's own
+    /// accepted Propose) its value is derived from (the IGNORE_PREPARED
+    /// defence); acceptors recompute the value.
+    Justified(Justification),
+    /// A justification whose value contradicts its own reports, with the
+    /// leader's signature over the whole `Justified` body: proof that the
+    /// leader ignored Prepared values. Every receiver re-checks it.
+    Unjustified {
+        justification: Justification,
+        sig: Vec<u8>,
+    },
+    /// A node's signed `Accept` and its signed `Prepared` that hides it:
+    /// proof of a stale Prepared (STALE_PREPARED). Re-checked by receivers.
+    Stale(Signed, Signed),
 }
 
 impl Body {
@@ -77,9 +92,12 @@ impl Body {
             Body::Overreach(_) => "Overreach",
             Body::BftPrepared(_) => "Prepared+proofs",
             Body::BftPropose(_) => "Propose+justification",
-            Body::Unjustified(_) => "Unjustified",
+            Body::BftUnjustified(_) => "Unjustified",
             Body::BadCertificate { .. } => "BadCertificate",
             Body::Forgery { .. } => "Forgery",
+            Body::Justified(_) => "Propose+justification",
+            Body::Unjustified { .. } => "Unjustified",
+            Body::Stale(..) => "Stale",
         }
     }
 }

@@ -268,6 +268,8 @@ fn an_attacker_alone_is_refused_not_a_panic() {
         "PREMATURE_COMMIT",
         "FORGERY",
         "REPLAY",
+        "IGNORE_PREPARED",
+        "STALE_PREPARED",
     ] {
         let out = paxos(&["demo", "--nodes", "1", "--attack", attack]);
         assert_eq!(out.status.code(), Some(1), "{attack}");

@@ -12,13 +12,19 @@
 //!   ([`forgery::Forger`]).
 //! - [`Attack::Replay`] — old messages again, re-bound
 //!   ([`replay::Replayer`]).
+//! - [`Attack::IgnorePrepared`] — the leader that ignores Prepared reports
+//!   ([`ignore_prepared::IgnorePrepared`]).
+//! - [`Attack::StalePrepared`] — the acceptor whose Prepared hides what it
+//!   accepted ([`stale_prepared::StalePrepared`]).
 
 pub mod forgery;
+pub mod ignore_prepared;
 pub mod liveness;
 pub mod overflow;
 pub mod premature_commit;
 pub mod replay;
 pub mod safety;
+pub mod stale_prepared;
 
 use crate::core::{Config, NodeId, Process, Replica};
 use serde::{Deserialize, Serialize};
@@ -40,11 +46,16 @@ pub enum Attack {
     Forgery,
     /// Re-send recorded Commits, as they were and re-bound to new positions.
     Replay,
+    /// Lead a position already decided and propose its own value there,
+    /// ignoring the values the Prepared quorum reported.
+    IgnorePrepared,
+    /// Accept honestly, but report nothing accepted in Prepared.
+    StalePrepared,
 }
 
 /// `--attack` got a name it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown attack '{0}' (expected SAFETY, LIVENESS, BALLOT_OVERFLOW, PREMATURE_COMMIT, FORGERY or REPLAY)")]
+#[error("unknown attack '{0}' (expected SAFETY, LIVENESS, BALLOT_OVERFLOW, IGNORE_PREPARED, STALE_PREPARED, PREMATURE_COMMIT, FORGERY or REPLAY)")]
 pub struct UnknownAttack(pub String);
 
 impl FromStr for Attack {
@@ -57,6 +68,8 @@ impl FromStr for Attack {
             "PREMATURE_COMMIT" => Ok(Attack::PrematureCommit),
             "FORGERY" => Ok(Attack::Forgery),
             "REPLAY" => Ok(Attack::Replay),
+            "IGNORE_PREPARED" => Ok(Attack::IgnorePrepared),
+            "STALE_PREPARED" => Ok(Attack::StalePrepared),
             _ => Err(UnknownAttack(s.to_string())),
         }
     }
@@ -71,16 +84,20 @@ impl fmt::Display for Attack {
             Attack::PrematureCommit => "PREMATURE_COMMIT",
             Attack::Forgery => "FORGERY",
             Attack::Replay => "REPLAY",
+            Attack::IgnorePrepared => "IGNORE_PREPARED",
+            Attack::StalePrepared => "STALE_PREPARED",
         })
     }
 }
 
 impl Attack {
     /// Every attack, in the order `paxos matrix` lists them.
-    pub const ALL: [Attack; 6] = [
+    pub const ALL: [Attack; 8] = [
         Attack::Safety,
         Attack::Liveness,
         Attack::BallotOverflow,
+        Attack::IgnorePrepared,
+        Attack::StalePrepared,
         Attack::PrematureCommit,
         Attack::Forgery,
         Attack::Replay,
@@ -88,9 +105,14 @@ impl Attack {
 
     /// Whether the client should ask the attacker to propagate values (the
     /// seed's demo asks the SAFETY attacker, and avoids the LIVENESS one;
-    /// the BALLOT_OVERFLOW attacker never proposes either).
+    /// the BALLOT_OVERFLOW attacker never proposes either). The
+    /// IGNORE_PREPARED attacker needs values to propose over the reports;
+    /// the STALE_PREPARED one is an acceptor only.
     pub fn takes_requests(self) -> bool {
-        matches!(self, Attack::Safety | Attack::PrematureCommit)
+        matches!(
+            self,
+            Attack::Safety | Attack::PrematureCommit | Attack::IgnorePrepared
+        )
     }
 
     /// Whether packet signatures alone are this attack's defence (FORGERY,
@@ -104,6 +126,15 @@ impl Attack {
     /// receives (the REPLAY attacker re-sends them).
     pub fn records_packets(self) -> bool {
         matches!(self, Attack::Replay)
+    }
+
+    /// Whether the attack needs the honest nodes split in two halves that
+    /// reach the attacker but not each other (a broken link) to bite
+    /// reliably: a value chosen on one side with the attacker's help is
+    /// then unknown on the other. See [`ignore_prepared`] and
+    /// [`stale_prepared`].
+    pub fn splits_honest_nodes(self) -> bool {
+        matches!(self, Attack::IgnorePrepared | Attack::StalePrepared)
     }
 }
 
@@ -120,6 +151,8 @@ pub fn participant(id: NodeId, cfg: Config, attack: Option<Attack>) -> Box<dyn P
         }
         Some(Attack::Forgery) => Box::new(forgery::Forger::new(id, cfg)),
         Some(Attack::Replay) => Box::new(replay::Replayer::new(id, cfg)),
+        Some(Attack::IgnorePrepared) => Box::new(ignore_prepared::IgnorePrepared::new(id, cfg)),
+        Some(Attack::StalePrepared) => Box::new(stale_prepared::StalePrepared::new(id, cfg)),
     }
 }
 
@@ -135,6 +168,12 @@ mod tests {
         assert_eq!("ballot_overflow".parse(), Ok(Attack::BallotOverflow));
         assert_eq!(Attack::BallotOverflow.to_string(), "BALLOT_OVERFLOW");
         assert!(!Attack::BallotOverflow.takes_requests());
+        assert_eq!("ignore_prepared".parse(), Ok(Attack::IgnorePrepared));
+        assert_eq!("Stale_Prepared".parse(), Ok(Attack::StalePrepared));
+        assert_eq!(Attack::IgnorePrepared.to_string(), "IGNORE_PREPARED");
+        assert_eq!(Attack::StalePrepared.to_string(), "STALE_PREPARED");
+        assert!(Attack::IgnorePrepared.takes_requests());
+        assert!(!Attack::StalePrepared.takes_requests());
         assert!("chaos".parse::<Attack>().is_err());
         for (name, a) in [
             ("premature_commit", Attack::PrematureCommit),

@@ -27,6 +27,13 @@
 //! unmodified one is a duplicate Paxos tolerates. It cannot be pinned on the
 //! replayer by signatures (it re-sends someone else's); the TCP bridge,
 //! which knows each link's peer, drops it and logs the link.
+//! - [`justify`] against IGNORE_PREPARED: every Propose carries the signed
+//!   Prepared quorum its value comes from; acceptors recompute the value,
+//!   refuse a Propose that ignored it, flag its leader and forward the
+//!   signed justification as evidence;
+//! - [`stale`] against STALE_PREPARED: a node's signed Accept next to its
+//!   signed Prepared that hides it is proof; flag and forward (detection
+//!   only, see there).
 //!
 //! With `n = 2f+1` these detect and block the seed's attacks as they run in
 //! the demo, but they are not a Byzantine guarantee: the echo only helps if
@@ -46,7 +53,9 @@ pub mod ballot_bound;
 pub mod bft;
 pub mod certificate;
 pub mod echo;
+pub mod justify;
 pub mod prepare_limit;
+pub mod stale;
 
 use crate::auth::{Identity, Keyring, Signed};
 use crate::core::{majority, Event, Forgery, Message, NodeId, Output};
@@ -54,7 +63,9 @@ use crate::wire::{Body, Packet};
 use ballot_bound::BallotBound;
 use certificate::Certificates;
 use echo::{EchoCheck, Seen};
+use justify::{Justification, Justify, Refusal};
 use prepare_limit::{Judgement, PrepareLimit};
+use stale::StaleCheck;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a node was flagged on: the kind of evidence, as `paxos matrix`
@@ -69,12 +80,16 @@ pub enum Evidence {
     Overreach,
     /// Too many Prepares cutting off fresh promises (counted, not proven).
     PrepareLimit,
-    /// A signed BFT Propose whose value its own justification does not allow.
-    Unjustified,
     /// A signed Commit whose certificate lacks a quorum of valid Accepts.
     BadCertificate,
     /// A packet signed with one node's key that claims another sender.
     Forgery,
+    /// A signed justified Propose whose value is not the one its own
+    /// Prepared quorum calls for.
+    IgnoredPrepared,
+    /// A signed Accept and a later signed Prepared of the same node that
+    /// does not report it.
+    StalePrepared,
 }
 
 impl std::fmt::Display for Evidence {
@@ -116,6 +131,11 @@ pub struct ShieldConfig {
     /// Keep every signed packet received, for [`Forgery::Replay`]: only the
     /// REPLAY attacker's shield does.
     pub record: bool,
+    /// The leader's own promise and acceptance are internal to its core
+    /// (classic mode): a justification then needs `quorum - 1` signed
+    /// Prepareds of other nodes. `false` in loopback (BFT) mode, where the
+    /// leader's own Prepared is a signed message like any other.
+    pub implicit_leader: bool,
 }
 
 impl ShieldConfig {
@@ -130,6 +150,16 @@ impl ShieldConfig {
             quorum: majority(n),
             bft: false,
             record: false,
+            implicit_leader: true,
+        }
+    }
+
+    /// Signed Prepareds a justified Propose carries.
+    pub fn justification_size(&self) -> usize {
+        if self.implicit_leader {
+            self.quorum.saturating_sub(1)
+        } else {
+            self.quorum
         }
     }
 }
@@ -150,6 +180,8 @@ pub struct Shield {
     limit: PrepareLimit,
     certs: Certificates,
     bound: BallotBound,
+    justify: Justify,
+    stale: StaleCheck,
     /// Packets our core addressed to itself (loopback mode), signed, not
     /// yet handed back ([`Shield::take_local`]).
     local: Vec<Packet>,
@@ -186,6 +218,8 @@ impl Shield {
             limit: PrepareLimit::new(cfg.max_prepares, cfg.grace_ticks),
             certs: Certificates::new(cfg.quorum),
             bound: BallotBound::new(cfg.max_jump),
+            justify: Justify::new(cfg.justification_size(), cfg.implicit_leader),
+            stale: StaleCheck::default(),
             cfg,
             identity,
             keys: Keyring::default(),
@@ -306,7 +340,7 @@ impl Shield {
     }
 
     /// BFT: our core's Propose with the Prepareds of its ballot.
-    fn justify(&mut self, msg: Message) -> Body {
+    fn bft_justify(&mut self, msg: Message) -> Body {
         let ballot = msg.ballot().unwrap_or_default();
         let justification = match self.frozen.get(&ballot) {
             Some(j) => j.clone(),
@@ -330,6 +364,20 @@ impl Shield {
         })
     }
 
+    /// What this shield must keep across a crash of its node: the signed
+    /// Proposes its core accepted (the core persisted their values).
+    pub fn durable(&self) -> BTreeMap<crate::core::Pos, BTreeMap<crate::core::Ballot, Signed>> {
+        self.justify.durable()
+    }
+
+    /// Restore [`Shield::durable`] after a restart.
+    pub fn restore(
+        &mut self,
+        accepted: BTreeMap<crate::core::Pos, BTreeMap<crate::core::Ballot, Signed>>,
+    ) {
+        self.justify.restore(accepted);
+    }
+
     fn wrap(&mut self, out: Output) -> Vec<Packet> {
         let (to, msg) = match out {
             Output::Send { to, msg } => (Some(to), msg),
@@ -344,7 +392,7 @@ impl Shield {
         self.bound.observe(&msg);
         let body = match &msg {
             Message::Prepared { .. } if self.bft() => self.prove(msg.clone()),
-            Message::Propose { .. } if self.bft() => self.justify(msg.clone()),
+            Message::Propose { .. } if self.bft() => self.bft_justify(msg.clone()),
             Message::Prepare { pos, ballot } => {
                 // Our own promise counts as fresh for overtaking.
                 self.limit.observe(self.id, *pos, *ballot, self.now);
@@ -357,9 +405,28 @@ impl Shield {
                         self.preparing.pop_first();
                     }
                 }
+                self.justify.sent_prepare(*pos, *ballot);
+                Body::Paxos(msg)
+            }
+            Message::Prepared { .. } if to == Some(self.id) => {
+                // Loopback mode: our own promise, a signed vote like others'.
+                let identity = self.identity.as_ref().expect("defend implies identity");
+                let own = identity.sign_message(self.id, msg.clone());
+                self.justify.got_prepared(&own);
+                Body::Paxos(msg)
+            }
+            Message::Propose { .. } => {
+                let identity = self.identity.as_ref().expect("defend implies identity");
+                let signed = identity.sign_message(self.id, msg.clone());
+                self.justify.sent_propose(&signed);
+                Body::Justified(self.justify.justify(signed))
+            }
+            Message::Accept { pos, ballot, value } => {
+                self.justify.sent_accept(*pos, *ballot, value);
                 Body::Paxos(msg)
             }
             Message::Commit { pos, value } => {
+                self.justify.decided(*pos);
                 let identity = self.identity.as_ref().expect("defend implies identity");
                 match self.certs.for_commit(self.id, identity, *pos, value) {
                     Some(accepts) => Body::Certified {
@@ -558,6 +625,49 @@ impl Shield {
         }
     }
 
+    /// A justified Propose that ignores its own reports: flag its leader
+    /// and tell everyone, once. The leader's signature over the whole
+    /// justification is the evidence.
+    fn unjustified(&mut self, v: &mut Verdict, j: Justification, sig: Vec<u8>, reason: String) {
+        let leader = j.propose.from;
+        if leader == self.id || self.banned.contains(&leader) {
+            return;
+        }
+        self.flag(v, leader, Evidence::IgnoredPrepared, reason);
+        v.send.push(self.packet(
+            None,
+            Body::Unjustified {
+                justification: j,
+                sig,
+            },
+        ));
+    }
+
+    /// A signed Accept and a signed Prepared of one node that hides it:
+    /// check both signatures, flag the node and tell everyone, once.
+    fn stale_pair(&mut self, v: &mut Verdict, pair: Option<(Signed, Signed)>) {
+        let Some((accept, prepared)) = pair else {
+            return;
+        };
+        let node = accept.from;
+        if node == self.id || self.banned.contains(&node) {
+            return;
+        }
+        if !stale::hides(&accept, &prepared)
+            || !self.justify.valid(&accept, &self.keys)
+            || !self.justify.valid(&prepared, &self.keys)
+        {
+            return;
+        }
+        let reason = format!(
+            "stale Prepared: signed {} then signed {} without it",
+            accept.msg, prepared.msg
+        );
+        self.flag(v, node, Evidence::StalePrepared, reason);
+        v.send
+            .push(self.packet(None, Body::Stale(accept, prepared)));
+    }
+
     /// Decide what an incoming packet means for the core.
     pub fn incoming(&mut self, packet: Packet) -> Verdict {
         let mut v = Verdict::default();
@@ -607,10 +717,13 @@ impl Shield {
                 }
                 Body::BftPrepared(p) => v.deliver.push((from, p.prepared.msg)),
                 Body::BftPropose(j) => v.deliver.push((from, j.propose.msg)),
+                Body::Justified(j) => v.deliver.push((from, j.propose.msg)),
                 Body::Echo(_)
                 | Body::Evidence(..)
                 | Body::Overreach(_)
-                | Body::Unjustified(_)
+                | Body::BftUnjustified(_)
+                | Body::Unjustified { .. }
+                | Body::Stale(..)
                 | Body::BadCertificate { .. }
                 | Body::Forgery { .. } => {}
             }
@@ -624,18 +737,24 @@ impl Shield {
                 let reason = "BFT mode needs its proofs (justification, certificates)".into();
                 Self::dropped(&mut v, from, &Body::Paxos(msg), reason);
             }
+            body @ Body::Justified(_) if self.bft() => {
+                let reason = "BFT mode needs its proofs (justification, certificates)".into();
+                Self::dropped(&mut v, from, &body, reason);
+            }
             Body::BftPrepared(p) => self.on_proven(&mut v, from, p),
             Body::BftPropose(j) => self.on_justified(&mut v, from, j),
-            Body::Unjustified(j) => {
+            Body::BftUnjustified(j) => {
                 // Re-checked here: the leader's own signature, and a value
                 // its own justification does not allow.
                 let leader = j.propose.from;
                 match bft::check(&j, &self.keys, self.cfg.quorum) {
-                    Err(e @ bft::JustifyError::Ignored { .. }) => self.unjustified(&mut v, j, e),
+                    Err(e @ bft::JustifyError::Ignored { .. }) => {
+                        self.bft_unjustified(&mut v, j, e)
+                    }
                     _ => Self::dropped(
                         &mut v,
                         from,
-                        &Body::Unjustified(j),
+                        &Body::BftUnjustified(j),
                         format!("accusation against node {leader} without valid evidence"),
                     ),
                 }
@@ -649,16 +768,121 @@ impl Shield {
                 );
                 self.overreach(&mut v, Signed { from, msg, sig });
             }
+            Body::Paxos(msg @ Message::Propose { .. }) => {
+                let body = Body::Paxos(msg);
+                Self::dropped(
+                    &mut v,
+                    from,
+                    &body,
+                    "Propose without its justification".into(),
+                );
+            }
             Body::Paxos(msg) => {
                 self.bound.observe(&msg);
                 self.on_paxos(&mut v, from, msg, sig)
             }
+            Body::Justified(j) => {
+                if j.propose.from != from {
+                    let body = Body::Justified(j);
+                    Self::dropped(&mut v, from, &body, "Propose of another node".into());
+                    return v;
+                }
+                if self.bound.overreaches(&j.propose.msg) {
+                    let s = j.propose.clone();
+                    let body = Body::Justified(j);
+                    Self::dropped(&mut v, from, &body, "ballot jumps out of bounds".into());
+                    self.overreach(&mut v, s);
+                    return v;
+                }
+                match self.justify.check(&j, &self.keys) {
+                    Ok(()) => {
+                        for s in self.justify.counted(&j, &self.keys) {
+                            let pair = self.stale.prepared(&s);
+                            self.stale_pair(&mut v, pair);
+                        }
+                        self.bound.observe(&j.propose.msg);
+                        let Signed { msg, sig, .. } = j.propose;
+                        self.on_paxos(&mut v, from, msg, sig);
+                    }
+                    Err(Refusal::Malformed(why)) => {
+                        let body = Body::Justified(j);
+                        Self::dropped(&mut v, from, &body, format!("bad justification: {why}"));
+                    }
+                    Err(Refusal::Contradicts { reason, .. }) => {
+                        let body = Body::Justified(j.clone());
+                        Self::dropped(&mut v, from, &body, reason.clone());
+                        self.unjustified(&mut v, j, sig, reason);
+                    }
+                }
+            }
+            Body::Unjustified {
+                justification,
+                sig: leader_sig,
+            } => {
+                // Re-checked here: the leader's signature over the whole
+                // justification, and the contradiction recomputed by us.
+                let leader = justification.propose.from;
+                let signed = self
+                    .keys
+                    .verify(leader, &Body::Justified(justification.clone()), &leader_sig)
+                    .is_ok();
+                let verdict = self.justify.check(&justification, &self.keys);
+                match verdict {
+                    Err(Refusal::Contradicts { reason, .. }) if signed => {
+                        self.unjustified(&mut v, justification, leader_sig, reason)
+                    }
+                    _ => {
+                        let body = Body::Unjustified {
+                            justification,
+                            sig: leader_sig,
+                        };
+                        Self::dropped(
+                            &mut v,
+                            from,
+                            &body,
+                            "accusation without valid evidence".into(),
+                        );
+                    }
+                }
+            }
+            Body::Stale(accept, prepared) => {
+                let valid = stale::hides(&accept, &prepared)
+                    && self.justify.valid(&accept, &self.keys)
+                    && self.justify.valid(&prepared, &self.keys);
+                if valid {
+                    self.stale_pair(&mut v, Some((accept, prepared)));
+                } else {
+                    let body = Body::Stale(accept, prepared);
+                    Self::dropped(
+                        &mut v,
+                        from,
+                        &body,
+                        "accusation without valid evidence".into(),
+                    );
+                }
+            }
             Body::Certified { commit, accepts } => {
-                match self
-                    .certs
-                    .check(&commit, &accepts, &self.keys, &self.banned)
-                {
-                    Ok(()) => v.deliver.push((from, commit)),
+                // Only an equivocator's Accepts stop counting: they are what
+                // could back two certificates for one position. A node caught
+                // lying in a Prepared or ignoring one still accepted by the
+                // rules as an acceptor (that is how it looks honest), and
+                // positions it helped choose before it was caught must stay
+                // learnable, or the nodes that caught it stall there.
+                let ignored: BTreeSet<NodeId> = self
+                    .banned
+                    .iter()
+                    .copied()
+                    .filter(|n| self.evidence.get(n) == Some(&Evidence::Equivocation))
+                    .collect();
+                match self.certs.check(&commit, &accepts, &self.keys, &ignored) {
+                    Ok(()) => {
+                        self.justify.decided(commit.pos());
+                        for a in &accepts {
+                            let pair = self.stale.accept(a);
+                            self.stale_pair(&mut v, pair);
+                        }
+                        v.deliver.push((from, commit))
+                    }
                     Err(e) => {
                         let proof = certificate::proves_premature(
                             &commit,
@@ -818,6 +1042,7 @@ impl Shield {
             Message::Propose { pos, .. } => {
                 self.limit.proposed(from, *pos);
                 let signed = Signed { from, msg, sig };
+                self.justify.saw_propose(&signed);
                 if let Seen::Conflict(pair) = self.echo.record(&signed) {
                     let (a, b) = *pair;
                     self.convict(v, a, b)
@@ -844,11 +1069,25 @@ impl Shield {
                 }
             }
             Message::Accept { .. } => {
-                self.certs.collect(Signed {
+                let signed = Signed {
                     from,
                     msg: msg.clone(),
                     sig,
-                });
+                };
+                let pair = self.stale.accept(&signed);
+                self.stale_pair(v, pair);
+                self.certs.collect(signed);
+                v.deliver.push((from, msg));
+            }
+            Message::Prepared { .. } => {
+                let signed = Signed {
+                    from,
+                    msg: msg.clone(),
+                    sig,
+                };
+                self.justify.got_prepared(&signed);
+                let pair = self.stale.prepared(&signed);
+                self.stale_pair(v, pair);
                 v.deliver.push((from, msg));
             }
             Message::Commit { .. } => {
@@ -935,7 +1174,7 @@ impl Shield {
                 self.bound.observe(&propose.msg);
                 self.on_paxos(v, from, propose.msg, propose.sig);
             }
-            Err(e @ bft::JustifyError::Ignored { .. }) => self.unjustified(v, j, e),
+            Err(e @ bft::JustifyError::Ignored { .. }) => self.bft_unjustified(v, j, e),
             Err(e) => {
                 let reason = format!("unjustified Propose: {e}");
                 Self::dropped(v, from, &Body::BftPropose(j), reason);
@@ -945,14 +1184,14 @@ impl Shield {
 
     /// A leader proposed against its own justification: flag it and tell
     /// everyone, once. The signed Propose and justification are the evidence.
-    fn unjustified(&mut self, v: &mut Verdict, j: bft::Justified, e: bft::JustifyError) {
+    fn bft_unjustified(&mut self, v: &mut Verdict, j: bft::Justified, e: bft::JustifyError) {
         let leader = j.propose.from;
         if leader == self.id || self.banned.contains(&leader) {
             return;
         }
         let reason = format!("ignored Prepared values: {e}");
-        self.flag(v, leader, Evidence::Unjustified, reason);
-        v.send.push(self.packet(None, Body::Unjustified(j)));
+        self.flag(v, leader, Evidence::IgnoredPrepared, reason);
+        v.send.push(self.packet(None, Body::BftUnjustified(j)));
     }
 
     fn release(&mut self, v: &mut Verdict) {
@@ -1033,9 +1272,29 @@ mod tests {
         assert_eq!(s[2].incoming(good).deliver, vec![(0, propose(0, "x"))]);
     }
 
+    /// Node 0 prepares ballot 1.0 and node 1 promises: node 0's shield can
+    /// justify its Proposes in that ballot.
+    fn lead(s: &mut [Shield]) {
+        let ballot = Ballot::new(1, 0);
+        s[0].outgoing(Output::Broadcast {
+            msg: Message::Prepare { pos: 0, ballot },
+        });
+        let p = send(
+            &mut s[1],
+            0,
+            Message::Prepared {
+                pos: 0,
+                ballot,
+                accepted: vec![],
+            },
+        );
+        assert_eq!(s[0].incoming(p).deliver.len(), 1);
+    }
+
     #[test]
     fn an_equivocating_leader_is_convicted_by_the_echo() {
         let mut s = shields(3, true);
+        lead(&mut s);
         let to1 = send(&mut s[0], 1, propose(0, "a"));
         let to2 = send(&mut s[0], 2, propose(0, "b"));
         let v1 = s[1].incoming(to1);
@@ -1057,6 +1316,56 @@ mod tests {
         // Node 1 checks the evidence itself and flags the leader too.
         s[1].incoming(evidence);
         assert!(s[1].flagged().contains(&0));
+    }
+
+    #[test]
+    fn a_propose_ignoring_its_reports_is_refused_flagged_and_proven_but_never_forged() {
+        let mut s = shields(3, true);
+        let ballot = Ballot::new(1, 0);
+        s[0].outgoing(Output::Broadcast {
+            msg: Message::Prepare { pos: 0, ballot },
+        });
+        let report = Message::Prepared {
+            pos: 0,
+            ballot,
+            accepted: vec![(0, Ballot::new(0, 1), "w".into())],
+        };
+        let p = send(&mut s[1], 0, report);
+        s[0].incoming(p);
+        // Node 0's core ignores the report and proposes 'u'.
+        let bad = send(&mut s[0], 2, propose(0, "u"));
+        assert!(matches!(bad.body, Body::Justified(_)));
+        let v = s[2].incoming(bad.clone());
+        assert!(v.deliver.is_empty(), "refused");
+        assert_eq!(s[2].evidence().get(&0), Some(&Evidence::IgnoredPrepared));
+        let evidence = v
+            .send
+            .into_iter()
+            .find(|p| matches!(p.body, Body::Unjustified { .. }))
+            .expect("forwarded");
+        s[1].incoming(evidence);
+        assert!(s[1].flagged().contains(&0), "node 1 re-checked it");
+        // Node 2 forges an accusation against honest node 1: a justification
+        // signed by itself in node 1's name does not verify.
+        let mut s = shields(3, true);
+        let Body::Justified(j) = bad.body else {
+            unreachable!()
+        };
+        let sig = Identity::from_seed(9, 2).sign(0, &Body::Justified(j.clone()));
+        let forged = s[2].packet(
+            None,
+            Body::Unjustified {
+                justification: j,
+                sig,
+            },
+        );
+        let v = s[1].incoming(forged);
+        assert!(s[1].flagged().is_empty());
+        assert!(v.send.is_empty());
+        // And a bare Propose is refused without flagging anyone.
+        let p = s[0].packet(Some(1), Body::Paxos(propose(0, "x")));
+        assert!(s[1].incoming(p).deliver.is_empty());
+        assert!(s[1].flagged().is_empty());
     }
 
     #[test]
@@ -1258,7 +1567,7 @@ mod tests {
         assert_eq!(v.deliver.len(), 1, "{v:?}");
         // An accusation that this honest Propose ignored the Prepareds is
         // re-checked and flags nobody.
-        let accusation = s[3].packet(None, Body::Unjustified(j.clone()));
+        let accusation = s[3].packet(None, Body::BftUnjustified(j.clone()));
         let v = s[2].incoming(accusation);
         assert!(s[2].flagged().is_empty() && v.send.is_empty(), "{v:?}");
     }
@@ -1379,15 +1688,19 @@ mod tests {
     #[test]
     fn an_honest_or_bare_commit_is_never_evidence() {
         let mut s = shields(3, true);
-        // Node 1 has flagged node 2; a certificate with node 2's Accept no
-        // longer convinces it, but by signatures it holds: no accusation.
-        let mut node2_forgery = s[2].outgoing(Output::Forge {
-            to: 1,
-            msg: propose(0, "z"),
-            how: Forgery::As(0),
-        });
-        s[1].incoming(node2_forgery.remove(0));
-        assert!(s[1].flagged().contains(&2));
+        // Node 1 has convicted node 2 of equivocating; a certificate with
+        // node 2's Accept no longer convinces it, but by signatures it
+        // holds: no accusation.
+        let two = Identity::from_seed(9, 2);
+        let evidence = s[0].packet(
+            None,
+            Body::Evidence(
+                two.sign_message(2, propose(0, "a")),
+                two.sign_message(2, propose(0, "b")),
+            ),
+        );
+        s[1].incoming(evidence);
+        assert_eq!(s[1].evidence().get(&2), Some(&Evidence::Equivocation));
         let honest = s[0].packet(
             Some(1),
             Body::Certified {
@@ -1482,8 +1795,13 @@ mod tests {
         s[0].incoming(proof);
         assert_eq!(s[0].evidence().get(&2), Some(&Evidence::Forgery));
         // A message signed by the key of the node it claims is accepted.
-        let honest = send(&mut s[0], 1, propose(0, "x"));
-        assert!(s[1].incoming(honest).events.is_empty());
+        let prepare = Message::Prepare {
+            pos: 0,
+            ballot: Ballot::new(1, 0),
+        };
+        let honest = send(&mut s[0], 1, prepare);
+        let v = s[1].incoming(honest);
+        assert!(v.events.is_empty() && v.deliver.len() == 1, "{v:?}");
     }
 
     #[test]

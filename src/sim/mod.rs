@@ -193,6 +193,7 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
             match schedule.actions[next].1.clone() {
                 Action::Partition(side) => w.partition(&side),
                 Action::Heal => w.heal(),
+                Action::Split(a, b) => w.split(&a, &b),
                 Action::Crash(m) => w.crash(m),
                 Action::Restart(m) => w.restart(m),
                 Action::Request(m, value) => w.request(m, value),

@@ -18,6 +18,9 @@ pub enum Action {
     /// Members in the set on one side, the rest on the other.
     Partition(BTreeSet<usize>),
     Heal,
+    /// Cut every link between members of `.0` and members of `.1` (both
+    /// sides still reach everyone else).
+    Split(BTreeSet<usize>, BTreeSet<usize>),
     Crash(usize),
     Restart(usize),
     /// The client asks member `.0` to propagate `.1`.
@@ -46,6 +49,20 @@ fn windows(rng: &mut ChaCha8Rng, span: u64) -> Vec<(u64, u64)> {
     out
 }
 
+/// The honest nodes `0..nodes` but `attacker`, in two halves (the first
+/// half one larger), or `None` with fewer than two honest nodes.
+pub fn honest_halves(nodes: usize, attacker: NodeId) -> Option<(BTreeSet<usize>, BTreeSet<usize>)> {
+    let honest: Vec<usize> = (0..nodes).filter(|&m| m as NodeId != attacker).collect();
+    if honest.len() < 2 {
+        return None;
+    }
+    let mid = honest.len().div_ceil(2);
+    Some((
+        honest[..mid].iter().copied().collect(),
+        honest[mid..].iter().copied().collect(),
+    ))
+}
+
 impl Schedule {
     pub fn new(cfg: &SimConfig, seed: u64) -> Schedule {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5343_4845_4455_4c45);
@@ -65,6 +82,17 @@ impl Schedule {
                 rng.next_u64() % (span / 2).max(1)
             };
             actions.push((at, Action::Request(node as usize, value.into())));
+        }
+
+        // The scenario of the attacks that need a decided value one side
+        // does not know (IGNORE_PREPARED, STALE_PREPARED): the honest nodes
+        // split in two halves that both reach the attacker but not each
+        // other, for the whole faulty period — a broken link in between.
+        if cfg.attack.is_some_and(|a| a.splits_honest_nodes()) {
+            if let Some((left, right)) = honest_halves(cfg.nodes, cfg.attacker) {
+                actions.push((0, Action::Split(left, right)));
+                actions.push((span.saturating_sub(1), Action::Heal));
+            }
         }
 
         if cfg.partitions && cfg.nodes > 1 {

@@ -100,13 +100,24 @@ fn describe(body: &Body) -> String {
             j.propose.msg,
             j.justification.len()
         ),
-        Body::Unjustified(j) => format!("Unjustified evidence against node {}", j.propose.from),
+        Body::BftUnjustified(j) => format!("Unjustified evidence against node {}", j.propose.from),
         Body::BadCertificate { from, commit, .. } => {
             format!("BadCertificate evidence against node {from} ({commit})")
         }
         Body::Forgery {
             signer, claimed, ..
         } => format!("Forgery evidence against node {signer} (signed as node {claimed})"),
+        Body::Justified(j) => format!(
+            "{} justified by {} Prepared{}",
+            j.propose.msg,
+            j.prepareds.len(),
+            if j.own.is_some() { " and its own" } else { "" }
+        ),
+        Body::Unjustified { justification, .. } => format!(
+            "Unjustified evidence against node {}",
+            justification.propose.from
+        ),
+        Body::Stale(a, _) => format!("Stale-Prepared evidence against node {}", a.from),
     }
 }
 
@@ -122,6 +133,7 @@ impl World {
             grace_ticks: core.grace_ticks,
             quorum: core.quorum,
             bft: cfg.bft,
+            implicit_leader: !core.loopback,
             ..ShieldConfig::new(n, cfg.middleware)
         };
         let keys = if cfg.middleware {
@@ -379,6 +391,16 @@ impl World {
         }
     }
 
+    /// Cut every link between a member of `a` and a member of `b`.
+    pub fn split(&mut self, a: &BTreeSet<usize>, b: &BTreeSet<usize>) {
+        for &x in a {
+            for &y in b {
+                self.net.cut(x, y);
+            }
+        }
+        self.log_line(|| format!("SPLIT {a:?} | {b:?} (both still reach the others)"));
+    }
+
     /// Restore every link.
     pub fn heal(&mut self) {
         if self.net.partitioned() {
@@ -432,13 +454,19 @@ impl World {
         let durable = self.members[m].durable.clone();
         let (commits, promises) = (durable.log.len(), durable.acceptor.len());
         self.members[m].process = Some(Box::new(Replica::restore(id, self.core.clone(), durable)));
-        if !self.core.loopback {
-            // Classic mode: the middleware's state is volatile. In BFT mode
-            // a node's proofs (prepared and commit certificates) are part of
-            // what it must persist, as its promises are: a restarted node
-            // that reported values without them would not count, and the
-            // quorum-intersection argument needs its honest report.
+        if self.core.loopback {
+            // BFT mode: a node's proofs (prepared and commit certificates)
+            // are part of what it must persist, as its promises are: a
+            // restarted node that reported values without them would not
+            // count, and the quorum-intersection argument needs its honest
+            // report. So its middleware state survives the crash.
+        } else {
+            // Classic mode: the middleware's state is volatile, but the
+            // signed Proposes behind the accepted values it persisted are
+            // persisted with them: it may have to show them as a leader.
+            let accepted = self.members[m].shield.durable();
             self.members[m].shield = self.new_shield(id);
+            self.members[m].shield.restore(accepted);
         }
         self.log_line(|| {
             format!("RESTART node {id} with {commits} commits and {promises} promises persisted")

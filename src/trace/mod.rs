@@ -104,9 +104,14 @@ pub fn position(body: &Body) -> Option<Pos> {
         Body::Evidence(a, _) => Some(a.msg.pos()),
         Body::Overreach(s) => Some(s.msg.pos()),
         Body::BftPrepared(p) => Some(p.prepared.msg.pos()),
-        Body::BftPropose(j) | Body::Unjustified(j) => Some(j.propose.msg.pos()),
+        Body::BftPropose(j) | Body::BftUnjustified(j) => Some(j.propose.msg.pos()),
         Body::BadCertificate { commit, .. } => Some(commit.pos()),
         Body::Forgery { .. } => None,
+        Body::Justified(j)
+        | Body::Unjustified {
+            justification: j, ..
+        } => Some(j.propose.msg.pos()),
+        Body::Stale(a, _) => Some(a.msg.pos()),
     }
 }
 
@@ -130,13 +135,25 @@ pub fn label(body: &Body) -> String {
             short(&j.propose.msg.to_string()),
             j.justification.len()
         ),
-        Body::Unjustified(j) => format!("Unjustified evidence vs node {}", j.propose.from),
+        Body::BftUnjustified(j) => format!("Unjustified evidence vs node {}", j.propose.from),
         Body::BadCertificate { from, .. } => format!("BadCertificate vs node {from}"),
         Body::Forgery {
             signer, claimed, ..
         } => {
             format!("Forgery vs node {signer} (as {claimed})")
         }
+        Body::Justified(j) => format!(
+            "{} +{} Prepared",
+            short(&j.propose.msg.to_string()),
+            j.prepareds.len()
+        ),
+        Body::Unjustified { justification, .. } => {
+            format!(
+                "Unjustified evidence vs node {}",
+                justification.propose.from
+            )
+        }
+        Body::Stale(a, _) => format!("Stale evidence vs node {}", a.from),
     }
 }
 
