@@ -52,8 +52,9 @@ pub enum Proof {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Proven {
     pub prepared: Signed,
-    /// `proofs[i]` proves the i-th report of the Prepared.
-    pub proofs: Vec<Proof>,
+    /// `proofs[i]` proves the i-th report of the Prepared; `None` for a
+    /// report its sender cannot prove (it does not count).
+    pub proofs: Vec<Option<Proof>>,
 }
 
 /// A BFT Propose: the leader's signed Propose and its justification.
@@ -137,7 +138,11 @@ pub fn proven_reports(p: &Proven, keys: &Keyring, quorum: usize) -> Vec<(Pos, Ba
     accepted
         .iter()
         .zip(&p.proofs)
-        .filter(|((pos, b, v), proof)| proves(proof, *pos, *b, v, keys, quorum))
+        .filter(|((pos, b, v), proof)| {
+            proof
+                .as_ref()
+                .is_some_and(|proof| proves(proof, *pos, *b, v, keys, quorum))
+        })
         .map(|(r, _)| r.clone())
         .collect()
 }
@@ -242,7 +247,7 @@ mod tests {
     ) -> Proven {
         let (accepted, proofs): (Vec<_>, Vec<_>) = reports
             .into_iter()
-            .map(|((p, b, v), proof)| ((p, b, Value::from(v)), proof))
+            .map(|((p, b, v), proof)| ((p, b, Value::from(v)), Some(proof)))
             .unzip();
         Proven {
             prepared: ids[from as usize].sign_message(

@@ -304,8 +304,10 @@ impl Shield {
         self.cfg.defend && self.cfg.bft
     }
 
-    /// BFT: our core's Prepared, with a proof for each report; a report we
-    /// cannot prove is left out (it would not count anyway).
+    /// BFT: our core's Prepared, with a proof for each report we can prove.
+    /// A report without one is sent as it is (it will not count): a shield
+    /// does not edit what its core says, and the receivers' check, not the
+    /// sender's honesty, is what makes a lie harmless.
     fn prove(&self, msg: Message) -> Body {
         let identity = self.identity.as_ref().expect("defend implies identity");
         let Message::Prepared {
@@ -316,24 +318,19 @@ impl Shield {
         else {
             return Body::Paxos(msg);
         };
-        let mut kept = Vec::new();
-        let mut proofs = Vec::new();
-        for (p, b, value) in accepted {
-            let proof = match self.certs.committed(p, &value) {
+        let proofs = accepted
+            .iter()
+            .map(|(p, b, value)| match self.certs.committed(*p, value) {
                 Some(accepts) => Some(bft::Proof::Committed { accepts }),
-                None => self.echo.certificate(p, b, &value),
-            };
-            if let Some(proof) = proof {
-                kept.push((p, b, value));
-                proofs.push(proof);
-            }
-        }
+                None => self.echo.certificate(*p, *b, value),
+            })
+            .collect();
         let prepared = identity.sign_message(
             self.id,
             Message::Prepared {
                 pos,
                 ballot,
-                accepted: kept,
+                accepted,
             },
         );
         Body::BftPrepared(bft::Proven { prepared, proofs })
