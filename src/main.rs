@@ -376,7 +376,12 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+    // sim and matrix run thousands of simulated attacks: what each node
+    // dropped is in their report (and in --replay), not worth a log line
+    // each. RUST_LOG still overrides.
+    let quiet = matches!(cli.command, Command::Sim(_) | Command::Matrix(_));
+    let default = if quiet { "error" } else { "warn" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
         .target(env_logger::Target::Stderr)
         .init();
     match run(cli.command) {
