@@ -18,6 +18,10 @@ enum Claim {
     Splits,
     /// Agreement broken in most seeds (the attack needs the right timing).
     MostlySplits,
+    /// Agreement broken in some seeds.
+    SometimesSplits,
+    /// Agreement kept in every seed (what happens to liveness aside).
+    Safe,
     /// Agreement kept, nothing committed after the faults healed.
     Stalls,
     /// Agreement kept, live, the attacker flagged in every seed.
@@ -47,6 +51,8 @@ fn check(r: &Row, claim: Claim) {
     match claim {
         Claim::Splits => assert_eq!(r.violations, all, "{r:?}"),
         Claim::MostlySplits => assert!(r.violations * 2 > all, "{r:?}"),
+        Claim::SometimesSplits => assert!(r.violations > 0, "{r:?}"),
+        Claim::Safe => assert_eq!(r.violations, 0, "{r:?}"),
         Claim::Stalls => {
             assert_eq!(r.violations, 0, "{r:?}");
             assert_eq!(r.live_runs, 0, "{r:?}");
@@ -126,6 +132,21 @@ fn bft_mode_defeats_every_attack() {
         b(PrematureCommit, Defeated),
         b(Forgery, Defeated),
         b(Replay, Inert),
+    ]);
+}
+
+/// The README's remarks on the n = 4 rows: quorums of 3 alone stop the
+/// seed's SAFETY split and the STALE_PREPARED omission, but not a leader
+/// that ignores Prepared values — the justification does.
+#[test]
+fn with_four_nodes_quorum_size_alone_stops_some_attacks_not_all() {
+    use Attack::*;
+    use Claim::*;
+    assert_claims(&[
+        (Mode::Classic, 4, Safety, false, Safe),
+        (Mode::Classic, 4, StalePrepared, false, Safe),
+        (Mode::Bft, 4, IgnorePrepared, false, SometimesSplits),
+        (Mode::Bft, 4, IgnorePrepared, true, Defeated),
     ]);
 }
 
