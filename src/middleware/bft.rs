@@ -33,7 +33,7 @@ use crate::auth::{Keyring, Signed};
 use crate::core::{Ballot, Message, NodeId, Pos, Value};
 use crate::wire::Body;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Why a reported value may count.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -111,20 +111,7 @@ pub fn proves(
             vouchers.len() >= quorum
         }
         Proof::Committed { accepts } => {
-            let mut by_ballot: BTreeMap<Ballot, BTreeSet<NodeId>> = BTreeMap::new();
-            for a in accepts {
-                if let Message::Accept {
-                    pos: p,
-                    ballot: b,
-                    value: v,
-                } = &a.msg
-                {
-                    if *p == pos && v == value && keys.verify_signed(a).is_ok() {
-                        by_ballot.entry(*b).or_default().insert(a.from);
-                    }
-                }
-            }
-            by_ballot.values().any(|s| s.len() >= quorum)
+            super::certificate::signers(pos, value, accepts, keys, &BTreeSet::new()) >= quorum
         }
     }
 }

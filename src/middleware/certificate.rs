@@ -129,23 +129,7 @@ impl Certificates {
         let Message::Commit { pos, value } = commit else {
             return Err(CertError::NotACommit);
         };
-        // All signers must agree on one ballot: count per ballot.
-        let mut by_ballot: BTreeMap<Ballot, BTreeSet<NodeId>> = BTreeMap::new();
-        for a in accepts {
-            let Message::Accept {
-                pos: p,
-                ballot,
-                value: v,
-            } = &a.msg
-            else {
-                continue;
-            };
-            if p == pos && v == value && !ignored.contains(&a.from) && keys.verify_signed(a).is_ok()
-            {
-                by_ballot.entry(*ballot).or_default().insert(a.from);
-            }
-        }
-        let have = by_ballot.values().map(BTreeSet::len).max().unwrap_or(0);
+        let have = signers(*pos, value, accepts, keys, ignored);
         if have < self.quorum {
             return Err(CertError::TooFew {
                 have,
@@ -157,6 +141,37 @@ impl Certificates {
         }
         Ok(())
     }
+}
+
+/// The most distinct signers that, in one ballot, signed a valid Accept of
+/// `value` at `pos` among `accepts`, leaving out those in `ignored`: what a
+/// certificate is worth. All must agree on one ballot, hence the count per
+/// ballot.
+pub fn signers(
+    pos: Pos,
+    value: &Value,
+    accepts: &[Signed],
+    keys: &Keyring,
+    ignored: &BTreeSet<NodeId>,
+) -> usize {
+    let mut by_ballot: BTreeMap<Ballot, BTreeSet<NodeId>> = BTreeMap::new();
+    for a in accepts {
+        if let Message::Accept {
+            pos: p,
+            ballot,
+            value: v,
+        } = &a.msg
+        {
+            if *p == pos
+                && v == value
+                && !ignored.contains(&a.from)
+                && keys.verify_signed(a).is_ok()
+            {
+                by_ballot.entry(*ballot).or_default().insert(a.from);
+            }
+        }
+    }
+    by_ballot.values().map(BTreeSet::len).max().unwrap_or(0)
 }
 
 /// Whether a signed `commit` with the certificate `accepts` is evidence of
@@ -173,25 +188,9 @@ pub fn proves_premature(
     let Message::Commit { pos, value } = commit else {
         return false;
     };
-    let mut by_ballot: BTreeMap<Ballot, BTreeSet<NodeId>> = BTreeMap::new();
-    for a in accepts {
-        let Message::Accept {
-            pos: p,
-            ballot,
-            value: v,
-        } = &a.msg
-        else {
-            continue;
-        };
-        if p != pos || v != value {
-            continue;
-        }
-        if !keys.contains(a.from) {
-            return false;
-        }
-        if keys.verify_signed(a).is_ok() {
-            by_ballot.entry(*ballot).or_default().insert(a.from);
-        }
-    }
-    by_ballot.values().map(BTreeSet::len).max().unwrap_or(0) < quorum
+    let unknown = accepts.iter().any(|a| {
+        matches!(&a.msg, Message::Accept { pos: p, value: v, .. } if p == pos && v == value)
+            && !keys.contains(a.from)
+    });
+    !unknown && signers(*pos, value, accepts, keys, &BTreeSet::new()) < quorum
 }
