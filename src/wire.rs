@@ -39,6 +39,9 @@ pub enum Body {
     /// One signed message whose ballot jumps out of bounds: proof on its own
     /// (the BALLOT_OVERFLOW defence); every receiver re-checks it.
     Overreach(Signed),
+    /// A Prepare with the signed message of another node whose round it
+    /// climbed over: a justified climb, in bounds of the witness.
+    Climb { prepare: Message, witness: Signed },
     /// BFT mode: a Prepared with a proof for each value it reports.
     BftPrepared(crate::middleware::bft::Proven),
     /// BFT mode: a Propose with the Prepareds that justify its value.
@@ -90,6 +93,7 @@ impl Body {
             Body::Echo(_) => "Echo",
             Body::Evidence(..) => "Evidence",
             Body::Overreach(_) => "Overreach",
+            Body::Climb { .. } => "Prepare+witness",
             Body::BftPrepared(_) => "Prepared+proofs",
             Body::BftPropose(_) => "Propose+justification",
             Body::BftUnjustified(_) => "Unjustified",

@@ -31,8 +31,12 @@
 //!   jumps to *one* honest node only, can. Then that honest node's next
 //!   Prepare looks out of bounds to the others: it is dropped, and its
 //!   sender could be flagged — framed without having signed anything wrong.
-//!   A justified climb (a Prepare carrying the signed message it climbed
-//!   over, as BFT protocols do) would close that gap; it is not built here.
+//!   So a Prepare carries the signed message of another node it climbed
+//!   over (`Body::Climb`, see [`justifies`]): a receiver whose own view is
+//!   behind checks that signature and lets a climb within `max_jump` of it
+//!   through. The node is never framed — it never signed the bare Prepare —
+//!   and an attacker gains nothing: a witness must come from another node,
+//!   so it still climbs at most `max_jump` above what others signed.
 //! - **Rate, not impossibility.** An attacker that stays within the bound
 //!   still climbs `max_jump` rounds per message; exhausting `u64` then takes
 //!   about 2^64 / `max_jump` ≈ 1.8·10^16 messages instead of one.
@@ -42,6 +46,15 @@
 //!   sees an out-of-bound message itself (which it then drops anyway).
 
 use crate::core::Message;
+
+/// Whether `witness`, another node's signed message, justifies `prepare`'s
+/// round: at most `max_jump` above the witness's round.
+pub fn justifies(witness: &Message, prepare: &Message, max_jump: u64) -> bool {
+    match (witness.ballot(), prepare.ballot()) {
+        (Some(w), Some(p)) => p.round <= w.round.saturating_add(max_jump),
+        _ => false,
+    }
+}
 
 /// The default bound: far above the SAFETY attacker's jump of 100 and an
 /// honest retry's 1, far below anything that threatens the `u64` space.

@@ -185,6 +185,9 @@ pub struct Shield {
     /// Packets our core addressed to itself (loopback mode), signed, not
     /// yet handed back ([`Shield::take_local`]).
     local: Vec<Packet>,
+    /// The signed message of another node with the highest round we let
+    /// through: what justifies our next Prepare's climb ([`Body::Climb`]).
+    witness: Option<Signed>,
     /// BFT mode: the Proven Prepareds received for each ballot of ours
     /// (answers to our Prepare at exactly its position, as the core counts
     /// them), the justification of its Proposes.
@@ -227,6 +230,7 @@ impl Shield {
             banned: BTreeSet::new(),
             evidence: BTreeMap::new(),
             local: Vec::new(),
+            witness: None,
             proven: BTreeMap::new(),
             preparing: BTreeMap::new(),
             frozen: BTreeMap::new(),
@@ -403,7 +407,7 @@ impl Shield {
                     }
                 }
                 self.justify.sent_prepare(*pos, *ballot);
-                Body::Paxos(msg)
+                self.climb(msg.clone())
             }
             Message::Prepared { .. } if to == Some(self.id) => {
                 // Loopback mode: our own promise, a signed vote like others'.
@@ -715,6 +719,7 @@ impl Shield {
                 Body::BftPrepared(p) => v.deliver.push((from, p.prepared.msg)),
                 Body::BftPropose(j) => v.deliver.push((from, j.propose.msg)),
                 Body::Justified(j) => v.deliver.push((from, j.propose.msg)),
+                Body::Climb { prepare, .. } => v.deliver.push((from, prepare)),
                 Body::Echo(_)
                 | Body::Evidence(..)
                 | Body::Overreach(_)
@@ -776,7 +781,33 @@ impl Shield {
             }
             Body::Paxos(msg) => {
                 self.bound.observe(&msg);
+                if msg.ballot().is_some() {
+                    self.witnessed(Signed {
+                        from,
+                        msg: msg.clone(),
+                        sig: sig.clone(),
+                    });
+                }
                 self.on_paxos(&mut v, from, msg, sig)
+            }
+            Body::Climb { prepare, witness } => {
+                // In bounds, or justified by a third node's signed message:
+                // the witness is checked, never taken on the climber's word.
+                let justified = witness.from != from
+                    && ballot_bound::justifies(&witness.msg, &prepare, self.cfg.max_jump)
+                    && self.keys.verify_signed(&witness).is_ok();
+                if self.bound.overreaches(&prepare) && !justified {
+                    let body = Body::Climb { prepare, witness };
+                    let reason = "ballot jumps out of bounds, not justified by its witness";
+                    Self::dropped(&mut v, from, &body, reason.into());
+                    return v;
+                }
+                if justified {
+                    self.bound.observe(&witness.msg);
+                    self.witnessed(witness);
+                }
+                self.bound.observe(&prepare);
+                self.on_paxos(&mut v, from, prepare, sig)
             }
             Body::Justified(j) => {
                 if j.propose.from != from {
@@ -1189,6 +1220,31 @@ impl Shield {
         let reason = format!("ignored Prepared values: {e}");
         self.flag(v, leader, Evidence::IgnoredPrepared, reason);
         v.send.push(self.packet(None, Body::BftUnjustified(j)));
+    }
+
+    /// Our Prepare, carrying the signed message it climbed over when that
+    /// justifies its round ([`ballot_bound::justifies`]): a node whose view
+    /// was pushed ahead (by a partition, or by a Byzantine node feeding it
+    /// alone) is not out of bounds for the others, it shows why it climbed.
+    /// Never signed bare then, so nobody holds an accusation against it.
+    fn climb(&self, prepare: Message) -> Body {
+        match &self.witness {
+            Some(w) if ballot_bound::justifies(&w.msg, &prepare, self.cfg.max_jump) => {
+                Body::Climb {
+                    prepare,
+                    witness: w.clone(),
+                }
+            }
+            _ => Body::Paxos(prepare),
+        }
+    }
+
+    /// Remember `s` as our witness if its round is the highest seen yet.
+    fn witnessed(&mut self, s: Signed) {
+        let round = |s: &Signed| s.msg.ballot().map_or(0, |b| b.round);
+        if s.from != self.id && self.witness.as_ref().is_none_or(|w| round(&s) > round(w)) {
+            self.witness = Some(s);
+        }
     }
 
     fn release(&mut self, v: &mut Verdict) {

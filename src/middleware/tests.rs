@@ -663,3 +663,44 @@ fn a_re_bound_replay_is_dropped_and_a_plain_one_is_inert() {
     assert!(s[1].flagged().is_empty(), "and nobody can be blamed");
     assert!(v.send.is_empty());
 }
+
+#[test]
+fn a_node_pushed_ahead_by_a_byzantine_peer_justifies_its_climb_and_is_not_framed() {
+    let mut s = shields(3, true);
+    // Node 2 feeds node 0 alone in-bound jumps: node 0's view climbs to 2700.
+    for round in [900, 1800, 2700] {
+        let p = s[2].outgoing(Output::Send {
+            to: 0,
+            msg: prepare(round, 2),
+        });
+        assert_eq!(s[0].incoming(p[0].clone()).deliver.len(), 1, "{round}");
+    }
+    // Node 0's next Prepare is 2701, far out of node 1's view (0)...
+    let climb = s[0].outgoing(Output::Broadcast {
+        msg: prepare(2701, 0),
+    });
+    let Body::Climb { witness, .. } = &climb[0].body else {
+        panic!("{climb:?}");
+    };
+    assert_eq!(witness.from, 2, "it climbed over node 2's signed round");
+    // ...but justified: node 1 lets it through and flags nobody.
+    let v = s[1].incoming(climb[0].clone());
+    assert_eq!(v.deliver, vec![(0, prepare(2701, 0))]);
+    assert!(s[1].flagged().is_empty());
+    // A climb justified by the climber's own message is not justified.
+    let own = Identity::from_seed(9, 2).sign_message(2, prepare(5000, 2));
+    let p = s[2].packet(
+        None,
+        Body::Climb {
+            prepare: prepare(5900, 2),
+            witness: own,
+        },
+    );
+    assert!(s[1].incoming(p).deliver.is_empty());
+    // And node 2's own out-of-bound Prepare still convicts it.
+    let far = s[2].outgoing(Output::Broadcast {
+        msg: prepare(9000, 2),
+    });
+    s[1].incoming(far[0].clone());
+    assert_eq!(s[1].evidence().get(&2), Some(&Evidence::Overreach));
+}

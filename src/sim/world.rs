@@ -94,6 +94,12 @@ fn describe(body: &Body) -> String {
         Body::Echo(s) => format!("Echo of node {}'s {}", s.from, s.msg),
         Body::Evidence(a, _) => format!("Evidence against node {}", a.from),
         Body::Overreach(s) => format!("Overreach evidence against node {}", s.from),
+        Body::Climb { prepare, witness } => {
+            format!(
+                "{prepare} justified by node {}'s {}",
+                witness.from, witness.msg
+            )
+        }
         Body::BftPrepared(p) => format!("{} with {} proofs", p.prepared.msg, p.proofs.len()),
         Body::BftPropose(j) => format!(
             "{} justified by {} Prepareds",

@@ -103,6 +103,7 @@ pub fn position(body: &Body) -> Option<Pos> {
         Body::Echo(s) => Some(s.msg.pos()),
         Body::Evidence(a, _) => Some(a.msg.pos()),
         Body::Overreach(s) => Some(s.msg.pos()),
+        Body::Climb { prepare, .. } => Some(prepare.pos()),
         Body::BftPrepared(p) => Some(p.prepared.msg.pos()),
         Body::BftPropose(j) | Body::BftUnjustified(j) => Some(j.propose.msg.pos()),
         Body::BadCertificate { commit, .. } => Some(commit.pos()),
@@ -125,6 +126,11 @@ pub fn label(body: &Body) -> String {
         Body::Echo(s) => format!("Echo {}", short(&s.msg.to_string())),
         Body::Evidence(a, _) => format!("Evidence vs node {}", a.from),
         Body::Overreach(s) => format!("Overreach evidence vs node {}", s.from),
+        Body::Climb { prepare, witness } => format!(
+            "{} over node {}'s round",
+            short(&prepare.to_string()),
+            witness.from
+        ),
         Body::BftPrepared(p) => format!(
             "{} +{} proofs",
             short(&p.prepared.msg.to_string()),
