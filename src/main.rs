@@ -49,6 +49,7 @@ enum Command {
     /// Examples:
     ///   paxos node --coordinator 127.0.0.1:7000 --data-dir /tmp/paxos/n0
     ///   paxos node --coordinator 127.0.0.1:7000 --middleware
+    ///   paxos node --coordinator 127.0.0.1:7000 --bft --middleware   # with --nodes 4 or more
     ///   paxos node --coordinator 127.0.0.1:7000 --attack SAFETY --id 0
     Node(NodeArgs),
     /// Ask the cluster to commit values (the seed's "enter value to
@@ -201,6 +202,9 @@ struct NodeArgs {
     /// With the middleware on: strikes at one position before a node is ignored.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     max_prepares: u32,
+    /// BFT mode (every node of the cluster must use it too); see `paxos demo --help`.
+    #[command(flatten)]
+    mode: ModeArgs,
     /// Seconds to keep trying to reach the coordinator at start.
     #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
     connect_timeout: f64,
@@ -438,7 +442,8 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         attack: args.attack,
         middleware: args.middleware,
         max_prepares: args.max_prepares,
-
+        bft: args.mode.bft,
+        faults: args.mode.faults,
         id: args.id,
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
         window: args.window as usize,

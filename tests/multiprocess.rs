@@ -515,3 +515,60 @@ fn nodes_register_again_with_a_restarted_coordinator() {
     assert!(all_have(&s, 3, &["before", "after"]), "{s}");
     assert_eq!(s["agreement"], true);
 }
+
+/// BFT mode across processes: four nodes (n = 3f+1, f = 1) with `--bft
+/// --middleware`, node 1 the SAFETY attacker asked first: agreement, every
+/// value on the three honest nodes, only the attacker flagged.
+#[test]
+fn bft_mode_across_processes_defeats_the_safety_attack() {
+    let mut c = Cluster::start("bft-safety", 4);
+    for id in 0..4 {
+        let mut extra = vec!["--bft", "--middleware"];
+        if id == 1 {
+            extra.extend(["--attack", "SAFETY"]);
+        }
+        c.node(id, &extra);
+    }
+    let targets = [1usize, 2, 3, 0];
+    for (i, v) in ALL.iter().enumerate() {
+        let _ = c.run(&[
+            "propose",
+            "--timeout",
+            "0.05",
+            "--node",
+            &targets[i % targets.len()].to_string(),
+            v,
+        ]);
+    }
+    let s = c.status_until(10, |s| {
+        all_have(s, 3, &ALL) && !ids(s, "detected").is_empty()
+    });
+    assert_eq!(s["agreement"], true, "{s}");
+    assert!(all_have(&s, 3, &ALL), "not live: {s}");
+    assert_eq!(ids(&s, "detected"), vec![1], "{s}");
+}
+
+#[test]
+fn bft_with_too_few_nodes_is_a_clear_error() {
+    let mut c = Cluster::start("bft-small", 3);
+    let ids = "0".to_string();
+    let addr = c.addr.clone();
+    let out = Command::new(BIN)
+        .args([
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--coordinator",
+            &addr,
+            "--id",
+            &ids,
+            "--bft",
+        ])
+        .output()
+        .expect("the paxos binary runs");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("3f+1 = 4"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    c.nodes.clear();
+}

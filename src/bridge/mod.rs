@@ -56,4 +56,6 @@ pub enum BridgeError {
     Storage(String),
     #[error("an actor stopped answering: {0}")]
     Mailbox(#[from] actix::MailboxError),
+    #[error(transparent)]
+    Bft(#[from] crate::core::BftError),
 }

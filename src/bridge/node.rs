@@ -46,6 +46,10 @@ pub struct NodeOptions {
     /// Print `node I listening on ADDR` on stdout once registered (scripts
     /// and tests read it); off when a bench runs nodes in its own process.
     pub announce: bool,
+    /// BFT mode (`--bft`, with `--faults`); every node of a cluster must
+    /// run the same mode.
+    pub bft: bool,
+    pub faults: Option<usize>,
 }
 
 impl NodeOptions {
@@ -66,6 +70,8 @@ impl NodeOptions {
             batch: core.batch,
             auth: true,
             announce: true,
+            bft: false,
+            faults: None,
         }
     }
 }
@@ -109,8 +115,16 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     let cfg = Config {
         window: opts.window.max(1),
         batch: opts.batch.max(1),
-        ..Config::new(n)
+        ..crate::core::mode_config(n, opts.bft, opts.faults)?
     };
+    if opts.bft && opts.data_dir.is_some() {
+        // The proofs a BFT node reports its values with live in its
+        // middleware, which the store does not keep: after a restart this
+        // node's reports no longer count, like a faulty node's.
+        log::warn!(
+            "node {id}: BFT mode does not persist its proofs; a restarted node counts against f"
+        );
+    }
     let process: Box<dyn Process> = match (opts.attack, durable.take_state()) {
         (None, Some(state)) => {
             log::info!(
@@ -126,6 +140,9 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         max_prepares: opts.max_prepares,
         grace_ticks: cfg.grace_ticks,
         record: opts.attack.is_some_and(Attack::records_packets),
+        quorum: cfg.quorum,
+        bft: opts.bft,
+        implicit_leader: !cfg.loopback,
         ..ShieldConfig::new(n, opts.middleware)
     };
     // Without packet signatures the links are still authenticated (by the
