@@ -8,9 +8,9 @@
 //! lines. [`summarize`] is the pure verdict, tested on its own.
 
 use crate::actors::{
-    Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, GetProgress, GetStatuses,
-    Join, Middleware, NetRecord, Network, NodeActor, NodeStatus, PeerInfo, PeerRecord,
-    TakeNetRecords, TakeTimeline, TimelineEntry,
+    Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, CutLinks, DebugInfo,
+    GetProgress, GetStatuses, HealLinks, Join, Middleware, NetRecord, Network, NodeActor,
+    NodeStatus, PeerInfo, PeerRecord, Progress, TakeNetRecords, TakeTimeline, TimelineEntry,
 };
 use crate::attack::{self, Attack};
 use crate::auth::Identity;
@@ -123,6 +123,164 @@ pub struct Report {
     pub timeline: Vec<TimelineEntry>,
     /// The sequence chart, when `DemoConfig::trace` asked for one.
     pub trace: Option<Trace>,
+    /// The split scenario, when the attack needs one.
+    pub split: Option<SplitRun>,
+}
+
+/// The scenario IGNORE_PREPARED and STALE_PREPARED need, as in the
+/// simulator (`sim::schedule`, same [`honest_halves`]): the honest nodes in
+/// two halves that both reach the attacker but not each other, so that a
+/// value chosen by one half plus the attacker stays unknown to the other.
+///
+/// When to heal is decided here, from what the demo observes
+/// ([`Progress`]), not from a timer: see [`SplitPlan::heal_reason`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitPlan {
+    pub attacker: NodeId,
+    pub left: BTreeSet<NodeId>,
+    pub right: BTreeSet<NodeId>,
+    /// The values asked of an honest node whose half reaches a quorum
+    /// together with the attacker: each can be decided during the split,
+    /// and the attacker is in every quorum that decides it.
+    pub awaited: Vec<Value>,
+}
+
+/// Why the split healed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealReason {
+    /// Every awaited value was committed on some honest node.
+    Decided,
+    /// Honest nodes flagged these nodes.
+    Flagged(BTreeSet<NodeId>),
+}
+
+impl std::fmt::Display for HealReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HealReason::Decided => f.write_str(
+                "every value asked of a half that reaches a quorum is committed on an honest node, \
+                 so the attacker had its chance at each",
+            ),
+            HealReason::Flagged(nodes) => write!(
+                f,
+                "the middleware flagged node {}: it no longer bridges the halves, \
+                 so the split could only keep them from committing",
+                ids(nodes)
+            ),
+        }
+    }
+}
+
+/// `1, 2` for the set {1, 2}.
+fn ids(nodes: &BTreeSet<NodeId>) -> String {
+    nodes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl SplitPlan {
+    /// The split for `cfg`, if its attack needs one and there are two
+    /// honest nodes to split. `quorum` is the cluster's; `asked` says which
+    /// node each value is asked of.
+    pub fn new(cfg: &DemoConfig, quorum: usize, asked: &[(Value, NodeId)]) -> Option<SplitPlan> {
+        if !cfg.attack.is_some_and(Attack::splits_honest_nodes) {
+            return None;
+        }
+        let (left, right) = crate::sim::schedule::honest_halves(cfg.nodes, cfg.attacker)?;
+        let to_ids = |h: BTreeSet<usize>| -> BTreeSet<NodeId> {
+            h.into_iter().map(|m| m as NodeId).collect()
+        };
+        let (left, right) = (to_ids(left), to_ids(right));
+        // A half decides on its own with the attacker's vote, or not at all.
+        let viable = |h: &BTreeSet<NodeId>| h.len() + 1 >= quorum;
+        let awaited = asked
+            .iter()
+            .filter(|(_, node)| {
+                (left.contains(node) && viable(&left)) || (right.contains(node) && viable(&right))
+            })
+            .map(|(v, _)| v.clone())
+            .collect();
+        Some(SplitPlan {
+            attacker: cfg.attacker,
+            left,
+            right,
+            awaited,
+        })
+    }
+
+    /// Every link between the halves.
+    pub fn links(&self) -> Vec<(NodeId, NodeId)> {
+        self.left
+            .iter()
+            .flat_map(|&a| self.right.iter().map(move |&b| (a, b)))
+            .collect()
+    }
+
+    /// Whether to heal now, and why. Not a timer but a condition on what
+    /// the cluster reported:
+    ///
+    /// - every awaited value was committed on some honest node: each was
+    ///   decided by a quorum that contains the attacker while the other half
+    ///   could not hear of it, which is the attacker's chance (IGNORE_PREPARED
+    ///   cuts in right after accepting it, STALE_PREPARED hides it from the
+    ///   other half's next Prepare). Keeping the split longer could not give
+    ///   it more values to attack, only withhold liveness; healing lets the
+    ///   halves catch up, so a split position shows in both logs;
+    /// - or an honest node flagged someone: with the attacker's packets
+    ///   dropped by the middleware, neither half reaches a quorum, and the
+    ///   split could only stall the cluster.
+    ///
+    /// Values asked of the attacker, or of a half too small to reach a
+    /// quorum with it (BFT), are not awaited: they need the heal to commit.
+    pub fn heal_reason(
+        &self,
+        progress: &Progress,
+        honest: &BTreeSet<NodeId>,
+    ) -> Option<HealReason> {
+        let flagged: BTreeSet<NodeId> = progress
+            .flagged
+            .iter()
+            .filter(|(reporter, _)| honest.contains(reporter))
+            .flat_map(|(_, f)| f.iter().copied())
+            .collect();
+        if !flagged.is_empty() {
+            return Some(HealReason::Flagged(flagged));
+        }
+        let decided = self
+            .awaited
+            .iter()
+            .all(|v| committed_on_honest(progress, honest, v));
+        decided.then_some(HealReason::Decided)
+    }
+
+    /// The timeline line for the split.
+    fn cut_note(&self, attack: Attack) -> String {
+        format!(
+            "SPLIT: links between nodes {{{}}} and {{{}}} cut; both halves still reach node {} \
+             (the {attack} scenario)",
+            ids(&self.left),
+            ids(&self.right),
+            self.attacker
+        )
+    }
+}
+
+/// Whether some honest node reported committing `value`.
+fn committed_on_honest(progress: &Progress, honest: &BTreeSet<NodeId>, value: &Value) -> bool {
+    progress
+        .committed
+        .get(value)
+        .is_some_and(|nodes| nodes.iter().any(|n| honest.contains(n)))
+}
+
+/// What became of the split in a run.
+#[derive(Clone, Debug)]
+pub struct SplitRun {
+    pub plan: SplitPlan,
+    /// When it healed and why; `None` if the run ended first.
+    pub healed: Option<(Duration, HealReason)>,
 }
 
 /// The values the demo asks for: `v0`, `v1`, …
@@ -292,25 +450,76 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     // 0), never ask the LIVENESS attacker; otherwise every node in turn.
     let targets = crate::client::targets(cfg.nodes, cfg.attack, cfg.attacker);
     let requested = requested_values(cfg.values);
-    for (i, value) in requested.iter().enumerate() {
-        let node = targets[i % targets.len()];
-        if propagations.len() < MAX_TRACED_REQUESTS {
-            propagations.push((start.elapsed(), node, value.clone()));
-        }
-        coordinator.do_send(CoordinatorPropagateMessage {
-            value: value.clone(),
-            node: Some(node),
-        });
-    }
-
+    let asked: Vec<(Value, NodeId)> = requested
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.clone(), targets[i % targets.len()]))
+        .collect();
     let honest: BTreeSet<NodeId> = (0..cfg.nodes as NodeId)
         .filter(|id| !attackers.contains(id))
         .collect();
+
+    // The split scenario: cut before the first request (awaited, so the
+    // network drops from the first packet on), announced in the timeline.
+    let mut split =
+        SplitPlan::new(cfg, core_cfg.quorum, &asked).map(|plan| SplitRun { plan, healed: None });
+    if let (Some(s), Some(attack)) = (&split, cfg.attack) {
+        network.send(CutLinks(s.plan.links())).await?;
+        coordinator.do_send(DebugInfo {
+            node: *s.plan.left.first().unwrap_or(&0),
+            event: Event::Note(s.plan.cut_note(attack)),
+        });
+    }
+
+    // The client. Normally it asks for every value at once. During the
+    // split it is closed-loop for the awaited values (those a half can
+    // decide with the attacker): it asks for the next one only once the
+    // previous one was committed on an honest node, as the simulator
+    // spreads its requests over the faulty period. Two honest leaders
+    // duelling for the same position through the attacker would rarely let
+    // either value be chosen, and the attacks need a chosen value one half
+    // does not know. Other values (the attacker's bait, a half too small
+    // for a quorum) are asked for without waiting. A progress condition,
+    // not a timer: the next request waits for the commit it depends on.
+    let mut queue: std::collections::VecDeque<(Value, NodeId)> = asked.into();
+    let mut waiting_for: Option<Value> = None;
+
     // Wait for the DebugInfo stream to show every value committed on every
     // honest node, or for the deadline.
     let deadline = start + cfg.deadline;
     let progress = loop {
         let progress = coordinator.send(GetProgress).await?;
+        if let Some(s) = split.as_mut().filter(|s| s.healed.is_none()) {
+            if let Some(reason) = s.plan.heal_reason(&progress, &honest) {
+                network.send(HealLinks).await?;
+                coordinator.do_send(DebugInfo {
+                    node: *s.plan.left.first().unwrap_or(&0),
+                    event: Event::Note(format!("HEALED: every link restored: {reason}")),
+                });
+                s.healed = Some((start.elapsed(), reason));
+            }
+        }
+        let pacing = split.as_ref().filter(|s| s.healed.is_none());
+        while let Some((value, node)) = queue.front().cloned() {
+            if pacing.is_some()
+                && waiting_for
+                    .as_ref()
+                    .is_some_and(|v| !committed_on_honest(&progress, &honest, v))
+            {
+                break;
+            }
+            queue.pop_front();
+            if pacing.is_some_and(|s| s.plan.awaited.contains(&value)) {
+                waiting_for = Some(value.clone());
+            }
+            if propagations.len() < MAX_TRACED_REQUESTS {
+                propagations.push((start.elapsed(), node, value.clone()));
+            }
+            coordinator.do_send(CoordinatorPropagateMessage {
+                value,
+                node: Some(node),
+            });
+        }
         let done = requested.iter().all(|v| {
             progress
                 .committed
@@ -350,6 +559,7 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         summary,
         timeline,
         trace,
+        split,
     })
 }
 
@@ -474,6 +684,25 @@ pub fn render(report: &Report, max_lines: usize, paint: &Palette) -> String {
         },
         if s.middleware { "on" } else { "off" }
     );
+    if let Some(split) = &report.split {
+        let p = &split.plan;
+        let _ = writeln!(
+            out,
+            "scenario: nodes {{{}}} and {{{}}} cannot reach each other, both reach node {} \
+             (set before the first request, as in `paxos sim`)",
+            ids(&p.left),
+            ids(&p.right),
+            p.attacker
+        );
+        let _ = match &split.healed {
+            Some((at, reason)) => writeln!(
+                out,
+                "          healed at {:.1} ms: {reason}",
+                at.as_secs_f64() * 1e3
+            ),
+            None => writeln!(out, "          never healed: the run ended first"),
+        };
+    }
     let _ = writeln!(out, "\ntimeline (from the nodes' DebugInfo):");
     let shown = report.timeline.len().min(max_lines);
     for e in &report.timeline[..shown] {

@@ -6,7 +6,8 @@
 //!   from its node passes through it, and its [`Shield`](crate::middleware::Shield)
 //!   decides what gets through.
 //! - [`Network`] delivers packets between middlewares in one process, and can
-//!   drop a seeded fraction of them.
+//!   drop a seeded fraction of them, and drops everything on links the demo
+//!   cut (its split scenario).
 //! - [`Coordinator`] is the seed's coordinator: registry of peers (`PeerInfo`),
 //!   sink of debug lines (`DebugInfo`), the client that asks nodes to
 //!   propagate values, and the one that stops the cluster.
@@ -25,5 +26,5 @@ pub use coordinator::{
 };
 pub use messages::*;
 pub use middleware::Middleware;
-pub use network::{Join, NetRecord, Network, TakeNetRecords};
+pub use network::{CutLinks, HealLinks, Join, NetRecord, Network, TakeNetRecords};
 pub use node::{NodeActor, Persist};

@@ -1,5 +1,6 @@
 //! The in-process network: delivers packets between middlewares, dropping a
-//! seeded fraction of them to show the protocol recovering from loss.
+//! seeded fraction of them to show the protocol recovering from loss, and
+//! every packet on a link the demo cut ([`CutLinks`], [`HealLinks`]).
 
 use super::messages::{Incoming, Transmit};
 use crate::core::NodeId;
@@ -8,7 +9,7 @@ use crate::wire::Packet;
 use actix::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -42,9 +43,29 @@ pub struct Join {
     pub middleware: Recipient<Incoming>,
 }
 
+/// Cut the links between these pairs of nodes: every packet between the
+/// two nodes of a pair is dropped, both ways, until [`HealLinks`]. A link is
+/// judged by the packet's sender field, as an in-process network has no
+/// other (the attacks that need a split do not forge senders).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct CutLinks(pub Vec<(NodeId, NodeId)>);
+
+/// Restore every cut link.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct HealLinks;
+
+/// The unordered link between `a` and `b`.
+fn link(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
+    (a.min(b), a.max(b))
+}
+
 /// The in-process network actor.
 pub struct Network {
     peers: BTreeMap<NodeId, Recipient<Incoming>>,
+    /// Links that carry nothing, as (smaller id, larger id).
+    cut: BTreeSet<(NodeId, NodeId)>,
     rng: ChaCha8Rng,
     /// Probability of losing each delivery, in millionths.
     drop_ppm: u64,
@@ -57,6 +78,7 @@ impl Network {
     pub fn new(seed: u64, drop: f64) -> Self {
         Network {
             peers: BTreeMap::new(),
+            cut: BTreeSet::new(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x006e_6574_776f_726b),
             drop_ppm: (drop.clamp(0.0, 1.0) * 1e6) as u64,
             recorder: None,
@@ -88,7 +110,13 @@ impl Network {
         }
     }
 
-    fn lost(&mut self) -> bool {
+    /// Whether a delivery from `from` to `to` is lost: on a cut link always
+    /// (drawing no randomness, so the losses elsewhere stay those of the
+    /// seed), else with the configured probability.
+    fn lost(&mut self, from: NodeId, to: NodeId) -> bool {
+        if self.cut.contains(&link(from, to)) {
+            return true;
+        }
         self.drop_ppm > 0 && self.rng.next_u64() % 1_000_000 < self.drop_ppm
     }
 }
@@ -101,6 +129,24 @@ impl Handler<Join> for Network {
     type Result = ();
     fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
         self.peers.insert(msg.id, msg.middleware);
+    }
+}
+
+impl Handler<CutLinks> for Network {
+    type Result = ();
+    fn handle(&mut self, CutLinks(pairs): CutLinks, _: &mut Context<Self>) {
+        for (a, b) in pairs {
+            if a != b {
+                self.cut.insert(link(a, b));
+            }
+        }
+    }
+}
+
+impl Handler<HealLinks> for Network {
+    type Result = ();
+    fn handle(&mut self, _: HealLinks, _: &mut Context<Self>) {
+        self.cut.clear();
     }
 }
 
@@ -129,7 +175,7 @@ impl Handler<Transmit> for Network {
                 .collect(),
         };
         for to in targets {
-            let lost = self.lost();
+            let lost = self.lost(packet.from, to);
             self.record(&packet, to, lost);
             if !lost {
                 if let Some(peer) = self.peers.get(&to) {
