@@ -846,6 +846,75 @@ mod tests {
     }
 
     #[test]
+    fn the_split_awaits_what_a_half_can_decide_and_heals_on_progress_or_a_flag() {
+        let asked: Vec<(Value, NodeId)> = requested_values(6)
+            .into_iter()
+            .zip([0, 1, 2, 3, 1, 2])
+            .collect();
+        let cfg = DemoConfig {
+            nodes: 4,
+            attack: Some(Attack::StalePrepared),
+            ..DemoConfig::default()
+        };
+        // BFT, n = 4, quorum 3: {1, 2} + the attacker decide, {3} cannot.
+        let plan = SplitPlan::new(&cfg, 3, &asked).expect("a split");
+        assert_eq!(plan.left, BTreeSet::from([1, 2]));
+        assert_eq!(plan.right, BTreeSet::from([3]));
+        assert_eq!(plan.links(), vec![(1, 3), (2, 3)]);
+        let names: Vec<String> = plan.awaited.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            ["v1", "v2", "v4", "v5"],
+            "not the attacker's, not {{3}}'s"
+        );
+
+        let honest = BTreeSet::from([1, 2, 3]);
+        let mut progress = Progress::default();
+        for v in ["v1", "v2", "v4"] {
+            progress
+                .committed
+                .insert(Value::from(v), BTreeSet::from([1]));
+        }
+        // The attacker's word does not count, for commits or for flags.
+        progress
+            .committed
+            .insert(Value::from("v5"), BTreeSet::from([0]));
+        progress.flagged.insert(0, BTreeSet::from([1]));
+        assert_eq!(plan.heal_reason(&progress, &honest), None);
+        progress
+            .committed
+            .insert(Value::from("v5"), BTreeSet::from([0, 2]));
+        assert_eq!(
+            plan.heal_reason(&progress, &honest),
+            Some(HealReason::Decided)
+        );
+        progress.flagged.insert(2, BTreeSet::from([0]));
+        assert_eq!(
+            plan.heal_reason(&progress, &honest),
+            Some(HealReason::Flagged(BTreeSet::from([0])))
+        );
+
+        // Classic n = 3: each half of one reaches a quorum of 2.
+        let cfg = DemoConfig {
+            attack: Some(Attack::IgnorePrepared),
+            ..DemoConfig::default()
+        };
+        let plan = SplitPlan::new(&cfg, 2, &asked[..3]).expect("a split");
+        assert_eq!(
+            (plan.left.len(), plan.right.len(), plan.awaited.len()),
+            (1, 1, 2)
+        );
+        // Other attacks, or a single honest node, get no split.
+        let safety = DemoConfig {
+            attack: Some(Attack::Safety),
+            ..DemoConfig::default()
+        };
+        assert_eq!(SplitPlan::new(&safety, 2, &asked), None);
+        let two = DemoConfig { nodes: 2, ..cfg };
+        assert_eq!(SplitPlan::new(&two, 2, &asked), None);
+    }
+
+    #[test]
     fn a_silent_honest_node_is_not_live() {
         let req = requested_values(1);
         let st = [status(0, &[(0, "v0")])];
