@@ -239,7 +239,7 @@ fn ignore_prepared_splits_the_halves_without_the_middleware() {
         .filter(|&seed| !split_run(Attack::IgnorePrepared, 3, false, false, seed).agreement)
         .count();
     eprintln!("IGNORE_PREPARED n=3 undefended: agreement broken in {broken} of 6 seeds");
-    // Measured: 6 of 6 on an idle and on a loaded machine.
+    // Measured: 6 of 6 here; the release CLI, seeds 1 to 20: 20 of 20.
     assert!(broken >= 3, "agreement broken in only {broken} of 6 seeds");
 }
 
@@ -249,8 +249,11 @@ fn ignore_prepared_fails_with_the_middleware_and_flags_only_the_attacker() {
     for seed in SPLIT_SEEDS {
         let s = split_run(Attack::IgnorePrepared, 3, false, true, seed);
         assert!(s.agreement, "seed {seed}: {s:?}");
-        // The attacker's shield refuses to send a Propose it cannot justify,
-        // so it may never get to ignore anything signed: flagged, or nobody.
+        // Flagged, or nobody: it mostly cuts in where its core already
+        // learnt the position decided, its shield then keeps no `own` and
+        // the Propose passes; its Commit, without a certificate, is refused,
+        // which is no evidence. Liveness is not asserted: values asked of
+        // an unflagged attacker stay with it.
         assert!(s.detected.iter().all(|&d| d == 0), "seed {seed}: {s:?}");
         flagged += usize::from(s.detected == [0]);
     }
@@ -270,15 +273,19 @@ fn stale_prepared_splits_the_halves_and_n3_middleware_only_detects() {
         assert!(s.detected.iter().all(|&d| d == 0), "seed {seed}: {s:?}");
     }
     eprintln!("STALE_PREPARED n=3: agreement broken in {off} of 6 undefended, {on} of 6 defended");
-    // Measured: 6 of 6 undefended.
+    // Measured: 6 of 6 undefended and defended here; the release CLI,
+    // seeds 1 to 20: 20 of 20 both ways, nobody flagged.
     assert!(off >= 3, "agreement broken in only {off} of 6 seeds");
 }
 
 #[test]
-fn stale_prepared_is_prevented_in_bft_mode() {
+fn bft_mode_keeps_agreement_and_liveness_in_the_split() {
     for seed in SPLIT_SEEDS {
         let s = split_run(Attack::StalePrepared, 4, true, true, seed);
-        assert!(s.agreement && s.live, "seed {seed}: {s:?}");
+        assert!(s.agreement && s.live, "STALE_PREPARED seed {seed}: {s:?}");
         assert!(s.detected.iter().all(|&d| d == 0), "seed {seed}: {s:?}");
+        let s = split_run(Attack::IgnorePrepared, 4, true, true, seed);
+        assert!(s.agreement && s.live, "IGNORE_PREPARED seed {seed}: {s:?}");
+        assert_eq!(s.detected, vec![0], "IGNORE_PREPARED seed {seed}");
     }
 }
