@@ -185,3 +185,76 @@ impl Handler<Transmit> for Network {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Ballot, Message};
+    use crate::wire::Body;
+
+    /// Counts the packets it is handed, by sender.
+    #[derive(Default)]
+    struct Sink(BTreeMap<NodeId, usize>);
+
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Incoming> for Sink {
+        type Result = ();
+        fn handle(&mut self, Incoming(p): Incoming, _: &mut Context<Self>) {
+            *self.0.entry(p.from).or_default() += 1;
+        }
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "BTreeMap<NodeId, usize>")]
+    struct Count;
+
+    impl Handler<Count> for Sink {
+        type Result = MessageResult<Count>;
+        fn handle(&mut self, _: Count, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(self.0.clone())
+        }
+    }
+
+    fn broadcast(from: NodeId) -> Transmit {
+        Transmit(Packet {
+            from,
+            to: None,
+            body: Body::Paxos(Message::Prepare {
+                pos: 0,
+                ballot: Ballot::new(1, from),
+            }),
+            sig: None,
+        })
+    }
+
+    #[test]
+    fn a_cut_link_drops_both_ways_until_healed_and_others_still_carry() {
+        actix::System::new().block_on(async {
+            let net = Network::new(1, 0.0).start();
+            let sinks: Vec<Addr<Sink>> = (0..3).map(|_| Sink::default().start()).collect();
+            for (id, s) in sinks.iter().enumerate() {
+                net.send(Join {
+                    id: id as NodeId,
+                    middleware: s.clone().recipient(),
+                })
+                .await
+                .unwrap();
+            }
+            net.send(CutLinks(vec![(2, 1)])).await.unwrap();
+            for from in 0..3 {
+                net.send(broadcast(from)).await.unwrap();
+            }
+            net.send(HealLinks).await.unwrap();
+            net.send(broadcast(1)).await.unwrap();
+            let got = |i: usize| sinks[i].send(Count);
+            // Node 0 hears both halves; 1 and 2 hear only node 0 until the
+            // heal, then 2 hears 1 again.
+            assert_eq!(got(0).await.unwrap(), BTreeMap::from([(1, 2), (2, 1)]));
+            assert_eq!(got(1).await.unwrap(), BTreeMap::from([(0, 1)]));
+            assert_eq!(got(2).await.unwrap(), BTreeMap::from([(0, 1), (1, 1)]));
+        });
+    }
+}
