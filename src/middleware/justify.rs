@@ -169,11 +169,16 @@ impl Justify {
         while mine.len() > 4 {
             mine.pop_first();
         }
+        while self.accepted.len() > MEMORY {
+            self.accepted.pop_first();
+        }
     }
 
-    /// `pos` is decided: nothing about it needs justifying any more.
+    /// `pos` is decided: the Proposes others sent there need no keeping.
+    /// What our core accepted there is kept (up to [`MEMORY`] positions):
+    /// a core that cuts in at a decided position must still show it, or
+    /// its shield would let it propose there as if nothing was accepted.
     pub fn decided(&mut self, pos: Pos) {
-        self.accepted.remove(&pos);
         let stale: Vec<_> = self
             .seen
             .range((pos, Ballot::ZERO, Value::default())..)
