@@ -509,6 +509,15 @@ impl Shield {
         v.events.push(Event::Flagged { node, reason });
     }
 
+    /// An accusation that does not re-check: dropped, and nobody flagged.
+    fn unfounded(v: &mut Verdict, from: NodeId, kind: &str) {
+        v.events.push(Event::Dropped {
+            from,
+            kind: kind.to_string(),
+            reason: "accusation without valid evidence".into(),
+        });
+    }
+
     fn dropped(v: &mut Verdict, from: NodeId, body: &Body, reason: String) {
         v.events.push(Event::Dropped {
             from,
@@ -860,16 +869,7 @@ impl Shield {
                         self.unjustified(&mut v, justification, leader_sig, reason)
                     }
                     _ => {
-                        let body = Body::Unjustified {
-                            justification,
-                            sig: leader_sig,
-                        };
-                        Self::dropped(
-                            &mut v,
-                            from,
-                            &body,
-                            "accusation without valid evidence".into(),
-                        );
+                        Self::unfounded(&mut v, from, "Unjustified");
                     }
                 }
             }
@@ -880,13 +880,7 @@ impl Shield {
                 if valid {
                     self.stale_pair(&mut v, Some((accept, prepared)));
                 } else {
-                    let body = Body::Stale(accept, prepared);
-                    Self::dropped(
-                        &mut v,
-                        from,
-                        &body,
-                        "accusation without valid evidence".into(),
-                    );
+                    Self::unfounded(&mut v, from, "Stale");
                 }
             }
             Body::Certified { commit, accepts } => {
@@ -947,18 +941,7 @@ impl Shield {
                 if valid {
                     self.premature(&mut v, accused, commit, accepts, signed);
                 } else {
-                    let body = Body::BadCertificate {
-                        from: accused,
-                        commit,
-                        accepts,
-                        sig: signed,
-                    };
-                    Self::dropped(
-                        &mut v,
-                        from,
-                        &body,
-                        "accusation without valid evidence".into(),
-                    );
+                    Self::unfounded(&mut v, from, "BadCertificate");
                 }
             }
             Body::Forgery {
@@ -975,18 +958,7 @@ impl Shield {
                 if valid {
                     self.forger(&mut v, signer, claimed, body, signed);
                 } else {
-                    let body = Body::Forgery {
-                        signer,
-                        claimed,
-                        body,
-                        sig: signed,
-                    };
-                    Self::dropped(
-                        &mut v,
-                        from,
-                        &body,
-                        "accusation without valid evidence".into(),
-                    );
+                    Self::unfounded(&mut v, from, "Forgery");
                 }
             }
             Body::Echo(s) => {
@@ -1024,13 +996,7 @@ impl Shield {
                 if valid {
                     self.overreach(&mut v, s);
                 } else {
-                    let body = Body::Overreach(s);
-                    Self::dropped(
-                        &mut v,
-                        from,
-                        &body,
-                        "accusation without valid evidence".into(),
-                    );
+                    Self::unfounded(&mut v, from, "Overreach");
                 }
             }
             Body::Evidence(a, b) => {
@@ -1040,13 +1006,7 @@ impl Shield {
                 if valid {
                     self.convict(&mut v, a, b);
                 } else {
-                    let body = Body::Evidence(a, b);
-                    Self::dropped(
-                        &mut v,
-                        from,
-                        &body,
-                        "accusation without valid evidence".into(),
-                    );
+                    Self::unfounded(&mut v, from, "Evidence");
                 }
             }
         }
