@@ -86,6 +86,9 @@ pub struct BenchConfig {
     /// Threads (actix arbiters) the nodes are spread over; 1 runs the
     /// whole cluster on the caller's thread.
     pub threads: usize,
+    /// BFT mode (`--bft`): 2f+1 quorums, every vote a message, and with the
+    /// middleware the proofs and justifications.
+    pub bft: bool,
 }
 
 impl Default for BenchConfig {
@@ -101,6 +104,7 @@ impl Default for BenchConfig {
             transport: Transport::Inproc,
             seed: 42,
             threads: 1,
+            bft: false,
         }
     }
 }
@@ -122,6 +126,8 @@ pub enum BenchError {
     Tcp(String),
     #[error("the bench client stopped before the end of the run")]
     ClientGone,
+    #[error(transparent)]
+    Bft(#[from] crate::core::BftError),
 }
 
 /// What a run measured (`paxos bench --json` prints exactly this).
@@ -144,6 +150,7 @@ pub struct BenchReport {
     pub auth: bool,
     pub transport: Transport,
     pub threads: usize,
+    pub bft: bool,
 }
 
 impl BenchReport {
@@ -355,6 +362,7 @@ impl Handler<Finish> for Client {
             auth: cfg.auth,
             transport: cfg.transport,
             threads: cfg.threads,
+            bft: cfg.bft,
         })
     }
 }
@@ -378,6 +386,7 @@ pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
     if cfg.transport == Transport::Tcp && cfg.threads > 1 {
         return Err(BenchError::TcpThreads);
     }
+    crate::core::mode_config(cfg.nodes, cfg.bft, None)?;
     Ok(())
 }
 
@@ -407,10 +416,13 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     let core_cfg = Config {
         window: cfg.window,
         batch: cfg.batch,
-        ..Config::new(n)
+        ..crate::core::mode_config(n, cfg.bft, None)?
     };
     let shield_cfg = ShieldConfig {
         grace_ticks: core_cfg.grace_ticks,
+        quorum: core_cfg.quorum,
+        bft: cfg.bft,
+        implicit_leader: !core_cfg.loopback,
         ..ShieldConfig::new(n, cfg.middleware)
     };
     let network = Network::new(cfg.seed, 0.0).start();
@@ -532,6 +544,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
             window: cfg.window,
             batch: cfg.batch,
             announce: false,
+            bft: cfg.bft,
             ..node::NodeOptions::new(&addr)
         };
         nodes.push(actix_rt::spawn(node::run(opts)));

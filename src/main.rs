@@ -134,13 +134,18 @@ struct BenchArgs {
     /// Sign and verify every packet: on or off (default: on with --middleware).
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
     auth: Option<bool>,
-    /// How nodes talk: inproc (actors in one process) or tcp (not implemented yet).
+    /// How nodes talk: inproc (actors in one process) or tcp (the bridge, over
+    /// loopback sockets).
     #[arg(long, default_value = "inproc", value_name = "inproc|tcp")]
     transport: paxos::bench::Transport,
     /// Threads to spread the nodes over (node i on thread i mod N); the
     /// client and the in-process network stay on the first.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     threads: u32,
+    /// BFT mode (needs --nodes 4 or more): 2f+1 quorums, every vote a
+    /// message; with --middleware the proofs and justifications too.
+    #[arg(long)]
+    bft: bool,
     /// Print one JSON object on stdout instead of the report.
     #[arg(long)]
     json: bool,
@@ -632,6 +637,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         transport: args.transport,
         seed: 42,
         threads: args.threads as usize,
+        bft: args.bft,
     };
     paxos::bench::validate(&cfg)?;
     if !args.json {
