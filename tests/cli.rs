@@ -116,6 +116,22 @@ fn bench_json_reports_throughput_latency_and_its_configuration() {
     for field in ["window", "batch", "middleware", "auth", "elapsed_s"] {
         assert!(!v[field].is_null(), "missing {field}: {v}");
     }
+    assert_eq!(v["bft"], false);
+    let v = json(&paxos(&[
+        "bench",
+        "--seconds",
+        "1",
+        "--nodes",
+        "4",
+        "--bft",
+        "--middleware",
+        "--json",
+    ]));
+    assert_eq!(v["bft"], true, "{v}");
+    assert!(
+        v["rounds"].as_u64().unwrap_or(0) > 0,
+        "BFT mode commits: {v}"
+    );
 }
 
 #[test]
@@ -130,6 +146,7 @@ fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
             "needs signatures",
         ),
         (&["bench", "--window", "0"][..], "window"),
+        (&["bench", "--bft"][..], "3f+1 = 4"),
     ] {
         let out = paxos(args);
         assert!(!out.status.success(), "{args:?}");
