@@ -165,6 +165,25 @@ fn bench_actors(c: &mut Criterion) {
     }
     actor_bench(c, "actors_sequential", &seq);
     actor_bench(c, "actors_pipelined", &pipe);
+    // BFT mode at n = 4 (f = 1): the plain fast path with every vote a
+    // message, and the middleware with proofs and justifications.
+    let bft = |window, batch, auth, middleware| BenchConfig {
+        bft: true,
+        ..cfg(4, window, batch, auth, middleware)
+    };
+    actor_bench(
+        c,
+        "actors_bft",
+        &[
+            ("n4/sequential".into(), bft(1, 1, false, false), 4000),
+            ("n4/pipelined".into(), bft(16, 64, false, false), 200_000),
+            (
+                "n4/pipelined_middleware".into(),
+                bft(16, 256, true, true),
+                10_000,
+            ),
+        ],
+    );
 }
 
 /// The same client over the TCP bridge on loopback (coordinator and nodes
