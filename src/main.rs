@@ -25,6 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(verbatim_doc_comment)]
     /// Run a whole cluster in one process, propose values, and report what happened.
     ///
     /// Examples:
@@ -33,8 +34,11 @@ enum Command {
     ///   paxos demo --attack SAFETY --middleware    # the echo exposes the leader
     ///   paxos demo --attack LIVENESS --attacker 2  # nothing commits
     ///   paxos demo --attack LIVENESS --middleware  # the climber is ignored, values commit
+    ///   paxos demo --attack IGNORE_PREPARED        # the split scenario: two values at one position
+    ///   paxos demo --bft --nodes 4 --attack SAFETY --middleware   # BFT mode: prevented
     ///   paxos demo --attack SAFETY --trace safety.svg   # draw it as a sequence chart
     Demo(DemoArgs),
+    #[command(verbatim_doc_comment)]
     /// Run the coordinator of a multi-process cluster: the registry nodes join,
     /// the client that asks them to propagate values, and the terminal that
     /// prints every node's DebugInfo lines as they arrive.
@@ -42,6 +46,7 @@ enum Command {
     /// Example (then start nodes, see `paxos node --help`):
     ///   paxos coordinator --listen 127.0.0.1:7000 --nodes 3
     Coordinator(CoordinatorArgs),
+    #[command(verbatim_doc_comment)]
     /// Run one node of a multi-process cluster (honest, or an attacker with
     /// --attack). It registers with the coordinator, connects to its peers
     /// over TCP and runs until `paxos shutdown`.
@@ -52,6 +57,7 @@ enum Command {
     ///   paxos node --coordinator 127.0.0.1:7000 --bft --middleware   # with --nodes 4 or more
     ///   paxos node --coordinator 127.0.0.1:7000 --attack SAFETY --id 0
     Node(NodeArgs),
+    #[command(verbatim_doc_comment)]
     /// Ask the cluster to commit values (the seed's "enter value to
     /// propagate"), and wait until a majority of nodes committed each.
     ///
@@ -59,17 +65,20 @@ enum Command {
     ///   paxos propose --coordinator 127.0.0.1:7000 apple banana
     ///   paxos propose --coordinator 127.0.0.1:7000 --node 0 cherry
     Propose(ProposeArgs),
+    #[command(verbatim_doc_comment)]
     /// Print each node's committed log, who flagged whom, and the verdict
     /// (--json uses the demo summary's field names).
     ///
     /// Example:
     ///   paxos status --coordinator 127.0.0.1:7000 --json
     Status(StatusArgs),
+    #[command(verbatim_doc_comment)]
     /// Stop every node (CoordinatorExitCommand), then the coordinator.
     ///
     /// Example:
     ///   paxos shutdown --coordinator 127.0.0.1:7000
     Shutdown(CoordinatorAddr),
+    #[command(verbatim_doc_comment)]
     /// Measure how fast a cluster commits, like redis-benchmark: rounds/s
     /// (positions committed), values/s, p50 and p99 commit latency.
     ///
@@ -78,6 +87,7 @@ enum Command {
     ///   paxos bench --window 1 --batch 1             # one position at a time
     ///   paxos bench --nodes 5 --auth on --middleware --json
     Bench(BenchArgs),
+    #[command(verbatim_doc_comment)]
     /// Simulate the cluster deterministically over many seeds, checking
     /// agreement, validity, stability and liveness (see README).
     ///
@@ -87,6 +97,7 @@ enum Command {
     ///   paxos sim --seed 7 --replay --attack SAFETY    # that run, step by step
     ///   paxos sim --seed 7 --replay --attack SAFETY --trace run.svg   # and as a chart
     Sim(SimArgs),
+    #[command(verbatim_doc_comment)]
     /// Run every attack × middleware off/on × classic/BFT mode on the
     /// simulator, several seeds each, and print the table: agreement, live,
     /// attacker detected, honest nodes framed, evidence.
