@@ -342,3 +342,16 @@ fn matrix_and_bft_refuse_bad_input_clearly() {
     );
     assert_clear_error(&["demo", "--faults", "1"], "--bft");
 }
+
+#[test]
+fn help_shows_its_examples_one_per_line() {
+    for cmd in ["demo", "node", "sim", "matrix", "bench"] {
+        let out = paxos(&[cmd, "--help"]);
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("\n  paxos {cmd}")),
+            "{cmd} --help: {text}"
+        );
+    }
+}
