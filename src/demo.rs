@@ -128,7 +128,7 @@ pub struct Report {
 }
 
 /// The scenario IGNORE_PREPARED and STALE_PREPARED need, as in the
-/// simulator (`sim::schedule`, same [`honest_halves`]): the honest nodes in
+/// simulator (`sim::schedule`, same [`honest_halves`](crate::sim::schedule::honest_halves)): the honest nodes in
 /// two halves that both reach the attacker but not each other, so that a
 /// value chosen by one half plus the attacker stays unknown to the other.
 ///

@@ -12,7 +12,7 @@
 //! honest leader propose `w` at a new position it re-sends an old
 //! `Commit(q, v)` of some node `S` *re-bound* to that position,
 //! `Commit(pos, v)`, in `S`'s name, to `n - quorum` nodes the leader's
-//! quorum does not need ([`Forgery::Replay`]). Without signatures they learn
+//! quorum does not need ([`Forgery::Replay`](crate::core::Forgery::Replay)). Without signatures they learn
 //! `v` there while the leader commits `w`: agreement broken.
 //!
 //! With signatures the attacker's shield has `S`'s signature over

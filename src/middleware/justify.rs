@@ -175,7 +175,7 @@ impl Justify {
     }
 
     /// `pos` is decided: the Proposes others sent there need no keeping.
-    /// What our core accepted there is kept (up to [`MEMORY`] positions):
+    /// What our core accepted there is kept (up to `MEMORY` positions):
     /// a core that cuts in at a decided position must still show it, or
     /// its shield would let it propose there as if nothing was accepted.
     pub fn decided(&mut self, pos: Pos) {

@@ -51,14 +51,16 @@
 
 pub mod ballot_bound;
 pub mod bft;
+mod bft_shield;
 pub mod certificate;
 pub mod echo;
+mod forge;
 pub mod justify;
 pub mod prepare_limit;
 pub mod stale;
 
 use crate::auth::{Identity, Keyring, Signed};
-use crate::core::{majority, Event, Forgery, Message, NodeId, Output};
+use crate::core::{majority, Event, Message, NodeId, Output};
 use crate::wire::{Body, Packet};
 use ballot_bound::BallotBound;
 use certificate::Certificates;
@@ -128,7 +130,7 @@ pub struct ShieldConfig {
     pub quorum: usize,
     /// BFT mode (with `defend`): proofs, justifications, echo quorums.
     pub bft: bool,
-    /// Keep every signed packet received, for [`Forgery::Replay`]: only the
+    /// Keep every signed packet received, for [`Forgery::Replay`](crate::core::Forgery::Replay): only the
     /// REPLAY attacker's shield does.
     pub record: bool,
     /// The leader's own promise and acceptance are internal to its core
@@ -304,67 +306,6 @@ impl Shield {
         v
     }
 
-    fn bft(&self) -> bool {
-        self.cfg.defend && self.cfg.bft
-    }
-
-    /// BFT: our core's Prepared, with a proof for each report we can prove.
-    /// A report without one is sent as it is (it will not count): a shield
-    /// does not edit what its core says, and the receivers' check, not the
-    /// sender's honesty, is what makes a lie harmless.
-    fn prove(&self, msg: Message) -> Body {
-        let identity = self.identity.as_ref().expect("defend implies identity");
-        let Message::Prepared {
-            pos,
-            ballot,
-            accepted,
-        } = msg
-        else {
-            return Body::Paxos(msg);
-        };
-        let proofs = accepted
-            .iter()
-            .map(|(p, b, value)| match self.certs.committed(*p, value) {
-                Some(accepts) => Some(bft::Proof::Committed { accepts }),
-                None => self.echo.certificate(*p, *b, value),
-            })
-            .collect();
-        let prepared = identity.sign_message(
-            self.id,
-            Message::Prepared {
-                pos,
-                ballot,
-                accepted,
-            },
-        );
-        Body::BftPrepared(bft::Proven { prepared, proofs })
-    }
-
-    /// BFT: our core's Propose with the Prepareds of its ballot.
-    fn bft_justify(&mut self, msg: Message) -> Body {
-        let ballot = msg.ballot().unwrap_or_default();
-        let justification = match self.frozen.get(&ballot) {
-            Some(j) => j.clone(),
-            None => {
-                let j: Vec<bft::Proven> = self
-                    .proven
-                    .get(&ballot)
-                    .map(|by| by.values().cloned().collect())
-                    .unwrap_or_default();
-                self.frozen.insert(ballot, j.clone());
-                while self.frozen.len() > KEEP_BALLOTS {
-                    self.frozen.pop_first();
-                }
-                j
-            }
-        };
-        let identity = self.identity.as_ref().expect("defend implies identity");
-        Body::BftPropose(bft::Justified {
-            propose: identity.sign_message(self.id, msg),
-            justification,
-        })
-    }
-
     /// What this shield must keep across a crash of its node: the signed
     /// Proposes its core accepted (the core persisted their values).
     pub fn durable(&self) -> BTreeMap<crate::core::Pos, BTreeMap<crate::core::Ballot, Signed>> {
@@ -440,63 +381,6 @@ impl Shield {
             _ => Body::Paxos(msg),
         };
         vec![self.packet(to, body)]
-    }
-
-    /// An attacker's [`Output::Forge`] as a packet (see [`Forgery`]).
-    fn forge(&mut self, to: NodeId, msg: Message, how: Forgery) -> Packet {
-        match how {
-            Forgery::As(from) => {
-                let body = Body::Paxos(msg);
-                let sig = self.identity.as_ref().map(|i| i.sign(from, &body));
-                Packet {
-                    from,
-                    to: Some(to),
-                    body,
-                    sig,
-                }
-            }
-            Forgery::Replay { from, original } => {
-                let (body, sig) = match self.recorded.get(&(from, original)) {
-                    Some((Body::Certified { accepts, .. }, sig)) => (
-                        Body::Certified {
-                            commit: msg,
-                            accepts: accepts.clone(),
-                        },
-                        Some(sig.clone()),
-                    ),
-                    Some((_, sig)) => (Body::Paxos(msg), Some(sig.clone())),
-                    None => (Body::Paxos(msg), None),
-                };
-                Packet {
-                    from,
-                    to: Some(to),
-                    body,
-                    sig,
-                }
-            }
-            Forgery::ShortCertificate { ballot } => {
-                let body = match (&self.identity, &msg) {
-                    (Some(identity), Message::Commit { pos, value }) if self.cfg.defend => {
-                        let own = identity.sign_message(
-                            self.id,
-                            Message::Accept {
-                                pos: *pos,
-                                ballot,
-                                value: value.clone(),
-                            },
-                        );
-                        let mut accepts = vec![own.clone(), own];
-                        accepts.extend(self.certs.latest_other(*pos));
-                        Body::Certified {
-                            commit: msg,
-                            accepts,
-                        }
-                    }
-                    _ => Body::Paxos(msg),
-                };
-                self.packet(Some(to), body)
-            }
-        }
     }
 
     fn flag(&mut self, v: &mut Verdict, node: NodeId, kind: Evidence, reason: String) {
@@ -591,48 +475,6 @@ impl Shield {
                 sig,
             },
         ));
-    }
-
-    /// `signer` signed a packet claiming to be `claimed`: flag it and tell
-    /// everyone, once.
-    fn forger(
-        &mut self,
-        v: &mut Verdict,
-        signer: NodeId,
-        claimed: NodeId,
-        body: Vec<u8>,
-        sig: Vec<u8>,
-    ) {
-        if signer == self.id || signer == claimed || self.banned.contains(&signer) {
-            return;
-        }
-        let reason =
-            format!("forgery: node {signer} signed a packet claiming to come from node {claimed}");
-        self.flag(v, signer, Evidence::Forgery, reason);
-        v.send.push(self.packet(
-            None,
-            Body::Forgery {
-                signer,
-                claimed,
-                body,
-                sig,
-            },
-        ));
-    }
-
-    /// On the failure path only (the signature does not verify under the
-    /// claimed sender): does it verify under another known node's key?
-    fn find_forger(&mut self, v: &mut Verdict, claimed: NodeId, body: &Body, sig: &[u8]) {
-        let bytes = crate::auth::body_bytes(body);
-        let signer = self.keys.ids().find(|&j| {
-            j != claimed
-                && j != self.id
-                && !self.banned.contains(&j)
-                && self.keys.verify_claim(j, claimed, &bytes, sig).is_ok()
-        });
-        if let Some(signer) = signer {
-            self.forger(v, signer, claimed, bytes, sig.to_vec());
-        }
     }
 
     /// A justified Propose that ignores its own reports: flag its leader
@@ -1102,84 +944,6 @@ impl Shield {
             Body::BftPrepared(p) => self.keep_proven(self.id, p.clone()),
             _ => {}
         }
-    }
-
-    fn keep_proven(&mut self, from: NodeId, p: bft::Proven) {
-        let Some(ballot) = p.prepared.msg.ballot() else {
-            return;
-        };
-        // Only answers the core counts: to our Prepare, at its position.
-        if self.preparing.get(&ballot) != Some(&p.prepared.msg.pos()) {
-            return;
-        }
-        self.proven.entry(ballot).or_default().insert(from, p);
-        while self.proven.len() > KEEP_BALLOTS {
-            self.proven.pop_first();
-        }
-    }
-
-    /// BFT: a Prepared with proofs. Only its proven reports reach the core,
-    /// and it is kept to justify our Proposes in its ballot.
-    fn on_proven(&mut self, v: &mut Verdict, from: NodeId, p: bft::Proven) {
-        let valid = p.prepared.from == from
-            && matches!(p.prepared.msg, Message::Prepared { .. })
-            && self.keys.verify_signed(&p.prepared).is_ok();
-        let Message::Prepared { pos, ballot, .. } = p.prepared.msg.clone() else {
-            return;
-        };
-        if !valid {
-            let reason = "Prepared not signed by its sender".into();
-            Self::dropped(v, from, &Body::BftPrepared(p), reason);
-            return;
-        }
-        let accepted = bft::proven_reports(&p, &self.keys, self.cfg.quorum);
-        self.keep_proven(from, p);
-        v.deliver.push((
-            from,
-            Message::Prepared {
-                pos,
-                ballot,
-                accepted,
-            },
-        ));
-    }
-
-    /// BFT: a Propose with its justification. One the justification does
-    /// not allow convicts its leader; a valid one goes on to the echo.
-    fn on_justified(&mut self, v: &mut Verdict, from: NodeId, j: bft::Justified) {
-        if j.propose.from != from {
-            let reason = "a Propose relayed by another node than its leader".into();
-            Self::dropped(v, from, &Body::BftPropose(j), reason);
-            return;
-        }
-        match bft::check(&j, &self.keys, self.cfg.quorum) {
-            Ok(()) => {
-                let bft::Justified { propose, .. } = j;
-                if self.bound.overreaches(&propose.msg) {
-                    self.overreach(v, propose);
-                    return;
-                }
-                self.bound.observe(&propose.msg);
-                self.on_paxos(v, from, propose.msg, propose.sig);
-            }
-            Err(e @ bft::JustifyError::Ignored { .. }) => self.bft_unjustified(v, j, e),
-            Err(e) => {
-                let reason = format!("unjustified Propose: {e}");
-                Self::dropped(v, from, &Body::BftPropose(j), reason);
-            }
-        }
-    }
-
-    /// A leader proposed against its own justification: flag it and tell
-    /// everyone, once. The signed Propose and justification are the evidence.
-    fn bft_unjustified(&mut self, v: &mut Verdict, j: bft::Justified, e: bft::JustifyError) {
-        let leader = j.propose.from;
-        if leader == self.id || self.banned.contains(&leader) {
-            return;
-        }
-        let reason = format!("ignored Prepared values: {e}");
-        self.flag(v, leader, Evidence::IgnoredPrepared, reason);
-        v.send.push(self.packet(None, Body::BftUnjustified(j)));
     }
 
     /// Our Prepare, carrying the signed message it climbed over when that
