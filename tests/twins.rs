@@ -97,3 +97,41 @@ fn twins_split_the_honest_nodes_when_no_echo_crosses() {
         "no echo crossed: nobody is flagged"
     );
 }
+
+/// BFT mode (n = 4 = 3f+1, the twins of node 0 as a fifth member): the
+/// partition that splits a classic cluster cannot split this one. Whatever
+/// side a twin is on, a quorum of 3 on both sides would need 4 honest nodes;
+/// here {twin 0, node 1, node 2} | {twin 4, node 3}: only the first side can
+/// decide, and nothing the second side does can contradict it.
+#[test]
+fn in_bft_mode_the_twins_cannot_split_the_honest_nodes() {
+    let cfg = SimConfig {
+        nodes: 4,
+        bft: true,
+        middleware: true,
+        twins: Some(0),
+        trace: true,
+        ..SimConfig::default()
+    };
+    let mut w = World::new(&cfg, 5);
+    assert_eq!(w.members(), 5);
+    assert_eq!((w.id_of(0), w.id_of(4)), (0, 0));
+    for a in [0, 1, 2] {
+        for b in [3, 4] {
+            w.cut(a, b);
+        }
+    }
+    w.request(0, "va".into());
+    w.request(4, "vb".into());
+    w.request(3, "v3".into());
+    run(&mut w, 400);
+    assert_eq!(w.violation(), None, "{}", w.trace().join("\n"));
+    let (l1, l2, l3) = (w.log(1), w.log(2), w.log(3));
+    assert!(
+        !l1.is_empty(),
+        "the quorum side decides:\n{}",
+        w.trace().join("\n")
+    );
+    assert_eq!(l1, l2, "the honest nodes of the quorum side agree");
+    assert!(l3.is_empty(), "the minority side cannot decide anything");
+}
