@@ -15,6 +15,9 @@
 //!   hold times out and each side commits its twin's value: agreement breaks
 //!   and nobody is flagged. This is the limit the README states (n = 2f+1
 //!   detects, it does not prevent); the test pins it down so the README stays true.
+//!
+//! In BFT mode (n = 4 = 3f+1) the same kind of partition cannot split the
+//! honest nodes: only the side with a quorum of 3 decides.
 
 use paxos::sim::invariants::Violation;
 use paxos::sim::{Role, SimConfig, World};
