@@ -342,6 +342,7 @@ impl Shield {
                     // A new attempt in this ballot starts a new quorum.
                     if self.preparing.insert(*ballot, *pos) != Some(*pos) {
                         self.proven.remove(ballot);
+                        self.frozen.remove(ballot);
                     }
                     while self.preparing.len() > KEEP_BALLOTS {
                         self.preparing.pop_first();
