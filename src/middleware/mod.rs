@@ -633,8 +633,10 @@ impl Shield {
             }
             Body::Paxos(msg) => {
                 self.bound.observe(&msg);
-                if msg.ballot().is_some() {
-                    self.witnessed(Signed {
+                // Cloned only when it becomes the witness (a new highest
+                // round): this is the message path.
+                if self.outranks_witness(from, &msg) {
+                    self.witness = Some(Signed {
                         from,
                         msg: msg.clone(),
                         sig: sig.clone(),
@@ -964,10 +966,19 @@ impl Shield {
         }
     }
 
+    /// Whether `msg` from `from` would be a better witness than ours: another
+    /// node's, with a round above the witness's.
+    fn outranks_witness(&self, from: NodeId, msg: &Message) -> bool {
+        let Some(b) = msg.ballot() else {
+            return false;
+        };
+        let round = |w: &Signed| w.msg.ballot().map_or(0, |b| b.round);
+        from != self.id && self.witness.as_ref().is_none_or(|w| b.round > round(w))
+    }
+
     /// Remember `s` as our witness if its round is the highest seen yet.
     fn witnessed(&mut self, s: Signed) {
-        let round = |s: &Signed| s.msg.ballot().map_or(0, |b| b.round);
-        if s.from != self.id && self.witness.as_ref().is_none_or(|w| round(&s) > round(w)) {
+        if self.outranks_witness(s.from, &s.msg) {
             self.witness = Some(s);
         }
     }
