@@ -729,18 +729,29 @@ impl Shield {
                 }
             }
             Body::Certified { commit, accepts } => {
-                // Only an equivocator's Accepts stop counting: they are what
-                // could back two certificates for one position. A node caught
-                // lying in a Prepared or ignoring one still accepted by the
-                // rules as an acceptor (that is how it looks honest), and
-                // positions it helped choose before it was caught must stay
-                // learnable, or the nodes that caught it stall there.
-                let ignored: BTreeSet<NodeId> = self
-                    .banned
-                    .iter()
-                    .copied()
-                    .filter(|n| self.evidence.get(n) == Some(&Evidence::Equivocation))
-                    .collect();
+                // Classic mode: only an equivocator's Accepts stop counting:
+                // with quorums of f+1 they are what could back two
+                // certificates for one position. A node caught lying in a
+                // Prepared or ignoring one still accepted by the rules as an
+                // acceptor (that is how it looks honest), and positions it
+                // helped choose before it was caught must stay learnable, or
+                // the nodes that caught it stall there.
+                //
+                // BFT mode: every valid signer counts. 2f+1 signers hold
+                // f+1 honest ones, and honest nodes accept only a Propose
+                // 2f+1 nodes echoed, so no second certificate can exist at
+                // a (position, ballot); leaving the equivocator out would
+                // only leave a node that never saw enough honest Accepts
+                // unable to learn a position the others decided.
+                let ignored: BTreeSet<NodeId> = if self.bft() {
+                    BTreeSet::new()
+                } else {
+                    self.banned
+                        .iter()
+                        .copied()
+                        .filter(|n| self.evidence.get(n) == Some(&Evidence::Equivocation))
+                        .collect()
+                };
                 match self.certs.check(&commit, &accepts, &self.keys, &ignored) {
                     Ok(()) => {
                         self.justify.decided(commit.pos());

@@ -410,6 +410,58 @@ fn a_commit_without_a_quorum_certificate_is_refused() {
     assert_eq!(s[2].incoming(p).deliver, vec![(0, commit)]);
 }
 
+/// Node 0 caught equivocating at `s[k]`: its two signed Proposes at pos 1.
+fn convict_node_0(s: &mut [Shield], k: usize) {
+    let key = Identity::from_seed(9, 0);
+    let a = key.sign_message(0, propose(1, "a"));
+    let b = key.sign_message(0, propose(1, "b"));
+    let evidence = s[1].packet(None, Body::Evidence(a, b));
+    s[k].incoming(evidence);
+    assert_eq!(s[k].evidence().get(&0), Some(&Evidence::Equivocation));
+}
+
+#[test]
+fn an_equivocators_accept_counts_in_a_bft_certificate_but_not_a_classic_one() {
+    // Classic, n = 3: the equivocator's Accept plus one honest one is the
+    // quorum of 2 it could assemble twice, for two values. Refused.
+    let mut s = shields(3, true);
+    convict_node_0(&mut s, 2);
+    let p = s[1].packet(
+        Some(2),
+        Body::Certified {
+            commit: commit(0, "x"),
+            accepts: vec![signed_accept(0), signed_accept(1)],
+        },
+    );
+    assert!(s[2].incoming(p).deliver.is_empty());
+    // BFT, n = 4: 2f+1 = 3 signers include f+1 = 2 honest ones, and honest
+    // nodes accept only a Propose a quorum echoed, so this certificate is
+    // the only one possible at its (pos, ballot). A node that never saw
+    // enough honest Accepts (the others decided without it) must be able to
+    // learn from it: it is applied.
+    let mut s = bft_shields();
+    convict_node_0(&mut s, 3);
+    let accepts = vec![signed_accept(0), signed_accept(1), signed_accept(2)];
+    let p = s[1].packet(
+        Some(3),
+        Body::Certified {
+            commit: commit(0, "x"),
+            accepts: accepts.clone(),
+        },
+    );
+    assert_eq!(s[3].incoming(p).deliver, vec![(1, commit(0, "x"))]);
+    // Two signers are still too few, whoever they are.
+    let mut s = bft_shields();
+    let p = s[1].packet(
+        Some(3),
+        Body::Certified {
+            commit: commit(0, "x"),
+            accepts: accepts[1..].to_vec(),
+        },
+    );
+    assert!(s[3].incoming(p).deliver.is_empty());
+}
+
 fn commit(pos: Pos, value: &str) -> Message {
     Message::Commit {
         pos,
