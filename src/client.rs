@@ -4,9 +4,18 @@
 //! Paxos commits what proposers propose; whether *every* value the client
 //! wanted ends up committed also depends on the client. A value asked of a
 //! node that crashed (its queue was volatile) or that the cluster caught
-//! misbehaving may never be proposed, so the client asks again. The
-//! coordinator actor follows this policy; the simulator drives this very code
-//! so its liveness verdict is about the same client.
+//! misbehaving may never be proposed, so the client asks again. A Byzantine
+//! node can also just sit on a value without doing anything anyone can
+//! prove, so — as PBFT's clients do — a value not committed within the
+//! client's patience is asked of the next trusted node too, with the
+//! patience doubling on each try (up to [`MAX_BACKOFF`] times) so a long
+//! partition does not turn into a storm of duplicates. The client is
+//! at-least-once: a value asked twice may be committed at two positions.
+//!
+//! Time is whatever the caller counts in (ticks in the simulator,
+//! milliseconds in the coordinator actor): the client has no clock. The
+//! coordinator actor and the simulator both drive this very code, so the
+//! simulator's liveness verdict is about the same client.
 
 use crate::attack::Attack;
 use crate::core::{NodeId, Value};
@@ -25,16 +34,35 @@ pub fn targets(nodes: usize, attack: Option<Attack>, attacker: NodeId) -> Vec<No
     }
 }
 
+/// The patience doubles at most this many times for one value.
+pub const MAX_BACKOFF: u32 = 3;
+
+/// One value the client asked for and has not seen committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Ask {
+    /// The node last asked.
+    node: NodeId,
+    /// When it was asked (the caller's time).
+    at: u64,
+    /// How many times it was asked again for want of a commit.
+    tries: u32,
+}
+
 /// What the client knows and whom it asked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Client {
-    nodes: Vec<NodeId>,
-    /// The node last asked to propagate each value.
-    asked: BTreeMap<Value, NodeId>,
+    nodes: BTreeSet<NodeId>,
+    /// Each value asked and not committed yet.
+    asked: BTreeMap<Value, Ask>,
+    /// Every value ever asked.
+    requested: BTreeSet<Value>,
     /// Values some node reported committed.
     committed: BTreeSet<Value>,
     /// Nodes some honest node flagged: never asked again.
     suspects: BTreeSet<NodeId>,
+    /// Nodes out of reach for now (a lost connection): not asked until
+    /// they are back.
+    down: BTreeSet<NodeId>,
     next: usize,
 }
 
@@ -47,19 +75,55 @@ impl Client {
         }
     }
 
-    /// Record that `node` was asked to propagate `value`.
-    pub fn asked(&mut self, value: Value, node: NodeId) {
-        self.asked.insert(value, node);
+    /// A node joined (multi-process mode) or is reachable again.
+    pub fn joined(&mut self, node: NodeId) {
+        self.nodes.insert(node);
+        self.down.remove(&node);
     }
 
-    /// Every value asked so far, with the node last asked.
-    pub fn requests(&self) -> &BTreeMap<Value, NodeId> {
-        &self.asked
+    /// A node's connection went down: not asked until it is back.
+    pub fn lost(&mut self, node: NodeId) {
+        self.down.insert(node);
+    }
+
+    /// Record that `node` was asked to propagate `value` at time `now`.
+    pub fn asked(&mut self, value: Value, node: NodeId, now: u64) {
+        if !self.requested.contains(&value) {
+            self.requested.insert(value.clone());
+        }
+        if self.committed.contains(&value) {
+            return;
+        }
+        let tries = self.asked.get(&value).map_or(0, |a| a.tries);
+        self.asked.insert(
+            value,
+            Ask {
+                node,
+                at: now,
+                tries,
+            },
+        );
+    }
+
+    /// Every value ever asked, committed or not.
+    pub fn requested(&self) -> &BTreeSet<Value> {
+        &self.requested
+    }
+
+    /// The values asked and not committed yet, with the node last asked.
+    pub fn pending(&self) -> impl Iterator<Item = (&Value, NodeId)> {
+        self.asked.iter().map(|(v, a)| (v, a.node))
+    }
+
+    /// Whether some node reported `value` committed.
+    pub fn is_committed(&self, value: &Value) -> bool {
+        self.committed.contains(value)
     }
 
     /// A node reported `value` committed.
     pub fn committed(&mut self, value: &Value) {
         if !self.committed.contains(value) {
+            self.asked.remove(value);
             self.committed.insert(value.clone());
         }
     }
@@ -74,13 +138,18 @@ impl Client {
         &self.suspects
     }
 
-    /// The next node, round robin, that nobody flagged.
+    fn avoided(&self, node: NodeId) -> bool {
+        self.suspects.contains(&node) || self.down.contains(&node)
+    }
+
+    /// The next node, round robin, that nobody flagged and that is not
+    /// down.
     pub fn pick(&mut self) -> Option<NodeId> {
         let ok: Vec<NodeId> = self
             .nodes
             .iter()
             .copied()
-            .filter(|id| !self.suspects.contains(id))
+            .filter(|&id| !self.avoided(id))
             .collect();
         if ok.is_empty() {
             return None;
@@ -90,32 +159,71 @@ impl Client {
         Some(id)
     }
 
+    /// The next trusted node other than `not`, if there is one; `not`
+    /// itself if it is the only one left.
+    fn pick_other(&mut self, not: NodeId) -> Option<NodeId> {
+        let first = self.pick()?;
+        if first != not {
+            return Some(first);
+        }
+        Some(self.pick().unwrap_or(first))
+    }
+
     /// The node to ask for a new value meant for `preferred`: that node,
-    /// unless it was flagged, in which case the next trusted one.
+    /// unless it was flagged or is down, in which case the next trusted one.
     pub fn route(&mut self, preferred: NodeId) -> Option<NodeId> {
-        if self.suspects.contains(&preferred) {
+        if self.avoided(preferred) {
             self.pick()
         } else {
             Some(preferred)
         }
     }
 
-    /// Values asked of a flagged node and not committed yet, each with the
-    /// node to ask instead (recorded as asked). A flagged node may never
-    /// propose what it was given.
-    pub fn resend_from_suspects(&mut self) -> Vec<(Value, NodeId)> {
+    /// Values asked of a flagged or unreachable node and not committed yet,
+    /// each with the node to ask instead (recorded as asked at `now`). A
+    /// flagged node may never propose what it was given.
+    pub fn resend_from_suspects(&mut self, now: u64) -> Vec<(Value, NodeId)> {
         let stuck: Vec<Value> = self
             .asked
             .iter()
-            .filter(|(v, node)| self.suspects.contains(node) && !self.committed.contains(*v))
+            .filter(|(_, a)| self.avoided(a.node))
             .map(|(v, _)| v.clone())
             .collect();
         let mut again = Vec::new();
         for value in stuck {
             if let Some(node) = self.pick() {
-                self.asked(value.clone(), node);
+                self.asked(value.clone(), node, now);
                 again.push((value, node));
             }
+        }
+        again
+    }
+
+    /// Values not committed within the client's patience: each is asked of
+    /// the next trusted node (recorded as asked at `now`), and its patience
+    /// doubles, up to [`MAX_BACKOFF`] times. What nobody can prove against
+    /// a node — sitting on a value — is what this answers.
+    pub fn overdue(&mut self, now: u64, patience: u64) -> Vec<(Value, NodeId)> {
+        let late: Vec<(Value, NodeId)> = self
+            .asked
+            .iter()
+            .filter(|(_, a)| {
+                let wait = patience.saturating_mul(1 << a.tries.min(MAX_BACKOFF));
+                now.saturating_sub(a.at) >= wait
+            })
+            .map(|(v, a)| (v.clone(), a.node))
+            .collect();
+        let mut again = Vec::new();
+        for (value, last) in late {
+            let Some(node) = self.pick_other(last) else {
+                break;
+            };
+            if let Some(a) = self.asked.get_mut(&value) {
+                a.node = node;
+                a.at = now;
+                a.tries = a.tries.saturating_add(1);
+            }
+            again.push((value, node));
         }
         again
     }
@@ -126,7 +234,7 @@ impl Client {
     pub fn restarted(&self, node: NodeId) -> Vec<Value> {
         self.asked
             .iter()
-            .filter(|(v, n)| **n == node && !self.committed.contains(*v))
+            .filter(|(_, a)| a.node == node)
             .map(|(v, _)| v.clone())
             .collect()
     }
@@ -147,16 +255,16 @@ mod tests {
     #[test]
     fn values_of_a_flagged_node_go_elsewhere_unless_committed() {
         let mut c = Client::new(0..3);
-        c.asked("a".into(), 0);
-        c.asked("b".into(), 0);
-        c.asked("c".into(), 1);
+        c.asked("a".into(), 0, 0);
+        c.asked("b".into(), 0, 0);
+        c.asked("c".into(), 1, 0);
         c.committed(&"b".into());
         c.flagged(0);
-        let again = c.resend_from_suspects();
+        let again = c.resend_from_suspects(1);
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].0, "a");
         assert_ne!(again[0].1, 0, "never the flagged node");
-        assert!(c.resend_from_suspects().is_empty(), "asked elsewhere now");
+        assert!(c.resend_from_suspects(2).is_empty(), "asked elsewhere now");
         assert_eq!(c.route(1), Some(1));
         assert_ne!(c.route(0), Some(0), "new values avoid the flagged node");
     }
@@ -164,10 +272,47 @@ mod tests {
     #[test]
     fn a_restarted_node_gets_back_what_it_lost() {
         let mut c = Client::new(0..3);
-        c.asked("a".into(), 2);
-        c.asked("b".into(), 2);
-        c.asked("c".into(), 1);
+        c.asked("a".into(), 2, 0);
+        c.asked("b".into(), 2, 0);
+        c.asked("c".into(), 1, 0);
         c.committed(&"a".into());
         assert_eq!(c.restarted(2), vec![Value::from("b")]);
+    }
+
+    #[test]
+    fn a_value_nobody_commits_is_asked_elsewhere_with_growing_patience() {
+        let mut c = Client::new(0..3);
+        c.asked("a".into(), 1, 0);
+        c.asked("b".into(), 2, 5);
+        assert!(c.overdue(9, 10).is_empty(), "still within patience");
+        let again = c.overdue(10, 10);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].0, "a");
+        assert_ne!(again[0].1, 1, "another node than the one sitting on it");
+        // Asked again at 10: the next try waits twice as long.
+        assert_eq!(c.overdue(15, 10).len(), 1, "only 'b' (asked at 5)");
+        assert!(c.overdue(29, 10).is_empty());
+        assert_eq!(c.overdue(30, 10)[0].0, "a");
+        // A committed value is never asked again, even if asked once more.
+        c.committed(&"a".into());
+        c.asked("a".into(), 0, 30);
+        assert!(c.overdue(1_000, 10).iter().all(|(v, _)| v != "a"));
+    }
+
+    #[test]
+    fn patience_stops_doubling_and_an_unreachable_node_is_skipped() {
+        let mut c = Client::new(0..2);
+        c.asked("a".into(), 0, 0);
+        let mut now = 0;
+        for _ in 0..10 {
+            now += 10 << MAX_BACKOFF;
+            assert_eq!(c.overdue(now, 10).len(), 1, "never waits longer");
+        }
+        c.lost(1);
+        c.flagged(0);
+        assert_eq!(c.pick(), None, "nobody left to ask");
+        assert!(c.overdue(now * 2, 10).is_empty());
+        c.joined(1);
+        assert_eq!(c.route(0), Some(1));
     }
 }

@@ -296,6 +296,10 @@ struct SimArgs {
     /// The middleware's defences on every node (also --enable-middleware).
     #[arg(long, alias = "enable-middleware")]
     middleware: bool,
+    /// Ticks the client waits for a value to commit before it asks another
+    /// node too (doubling per value, up to 8 times as long); 0 never asks.
+    #[arg(long, default_value_t = 200, value_name = "TICKS")]
+    patience: u64,
     /// Print one JSON object on stdout (no progress on stderr).
     #[arg(long)]
     json: bool,
@@ -556,6 +560,7 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
             attack: a.attack,
             attacker: a.attacker,
             middleware: a.middleware,
+            patience: a.patience,
             bft: a.mode.bft,
             faults: a.mode.faults,
             ..Default::default()

@@ -151,22 +151,27 @@ fn the_safety_attack_is_found_without_the_middleware_and_stopped_with_it() {
 #[test]
 fn safety_attack_under_loss_with_the_middleware() {
     // Under loss the attacker's Propose (or its echo) can be lost. What the
-    // middleware still gives over these seeds: no violation. Not every run
-    // is live: a Byzantine leader that silently drops a value is not flagged,
-    // and this client only re-sends on a flag.
+    // middleware still gives over these seeds: no violation. Liveness is the
+    // client's doing: a Byzantine leader that silently sits on a value is
+    // not flagged, so only a client that asks another node after its
+    // patience gets that value committed.
     let seeds = 60;
-    let s = search(
-        &SimConfig {
-            attack: Some(Attack::Safety),
-            middleware: true,
-            loss: 0.1,
-            ..SimConfig::default()
-        },
-        0,
-        seeds,
-    );
+    let cfg = SimConfig {
+        attack: Some(Attack::Safety),
+        middleware: true,
+        loss: 0.1,
+        ..SimConfig::default()
+    };
+    let s = search(&cfg, 0, seeds);
     assert_eq!(s.violations, 0, "{s:?}");
     assert!(s.detected_runs > seeds / 2, "{s:?}");
+    assert_eq!(s.live_runs, seeds, "{s:?}");
+    let impatient = search(&SimConfig { patience: 0, ..cfg }, 0, seeds);
+    assert_eq!(impatient.violations, 0, "{impatient:?}");
+    assert!(
+        impatient.live_runs < seeds,
+        "some value sits with the unflagged attacker: {impatient:?}"
+    );
 }
 
 #[test]

@@ -3,14 +3,17 @@
 //! a timeline, acts as the client that asks nodes to propagate values, and
 //! stops the cluster with `CoordinatorExitCommand`.
 //!
-//! As a client it re-sends a value it asked of a node once some node's
-//! middleware has flagged that node: a client stops trusting a node the
-//! cluster caught misbehaving.
+//! As a client it follows [`crate::client::Client`]: it re-sends a value it
+//! asked of a node once some node's middleware has flagged that node or its
+//! connection went down, and asks another node too when a value is not
+//! committed within its patience (a Byzantine node can sit on a value
+//! without anything to prove against it).
 
 use super::messages::{
     CoordinatorExitCommand, CoordinatorPropagateMessage, DebugInfo, GetStatus, NodeCommand,
     NodeStatus, PeerInfo, PeerRecord,
 };
+use crate::client::Client;
 use crate::core::{Event, NodeId, Value};
 use actix::prelude::*;
 use futures::future::join_all;
@@ -109,10 +112,15 @@ pub struct Coordinator {
     start: Instant,
     timeline: Vec<TimelineEntry>,
     progress: Progress,
-    /// Which node was last asked to propagate each value.
-    asked: BTreeMap<Value, NodeId>,
-    next: usize,
+    /// The client policy: whom to ask, and when to ask again.
+    client: Client,
+    /// How long to wait for a value before asking another node too.
+    patience: Duration,
 }
+
+/// How long the coordinator waits for a value to commit before it asks
+/// another node too (doubling per value, see [`crate::client`]).
+pub const PATIENCE: Duration = Duration::from_millis(500);
 
 impl Default for Coordinator {
     fn default() -> Self {
@@ -133,8 +141,8 @@ impl Coordinator {
             start: Instant::now(),
             timeline: Vec::new(),
             progress: Progress::default(),
-            asked: BTreeMap::new(),
-            next: 0,
+            client: Client::default(),
+            patience: PATIENCE,
         }
     }
 
@@ -154,15 +162,15 @@ impl Coordinator {
         self
     }
 
-    /// Nodes not to ask for values: flagged by someone, or unreachable.
-    fn suspects(&self) -> BTreeSet<NodeId> {
-        self.progress
-            .flagged
-            .values()
-            .flatten()
-            .chain(self.lost.iter())
-            .copied()
-            .collect()
+    /// Wait `patience` for a value before asking another node too.
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// The client's clock: milliseconds since the coordinator started.
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
     }
 
     fn admit(&mut self, msg: Admit) -> Result<NodeId, String> {
@@ -202,51 +210,34 @@ impl Coordinator {
         Ok(id)
     }
 
-    /// The next node, round robin, that nobody flagged.
-    fn pick(&mut self) -> Option<NodeId> {
-        let suspects = self.suspects();
-        let ids: Vec<NodeId> = self
-            .peers
-            .keys()
-            .copied()
-            .filter(|id| !suspects.contains(id))
-            .collect();
-        if ids.is_empty() {
-            return None;
-        }
-        let id = ids[self.next % ids.len()];
-        self.next += 1;
-        Some(id)
-    }
-
     fn propagate(&mut self, value: Value, node: NodeId) {
         if let Some(peer) = self.peers.get(&node) {
             log::debug!("asking node {node} to propagate '{value}'");
             peer.commands.do_send(NodeCommand::Propagate(value.clone()));
             if self.tap.is_none() {
-                self.asked.insert(value, node);
+                // A bench's client keeps its own books (millions of values).
+                let now = self.now();
+                self.client.asked(value, node, now);
             }
         } else {
             log::warn!("cannot propagate '{value}': node {node} is not registered");
         }
     }
 
-    /// Re-send values whose node was flagged before they committed.
-    fn resend_from_suspects(&mut self) {
-        let suspects = self.suspects();
-        let stuck: Vec<Value> = self
-            .asked
-            .iter()
-            .filter(|(v, node)| {
-                suspects.contains(node) && !self.progress.committed.contains_key(*v)
-            })
-            .map(|(v, _)| v.clone())
-            .collect();
-        for value in stuck {
-            if let Some(node) = self.pick() {
-                log::info!("re-sending '{value}' to node {node}: its first node was flagged");
-                self.propagate(value, node);
-            }
+    /// Ask again what a flagged or lost node had not committed, and what
+    /// nobody committed within the patience.
+    fn resend(&mut self) {
+        let now = self.now();
+        for (value, node) in self.client.resend_from_suspects(now) {
+            log::info!("re-sending '{value}' to node {node}: its first node was flagged or lost");
+            self.propagate(value, node);
+        }
+        let patience = self.patience.as_millis() as u64;
+        for (value, node) in self.client.overdue(now, patience) {
+            log::info!(
+                "re-sending '{value}' to node {node}: not committed within the client's patience"
+            );
+            self.propagate(value, node);
         }
     }
 }
@@ -255,9 +246,7 @@ impl Actor for Coordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(Duration::from_millis(20), |act, _| {
-            act.resend_from_suspects()
-        });
+        ctx.run_interval(Duration::from_millis(20), |act, _| act.resend());
     }
 }
 
@@ -266,6 +255,7 @@ impl Handler<PeerInfo> for Coordinator {
     fn handle(&mut self, info: PeerInfo, _: &mut Context<Self>) {
         let id = info.record.id;
         self.lost.remove(&id);
+        self.client.joined(id);
         // Tell the others about the newcomer, and the newcomer about everyone.
         for peer in self.peers.values() {
             peer.commands
@@ -303,16 +293,23 @@ impl Handler<DebugInfo> for Coordinator {
                 // A position may carry a batch: the client waits for each value.
                 let items = value.items();
                 if items.len() == 1 {
+                    self.client.committed(value);
                     let e = self.progress.committed.entry(value.clone());
                     e.or_default().insert(info.node);
                 } else {
                     for v in items {
-                        let e = self.progress.committed.entry(Value::one(v.clone()));
-                        e.or_default().insert(info.node);
+                        let v = Value::one(v.clone());
+                        self.client.committed(&v);
+                        self.progress
+                            .committed
+                            .entry(v)
+                            .or_default()
+                            .insert(info.node);
                     }
                 }
             }
             Event::Flagged { node, .. } => {
+                self.client.flagged(*node);
                 self.progress
                     .flagged
                     .entry(info.node)
@@ -332,7 +329,7 @@ impl Handler<DebugInfo> for Coordinator {
 impl Handler<CoordinatorPropagateMessage> for Coordinator {
     type Result = ();
     fn handle(&mut self, msg: CoordinatorPropagateMessage, _: &mut Context<Self>) {
-        match msg.node.or_else(|| self.pick()) {
+        match msg.node.or_else(|| self.client.pick()) {
             Some(node) => self.propagate(msg.value, node),
             None => log::warn!("cannot propagate '{}': no node registered", msg.value),
         }
@@ -398,7 +395,8 @@ impl Handler<NodeLost> for Coordinator {
         {
             log::warn!("lost the connection to node {}", msg.id);
             self.lost.insert(msg.id);
-            self.resend_from_suspects();
+            self.client.lost(msg.id);
+            self.resend();
         }
     }
 }

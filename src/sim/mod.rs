@@ -55,6 +55,9 @@ pub struct SimConfig {
     pub fault_ticks: u64,
     /// Ticks after the faults heal within which everything must commit.
     pub live_ticks: u64,
+    /// Ticks the client waits for a value to commit before asking another
+    /// node too (doubling per value, see [`crate::client`]); 0: never.
+    pub patience: u64,
     /// BFT mode: quorums of 2f+1 signed votes, n >= 3f+1 (`--bft`).
     pub bft: bool,
     /// The f of BFT mode (`--faults`); by default the largest n allows.
@@ -82,6 +85,7 @@ impl Default for SimConfig {
             middleware: false,
             fault_ticks: 300,
             live_ticks: 3000,
+            patience: 200,
             bft: false,
             faults: None,
             twins: None,

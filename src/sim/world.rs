@@ -72,6 +72,9 @@ pub struct World {
     invariants: Invariants,
     violation: Option<Found>,
     resend: bool,
+    /// Ticks the client waits for a value before asking another node
+    /// ([`Client::overdue`]); 0: never.
+    patience: u64,
     trace: Option<Vec<String>>,
     /// The sequence chart being drawn (`--replay --trace FILE`).
     chart: Option<Chart>,
@@ -172,6 +175,7 @@ impl World {
             invariants: Invariants::new(cfg.attack.is_some()),
             violation: None,
             resend: false,
+            patience: cfg.patience,
             trace: cfg.trace.then(Vec::new),
             chart: cfg.chart.clone().map(|positions| Chart {
                 positions,
@@ -426,7 +430,7 @@ impl World {
             }
         }
         let id = self.members[m].id;
-        self.client.asked(value.clone(), id);
+        self.client.asked(value.clone(), id, self.now);
         if self.is_up(m) {
             self.log_line(|| format!("client asks node {id} to propagate '{value}'"));
             self.draw(|| Step::Arrow {
@@ -641,31 +645,39 @@ impl World {
             self.step(m, Input::Tick { entropy });
         }
         if std::mem::take(&mut self.resend) {
-            for (value, node) in self.client.resend_from_suspects() {
-                if let Some(m) = self.members.iter().position(|x| x.id == node) {
-                    self.log_line(|| {
-                        format!(
-                            "client re-sends '{value}' to node {node}: its first node was flagged"
-                        )
-                    });
-                    self.invariants.requested(&value);
-                    self.step(m, Input::Request { value });
-                }
+            for (value, node) in self.client.resend_from_suspects(self.now) {
+                self.ask_again(value, node, "its first node was flagged");
             }
+        }
+        if self.patience > 0 {
+            for (value, node) in self.client.overdue(self.now, self.patience) {
+                self.ask_again(value, node, "not committed within the client's patience");
+            }
+        }
+    }
+
+    /// The client asks `node` again for `value`, saying why.
+    fn ask_again(&mut self, value: Value, node: NodeId, why: &str) {
+        let Some(m) = self.members.iter().position(|x| x.id == node) else {
+            return;
+        };
+        self.log_line(|| format!("client re-sends '{value}' to node {node}: {why}"));
+        if self.is_up(m) {
+            self.step(m, Input::Request { value });
         }
     }
 
     /// Every requested value is committed on every honest member, and every
     /// honest member is running.
     pub fn all_committed(&self) -> bool {
-        let requested = self.client.requests();
+        let requested = self.client.requested();
         self.members
             .iter()
             .filter(|m| m.role == Role::Honest)
             .all(|m| {
                 m.process.as_ref().is_some_and(|p| {
                     let have: BTreeSet<&Value> = p.log().values().collect();
-                    requested.keys().all(|v| have.contains(v))
+                    requested.iter().all(|v| have.contains(v))
                 })
             })
     }
@@ -686,7 +698,12 @@ mod tests {
 
     #[test]
     fn a_restarted_node_keeps_its_commits_and_the_client_resends_its_values() {
-        let mut w = World::new(&SimConfig::default(), 1);
+        // An impatient client: only the restart may bring 'b' back.
+        let cfg = SimConfig {
+            patience: 0,
+            ..SimConfig::default()
+        };
+        let mut w = World::new(&cfg, 1);
         w.request(0, "a".into());
         run(&mut w, 50);
         assert!(w.all_committed());
@@ -706,6 +723,46 @@ mod tests {
         );
         run(&mut w, 1000);
         assert!(w.all_committed(), "{}", w.trace().join("\n"));
+        assert_eq!(w.violation(), None);
+    }
+
+    #[test]
+    fn a_value_a_node_sits_on_is_asked_of_another_after_the_patience() {
+        let cfg = SimConfig {
+            patience: 50,
+            ..SimConfig::default()
+        };
+        let mut w = World::new(&cfg, 1);
+        // Node 1 is asked for 'b' and crashes for good: nobody flags it and
+        // it never restarts, so only the client's patience can help.
+        w.request(1, "b".into());
+        w.crash(1);
+        run(&mut w, 49);
+        assert!(!w.all_committed(), "not within the patience");
+        let mut patient = World::new(&SimConfig { patience: 0, ..cfg }, 1);
+        patient.request(1, "b".into());
+        patient.crash(1);
+        run(&mut patient, 1000);
+        assert!(
+            patient
+                .members
+                .iter()
+                .filter_map(|m| m.process.as_ref())
+                .all(|p| p.log().is_empty()),
+            "without patience 'b' is never committed"
+        );
+        run(&mut w, 1000);
+        let committed = |w: &World, id: usize| {
+            w.members[id]
+                .process
+                .as_ref()
+                .is_some_and(|p| p.log().values().any(|v| v.single() == Some("b")))
+        };
+        assert!(
+            committed(&w, 0) && committed(&w, 2),
+            "{}",
+            w.trace().join("\n")
+        );
         assert_eq!(w.violation(), None);
     }
 }
