@@ -119,8 +119,10 @@ pub struct Coordinator {
 }
 
 /// How long the coordinator waits for a value to commit before it asks
-/// another node too (doubling per value, see [`crate::client`]).
-pub const PATIENCE: Duration = Duration::from_millis(500);
+/// another node too (doubling per value, see [`crate::client`]). Long
+/// against a healthy commit (milliseconds): every re-send of a value that
+/// was only slow may commit it twice.
+pub const PATIENCE: Duration = Duration::from_secs(2);
 
 impl Default for Coordinator {
     fn default() -> Self {
