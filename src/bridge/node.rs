@@ -117,12 +117,17 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         batch: opts.batch.max(1),
         ..crate::core::mode_config(n, opts.bft, opts.faults)?
     };
-    if opts.bft && opts.data_dir.is_some() {
-        // The proofs a BFT node reports its values with live in its
-        // middleware, which the store does not keep: after a restart this
-        // node's reports no longer count, like a faulty node's.
+    if opts.middleware && opts.data_dir.is_some() {
+        // The proofs live in the middleware, which the store does not keep:
+        // after a restart this node cannot prove its commits to anyone, and
+        // in BFT mode its reports no longer count, like a faulty node's.
+        let bft = if opts.bft {
+            "; its BFT reports will not count (it counts against f)"
+        } else {
+            ""
+        };
         log::warn!(
-            "node {id}: BFT mode does not persist its proofs; a restarted node counts against f"
+            "node {id}: --data-dir does not keep the middleware's certificates; after a restart this node cannot prove its commits{bft}"
         );
     }
     let process: Box<dyn Process> = match (opts.attack, durable.take_state()) {

@@ -112,6 +112,16 @@ impl Certificates {
             .unwrap_or_default()
     }
 
+    /// The certificates of committed positions, to keep across a crash.
+    pub fn durable(&self) -> BTreeMap<Pos, (Value, Vec<Signed>)> {
+        self.done.clone()
+    }
+
+    /// Restore [`Certificates::durable`] after a restart.
+    pub fn restore(&mut self, done: BTreeMap<Pos, (Value, Vec<Signed>)>) {
+        self.done = done;
+    }
+
     fn store(&mut self, pos: Pos, value: Value, cert: Vec<Signed>) {
         self.accepts.retain(|(p, _, _), _| *p != pos);
         self.done.insert(pos, (value, cert));

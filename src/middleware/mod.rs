@@ -101,6 +101,21 @@ impl std::fmt::Display for Evidence {
     }
 }
 
+/// What a shield keeps across a crash of its node, beside its core's
+/// persisted state: without it a restarted node could not show why it
+/// accepted or committed what it persisted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// The signed Proposes its core accepted (the core persisted their
+    /// values; these are their signatures, a leader's justification).
+    pub accepted: BTreeMap<crate::core::Pos, BTreeMap<crate::core::Ballot, Signed>>,
+    /// The certificate of each position its core committed. A node that
+    /// lost them answers for its decided positions with bare Commits nobody
+    /// applies, and if it was one of the few that learnt a position, nobody
+    /// else can learn it or choose it again: the cluster stalls there.
+    pub certificates: BTreeMap<crate::core::Pos, (crate::core::Value, Vec<Signed>)>,
+}
+
 /// What the shield decided about one incoming packet or tick.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
@@ -306,18 +321,19 @@ impl Shield {
         v
     }
 
-    /// What this shield must keep across a crash of its node: the signed
-    /// Proposes its core accepted (the core persisted their values).
-    pub fn durable(&self) -> BTreeMap<crate::core::Pos, BTreeMap<crate::core::Ballot, Signed>> {
-        self.justify.durable()
+    /// What this shield must keep across a crash of its node, beside what
+    /// its core persisted ([`Durable`]).
+    pub fn durable(&self) -> Durable {
+        Durable {
+            accepted: self.justify.durable(),
+            certificates: self.certs.durable(),
+        }
     }
 
     /// Restore [`Shield::durable`] after a restart.
-    pub fn restore(
-        &mut self,
-        accepted: BTreeMap<crate::core::Pos, BTreeMap<crate::core::Ballot, Signed>>,
-    ) {
-        self.justify.restore(accepted);
+    pub fn restore(&mut self, durable: Durable) {
+        self.justify.restore(durable.accepted);
+        self.certs.restore(durable.certificates);
     }
 
     fn wrap(&mut self, out: Output) -> Vec<Packet> {

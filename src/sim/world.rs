@@ -471,12 +471,14 @@ impl World {
             // count, and the quorum-intersection argument needs its honest
             // report. So its middleware state survives the crash.
         } else {
-            // Classic mode: the middleware's state is volatile, but the
-            // signed Proposes behind the accepted values it persisted are
-            // persisted with them: it may have to show them as a leader.
-            let accepted = self.members[m].shield.durable();
+            // Classic mode: the middleware's state is volatile, but what
+            // proves the core's persisted state is persisted with it: the
+            // signed Proposes behind its accepted values (it may have to
+            // show them as a leader) and the certificates of its commits
+            // (the only way anyone else can learn a position from it).
+            let durable = self.members[m].shield.durable();
             self.members[m].shield = self.new_shield(id);
-            self.members[m].shield.restore(accepted);
+            self.members[m].shield.restore(durable);
         }
         self.log_line(|| {
             format!("RESTART node {id} with {commits} commits and {promises} promises persisted")
