@@ -191,6 +191,10 @@ struct Prep {
     attempts: u32,
     /// A higher ballot was seen: the next attempt needs a new ballot.
     preempted: bool,
+    /// This node already led in `ballot` (this is the wait after losing
+    /// that lead): Prepareds of `ballot` arriving late must not make it lead
+    /// there again, or it could propose a second value in one ballot.
+    led: bool,
 }
 
 /// Phase 1 won: this node leads in `ballot` at every position from `from` on.
@@ -525,6 +529,7 @@ impl Replica {
             deadline,
             attempts,
             preempted: false,
+            led: false,
         });
         // On behalf of the first client value waiting (for the timeline).
         let value = self
@@ -658,6 +663,7 @@ impl Replica {
                     deadline: self.now + backoff,
                     attempts: 0,
                     preempted: true,
+                    led: true,
                 });
             }
         } else if let Some(p) = self.prep.as_mut() {
@@ -872,8 +878,8 @@ impl Replica {
                 let Some(prep) = self.prep.as_mut() else {
                     return;
                 };
-                if prep.ballot != ballot || prep.from != pos {
-                    return; // an answer to an older attempt
+                if prep.ballot != ballot || prep.from != pos || prep.led {
+                    return; // an answer to an older attempt, or to a lost lead
                 }
                 prep.promises.insert(from, accepted);
                 if prep.promises.len() >= quorum {

@@ -810,3 +810,73 @@ fn bft_clusters_too_small_for_f_are_refused() {
     assert_eq!(bft_faults(4, Some(0)), Err(BftError::NoFaults));
     assert_eq!(Config::bft(7, 2).quorum, 5);
 }
+
+/// A leader preempted in ballot B must not lead in B a second time: late or
+/// duplicated Prepareds of B can make up a new quorum reporting other
+/// values, and proposing a second value in one (position, ballot) lets two
+/// values be accepted in it — the acceptors' rule "the highest ballot wins"
+/// then no longer names one value. (Found by `paxos sim` with the
+/// middleware, which flagged the honest node for the equivocation.)
+#[test]
+fn a_leader_preempted_in_a_ballot_never_proposes_in_it_again() {
+    let mut n0 = Replica::new(0, Config::new(3));
+    let out = n0.step(Input::Request { value: "y".into() });
+    let ballot = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Broadcast {
+                msg: Message::Prepare { ballot, .. },
+            } => Some(*ballot),
+            _ => None,
+        })
+        .expect("node 0 prepares");
+    let proposes = |out: &[Output]| -> Vec<(Ballot, Value)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Broadcast {
+                    msg: Message::Propose { ballot, value, .. },
+                } => Some((*ballot, value.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let empty = Message::Prepared {
+        pos: 0,
+        ballot,
+        accepted: vec![],
+    };
+    let out = n0.step(Input::Deliver {
+        from: 1,
+        msg: empty.clone(),
+    });
+    assert_eq!(proposes(&out), vec![(ballot, Value::from("y"))]);
+    // Node 2 has promised a higher ballot: node 0 is preempted.
+    let higher = Ballot::new(ballot.round + 5, 2);
+    n0.step(Input::Deliver {
+        from: 2,
+        msg: Message::Nack {
+            pos: 0,
+            ballot,
+            promised: higher,
+        },
+    });
+    // Then node 1's Prepared again (a duplicate) and node 2's, late,
+    // reporting 'x' accepted in an older ballot: a quorum of B again.
+    let mut again = n0.step(Input::Deliver {
+        from: 1,
+        msg: empty,
+    });
+    again.extend(n0.step(Input::Deliver {
+        from: 2,
+        msg: Message::Prepared {
+            pos: 0,
+            ballot,
+            accepted: vec![(0, Ballot::new(1, 1), "x".into())],
+        },
+    }));
+    assert!(
+        proposes(&again).is_empty(),
+        "proposed again in ballot {ballot}: {:?}",
+        proposes(&again)
+    );
+}
