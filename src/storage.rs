@@ -22,6 +22,9 @@
 //! - `node.meta`: one framed record holding [`NodeMeta`]; mode 0600.
 //! - `LOCK`: held (advisory lock) while a [`Store`] is open, so two
 //!   processes never share one acceptor's state.
+//! - `proofs.log`: the middleware's proofs (commit certificates, the signed
+//!   Proposes behind accepted values), see [`ProofLog`]: not needed for
+//!   safety, so kept with simpler rules.
 //!
 //! # Recovery
 //!
@@ -671,6 +674,9 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     let _ = dir;
     Ok(())
 }
+
+mod proofs;
+pub use proofs::ProofLog;
 
 #[cfg(test)]
 mod tests;

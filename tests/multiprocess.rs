@@ -486,6 +486,43 @@ fn three_processes_commit_and_a_killed_node_restarts_from_its_data_dir() {
     );
 }
 
+/// With the middleware a Commit is applied only with its certificate, so a
+/// node that missed some commits can learn them only from a peer that
+/// still holds their certificates. Node 2 is down while d and e commit;
+/// then nodes 0 and 1 are killed too, and all three restart: 0 and 1 must
+/// have kept the certificates in their data dirs (`proofs.log`), or node 2
+/// never learns d and e (every Commit it gets is bare and refused).
+#[test]
+fn restarted_nodes_still_prove_their_commits_with_the_middleware() {
+    let mut c = Cluster::start("proofs", 3);
+    let dirs: Vec<String> = (0..3).map(|i| c.data_dir(i)).collect();
+    for (i, dir) in dirs.iter().enumerate() {
+        c.node(i, &["--middleware", "--data-dir", dir]);
+    }
+    let out = c.propose(None, &["a", "b"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status_until(10, |s| all_have(s, 3, &["a", "b"]));
+    assert!(all_have(&s, 3, &["a", "b"]), "{s}");
+
+    c.nodes[2].as_mut().expect("node 2 runs").kill();
+    let out = c.propose(Some(0), &["d", "e"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status_until(10, |s| all_have(s, 2, &["d", "e"]));
+    assert!(all_have(&s, 2, &["d", "e"]), "{s}");
+
+    for n in c.nodes.iter_mut().flatten() {
+        n.kill();
+    }
+    for (i, dir) in dirs.iter().enumerate() {
+        c.node(i, &["--middleware", "--data-dir", dir]);
+    }
+    let every = ["a", "b", "d", "e"];
+    let s = c.status_until(15, |s| all_have(s, 3, &every));
+    assert!(all_have(&s, 3, &every), "node 2 never learnt d and e: {s}");
+    assert_eq!(s["agreement"], true);
+    assert!(ids(&s, "detected").is_empty(), "nobody flagged: {s}");
+}
+
 #[test]
 fn nodes_register_again_with_a_restarted_coordinator() {
     let mut c = Cluster::start("coordinator-restart", 3);

@@ -1,13 +1,16 @@
 //! The `Middleware` actor: one per node, and every message to and from that
 //! node passes through it — peer packets, and the coordinator's commands. It
 //! owns the node's [`Shield`] and applies its verdicts; the decisions
-//! themselves are made by the sans-IO shield.
+//! themselves are made by the sans-IO shield. With a data directory it also
+//! appends what the shield must keep across a restart (its proofs) to
+//! `proofs.log` ([`ProofLog`]).
 
 use super::messages::{
     DebugInfo, Deliver, GetStatus, Incoming, NodeCommand, NodeStatus, Outgoing, Transmit,
 };
 use super::node::NodeActor;
 use crate::middleware::{Shield, Verdict};
+use crate::storage::ProofLog;
 use actix::prelude::*;
 use std::time::Duration;
 
@@ -17,6 +20,7 @@ pub struct Middleware {
     network: Recipient<Transmit>,
     coordinator: Recipient<DebugInfo>,
     tick: Duration,
+    proofs: Option<ProofLog>,
 }
 
 impl Middleware {
@@ -33,10 +37,39 @@ impl Middleware {
             network,
             coordinator,
             tick,
+            proofs: None,
+        }
+    }
+
+    /// Append the shield's new proofs to `log` from now on.
+    pub fn with_proofs(mut self, log: Option<ProofLog>) -> Self {
+        if log.is_some() {
+            self.shield.track_durable();
+        }
+        self.proofs = log;
+        self
+    }
+
+    /// Write what the shield added to its durable state, if anything. A
+    /// failure costs only this node's ability to prove what it did later
+    /// (never safety), so it is an error line and the log is given up.
+    fn keep_proofs(&mut self) {
+        let Some(log) = self.proofs.as_mut() else {
+            return;
+        };
+        if let Some(delta) = self.shield.take_durable() {
+            if let Err(e) = log.append(&delta) {
+                log::error!(
+                    "node {}: cannot persist the middleware's proofs, no longer trying: {e}",
+                    self.shield.id()
+                );
+                self.proofs = None;
+            }
         }
     }
 
     fn apply(&mut self, v: Verdict) {
+        self.keep_proofs();
         for p in v.send {
             self.network.do_send(Transmit(p));
         }
@@ -66,10 +99,14 @@ impl Actor for Middleware {
 impl Handler<Outgoing> for Middleware {
     type Result = ();
     fn handle(&mut self, Outgoing(outs): Outgoing, _: &mut Context<Self>) {
+        let mut packets = Vec::new();
         for o in outs {
-            for p in self.shield.outgoing(o) {
-                self.network.do_send(Transmit(p));
-            }
+            packets.extend(self.shield.outgoing(o));
+        }
+        // Our own commits' certificates are made here: kept before they go.
+        self.keep_proofs();
+        for p in packets {
+            self.network.do_send(Transmit(p));
         }
         let local = self.shield.take_local();
         self.apply(local);

@@ -7,7 +7,8 @@ use super::BridgeError;
 use crate::actors::Persist;
 use crate::auth::Identity;
 use crate::core::{Durable, NodeId, Write};
-use crate::storage::{NodeMeta, Store};
+use crate::middleware::Durable as Proofs;
+use crate::storage::{NodeMeta, ProofLog, Store};
 use std::path::Path;
 
 /// What a node process keeps across restarts.
@@ -16,6 +17,8 @@ pub struct NodeDisk {
     id: Option<NodeId>,
     state: Option<Durable>,
     store: Option<Store>,
+    /// The middleware's proofs and where to append new ones.
+    proofs: Option<(ProofLog, Proofs)>,
 }
 
 /// Open (or create) `dir`; with `None`, a fresh in-memory node.
@@ -27,6 +30,7 @@ pub fn open(dir: Option<&Path>) -> Result<NodeDisk, BridgeError> {
             id: None,
             state: None,
             store: None,
+            proofs: None,
         });
     };
     let (store, recovered) = Store::open(dir).map_err(storage)?;
@@ -36,11 +40,13 @@ pub fn open(dir: Option<&Path>) -> Result<NodeDisk, BridgeError> {
     };
     let state = recovered.durable;
     let state = (state != Durable::default()).then_some(state);
+    let proofs = ProofLog::open(dir).map_err(storage)?;
     Ok(NodeDisk {
         identity,
         id,
         state,
         store: Some(store),
+        proofs: Some(proofs),
     })
 }
 
@@ -79,6 +85,12 @@ impl NodeDisk {
     /// The protocol state recovered from disk, if there was any.
     pub fn take_state(&mut self) -> Option<Durable> {
         self.state.take()
+    }
+
+    /// The middleware's proofs recovered from disk, and the log to append
+    /// new ones to (`None` without a data directory).
+    pub fn take_proofs(&mut self) -> Option<(ProofLog, Proofs)> {
+        self.proofs.take()
     }
 
     /// Where the node persists its writes from now on.

@@ -117,17 +117,13 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         batch: opts.batch.max(1),
         ..crate::core::mode_config(n, opts.bft, opts.faults)?
     };
-    if opts.middleware && opts.data_dir.is_some() {
-        // The proofs live in the middleware, which the store does not keep:
-        // after a restart this node cannot prove its commits to anyone, and
-        // in BFT mode its reports no longer count, like a faulty node's.
-        let bft = if opts.bft {
-            "; its BFT reports will not count (it counts against f)"
-        } else {
-            ""
-        };
+    if opts.bft && opts.middleware && opts.data_dir.is_some() {
+        // Commit certificates are kept (proofs.log), prepared certificates
+        // (the echo quorums of values accepted but not yet decided) are not:
+        // after a restart this node's reports of those do not count.
         log::warn!(
-            "node {id}: --data-dir does not keep the middleware's certificates; after a restart this node cannot prove its commits{bft}"
+            "node {id}: --data-dir keeps commit certificates but not BFT prepared certificates; \
+             after a restart this node's reports of undecided values count against f"
         );
     }
     let process: Box<dyn Process> = match (opts.attack, durable.take_state()) {
@@ -154,7 +150,20 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     // handshake, and the bridge checks each packet's sender against its
     // link); what is lost is transferable evidence, so no defences.
     let signer = (opts.auth || opts.middleware).then(|| identity.clone());
-    let shield = Shield::new(id, shield_cfg, signer);
+    let mut shield = Shield::new(id, shield_cfg, signer);
+    let proofs = match durable.take_proofs() {
+        Some((log, kept)) if opts.middleware => {
+            if !kept.is_empty() {
+                log::info!(
+                    "node {id}: restored the certificates of {} commits",
+                    kept.certificates.len()
+                );
+            }
+            shield.restore(kept);
+            Some(log)
+        }
+        _ => None,
+    };
 
     let (exit_tx, exit_rx) = oneshot::channel();
     let to_coordinator = conn::spawn_writer(writer);
@@ -182,6 +191,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         .with_store(store)
         .start();
         Middleware::new(shield, node, b.clone().recipient(), b.recipient(), TICK)
+            .with_proofs(proofs)
     });
     bridge.do_send(Attach(middleware));
 

@@ -33,6 +33,9 @@ pub struct Certificates {
     accepts: BTreeMap<(Pos, Ballot, Value), BTreeMap<NodeId, Signed>>,
     /// The certificate of each committed position.
     done: BTreeMap<Pos, (Value, Vec<Signed>)>,
+    /// Positions of `done` stored since [`Certificates::take_fresh`], when a
+    /// driver persists them (`None`: nobody does, keep nothing).
+    fresh: Option<Vec<Pos>>,
 }
 
 impl Certificates {
@@ -117,6 +120,21 @@ impl Certificates {
         self.done.clone()
     }
 
+    /// From now on, remember what is stored for [`Certificates::take_fresh`].
+    pub fn track(&mut self) {
+        self.fresh.get_or_insert_with(Vec::new);
+    }
+
+    /// The certificates stored since the last call, for a driver that
+    /// persists them.
+    pub fn take_fresh(&mut self) -> BTreeMap<Pos, (Value, Vec<Signed>)> {
+        let fresh = self.fresh.as_mut().map(std::mem::take).unwrap_or_default();
+        fresh
+            .into_iter()
+            .filter_map(|p| self.done.get(&p).map(|c| (p, c.clone())))
+            .collect()
+    }
+
     /// Restore [`Certificates::durable`] after a restart.
     pub fn restore(&mut self, done: BTreeMap<Pos, (Value, Vec<Signed>)>) {
         self.done = done;
@@ -125,6 +143,9 @@ impl Certificates {
     fn store(&mut self, pos: Pos, value: Value, cert: Vec<Signed>) {
         self.accepts.retain(|(p, _, _), _| *p != pos);
         self.done.insert(pos, (value, cert));
+        if let Some(fresh) = self.fresh.as_mut() {
+            fresh.push(pos);
+        }
     }
 
     /// Check a received certificate for `commit`; keep it if it holds.

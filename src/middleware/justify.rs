@@ -87,6 +87,9 @@ pub struct Justify {
     /// few highest): a Propose in ballot `b` shows the highest below `b`,
     /// since our own Propose in `b` is accepted too.
     accepted: BTreeMap<Pos, BTreeMap<Ballot, Signed>>,
+    /// Entries of `accepted` added since [`Justify::take_fresh`], when a
+    /// driver persists them (`None`: nobody does, keep nothing).
+    fresh: Option<Vec<(Pos, Ballot)>>,
     /// Signatures already verified.
     verified: BTreeSet<Vec<u8>>,
 }
@@ -166,6 +169,9 @@ impl Justify {
         };
         let mine = self.accepted.entry(pos).or_default();
         mine.insert(ballot, s);
+        if let Some(fresh) = self.fresh.as_mut() {
+            fresh.push((pos, ballot));
+        }
         while mine.len() > 4 {
             mine.pop_first();
         }
@@ -216,6 +222,23 @@ impl Justify {
     /// accepted (it persisted the values; these are their signatures).
     pub fn durable(&self) -> BTreeMap<Pos, BTreeMap<Ballot, Signed>> {
         self.accepted.clone()
+    }
+
+    /// From now on, remember what is added for [`Justify::take_fresh`].
+    pub fn track(&mut self) {
+        self.fresh.get_or_insert_with(Vec::new);
+    }
+
+    /// What was accepted since the last call (still kept), for a driver
+    /// that persists it.
+    pub fn take_fresh(&mut self) -> BTreeMap<Pos, BTreeMap<Ballot, Signed>> {
+        let mut out: BTreeMap<Pos, BTreeMap<Ballot, Signed>> = BTreeMap::new();
+        for (pos, ballot) in self.fresh.as_mut().map(std::mem::take).unwrap_or_default() {
+            if let Some(s) = self.accepted.get(&pos).and_then(|m| m.get(&ballot)) {
+                out.entry(pos).or_default().insert(ballot, s.clone());
+            }
+        }
+        out
     }
 
     /// Restore [`Justify::durable`] after a restart.

@@ -104,7 +104,7 @@ impl std::fmt::Display for Evidence {
 /// What a shield keeps across a crash of its node, beside its core's
 /// persisted state: without it a restarted node could not show why it
 /// accepted or committed what it persisted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Durable {
     /// The signed Proposes its core accepted (the core persisted their
     /// values; these are their signatures, a leader's justification).
@@ -114,6 +114,21 @@ pub struct Durable {
     /// applies, and if it was one of the few that learnt a position, nobody
     /// else can learn it or choose it again: the cluster stalls there.
     pub certificates: BTreeMap<crate::core::Pos, (crate::core::Value, Vec<Signed>)>,
+}
+
+impl Durable {
+    /// Nothing to keep.
+    pub fn is_empty(&self) -> bool {
+        self.accepted.is_empty() && self.certificates.is_empty()
+    }
+
+    /// Add what `more` holds (a later record wins where both hold one).
+    pub fn merge(&mut self, more: Durable) {
+        for (pos, by_ballot) in more.accepted {
+            self.accepted.entry(pos).or_default().extend(by_ballot);
+        }
+        self.certificates.extend(more.certificates);
+    }
 }
 
 /// What the shield decided about one incoming packet or tick.
@@ -328,6 +343,24 @@ impl Shield {
             accepted: self.justify.durable(),
             certificates: self.certs.durable(),
         }
+    }
+
+    /// From now on, keep track of what is added to [`Shield::durable`], for
+    /// a driver that persists it ([`Shield::take_durable`]).
+    pub fn track_durable(&mut self) {
+        self.justify.track();
+        self.certs.track();
+    }
+
+    /// What was added to [`Shield::durable`] since the last call (after
+    /// [`Shield::track_durable`]), if anything: the record a driver appends
+    /// to the node's data directory.
+    pub fn take_durable(&mut self) -> Option<Durable> {
+        let d = Durable {
+            accepted: self.justify.take_fresh(),
+            certificates: self.certs.take_fresh(),
+        };
+        (!d.is_empty()).then_some(d)
     }
 
     /// Restore [`Shield::durable`] after a restart.

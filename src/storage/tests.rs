@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A fresh directory under the system temp dir, removed when dropped (also
 /// when the test fails), so tests can run in parallel without colliding.
-struct TestDir(PathBuf);
+pub(super) struct TestDir(pub(super) PathBuf);
 
 impl TestDir {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
             "paxos-store-{name}-{}-{}",
