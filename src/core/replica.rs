@@ -189,12 +189,14 @@ struct Prep {
     promises: BTreeMap<NodeId, Vec<(Pos, Ballot, Value)>>,
     deadline: u64,
     attempts: u32,
-    /// A higher ballot was seen: the next attempt needs a new ballot.
+    /// A higher ballot was seen: the next attempt needs a new ballot, and
+    /// late Prepareds of this one no longer count. This node's own acceptor
+    /// promised the higher ballot, so leading here would mean proposing
+    /// what it refuses itself (and a leader's commit certificate carries
+    /// its own Accept); and if it had led here before (this is the wait
+    /// after losing that lead), a new quorum of late or duplicated answers
+    /// could make it propose a second value in one ballot.
     preempted: bool,
-    /// This node already led in `ballot` (this is the wait after losing
-    /// that lead): Prepareds of `ballot` arriving late must not make it lead
-    /// there again, or it could propose a second value in one ballot.
-    led: bool,
 }
 
 /// Phase 1 won: this node leads in `ballot` at every position from `from` on.
@@ -529,7 +531,6 @@ impl Replica {
             deadline,
             attempts,
             preempted: false,
-            led: false,
         });
         // On behalf of the first client value waiting (for the timeline).
         let value = self
@@ -663,7 +664,6 @@ impl Replica {
                     deadline: self.now + backoff,
                     attempts: 0,
                     preempted: true,
-                    led: true,
                 });
             }
         } else if let Some(p) = self.prep.as_mut() {
@@ -878,8 +878,8 @@ impl Replica {
                 let Some(prep) = self.prep.as_mut() else {
                     return;
                 };
-                if prep.ballot != ballot || prep.from != pos || prep.led {
-                    return; // an answer to an older attempt, or to a lost lead
+                if prep.ballot != ballot || prep.from != pos || prep.preempted {
+                    return; // an answer to an older or a preempted attempt
                 }
                 prep.promises.insert(from, accepted);
                 if prep.promises.len() >= quorum {

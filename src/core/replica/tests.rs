@@ -880,3 +880,48 @@ fn a_leader_preempted_in_a_ballot_never_proposes_in_it_again() {
         proposes(&again)
     );
 }
+
+/// A proposer preempted during phase 1 (its own acceptor promised a higher
+/// ballot) does not take the lead when late Prepareds complete its quorum:
+/// it would propose what its own acceptor refuses, and its shield would
+/// vouch for an Accept it never made. (Found by `paxos sim --nodes 7
+/// --middleware`, which then flagged the honest node for a stale Prepared.)
+#[test]
+fn a_proposer_preempted_in_phase_1_ignores_late_prepareds() {
+    let mut n0 = Replica::new(0, Config::new(3));
+    let out = n0.step(Input::Request { value: "y".into() });
+    let ballot = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Broadcast {
+                msg: Message::Prepare { ballot, .. },
+            } => Some(*ballot),
+            _ => None,
+        })
+        .expect("node 0 prepares");
+    // Node 2's higher Prepare reaches node 0's acceptor first.
+    n0.step(Input::Deliver {
+        from: 2,
+        msg: Message::Prepare {
+            pos: 0,
+            ballot: Ballot::new(ballot.round + 1, 2),
+        },
+    });
+    let late = n0.step(Input::Deliver {
+        from: 1,
+        msg: Message::Prepared {
+            pos: 0,
+            ballot,
+            accepted: vec![],
+        },
+    });
+    assert!(
+        !late.iter().any(|o| matches!(
+            o,
+            Output::Broadcast {
+                msg: Message::Propose { .. }
+            }
+        )),
+        "{late:?}"
+    );
+}
