@@ -811,6 +811,18 @@ fn bft_clusters_too_small_for_f_are_refused() {
     assert_eq!(Config::bft(7, 2).quorum, 5);
 }
 
+/// The ballot of the Prepare among `out`.
+fn prepared_ballot(out: &[Output]) -> Ballot {
+    out.iter()
+        .find_map(|o| match o {
+            Output::Broadcast {
+                msg: Message::Prepare { ballot, .. },
+            } => Some(*ballot),
+            _ => None,
+        })
+        .expect("a Prepare")
+}
+
 /// A leader preempted in ballot B must not lead in B a second time: late or
 /// duplicated Prepareds of B can make up a new quorum reporting other
 /// values, and proposing a second value in one (position, ballot) lets two
@@ -821,15 +833,7 @@ fn bft_clusters_too_small_for_f_are_refused() {
 fn a_leader_preempted_in_a_ballot_never_proposes_in_it_again() {
     let mut n0 = Replica::new(0, Config::new(3));
     let out = n0.step(Input::Request { value: "y".into() });
-    let ballot = out
-        .iter()
-        .find_map(|o| match o {
-            Output::Broadcast {
-                msg: Message::Prepare { ballot, .. },
-            } => Some(*ballot),
-            _ => None,
-        })
-        .expect("node 0 prepares");
+    let ballot = prepared_ballot(&out);
     let proposes = |out: &[Output]| -> Vec<(Ballot, Value)> {
         out.iter()
             .filter_map(|o| match o {
@@ -890,15 +894,7 @@ fn a_leader_preempted_in_a_ballot_never_proposes_in_it_again() {
 fn a_proposer_preempted_in_phase_1_ignores_late_prepareds() {
     let mut n0 = Replica::new(0, Config::new(3));
     let out = n0.step(Input::Request { value: "y".into() });
-    let ballot = out
-        .iter()
-        .find_map(|o| match o {
-            Output::Broadcast {
-                msg: Message::Prepare { ballot, .. },
-            } => Some(*ballot),
-            _ => None,
-        })
-        .expect("node 0 prepares");
+    let ballot = prepared_ballot(&out);
     // Node 2's higher Prepare reaches node 0's acceptor first.
     n0.step(Input::Deliver {
         from: 2,
