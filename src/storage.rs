@@ -23,8 +23,8 @@
 //! - `LOCK`: held (advisory lock) while a [`Store`] is open, so two
 //!   processes never share one acceptor's state.
 //! - `proofs.log`: the middleware's proofs (commit certificates, the signed
-//!   Proposes behind accepted values), see [`ProofLog`]: not needed for
-//!   safety, so kept with simpler rules.
+//!   Proposes behind accepted values, BFT prepared certificates), see
+//!   [`ProofLog`]: not needed for safety, so kept with simpler rules.
 //!
 //! # Recovery
 //!

@@ -585,6 +585,33 @@ fn bft_mode_across_processes_defeats_the_safety_attack() {
     assert_eq!(ids(&s, "detected"), vec![1], "{s}");
 }
 
+/// BFT mode with data dirs: a killed node restarts with its proofs
+/// (`proofs.log`), catches up and takes part again; nobody is flagged.
+#[test]
+fn a_bft_node_restarts_from_its_data_dir_with_its_proofs() {
+    let mut c = Cluster::start("bft-restart", 4);
+    let dirs: Vec<String> = (0..4).map(|i| c.data_dir(i)).collect();
+    for (i, dir) in dirs.iter().enumerate() {
+        c.node(i, &["--bft", "--middleware", "--data-dir", dir]);
+    }
+    let out = c.propose(None, &["a", "b"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status_until(10, |s| all_have(s, 4, &["a", "b"]));
+    assert!(all_have(&s, 4, &["a", "b"]), "{s}");
+
+    c.nodes[3].as_mut().expect("node 3 runs").kill();
+    let out = c.propose(Some(0), &["c"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    c.node(3, &["--bft", "--middleware", "--data-dir", &dirs[3]]);
+    let out = c.propose(Some(3), &["d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let every = ["a", "b", "c", "d"];
+    let s = c.status_until(15, |s| all_have(s, 4, &every));
+    assert!(all_have(&s, 4, &every), "{s}");
+    assert_eq!(s["agreement"], true);
+    assert!(ids(&s, "detected").is_empty(), "nobody flagged: {s}");
+}
+
 #[test]
 fn bft_with_too_few_nodes_is_a_clear_error() {
     let mut c = Cluster::start("bft-small", 3);

@@ -117,15 +117,6 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         batch: opts.batch.max(1),
         ..crate::core::mode_config(n, opts.bft, opts.faults)?
     };
-    if opts.bft && opts.middleware && opts.data_dir.is_some() {
-        // Commit certificates are kept (proofs.log), prepared certificates
-        // (the echo quorums of values accepted but not yet decided) are not:
-        // after a restart this node's reports of those do not count.
-        log::warn!(
-            "node {id}: --data-dir keeps commit certificates but not BFT prepared certificates; \
-             after a restart this node's reports of undecided values count against f"
-        );
-    }
     let process: Box<dyn Process> = match (opts.attack, durable.take_state()) {
         (None, Some(state)) => {
             log::info!(

@@ -7,7 +7,7 @@
 
 use super::bft;
 use super::{Evidence, Shield, Verdict, KEEP_BALLOTS};
-use crate::core::{Message, NodeId};
+use crate::core::{Ballot, Message, NodeId, Pos, Value};
 use crate::wire::Body;
 
 impl Shield {
@@ -33,7 +33,10 @@ impl Shield {
             .iter()
             .map(|(p, b, value)| match self.certs.committed(*p, value) {
                 Some(accepts) => Some(bft::Proof::Committed { accepts }),
-                None => self.echo.certificate(*p, *b, value),
+                None => self.echo.certificate(*p, *b, value).or_else(|| {
+                    // Kept from before a restart (the echo maps are not).
+                    self.accepted_proofs.get(&(*p, *b, value.clone())).cloned()
+                }),
             })
             .collect();
         let prepared = identity.sign_message(
@@ -70,6 +73,22 @@ impl Shield {
             propose: identity.sign_message(self.id, msg),
             justification,
         })
+    }
+
+    /// Our core accepted `value` at `pos` in `ballot`: keep the prepared
+    /// certificate it accepted on (a quorum vouched for the Propose, or it
+    /// would not have reached the core), to report it with after a restart.
+    pub(super) fn keep_accepted_proof(&mut self, pos: Pos, ballot: Ballot, value: &Value) {
+        let key = (pos, ballot, value.clone());
+        if self.accepted_proofs.contains_key(&key) {
+            return;
+        }
+        if let Some(proof) = self.echo.certificate(pos, ballot, value) {
+            self.accepted_proofs.insert(key.clone(), proof);
+            if let Some(fresh) = self.fresh_proofs.as_mut() {
+                fresh.push(key);
+            }
+        }
     }
 
     pub(super) fn keep_proven(&mut self, from: NodeId, p: bft::Proven) {

@@ -101,6 +101,9 @@ impl std::fmt::Display for Evidence {
     }
 }
 
+/// A value at a position in a ballot.
+pub type Slot = (crate::core::Pos, crate::core::Ballot, crate::core::Value);
+
 /// What a shield keeps across a crash of its node, beside its core's
 /// persisted state: without it a restarted node could not show why it
 /// accepted or committed what it persisted.
@@ -114,12 +117,15 @@ pub struct Durable {
     /// applies, and if it was one of the few that learnt a position, nobody
     /// else can learn it or choose it again: the cluster stalls there.
     pub certificates: BTreeMap<crate::core::Pos, (crate::core::Value, Vec<Signed>)>,
+    /// BFT mode: the prepared certificate of each value its core accepted,
+    /// which its Prepared reports must carry to count.
+    pub prepared: BTreeMap<Slot, bft::Proof>,
 }
 
 impl Durable {
     /// Nothing to keep.
     pub fn is_empty(&self) -> bool {
-        self.accepted.is_empty() && self.certificates.is_empty()
+        self.accepted.is_empty() && self.certificates.is_empty() && self.prepared.is_empty()
     }
 
     /// Add what `more` holds (a later record wins where both hold one).
@@ -128,6 +134,7 @@ impl Durable {
             self.accepted.entry(pos).or_default().extend(by_ballot);
         }
         self.certificates.extend(more.certificates);
+        self.prepared.extend(more.prepared);
     }
 }
 
@@ -231,6 +238,13 @@ pub struct Shield {
     /// report more, and Paxos does not ask the leader to follow them — so
     /// acceptors must recompute from the very set the leader used.
     frozen: BTreeMap<crate::core::Ballot, Vec<bft::Proven>>,
+    /// BFT mode: the prepared certificate of each value our core accepted,
+    /// kept (and persisted, [`Durable::prepared`]) so that a restarted node
+    /// can still prove what it reports; the echo maps are volatile.
+    accepted_proofs: BTreeMap<Slot, bft::Proof>,
+    /// Keys of `accepted_proofs` added since [`Shield::take_durable`], when
+    /// a driver persists them.
+    fresh_proofs: Option<Vec<Slot>>,
     /// Signed packets received, by sender and message (`cfg.record` only).
     recorded: BTreeMap<(NodeId, Message), (Body, Vec<u8>)>,
 }
@@ -266,6 +280,8 @@ impl Shield {
             proven: BTreeMap::new(),
             preparing: BTreeMap::new(),
             frozen: BTreeMap::new(),
+            accepted_proofs: BTreeMap::new(),
+            fresh_proofs: None,
             recorded: BTreeMap::new(),
         }
     }
@@ -342,6 +358,7 @@ impl Shield {
         Durable {
             accepted: self.justify.durable(),
             certificates: self.certs.durable(),
+            prepared: self.accepted_proofs.clone(),
         }
     }
 
@@ -350,15 +367,25 @@ impl Shield {
     pub fn track_durable(&mut self) {
         self.justify.track();
         self.certs.track();
+        self.fresh_proofs.get_or_insert_with(Vec::new);
     }
 
     /// What was added to [`Shield::durable`] since the last call (after
     /// [`Shield::track_durable`]), if anything: the record a driver appends
     /// to the node's data directory.
     pub fn take_durable(&mut self) -> Option<Durable> {
+        let prepared = self
+            .fresh_proofs
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|k| self.accepted_proofs.get(&k).map(|p| (k, p.clone())))
+            .collect();
         let d = Durable {
             accepted: self.justify.take_fresh(),
             certificates: self.certs.take_fresh(),
+            prepared,
         };
         (!d.is_empty()).then_some(d)
     }
@@ -367,6 +394,7 @@ impl Shield {
     pub fn restore(&mut self, durable: Durable) {
         self.justify.restore(durable.accepted);
         self.certs.restore(durable.certificates);
+        self.accepted_proofs = durable.prepared;
     }
 
     fn wrap(&mut self, out: Output) -> Vec<Packet> {
@@ -415,6 +443,9 @@ impl Shield {
             }
             Message::Accept { pos, ballot, value } => {
                 self.justify.sent_accept(*pos, *ballot, value);
+                if self.bft() {
+                    self.keep_accepted_proof(*pos, *ballot, value);
+                }
                 Body::Paxos(msg)
             }
             Message::Commit { pos, value } => {

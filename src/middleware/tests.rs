@@ -300,11 +300,10 @@ fn in_bft_mode_a_propose_without_its_justification_never_reaches_a_core() {
     assert!(s[1].flagged().is_empty());
 }
 
-#[test]
-fn in_bft_mode_a_justified_propose_waits_for_a_quorum_of_vouchers() {
-    let mut s = bft_shields();
+/// BFT: node 0 prepares ballot 1.0 at pos 0, nodes 0, 1, 2 answer with
+/// nothing accepted, and node 0 proposes 'x' to node 1: its packets.
+fn bft_propose_x(s: &mut [Shield]) -> Vec<Packet> {
     let b = Ballot::new(1, 0);
-    // Node 0 prepares; nodes 0, 1, 2 answer with nothing accepted.
     let prepare = s[0].outgoing(Output::Broadcast {
         msg: Message::Prepare { pos: 0, ballot: b },
     });
@@ -328,14 +327,20 @@ fn in_bft_mode_a_justified_propose_waits_for_a_quorum_of_vouchers() {
             assert_eq!(v.deliver.len(), 1);
         }
     }
-    let out = s[0].outgoing(Output::Send {
+    s[0].outgoing(Output::Send {
         to: 1,
         msg: Message::Propose {
             pos: 0,
             ballot: b,
             value: "x".into(),
         },
-    });
+    })
+}
+
+#[test]
+fn in_bft_mode_a_justified_propose_waits_for_a_quorum_of_vouchers() {
+    let mut s = bft_shields();
+    let out = bft_propose_x(&mut s);
     let Body::BftPropose(j) = &out[0].body else {
         panic!("{out:?}")
     };
@@ -358,6 +363,60 @@ fn in_bft_mode_a_justified_propose_waits_for_a_quorum_of_vouchers() {
     let accusation = s[3].packet(None, Body::BftUnjustified(j.clone()));
     let v = s[2].incoming(accusation);
     assert!(s[2].flagged().is_empty() && v.send.is_empty(), "{v:?}");
+}
+
+/// BFT: the prepared certificate of a value a node accepted is part of its
+/// durable state, so a restarted node still proves it in its Prepareds.
+#[test]
+fn in_bft_mode_a_restarted_node_still_proves_what_it_accepted() {
+    let mut s = bft_shields();
+    let out = bft_propose_x(&mut s);
+    s[1].incoming(out[0].clone());
+    let echo = s[2]
+        .incoming(out[0].clone())
+        .send
+        .into_iter()
+        .find(|p| matches!(p.body, Body::Echo(_)))
+        .expect("node 2 echoes");
+    assert_eq!(s[1].incoming(echo).deliver.len(), 1, "released to the core");
+    // Node 1's core accepts: its Accept goes out (to the leader).
+    let b = Ballot::new(1, 0);
+    s[1].outgoing(Output::Send {
+        to: 0,
+        msg: Message::Accept {
+            pos: 0,
+            ballot: b,
+            value: "x".into(),
+        },
+    });
+    // Node 1 restarts, then reports 'x' in a Prepared for a higher ballot.
+    let report = Output::Send {
+        to: 3,
+        msg: Message::Prepared {
+            pos: 0,
+            ballot: Ballot::new(2, 3),
+            accepted: vec![(0, b, "x".into())],
+        },
+    };
+    let proofs = |shield: &mut Shield| match &shield.outgoing(report.clone())[0].body {
+        Body::BftPrepared(p) => p.proofs.clone(),
+        other => panic!("{other:?}"),
+    };
+    let mut forgetful = bft_shields().remove(1);
+    assert_eq!(
+        proofs(&mut forgetful),
+        vec![None],
+        "the echoes were volatile"
+    );
+    let mut restarted = bft_shields().remove(1);
+    restarted.restore(s[1].durable());
+    assert!(
+        matches!(
+            proofs(&mut restarted)[..],
+            [Some(bft::Proof::Prepared { .. })]
+        ),
+        "the kept certificate proves the report"
+    );
 }
 
 /// Node `i`'s signed Accept of 'x' at pos 0, ballot 1.0.

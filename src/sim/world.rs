@@ -464,22 +464,16 @@ impl World {
         let durable = self.members[m].durable.clone();
         let (commits, promises) = (durable.log.len(), durable.acceptor.len());
         self.members[m].process = Some(Box::new(Replica::restore(id, self.core.clone(), durable)));
-        if self.core.loopback {
-            // BFT mode: a node's proofs (prepared and commit certificates)
-            // are part of what it must persist, as its promises are: a
-            // restarted node that reported values without them would not
-            // count, and the quorum-intersection argument needs its honest
-            // report. So its middleware state survives the crash.
-        } else {
-            // Classic mode: the middleware's state is volatile, but what
-            // proves the core's persisted state is persisted with it: the
-            // signed Proposes behind its accepted values (it may have to
-            // show them as a leader) and the certificates of its commits
-            // (the only way anyone else can learn a position from it).
-            let durable = self.members[m].shield.durable();
-            self.members[m].shield = self.new_shield(id);
-            self.members[m].shield.restore(durable);
-        }
+        // The middleware's state is volatile, but what proves the core's
+        // persisted state is persisted with it, as `--data-dir` does
+        // (`proofs.log`): the signed Proposes behind its accepted values (it
+        // may have to show them as a leader), the certificates of its
+        // commits (the only way anyone else can learn a position from it)
+        // and, in BFT mode, the prepared certificates of what it accepted
+        // (its reports count only with them). Whom it flagged is forgotten.
+        let durable = self.members[m].shield.durable();
+        self.members[m].shield = self.new_shield(id);
+        self.members[m].shield.restore(durable);
         self.log_line(|| {
             format!("RESTART node {id} with {commits} commits and {promises} promises persisted")
         });

@@ -3,7 +3,8 @@
 //!
 //! A node running the middleware holds, beside its replica's state, what
 //! proves that state to others: the certificate of each commit and the
-//! signed Propose behind each accepted value ([`crate::middleware::Durable`]).
+//! signed Propose behind each accepted value and, in BFT mode, the prepared
+//! certificate of each accepted value ([`crate::middleware::Durable`]).
 //! Without them a restarted node answers for its decided positions with
 //! bare Commits nobody applies, and when the nodes that learnt a position
 //! all restarted, nobody can learn it again.
