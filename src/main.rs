@@ -366,8 +366,9 @@ struct DemoArgs {
 /// Classic or BFT mode, for the commands that run a whole cluster.
 #[derive(Args, Clone, Copy)]
 struct ModeArgs {
-    /// BFT mode: quorums of 2f+1 signed votes, every Propose justified and
-    /// echoed by a quorum before anyone accepts it. Needs n >= 3f+1.
+    /// BFT mode: quorums of signed votes that share an honest node (2f+1
+    /// when n = 3f+1, ceil((n+f+1)/2) in general), every Propose justified
+    /// and echoed by a quorum before anyone accepts it. Needs n >= 3f+1.
     #[arg(long)]
     bft: bool,
     /// With --bft: how many Byzantine nodes to tolerate (default: as many

@@ -417,20 +417,27 @@ fn sim_bad_input_is_an_error_not_a_panic() {
 /// fault at once: safe, and live once the faults heal.
 #[test]
 fn honest_bft_clusters_stay_safe_and_live_under_loss_crashes_and_partitions() {
-    for (nodes, seeds) in [(4, 200), (7, 40)] {
+    // (nodes, --faults, seeds, first seed). n = 7 with f = 1 is more nodes
+    // than 3f+1: its quorum is 5, not 2f+1 = 3 (with 3, two partitions
+    // decided apart in 25 of 300 runs from seed 61000; the first, 61017, is
+    // in this range).
+    for (nodes, faults, seeds, start) in
+        [(4, None, 200, 0), (7, None, 40, 0), (7, Some(1), 30, 61000)]
+    {
         let cfg = SimConfig {
             nodes,
+            faults,
             bft: true,
             middleware: true,
-            loss: 0.1,
-            dup: 0.1,
+            loss: 0.15,
+            dup: 0.15,
             crashes: true,
             partitions: true,
             ..SimConfig::default()
         };
-        let s = search(&cfg, 0, seeds);
-        assert_eq!(s.violations, 0, "n={nodes}: {s:?}");
-        assert_eq!(s.live_runs, seeds, "n={nodes}: {s:?}");
+        let s = search(&cfg, start, seeds);
+        assert_eq!(s.violations, 0, "n={nodes} f={faults:?}: {s:?}");
+        assert_eq!(s.live_runs, seeds, "n={nodes} f={faults:?}: {s:?}");
         assert_eq!(s.detected_runs, 0, "n={nodes}: nobody framed: {s:?}");
     }
 }

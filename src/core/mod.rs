@@ -12,7 +12,7 @@ mod replica;
 mod types;
 
 pub use message::Message;
-pub use replica::{bft_faults, mode_config, AcceptorSlot, BftError, Config, Replica};
+pub use replica::{bft_faults, bft_quorum, mode_config, AcceptorSlot, BftError, Config, Replica};
 pub use types::{majority, Ballot, NodeId, Pos, Value};
 
 use serde::{Deserialize, Serialize};

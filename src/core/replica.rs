@@ -80,7 +80,7 @@ pub struct Config {
     /// Most client values one position carries (batching).
     pub batch: usize,
     /// Distinct nodes whose Prepared (phase 1) or Accept (phase 2) make a
-    /// quorum: a majority in classic mode, `2f+1` in BFT mode.
+    /// quorum: a majority in classic mode, [`bft_quorum`] in BFT mode.
     pub quorum: usize,
     /// Every vote is a message, even this node's own (BFT mode): what the
     /// node sends itself — its own Prepared, its acceptance of its own
@@ -109,16 +109,26 @@ impl Config {
         }
     }
 
-    /// BFT mode for `n` nodes tolerating `f` Byzantine ones: quorums of
-    /// `2f+1` and every vote a signed message. `n >= 3f+1` is the caller's
-    /// to check ([`bft_faults`]).
+    /// BFT mode for `n` nodes tolerating `f` Byzantine ones: every vote a
+    /// signed message, and quorums of [`bft_quorum`] (`2f+1` at
+    /// `n = 3f+1`). `n >= 3f+1` is the caller's to check ([`bft_faults`]).
     pub fn bft(n: usize, f: usize) -> Self {
         Config {
-            quorum: 2 * f + 1,
+            quorum: bft_quorum(n, f),
             loopback: true,
             ..Config::new(n)
         }
     }
+}
+
+/// The BFT quorum of `n` nodes tolerating `f` Byzantine ones: the smallest
+/// `q` with `2q - n >= f + 1`, so that any two quorums share an honest node,
+/// i.e. `ceil((n + f + 1) / 2)`. It is `2f+1` when `n = 3f+1`; with more
+/// nodes than that it is larger (n = 7, f = 1: 5, not 3 — two quorums of 3
+/// need not meet at all). It never exceeds `n - f` when `n >= 3f+1`, so the
+/// honest nodes alone can form one.
+pub fn bft_quorum(n: usize, f: usize) -> usize {
+    (n + f + 2) / 2
 }
 
 /// `--bft` was asked for a cluster too small for it.

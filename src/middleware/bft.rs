@@ -1,4 +1,5 @@
-//! BFT mode's proofs (n >= 3f+1, quorums of 2f+1): what makes a lying
+//! BFT mode's proofs (n >= 3f+1, quorums of 2f+1 at n = 3f+1, in general
+//! [`crate::core::bft_quorum`]): what makes a lying
 //! acceptor or a leader that ignores Prepared values harmless rather than
 //! only detectable.
 //!
