@@ -7,6 +7,9 @@
 
 use super::bft;
 use super::{Evidence, Shield, Verdict, KEEP_BALLOTS};
+
+/// Prepared certificates of accepted values a shield keeps in memory.
+const KEEP_PROOFS: usize = 4096;
 use crate::core::{Ballot, Message, NodeId, Pos, Value};
 use crate::wire::Body;
 
@@ -87,6 +90,11 @@ impl Shield {
             self.accepted_proofs.insert(key.clone(), proof);
             if let Some(fresh) = self.fresh_proofs.as_mut() {
                 fresh.push(key);
+            }
+            // Bounded as the accepted Proposes are: older positions are
+            // decided, and a commit certificate proves those.
+            while self.accepted_proofs.len() > KEEP_PROOFS {
+                self.accepted_proofs.pop_first();
             }
         }
     }
