@@ -126,6 +126,15 @@ impl Cluster {
         line.rsplit(' ').next().expect("an address").to_string()
     }
 
+    /// Start node `id` on its own data directory ([`Cluster::data_dir`]),
+    /// with extra flags: the same call starts it again after a kill.
+    fn durable_node(&mut self, id: usize, extra: &[&str]) {
+        let dir = self.data_dir(id);
+        let mut args = extra.to_vec();
+        args.extend(["--data-dir", &dir]);
+        self.node(id, &args);
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         let out = Command::new(BIN)
             .args(args)
@@ -424,9 +433,8 @@ fn the_seeds_attacks_across_processes_give_the_demos_verdicts() {
 #[test]
 fn three_processes_commit_and_a_killed_node_restarts_from_its_data_dir() {
     let mut c = Cluster::start("durable", 3);
-    let dirs: Vec<String> = (0..3).map(|i| c.data_dir(i)).collect();
-    for (i, dir) in dirs.iter().enumerate() {
-        c.node(i, &["--data-dir", dir]);
+    for i in 0..3 {
+        c.durable_node(i, &[]);
     }
     let out = c.propose(None, &["a", "b", "c"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -441,7 +449,7 @@ fn three_processes_commit_and_a_killed_node_restarts_from_its_data_dir() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     // It restarts on its directory: same id, catches up, nothing lost.
-    c.node(2, &["--data-dir", &dirs[2]]);
+    c.durable_node(2, &[]);
     let every = ["a", "b", "c", "d", "e"];
     let s = c.status_until(15, |s| all_have(s, 3, &every));
     assert!(all_have(&s, 3, &every), "node 2 did not catch up: {s}");
@@ -454,8 +462,8 @@ fn three_processes_commit_and_a_killed_node_restarts_from_its_data_dir() {
     for n in c.nodes.iter_mut().flatten() {
         n.kill();
     }
-    for (i, dir) in dirs.iter().enumerate() {
-        c.node(i, &["--data-dir", dir]);
+    for i in 0..3 {
+        c.durable_node(i, &[]);
     }
     let s = c.status_until(10, |s| all_have(s, 3, &every));
     assert!(all_have(&s, 3, &every), "a full restart lost data: {s}");
@@ -474,7 +482,7 @@ fn three_processes_commit_and_a_killed_node_restarts_from_its_data_dir() {
             "--id",
             "0",
             "--data-dir",
-            &dirs[1],
+            &c.data_dir(1),
         ])
         .output()
         .expect("runs");
@@ -495,9 +503,8 @@ fn three_processes_commit_and_a_killed_node_restarts_from_its_data_dir() {
 #[test]
 fn restarted_nodes_still_prove_their_commits_with_the_middleware() {
     let mut c = Cluster::start("proofs", 3);
-    let dirs: Vec<String> = (0..3).map(|i| c.data_dir(i)).collect();
-    for (i, dir) in dirs.iter().enumerate() {
-        c.node(i, &["--middleware", "--data-dir", dir]);
+    for i in 0..3 {
+        c.durable_node(i, &["--middleware"]);
     }
     let out = c.propose(None, &["a", "b"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -513,8 +520,8 @@ fn restarted_nodes_still_prove_their_commits_with_the_middleware() {
     for n in c.nodes.iter_mut().flatten() {
         n.kill();
     }
-    for (i, dir) in dirs.iter().enumerate() {
-        c.node(i, &["--middleware", "--data-dir", dir]);
+    for i in 0..3 {
+        c.durable_node(i, &["--middleware"]);
     }
     let every = ["a", "b", "d", "e"];
     let s = c.status_until(15, |s| all_have(s, 3, &every));
@@ -590,9 +597,8 @@ fn bft_mode_across_processes_defeats_the_safety_attack() {
 #[test]
 fn a_bft_node_restarts_from_its_data_dir_with_its_proofs() {
     let mut c = Cluster::start("bft-restart", 4);
-    let dirs: Vec<String> = (0..4).map(|i| c.data_dir(i)).collect();
-    for (i, dir) in dirs.iter().enumerate() {
-        c.node(i, &["--bft", "--middleware", "--data-dir", dir]);
+    for i in 0..4 {
+        c.durable_node(i, &["--bft", "--middleware"]);
     }
     let out = c.propose(None, &["a", "b"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -602,7 +608,7 @@ fn a_bft_node_restarts_from_its_data_dir_with_its_proofs() {
     c.nodes[3].as_mut().expect("node 3 runs").kill();
     let out = c.propose(Some(0), &["c"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    c.node(3, &["--bft", "--middleware", "--data-dir", &dirs[3]]);
+    c.durable_node(3, &["--bft", "--middleware"]);
     let out = c.propose(Some(3), &["d"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let every = ["a", "b", "c", "d"];
