@@ -110,16 +110,6 @@ impl Client {
         &self.requested
     }
 
-    /// The values asked and not committed yet, with the node last asked.
-    pub fn pending(&self) -> impl Iterator<Item = (&Value, NodeId)> {
-        self.asked.iter().map(|(v, a)| (v, a.node))
-    }
-
-    /// Whether some node reported `value` committed.
-    pub fn is_committed(&self, value: &Value) -> bool {
-        self.committed.contains(value)
-    }
-
     /// A node reported `value` committed.
     pub fn committed(&mut self, value: &Value) {
         if !self.committed.contains(value) {
@@ -131,11 +121,6 @@ impl Client {
     /// Some honest node flagged `node`: the client stops trusting it.
     pub fn flagged(&mut self, node: NodeId) {
         self.suspects.insert(node);
-    }
-
-    /// The nodes the client no longer asks.
-    pub fn suspects(&self) -> &BTreeSet<NodeId> {
-        &self.suspects
     }
 
     fn avoided(&self, node: NodeId) -> bool {

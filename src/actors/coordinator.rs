@@ -114,8 +114,6 @@ pub struct Coordinator {
     progress: Progress,
     /// The client policy: whom to ask, and when to ask again.
     client: Client,
-    /// How long to wait for a value before asking another node too.
-    patience: Duration,
 }
 
 /// How long the coordinator waits for a value to commit before it asks
@@ -144,7 +142,6 @@ impl Coordinator {
             timeline: Vec::new(),
             progress: Progress::default(),
             client: Client::default(),
-            patience: PATIENCE,
         }
     }
 
@@ -161,12 +158,6 @@ impl Coordinator {
     /// Forward every `DebugInfo` line to `tap` as well.
     pub fn with_tap(mut self, tap: Recipient<DebugInfo>) -> Self {
         self.tap = Some(tap);
-        self
-    }
-
-    /// Wait `patience` for a value before asking another node too.
-    pub fn with_patience(mut self, patience: Duration) -> Self {
-        self.patience = patience;
         self
     }
 
@@ -234,8 +225,7 @@ impl Coordinator {
             log::info!("re-sending '{value}' to node {node}: its first node was flagged or lost");
             self.propagate(value, node);
         }
-        let patience = self.patience.as_millis() as u64;
-        for (value, node) in self.client.overdue(now, patience) {
+        for (value, node) in self.client.overdue(now, PATIENCE.as_millis() as u64) {
             log::info!(
                 "re-sending '{value}' to node {node}: not committed within the client's patience"
             );
