@@ -7,12 +7,14 @@
 //! the outputs are messages to send and events for the trace. The actors,
 //! the simulator and the tests all drive the very same code.
 
+mod config;
 mod message;
 mod replica;
 mod types;
 
+pub use config::{bft_faults, bft_quorum, mode_config, BftError, Config};
 pub use message::Message;
-pub use replica::{bft_faults, bft_quorum, mode_config, AcceptorSlot, BftError, Config, Replica};
+pub use replica::{AcceptorSlot, Replica};
 pub use types::{majority, Ballot, NodeId, Pos, Value};
 
 use serde::{Deserialize, Serialize};

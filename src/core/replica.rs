@@ -53,119 +53,15 @@
 //! check counts. A stable leader sends no Prepare at all, so it collects no
 //! strikes however long it leads.
 
+use super::config::Config;
 use super::message::Message;
-use super::types::{majority, Ballot, NodeId, Pos, Value};
+use super::types::{Ballot, NodeId, Pos, Value};
 use super::{Durable, Event, Input, Output, Process, Write};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Most Commits sent in answer to one `CatchUp`.
 const CATCH_UP_BATCH: usize = 64;
-
-/// Tunables of a replica. All durations are in logical ticks.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Config {
-    /// Number of nodes in the cluster; quorums are majorities of it.
-    pub n: usize,
-    /// Ticks a proposer waits for a phase before retrying (doubles on each
-    /// retry up to 8x, plus up to one more `retry_ticks` of jitter).
-    pub retry_ticks: u64,
-    /// Ticks between two anti-entropy `CatchUp` requests to a peer.
-    pub sync_ticks: u64,
-    /// How young another proposer's promise must be for a preempting
-    /// Prepare to count as cutting it off; an honest proposer waits twice this.
-    pub grace_ticks: u64,
-    /// Positions this proposer keeps in flight at once (pipelining).
-    pub window: usize,
-    /// Most client values one position carries (batching).
-    pub batch: usize,
-    /// Distinct nodes whose Prepared (phase 1) or Accept (phase 2) make a
-    /// quorum: a majority in classic mode, [`bft_quorum`] in BFT mode.
-    pub quorum: usize,
-    /// Every vote is a message, even this node's own (BFT mode): what the
-    /// node sends itself — its own Prepared, its acceptance of its own
-    /// Propose, its own Accept, its own Commit — goes out as
-    /// `Output::Send { to: self }` for the middleware to sign, check and
-    /// hand back, instead of being handled inside the step. Then the
-    /// middleware holds every vote as a signed message (a leader can prove
-    /// its own Prepared like anyone's) and the leader accepts its own
-    /// Propose only after the same echo quorum as everyone else.
-    pub loopback: bool,
-}
-
-impl Config {
-    /// Defaults that suit the in-process actors (one tick per millisecond):
-    /// a few positions in flight, one value per position.
-    pub fn new(n: usize) -> Self {
-        Config {
-            n,
-            retry_ticks: 20,
-            sync_ticks: 25,
-            grace_ticks: 5,
-            window: 4,
-            batch: 1,
-            quorum: majority(n),
-            loopback: false,
-        }
-    }
-
-    /// BFT mode for `n` nodes tolerating `f` Byzantine ones: every vote a
-    /// signed message, and quorums of [`bft_quorum`] (`2f+1` at
-    /// `n = 3f+1`). `n >= 3f+1` is the caller's to check ([`bft_faults`]).
-    pub fn bft(n: usize, f: usize) -> Self {
-        Config {
-            quorum: bft_quorum(n, f),
-            loopback: true,
-            ..Config::new(n)
-        }
-    }
-}
-
-/// The BFT quorum of `n` nodes tolerating `f` Byzantine ones: the smallest
-/// `q` with `2q - n >= f + 1`, so that any two quorums share an honest node,
-/// i.e. `ceil((n + f + 1) / 2)`. It is `2f+1` when `n = 3f+1`; with more
-/// nodes than that it is larger (n = 7, f = 1: 5, not 3 — two quorums of 3
-/// need not meet at all). It never exceeds `n - f` when `n >= 3f+1`, so the
-/// honest nodes alone can form one.
-pub fn bft_quorum(n: usize, f: usize) -> usize {
-    (n + f + 2) / 2
-}
-
-/// `--bft` was asked for a cluster too small for it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BftError {
-    #[error(
-        "--bft needs at least 3f+1 = {need} nodes to tolerate f = {f} Byzantine node(s) (got {n})"
-    )]
-    TooFewNodes { n: usize, f: usize, need: usize },
-    #[error("--faults must be at least 1 with --bft (f = 0 tolerates no Byzantine node)")]
-    NoFaults,
-}
-
-/// The core's configuration for a cluster of `n`: classic, or BFT with
-/// `faults` (see [`bft_faults`]).
-pub fn mode_config(n: usize, bft: bool, faults: Option<usize>) -> Result<Config, BftError> {
-    if !bft {
-        return Ok(Config::new(n));
-    }
-    Ok(Config::bft(n, bft_faults(n, faults)?))
-}
-
-/// The `f` a BFT cluster of `n` nodes runs with: `faults` if given, else the
-/// largest `f` with `n >= 3f+1`; refused if `n < 3f+1` or `f = 0`.
-pub fn bft_faults(n: usize, faults: Option<usize>) -> Result<usize, BftError> {
-    // Without --faults: as many as n allows, and at least 1 (so a cluster
-    // too small for any is refused, not silently run with f = 0).
-    let f = faults.unwrap_or((n.saturating_sub(1) / 3).max(1));
-    if f == 0 {
-        return Err(BftError::NoFaults);
-    }
-    let need = 3 * f + 1;
-    if n < need {
-        return Err(BftError::TooFewNodes { n, f, need });
-    }
-    Ok(f)
-}
 
 /// What an acceptor remembers about one position.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
