@@ -6,9 +6,13 @@
 //! inside another (an echo, a certificate, evidence) and checked by any third
 //! party that knows the signer's key: that is what makes evidence of
 //! misbehaviour self-verifying. Verification is strict (`verify_strict`).
+//!
+//! This module signs and checks bytes; which bytes a packet body signs is
+//! the wire layer's to say ([`crate::wire`] adds `Identity::sign`,
+//! `Identity::sign_message`, `Keyring::verify` and `Keyring::verify_signed`
+//! over its `Body`), so nothing here depends on what travels.
 
 use crate::core::{Message, NodeId};
-use crate::wire::Body;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -17,7 +21,7 @@ use std::collections::BTreeMap;
 
 /// Separates this project's packet signatures from any other use of the same
 /// keys (the handshake has its own tag). v2: the body is postcard, not JSON.
-const DOMAIN: &[u8] = b"paxos/packet/v2";
+pub const DOMAIN: &[u8] = b"paxos/packet/v2";
 
 /// Why a signature was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,23 +78,14 @@ impl Identity {
         self.key.verifying_key().to_bytes()
     }
 
-    /// Sign `body` as sent by `from`.
-    pub fn sign(&self, from: NodeId, body: &Body) -> Vec<u8> {
-        self.key
-            .sign(&signing_bytes(from, body))
-            .to_bytes()
-            .to_vec()
+    /// Sign `bytes` (a packet's signing bytes, see [`crate::wire`]).
+    pub fn sign_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        self.key.sign(bytes).to_bytes().to_vec()
     }
 
     /// Sign a handshake transcript (see [`handshake_bytes`]).
     pub fn sign_handshake(&self, transcript: &[u8]) -> Vec<u8> {
         self.key.sign(transcript).to_bytes().to_vec()
-    }
-
-    /// Sign a protocol message as sent by `from`, keeping it as a [`Signed`].
-    pub fn sign_message(&self, from: NodeId, msg: Message) -> Signed {
-        let sig = self.sign(from, &Body::Paxos(msg.clone()));
-        Signed { from, msg, sig }
     }
 }
 
@@ -118,22 +113,6 @@ pub fn verify_handshake(key: &[u8; 32], transcript: &[u8], sig: &[u8]) -> Result
     let sig = Signature::from_slice(sig).map_err(|_| AuthError::Malformed)?;
     key.verify_strict(transcript, &sig)
         .map_err(|_| AuthError::BadHandshake)
-}
-
-/// The exact bytes a signature covers: a domain tag, the sender, the body.
-pub fn signing_bytes(from: NodeId, body: &Body) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(DOMAIN.len() + 4 + 64);
-    bytes.extend_from_slice(DOMAIN);
-    bytes.extend_from_slice(&from.to_le_bytes());
-    // postcard is compact, fast and deterministic over our types (no maps
-    // with unordered keys), so equal bodies always sign the same bytes.
-    postcard::to_io(body, &mut bytes).expect("bodies always serialize");
-    bytes
-}
-
-/// The body part of [`signing_bytes`]: what a forgery proof carries.
-pub fn body_bytes(body: &Body) -> Vec<u8> {
-    postcard::to_allocvec(body).expect("bodies always serialize")
 }
 
 /// A protocol message with its sender's signature, as it was sent in a
@@ -168,17 +147,17 @@ impl Keyring {
         self.keys.contains_key(&id)
     }
 
-    /// Check that `sig` is `from`'s signature over `body`.
-    pub fn verify(&self, from: NodeId, body: &Body, sig: &[u8]) -> Result<(), AuthError> {
+    /// Check that `sig` is `from`'s signature over `bytes`.
+    pub fn verify_bytes(&self, from: NodeId, bytes: &[u8], sig: &[u8]) -> Result<(), AuthError> {
         let key = self.keys.get(&from).ok_or(AuthError::UnknownSigner(from))?;
         let sig: [u8; 64] = sig.try_into().map_err(|_| AuthError::Malformed)?;
-        key.verify_strict(&signing_bytes(from, body), &Signature::from_bytes(&sig))
+        key.verify_strict(bytes, &Signature::from_bytes(&sig))
             .map_err(|_| AuthError::BadSignature(from))
     }
 
     /// Check that `sig` is `signer`'s signature over a packet claiming to
     /// come from `claimed` with the body serialized as `body` (see
-    /// [`body_bytes`]). With `signer != claimed` a valid one proves `signer`
+    /// `wire::body_bytes`). With `signer != claimed` a valid one proves `signer`
     /// forged a packet in `claimed`'s name: the id is part of what is signed.
     pub fn verify_claim(
         &self,
@@ -204,66 +183,11 @@ impl Keyring {
     pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.keys.keys().copied()
     }
-
-    /// Check a forwarded signed message.
-    pub fn verify_signed(&self, s: &Signed) -> Result<(), AuthError> {
-        self.verify(s.from, &Body::Paxos(s.msg.clone()), &s.sig)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::Ballot;
-
-    fn ring(ids: &[&Identity]) -> Keyring {
-        let mut k = Keyring::default();
-        for (i, id) in ids.iter().enumerate() {
-            assert!(k.insert(i as NodeId, id.public()));
-        }
-        k
-    }
-
-    fn propose(value: &str) -> Message {
-        Message::Propose {
-            pos: 0,
-            ballot: Ballot::new(1, 0),
-            value: value.into(),
-        }
-    }
-
-    #[test]
-    fn a_signed_message_verifies_with_its_senders_key() {
-        let (a, b) = (Identity::from_seed(1, 0), Identity::from_seed(1, 1));
-        let keys = ring(&[&a, &b]);
-        let s = a.sign_message(0, propose("x"));
-        assert_eq!(keys.verify_signed(&s), Ok(()));
-    }
-
-    #[test]
-    fn the_wrong_key_or_altered_content_is_refused() {
-        let (a, b) = (Identity::from_seed(1, 0), Identity::from_seed(1, 1));
-        let keys = ring(&[&a, &b]);
-        // Node 1 signs but claims to be node 0.
-        let forged = b.sign_message(0, propose("x"));
-        assert_eq!(keys.verify_signed(&forged), Err(AuthError::BadSignature(0)));
-        // Node 0's signature over 'x' moved onto 'y'.
-        let mut altered = a.sign_message(0, propose("x"));
-        altered.msg = propose("y");
-        assert_eq!(
-            keys.verify_signed(&altered),
-            Err(AuthError::BadSignature(0))
-        );
-        // Unknown signer, truncated signature.
-        let unknown = Identity::from_seed(1, 7).sign_message(7, propose("x"));
-        assert_eq!(
-            keys.verify_signed(&unknown),
-            Err(AuthError::UnknownSigner(7))
-        );
-        let mut short = a.sign_message(0, propose("x"));
-        short.sig.truncate(10);
-        assert_eq!(keys.verify_signed(&short), Err(AuthError::Malformed));
-    }
 
     #[test]
     fn identities_are_reproducible_and_distinct() {

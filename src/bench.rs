@@ -17,11 +17,9 @@
 //! With `--transport tcp` the same client drives a coordinator and nodes on
 //! the TCP bridge over loopback ([`run_tcp`]).
 
-use crate::actors::{DebugInfo, Join, Middleware, Network, NodeActor, NodeCommand, PeerRecord};
-use crate::auth::Identity;
-use crate::core::{Config, Event, NodeId, Value};
-use crate::demo::TICK;
-use crate::middleware::{Shield, ShieldConfig};
+use crate::actors::{spawn_node, DebugInfo, Join, Network, NodeCommand, PeerRecord, Wiring};
+use crate::cluster::{ClusterSpec, Defences, Mode, Signing, Tunables};
+use crate::core::{Event, NodeId, Value};
 use actix::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -112,22 +110,18 @@ impl Default for BenchConfig {
 /// Why a bench could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("a cluster needs at least 1 node (got --nodes {0})")]
-    NoNodes(usize),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("--window, --batch and --threads must be at least 1")]
     Zero,
     #[error("--seconds must be a positive number of seconds")]
     BadDuration,
-    #[error("--middleware needs signatures: drop --auth off")]
-    MiddlewareWithoutAuth,
     #[error("--transport tcp runs one process's worth of nodes on one thread: drop --threads")]
     TcpThreads,
     #[error("the nodes did not all register over TCP: {0}")]
     Tcp(String),
     #[error("the bench client stopped before the end of the run")]
     ClientGone,
-    #[error(transparent)]
-    Bft(#[from] crate::core::BftError),
 }
 
 /// What a run measured (`paxos bench --json` prints exactly this).
@@ -367,11 +361,31 @@ impl Handler<Finish> for Client {
     }
 }
 
+impl BenchConfig {
+    /// The cluster this measures: honest nodes, signing exactly as `auth`
+    /// says.
+    pub fn spec(&self) -> ClusterSpec {
+        ClusterSpec {
+            nodes: self.nodes,
+            mode: Mode::from_flags(self.bft, None),
+            attack: None,
+            defences: Defences::all_if(self.middleware),
+            signing: match self.auth {
+                true => Signing::Always,
+                false => Signing::Never,
+            },
+            seed: self.seed,
+            tunables: Tunables {
+                window: self.window,
+                batch: self.batch,
+                ..Tunables::default()
+            },
+        }
+    }
+}
+
 /// Check a configuration without running it.
 pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
-    if cfg.nodes == 0 {
-        return Err(BenchError::NoNodes(cfg.nodes));
-    }
     if cfg.window == 0 || cfg.batch == 0 || cfg.threads == 0 {
         return Err(BenchError::Zero);
     }
@@ -380,13 +394,10 @@ pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
         Limit::Values(0) => return Err(BenchError::Zero),
         _ => {}
     }
-    if cfg.middleware && !cfg.auth {
-        return Err(BenchError::MiddlewareWithoutAuth);
-    }
     if cfg.transport == Transport::Tcp && cfg.threads > 1 {
         return Err(BenchError::TcpThreads);
     }
-    crate::core::mode_config(cfg.nodes, cfg.bft, None)?;
+    cfg.spec().validate()?;
     Ok(())
 }
 
@@ -412,29 +423,13 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     if cfg.transport == Transport::Tcp {
         return run_tcp(cfg).await;
     }
-    let n = cfg.nodes;
-    let core_cfg = Config {
-        window: cfg.window,
-        batch: cfg.batch,
-        ..crate::core::mode_config(n, cfg.bft, None)?
-    };
-    let shield_cfg = ShieldConfig {
-        grace_ticks: core_cfg.grace_ticks,
-        quorum: core_cfg.quorum,
-        bft: cfg.bft,
-        implicit_leader: !core_cfg.loopback,
-        ..ShieldConfig::new(n, cfg.middleware)
-    };
+    let spec = cfg.spec();
+    let n = spec.nodes;
     let network = Network::new(cfg.seed, 0.0).start();
-    let identities: Vec<Identity> = (0..n as NodeId)
-        .map(|i| Identity::from_seed(cfg.seed, i))
-        .collect();
-    let records: Vec<PeerRecord> = identities
-        .iter()
-        .enumerate()
-        .map(|(i, id)| PeerRecord {
-            id: i as NodeId,
-            key: cfg.auth.then(|| id.public()),
+    let records: Vec<PeerRecord> = (0..n as NodeId)
+        .map(|id| PeerRecord {
+            id,
+            key: spec.signs().then(|| spec.identity(id).public()),
             addr: None,
         })
         .collect();
@@ -448,27 +443,20 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     let arbiters: Vec<Arbiter> = (1..cfg.threads).map(|_| Arbiter::new()).collect();
     let client = Client::create(|ctx| {
         let me = ctx.address();
-        for (i, identity) in identities.iter().enumerate() {
-            let id = i as NodeId;
-            let process = Box::new(crate::core::Replica::new(id, core_cfg.clone()));
-            let shield = Shield::new(id, shield_cfg.clone(), cfg.auth.then(|| identity.clone()));
-            let (sink, net, seed) = (me.clone(), network.clone(), cfg.seed);
-            let build = move |mctx: &mut Context<Middleware>| {
-                // Started from inside the middleware's context: same thread.
-                let node = NodeActor::new(
-                    process,
-                    mctx.address().recipient(),
-                    sink.clone().recipient(),
-                    seed,
-                    TICK,
+        for id in 0..n as NodeId {
+            let member = spec.member(id, spec.identity(id));
+            let wiring = Wiring {
+                arbiter: match id as usize % cfg.threads {
+                    0 => None,
+                    t => Some(arbiters[t - 1].handle()),
+                },
+                ..Wiring::new(
+                    network.clone().recipient(),
+                    me.clone().recipient(),
+                    cfg.seed,
                 )
-                .start();
-                Middleware::new(shield, node, net.recipient(), sink.recipient(), TICK)
             };
-            let middleware = match i % cfg.threads {
-                0 => Middleware::create(build),
-                t => Middleware::start_in_arbiter(&arbiters[t - 1].handle(), build),
-            };
+            let middleware = spawn_node(member, wiring);
             middleware.do_send(NodeCommand::Peers(records.clone()));
             network.do_send(Join {
                 id,

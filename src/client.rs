@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The order in which the client asks nodes, one value each, round robin.
 ///
-/// The seed's habit: ask the SAFETY attacker first (so it leads position 0)
+/// The brief's habit: ask the SAFETY attacker first (so it leads position 0)
 /// and never ask the LIVENESS attacker; otherwise every node in turn,
 /// starting at `attacker`.
 pub fn targets(nodes: usize, attack: Option<Attack>, attacker: NodeId) -> Vec<NodeId> {

@@ -8,25 +8,22 @@
 //! lines. [`summarize`] is the pure verdict, tested on its own.
 
 use crate::actors::{
-    Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, CutLinks, DebugInfo,
-    GetProgress, GetStatuses, HealLinks, Join, Middleware, NetRecord, Network, NodeActor,
-    NodeStatus, PeerInfo, PeerRecord, Progress, TakeNetRecords, TakeTimeline, TimelineEntry,
+    spawn_node, Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, CutLinks,
+    DebugInfo, GetProgress, GetStatuses, HealLinks, Join, NetRecord, Network, NodeStatus, PeerInfo,
+    PeerRecord, Progress, TakeNetRecords, TakeTimeline, TimelineEntry, Wiring,
 };
-use crate::attack::{self, Attack};
-use crate::auth::Identity;
+use crate::attack::Attack;
+use crate::cluster::{ClusterSpec, Defences, Mode, Signing, Tunables};
 use crate::core::{Event, NodeId, Pos, Value};
-use crate::middleware::{Shield, ShieldConfig};
 use crate::term::Palette;
 use crate::trace::{Lane, LaneId, Step, Trace};
+use crate::verdict;
 use actix::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::time::{Duration, Instant};
-
-/// How often node and middleware actors tick.
-pub const TICK: Duration = Duration::from_millis(1);
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -75,22 +72,41 @@ impl Default for DemoConfig {
 /// Why a demo could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    #[error("a cluster needs at least 1 node (got --nodes {0})")]
-    NoNodes(usize),
-    #[error("the {0} attacker is the only node: there is no honest node to ask for values")]
-    NoHonestNode(String),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("--drop must be between 0 and 1 (got {0})")]
     BadDrop(f64),
-    #[error(transparent)]
-    Bft(#[from] crate::core::BftError),
-    #[error(
-        "--attacker {attacker} is not a node of this {nodes}-node cluster (nodes are 0..{nodes})"
-    )]
-    BadAttacker { attacker: NodeId, nodes: usize },
-    #[error("--max-prepares must be at least 1")]
-    BadMaxPrepares,
     #[error("the coordinator stopped answering: {0}")]
     Mailbox(#[from] MailboxError),
+}
+
+impl DemoConfig {
+    /// The cluster the demo runs: signed exactly when defended, so an
+    /// undefended run shows what each attack does.
+    pub fn spec(&self) -> ClusterSpec {
+        ClusterSpec {
+            nodes: self.nodes,
+            mode: Mode::from_flags(self.bft, self.faults),
+            attack: self.attack.map(|a| (a, self.attacker)),
+            defences: Defences::all_if(self.middleware),
+            signing: Signing::WithDefences,
+            seed: self.seed,
+            tunables: Tunables {
+                max_prepares: self.max_prepares,
+                ..Tunables::default()
+            },
+        }
+    }
+
+    /// The spec, checked.
+    pub fn validate(&self) -> Result<ClusterSpec, DemoError> {
+        if !(0.0..=1.0).contains(&self.drop) {
+            return Err(DemoError::BadDrop(self.drop));
+        }
+        let spec = self.spec();
+        spec.validate()?;
+        Ok(spec)
+    }
 }
 
 /// The demo's machine-readable summary (`paxos demo --json`).
@@ -128,7 +144,7 @@ pub struct Report {
 }
 
 /// The scenario IGNORE_PREPARED and STALE_PREPARED need, as in the
-/// simulator (`sim::schedule`, same [`honest_halves`](crate::sim::schedule::honest_halves)): the honest nodes in
+/// simulator (the same [`ClusterSpec::honest_halves`]): the honest nodes in
 /// two halves that both reach the attacker but not each other, so that a
 /// value chosen by one half plus the attacker stays unknown to the other.
 ///
@@ -136,6 +152,7 @@ pub struct Report {
 /// ([`Progress`]), not from a timer: see [`SplitPlan::heal_reason`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SplitPlan {
+    pub attack: Attack,
     pub attacker: NodeId,
     pub left: BTreeSet<NodeId>,
     pub right: BTreeSet<NodeId>,
@@ -185,14 +202,8 @@ impl SplitPlan {
     /// honest nodes to split. `quorum` is the cluster's; `asked` says which
     /// node each value is asked of.
     pub fn new(cfg: &DemoConfig, quorum: usize, asked: &[(Value, NodeId)]) -> Option<SplitPlan> {
-        if !cfg.attack.is_some_and(Attack::splits_honest_nodes) {
-            return None;
-        }
-        let (left, right) = crate::sim::schedule::honest_halves(cfg.nodes, cfg.attacker)?;
-        let to_ids = |h: BTreeSet<usize>| -> BTreeSet<NodeId> {
-            h.into_iter().map(|m| m as NodeId).collect()
-        };
-        let (left, right) = (to_ids(left), to_ids(right));
+        let attack = cfg.attack.filter(|a| a.splits_honest_nodes())?;
+        let (left, right) = cfg.spec().honest_halves()?;
         // A half decides on its own with the attacker's vote, or not at all.
         let viable = |h: &BTreeSet<NodeId>| h.len() + 1 >= quorum;
         let awaited = asked
@@ -203,6 +214,7 @@ impl SplitPlan {
             .map(|(v, _)| v.clone())
             .collect();
         Some(SplitPlan {
+            attack,
             attacker: cfg.attacker,
             left,
             right,
@@ -256,7 +268,8 @@ impl SplitPlan {
     }
 
     /// The timeline line for the split.
-    fn cut_note(&self, attack: Attack) -> String {
+    fn cut_note(&self) -> String {
+        let attack = self.attack;
         format!(
             "SPLIT: links between nodes {{{}}} and {{{}}} cut; both halves still reach node {} \
              (the {attack} scenario)",
@@ -288,26 +301,6 @@ pub fn requested_values(k: usize) -> Vec<Value> {
     (0..k).map(|i| Value::one(format!("v{i}"))).collect()
 }
 
-/// Agreement over honest nodes' logs (no position holds two different
-/// values), and how many positions every one of them committed. Shared by
-/// the demo and `paxos status`, so both judge alike.
-pub fn agreement(honest: &[&NodeStatus]) -> (bool, usize) {
-    let mut agree = true;
-    let mut by_pos: BTreeMap<u64, &Value> = BTreeMap::new();
-    for s in honest {
-        for (pos, v) in &s.log {
-            if let Some(other) = by_pos.insert(*pos, v) {
-                agree &= other == v;
-            }
-        }
-    }
-    let on_all = by_pos
-        .keys()
-        .filter(|p| honest.iter().all(|s| s.log.contains_key(p)))
-        .count();
-    (agree, on_all)
-}
-
 /// The verdict over the nodes' statuses. `flagged` maps each node to the nodes
 /// its middleware flagged; only honest nodes' accusations count.
 pub fn summarize(
@@ -318,32 +311,21 @@ pub fn summarize(
     requested: &[Value],
     elapsed: Duration,
 ) -> Summary {
-    let honest: Vec<NodeId> = (0..cfg.nodes as NodeId)
+    let honest: BTreeSet<NodeId> = (0..cfg.nodes as NodeId)
         .filter(|id| !attackers.contains(id))
         .collect();
     let honest_statuses: Vec<&NodeStatus> =
         statuses.iter().filter(|s| honest.contains(&s.id)).collect();
-    let (agreement, on_all) = agreement(&honest_statuses);
+    let logs: Vec<_> = honest_statuses.iter().map(|s| &s.log).collect();
+    let (agreement, on_all) = verdict::agreement(&logs);
     // A node that did not answer counts as having committed nothing.
     let all_answered = honest_statuses.len() == honest.len();
     let committed = if all_answered { on_all } else { 0 };
     let live = all_answered
-        && honest_statuses.iter().all(|s| {
-            // Positions may carry batches: look for each value in them.
-            let have: BTreeSet<&str> = s
-                .log
-                .values()
-                .flat_map(|b| b.items().iter().map(String::as_str))
-                .collect();
-            requested
-                .iter()
-                .all(|v| v.items().iter().all(|i| have.contains(i.as_str())))
-        });
-    let detected: BTreeSet<NodeId> = flagged
-        .iter()
-        .filter(|(reporter, _)| honest.contains(reporter))
-        .flat_map(|(_, f)| f.iter().copied())
-        .collect();
+        && honest_statuses
+            .iter()
+            .all(|s| verdict::has_all(&s.log, requested));
+    let detected = verdict::detected(flagged.iter().map(|(r, f)| (*r, f)), &honest);
     Summary {
         nodes: cfg.nodes,
         attack: cfg.attack.map(|a| a.to_string()),
@@ -355,7 +337,7 @@ pub fn summarize(
             .iter()
             .map(|s| (s.id, s.log.values().cloned().collect()))
             .collect(),
-        honest,
+        honest: honest.into_iter().collect(),
         committed,
         agreement,
         live,
@@ -364,90 +346,59 @@ pub fn summarize(
     }
 }
 
-/// Run the demo. Must be called inside an actix system.
-pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
-    if cfg.nodes == 0 {
-        return Err(DemoError::NoNodes(cfg.nodes));
-    }
-    if !(0.0..=1.0).contains(&cfg.drop) {
-        return Err(DemoError::BadDrop(cfg.drop));
-    }
-    let attackers: Vec<NodeId> = match cfg.attack {
-        Some(_) if cfg.attacker as usize >= cfg.nodes => {
-            return Err(DemoError::BadAttacker {
-                attacker: cfg.attacker,
-                nodes: cfg.nodes,
-            })
-        }
-        Some(_) => vec![cfg.attacker],
-        None => Vec::new(),
-    };
-    if let (Some(a), 1) = (cfg.attack, cfg.nodes) {
-        return Err(DemoError::NoHonestNode(a.to_string()));
-    }
-    if cfg.max_prepares == 0 {
-        return Err(DemoError::BadMaxPrepares);
-    }
-    let core_cfg = crate::core::mode_config(cfg.nodes, cfg.bft, cfg.faults)?;
-    let start = Instant::now();
+/// The running cluster's actors.
+struct Running {
+    coordinator: Addr<Coordinator>,
+    network: Addr<Network>,
+}
+
+/// Start the coordinator, the network and every member of `spec`, each
+/// registered with the coordinator (its PeerInfo) and joined to the network.
+fn start(spec: &ClusterSpec, cfg: &DemoConfig, start: Instant) -> Running {
     let coordinator = Coordinator::new().start();
     let mut network = Network::new(cfg.seed, cfg.drop);
     if let Some(range) = &cfg.trace {
         network = network.recording(start, range.clone());
     }
     let network = network.start();
-    let mut propagations = Vec::new();
-    let shield_cfg = ShieldConfig {
-        max_prepares: cfg.max_prepares,
-        grace_ticks: core_cfg.grace_ticks,
-        quorum: core_cfg.quorum,
-        bft: cfg.bft,
-        implicit_leader: !core_cfg.loopback,
-        ..ShieldConfig::new(cfg.nodes, cfg.middleware)
-    };
-    for id in 0..cfg.nodes as NodeId {
-        let attack = cfg.attack.filter(|_| attackers.contains(&id));
-        let process = attack::participant(id, core_cfg.clone(), attack);
-        let identity = Identity::from_seed(cfg.seed, id);
+    for id in 0..spec.nodes as NodeId {
+        let identity = spec.identity(id);
         let key = identity.public();
-        let shield_cfg = ShieldConfig {
-            record: attack.is_some_and(Attack::records_packets),
-            ..shield_cfg.clone()
-        };
-        // Undefended against an attack that signatures alone stop: no
-        // signatures at all (as in the simulator), or nothing would show.
-        let unsigned = !cfg.middleware && cfg.attack.is_some_and(Attack::defeated_by_signatures);
-        let shield = Shield::new(id, shield_cfg, (!unsigned).then_some(identity));
-        let (coord, net) = (coordinator.clone(), network.clone());
-        let seed = cfg.seed;
-        let middleware = Middleware::create(move |ctx| {
-            let node = NodeActor::new(
-                process,
-                ctx.address().recipient(),
-                coord.clone().recipient(),
-                seed,
-                TICK,
-            )
-            .start();
-            coord.do_send(PeerInfo {
-                record: PeerRecord {
-                    id,
-                    key: Some(key),
-                    addr: None,
-                },
-                commands: ctx.address().recipient(),
-                status: ctx.address().recipient(),
-            });
-            Middleware::new(shield, node, net.recipient(), coord.recipient(), TICK)
+        let wiring = Wiring::new(
+            network.clone().recipient(),
+            coordinator.clone().recipient(),
+            cfg.seed,
+        );
+        let middleware = spawn_node(spec.member(id, identity), wiring);
+        coordinator.do_send(PeerInfo {
+            record: PeerRecord {
+                id,
+                key: Some(key),
+                addr: None,
+            },
+            commands: middleware.clone().recipient(),
+            status: middleware.clone().recipient(),
         });
         network.do_send(Join {
             id,
             middleware: middleware.recipient(),
         });
     }
+    Running {
+        coordinator,
+        network,
+    }
+}
 
-    // The seed's habit: ask the SAFETY attacker first (so it leads position
-    // 0), never ask the LIVENESS attacker; otherwise every node in turn.
+/// Run the demo. Must be called inside an actix system.
+pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
+    let spec = cfg.validate()?;
+    let begin = Instant::now();
+    let cluster = start(&spec, cfg, begin);
+    let attackers: Vec<NodeId> = spec.attacker().into_iter().collect();
+    // The brief's habit: ask the SAFETY attacker first (so it leads
+    // position 0), never ask the LIVENESS attacker; otherwise every node in
+    // turn.
     let targets = crate::client::targets(cfg.nodes, cfg.attack, cfg.attacker);
     let requested = requested_values(cfg.values);
     let asked: Vec<(Value, NodeId)> = requested
@@ -455,87 +406,26 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         .enumerate()
         .map(|(i, v)| (v.clone(), targets[i % targets.len()]))
         .collect();
-    let honest: BTreeSet<NodeId> = (0..cfg.nodes as NodeId)
-        .filter(|id| !attackers.contains(id))
-        .collect();
-
-    // The split scenario: cut before the first request (awaited, so the
-    // network drops from the first packet on), announced in the timeline.
-    let mut split =
-        SplitPlan::new(cfg, core_cfg.quorum, &asked).map(|plan| SplitRun { plan, healed: None });
-    if let (Some(s), Some(attack)) = (&split, cfg.attack) {
-        network.send(CutLinks(s.plan.links())).await?;
-        coordinator.do_send(DebugInfo {
-            node: *s.plan.left.first().unwrap_or(&0),
-            event: Event::Note(s.plan.cut_note(attack)),
-        });
-    }
-
-    // The client. Normally it asks for every value at once. During the
-    // split it is closed-loop for the awaited values (those a half can
-    // decide with the attacker): it asks for the next one only once the
-    // previous one was committed on an honest node, as the simulator
-    // spreads its requests over the faulty period. Two honest leaders
-    // duelling for the same position through the attacker would rarely let
-    // either value be chosen, and the attacks need a chosen value one half
-    // does not know. Other values (the attacker's bait, a half too small
-    // for a quorum) are asked for without waiting. A progress condition,
-    // not a timer: the next request waits for the commit it depends on.
-    let mut queue: std::collections::VecDeque<(Value, NodeId)> = asked.into();
-    let mut waiting_for: Option<Value> = None;
-
-    // Wait for the DebugInfo stream to show every value committed on every
-    // honest node, or for the deadline.
-    let deadline = start + cfg.deadline;
-    let progress = loop {
-        let progress = coordinator.send(GetProgress).await?;
-        if let Some(s) = split.as_mut().filter(|s| s.healed.is_none()) {
-            if let Some(reason) = s.plan.heal_reason(&progress, &honest) {
-                network.send(HealLinks).await?;
-                coordinator.do_send(DebugInfo {
-                    node: *s.plan.left.first().unwrap_or(&0),
-                    event: Event::Note(format!("HEALED: every link restored: {reason}")),
-                });
-                s.healed = Some((start.elapsed(), reason));
-            }
-        }
-        let pacing = split.as_ref().filter(|s| s.healed.is_none());
-        while let Some((value, node)) = queue.front().cloned() {
-            if pacing.is_some()
-                && waiting_for
-                    .as_ref()
-                    .is_some_and(|v| !committed_on_honest(&progress, &honest, v))
-            {
-                break;
-            }
-            queue.pop_front();
-            if pacing.is_some_and(|s| s.plan.awaited.contains(&value)) {
-                waiting_for = Some(value.clone());
-            }
-            if propagations.len() < MAX_TRACED_REQUESTS {
-                propagations.push((start.elapsed(), node, value.clone()));
-            }
-            coordinator.do_send(CoordinatorPropagateMessage {
-                value,
-                node: Some(node),
-            });
-        }
-        let done = requested.iter().all(|v| {
-            progress
-                .committed
-                .get(v)
-                .is_some_and(|nodes| honest.is_subset(nodes))
-        });
-        if done || Instant::now() >= deadline {
-            break progress;
-        }
-        actix_rt::time::sleep(Duration::from_millis(2)).await;
+    let honest = spec.honest();
+    let quorum = spec.core_config().quorum;
+    let split = SplitPlan::new(cfg, quorum, &asked).map(|plan| SplitRun { plan, healed: None });
+    let mut client = DemoClient {
+        cluster: &cluster,
+        begin,
+        honest: &honest,
+        queue: asked.into(),
+        waiting_for: None,
+        split,
+        propagations: Vec::new(),
     };
-    let elapsed = start.elapsed();
-    let statuses = coordinator.send(GetStatuses).await?;
-    let timeline = coordinator.send(TakeTimeline).await?;
-    let records = network.send(TakeNetRecords).await?;
-    coordinator.do_send(CoordinatorExitCommand);
+    client.cut().await?;
+    let progress = client.drive(&requested, begin + cfg.deadline).await?;
+    let (split, propagations) = (client.split, client.propagations);
+    let elapsed = begin.elapsed();
+    let statuses = cluster.coordinator.send(GetStatuses).await?;
+    let timeline = cluster.coordinator.send(TakeTimeline).await?;
+    let records = cluster.network.send(TakeNetRecords).await?;
+    cluster.coordinator.do_send(CoordinatorExitCommand);
     let summary = summarize(
         cfg,
         &attackers,
@@ -561,6 +451,118 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         trace,
         split,
     })
+}
+
+/// The demo's client: asks for the values and, in the split scenario,
+/// cuts, paces and heals.
+///
+/// Normally it asks for every value at once. During the split it is
+/// closed-loop for the awaited values (those a half can decide with the
+/// attacker): it asks for the next one only once the previous one was
+/// committed on an honest node, as the simulator spreads its requests over
+/// the faulty period. Two honest leaders duelling for the same position
+/// through the attacker would rarely let either value be chosen, and the
+/// attacks need a chosen value one half does not know. Other values (the
+/// attacker's bait, a half too small for a quorum) are asked for without
+/// waiting. A progress condition, not a timer: the next request waits for
+/// the commit it depends on.
+struct DemoClient<'a> {
+    cluster: &'a Running,
+    begin: Instant,
+    honest: &'a BTreeSet<NodeId>,
+    queue: std::collections::VecDeque<(Value, NodeId)>,
+    waiting_for: Option<Value>,
+    split: Option<SplitRun>,
+    /// The requests drawn on the chart.
+    propagations: Vec<(Duration, NodeId, Value)>,
+}
+
+impl DemoClient<'_> {
+    /// The split scenario: cut before the first request (awaited, so the
+    /// network drops from the first packet on), announced in the timeline.
+    async fn cut(&self) -> Result<(), DemoError> {
+        if let Some(s) = &self.split {
+            self.cluster.network.send(CutLinks(s.plan.links())).await?;
+            self.note(s, s.plan.cut_note());
+        }
+        Ok(())
+    }
+
+    /// A timeline line about the split, on its first node's lane.
+    fn note(&self, s: &SplitRun, text: String) {
+        self.cluster.coordinator.do_send(DebugInfo {
+            node: *s.plan.left.first().unwrap_or(&0),
+            event: Event::Note(text),
+        });
+    }
+
+    /// Wait for the DebugInfo stream to show every requested value
+    /// committed on every honest node, or for the deadline, asking for
+    /// values (and healing the split) as the progress allows.
+    async fn drive(
+        &mut self,
+        requested: &[Value],
+        deadline: Instant,
+    ) -> Result<Progress, DemoError> {
+        loop {
+            let progress = self.cluster.coordinator.send(GetProgress).await?;
+            self.heal_if_due(&progress).await?;
+            self.ask(&progress);
+            let done = requested.iter().all(|v| {
+                progress
+                    .committed
+                    .get(v)
+                    .is_some_and(|nodes| self.honest.is_subset(nodes))
+            });
+            if done || Instant::now() >= deadline {
+                return Ok(progress);
+            }
+            actix_rt::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    async fn heal_if_due(&mut self, progress: &Progress) -> Result<(), DemoError> {
+        let Some(s) = self.split.as_ref().filter(|s| s.healed.is_none()) else {
+            return Ok(());
+        };
+        if let Some(reason) = s.plan.heal_reason(progress, self.honest) {
+            self.cluster.network.send(HealLinks).await?;
+            self.note(s, format!("HEALED: every link restored: {reason}"));
+            if let Some(s) = self.split.as_mut() {
+                s.healed = Some((self.begin.elapsed(), reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ask for every queued value the pacing allows now.
+    fn ask(&mut self, progress: &Progress) {
+        let pacing = self.split.as_ref().filter(|s| s.healed.is_none());
+        while let Some((value, node)) = self.queue.front().cloned() {
+            if pacing.is_some()
+                && self
+                    .waiting_for
+                    .as_ref()
+                    .is_some_and(|v| !committed_on_honest(progress, self.honest, v))
+            {
+                break;
+            }
+            self.queue.pop_front();
+            if pacing.is_some_and(|s| s.plan.awaited.contains(&value)) {
+                self.waiting_for = Some(value.clone());
+            }
+            if self.propagations.len() < MAX_TRACED_REQUESTS {
+                self.propagations
+                    .push((self.begin.elapsed(), node, value.clone()));
+            }
+            self.cluster
+                .coordinator
+                .do_send(CoordinatorPropagateMessage {
+                    value,
+                    node: Some(node),
+                });
+        }
+    }
 }
 
 /// Client requests drawn from the coordinator's lane.

@@ -1,9 +1,34 @@
 //! paxos — a Multi-Paxos cluster of actix actors, built to show attacks on
 //! consensus succeed and then be defeated.
 //!
-//! Layers, from the bottom: [`core`] (the protocol as sans-IO state machines),
-//! [`actors`] (thin actix wrappers: nodes, middleware, network, coordinator),
-//! and [`demo`] (a whole cluster in one process, with its summary).
+//! # Layout
+//!
+//! Data flows down this list and back up, never sideways; each layer
+//! imports only the ones above it.
+//!
+//! 1. [`core`] — the protocol as plain deterministic state machines
+//!    (`Replica`: acceptor, proposer, learner; `Config` and the quorum of
+//!    each mode). No actix, sockets, clock or RNG: `step(input) -> outputs`.
+//!    [`attack`] holds the attackers, state machines of the same shape.
+//! 2. [`auth`] (keys, signatures over bytes) and [`wire`] (what travels: a
+//!    `Packet` carrying a `Body`, the proofs inside bodies, and which bytes
+//!    a body signs).
+//! 3. [`middleware`] — the `Shield`: signs what its node sends, verifies
+//!    and checks what it receives, one file per defence; sans-IO.
+//! 4. [`node`] — one node as one composition: process behind shield,
+//!    `step -> Ready` (persist, then packets, then events).
+//! 5. [`cluster`] — the `ClusterSpec`: nodes, mode, attack, defences,
+//!    signing, seed, tunables; validated once; it gives each member its
+//!    process, shield and role, and rebuilds a restarted one. The only place
+//!    that decides who signs and how a shield is configured.
+//!    [`verdict`] judges honest nodes' logs (agreement, liveness, detection)
+//!    for every runtime alike; [`client`] is the client's retry policy.
+//! 6. Runtimes, which only carry packets and ticks: [`actors`] (NodeActor,
+//!    Middleware, Network, Coordinator), [`sim`] (the seeded simulator and
+//!    test harness), [`bridge`] (TCP between processes) with [`storage`]
+//!    (the data directory).
+//! 7. Front ends: [`demo`], [`bench`], [`matrix`], and the pictures of
+//!    [`trace`] and colours of [`term`]; `main.rs` holds the command line.
 
 pub mod actors;
 pub mod attack;
@@ -11,12 +36,15 @@ pub mod auth;
 pub mod bench;
 pub mod bridge;
 pub mod client;
+pub mod cluster;
 pub mod core;
 pub mod demo;
 pub mod matrix;
 pub mod middleware;
+pub mod node;
 pub mod sim;
 pub mod storage;
 pub mod term;
 pub mod trace;
+pub mod verdict;
 pub mod wire;

@@ -58,7 +58,7 @@ enum Command {
     ///   paxos node --coordinator 127.0.0.1:7000 --attack SAFETY --id 0
     Node(NodeArgs),
     #[command(verbatim_doc_comment)]
-    /// Ask the cluster to commit values (the seed's "enter value to
+    /// Ask the cluster to commit values (the brief's "enter value to
     /// propagate"), and wait until a majority of nodes committed each.
     ///
     /// Examples:
@@ -341,7 +341,7 @@ struct DemoArgs {
     /// Which node attacks (nodes are numbered 0..N-1).
     #[arg(long, default_value_t = 0, value_name = "I")]
     attacker: u32,
-    /// Switch the middleware's defences on, on every node (the seed spelled it
+    /// Switch the middleware's defences on, on every node (the brief spelled it
     /// --enable-middleware, which works too).
     #[arg(long, alias = "enable-middleware")]
     middleware: bool,

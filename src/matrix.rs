@@ -38,7 +38,7 @@ impl Mode {
 }
 
 /// The node that attacks in every row: node 0, the one the client asks
-/// first (so a SAFETY attacker leads position 0, as in the seed's demo).
+/// first (so a SAFETY attacker leads position 0, as in the brief's demo).
 pub const ATTACKER: NodeId = 0;
 
 /// What to run.

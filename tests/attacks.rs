@@ -1,4 +1,4 @@
-//! The seed's two attacks against the actor cluster, with the middleware off
+//! The brief's two attacks against the actor cluster, with the middleware off
 //! (the attack works) and on (it fails), for 3, 5 and 7 nodes and the
 //! attacker at the first, a middle and the last index; and BALLOT_OVERFLOW
 //! for 3 and 5 nodes with the attacker first and last.
@@ -136,7 +136,7 @@ fn ballot_overflow_fails_with_the_middleware() {
     }
 }
 
-/// BFT mode (`--bft`, n = 4 = 3f+1) in the actor demo: each of the seed's
+/// BFT mode (`--bft`, n = 4 = 3f+1) in the actor demo: each of the brief's
 /// attacks is defeated with the middleware on — agreement, every value
 /// committed, only the attacker flagged.
 #[test]

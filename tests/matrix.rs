@@ -136,7 +136,7 @@ fn bft_mode_defeats_every_attack() {
 }
 
 /// The README's remarks on the n = 4 rows: quorums of 3 alone stop the
-/// seed's SAFETY split and the STALE_PREPARED omission, but not a leader
+/// brief's SAFETY split and the STALE_PREPARED omission, but not a leader
 /// that ignores Prepared values — the justification does.
 #[test]
 fn with_four_nodes_quorum_size_alone_stops_some_attacks_not_all() {

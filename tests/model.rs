@@ -29,7 +29,7 @@
 //! the lossy network too, and another adds retry ticks (new ballots).
 //!
 //! A planted bug shows the checker bites: a proposer that ignores the values
-//! reported in `Prepared` (the seed's "ignoring Prepared values" attack,
+//! reported in `Prepared` (the brief's "ignoring Prepared values" attack,
 //! implemented here as a test-only wrapper that strips them before the
 //! replica sees them) lets a later ballot overwrite a chosen value, and the
 //! checker finds that 10-step run.

@@ -442,7 +442,7 @@ fn honest_bft_clusters_stay_safe_and_live_under_loss_crashes_and_partitions() {
     }
 }
 
-/// In BFT mode the seed's attacks are defeated: agreement kept, every value
+/// In BFT mode the brief's attacks are defeated: agreement kept, every value
 /// committed, the attacker flagged, nobody else.
 #[test]
 fn bft_mode_defeats_the_seeds_attacks() {
@@ -555,4 +555,78 @@ fn stale_prepared_breaks_agreement_and_is_only_detected() {
         assert!(bad_on > 0, "n={nodes}: detection only, not prevention");
         assert_eq!(framed, 0, "n={nodes}: no honest node is ever flagged");
     }
+}
+
+/// A restarted node's middleware starts its ballot bound from the rounds
+/// its node promised before the crash (what its data directory keeps), not
+/// from 0: otherwise, once the cluster's rounds pass the bound's step, the
+/// first in-bound Propose a restarted follower hears looks like a ballot
+/// overflow and it flags an honest leader. Many restarts of a follower
+/// with nothing pending (so it hears the others before it speaks), between
+/// bursts of contention that climb the rounds. The bound's step is 8 here
+/// so that a debug-build test reaches many times it in seconds; the code
+/// path is the one the default of 1,000 takes.
+#[test]
+fn restarts_after_rounds_past_the_ballot_bound_flag_no_honest_node() {
+    use paxos::sim::network::Faults;
+    use paxos::sim::World;
+    let max_jump = 8;
+    let cfg = SimConfig {
+        nodes: 3,
+        middleware: true,
+        max_jump,
+        ..SimConfig::default()
+    };
+    let mut w = World::new(&cfg, 3);
+    let settle = |w: &mut World| {
+        for _ in 0..2_000 {
+            w.tick();
+            if w.all_committed() {
+                return true;
+            }
+        }
+        false
+    };
+    let mut restarts = 0;
+    for k in 0..60 {
+        // Contention: every node asked at once, under loss.
+        w.set_faults(Faults {
+            loss: 0.3,
+            dup: 0.0,
+        });
+        for m in 0..3 {
+            w.request(m, format!("v{k}-{m}").into());
+        }
+        for _ in 0..40 {
+            w.tick();
+        }
+        w.set_faults(Faults {
+            loss: 0.0,
+            dup: 0.0,
+        });
+        assert!(settle(&mut w), "round {k}: {:?}", w.violation());
+        // A follower crashes and restarts with nothing pending; the leader
+        // is asked for one more value, so its Propose reaches it first.
+        let (follower, leader) = (k % 3, (k + 1) % 3);
+        w.crash(follower);
+        w.restart(follower);
+        restarts += 1;
+        w.request(leader, format!("after-{k}").into());
+        assert!(settle(&mut w), "after restart {k}: {:?}", w.violation());
+        for m in 0..3 {
+            assert!(
+                w.flagged_by(m).is_empty(),
+                "restart {k}, round {}: node {m} flagged {:?}",
+                w.max_round_seen(),
+                w.flagged_by(m)
+            );
+        }
+    }
+    assert!(
+        w.max_round_seen() > 5 * max_jump,
+        "the rounds must pass the bound many times over: {}",
+        w.max_round_seen()
+    );
+    assert!(restarts >= 60);
+    assert_eq!(w.violation(), None);
 }

@@ -1,4 +1,4 @@
-//! The seed's coordinator. It is not a Paxos participant: it keeps the
+//! The brief's coordinator. It is not a Paxos participant: it keeps the
 //! registry of peers (`PeerInfo`), collects each node's `DebugInfo` lines into
 //! a timeline, acts as the client that asks nodes to propagate values, and
 //! stops the cluster with `CoordinatorExitCommand`.
@@ -104,7 +104,7 @@ pub struct Coordinator {
     keys: BTreeMap<[u8; 32], NodeId>,
     attackers: BTreeSet<NodeId>,
     lost: BTreeSet<NodeId>,
-    /// Print each `DebugInfo` line on stdout as it arrives (the seed's
+    /// Print each `DebugInfo` line on stdout as it arrives (the brief's
     /// coordinator terminal).
     print: bool,
     /// Also hand every `DebugInfo` to this recipient (a bench's client).

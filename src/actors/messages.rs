@@ -1,5 +1,5 @@
 //! The typed messages the actors exchange through their mailboxes, named as
-//! in the seed (`PeerInfo`, `DebugInfo`, `CoordinatorPropagateMessage`,
+//! in the brief (`PeerInfo`, `DebugInfo`, `CoordinatorPropagateMessage`,
 //! `CoordinatorExitCommand`).
 
 use crate::core::{Event, Message, NodeId, Output, Pos, Value};
@@ -38,7 +38,7 @@ pub struct PeerRecord {
     pub addr: Option<String>,
 }
 
-/// Node → coordinator: "register me" (the seed's `PeerInfo`).
+/// Node → coordinator: "register me" (the brief's `PeerInfo`).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct PeerInfo {
@@ -57,11 +57,11 @@ pub enum NodeCommand {
     Propagate(Value),
     /// The current registry: every peer and its key.
     Peers(Vec<PeerRecord>),
-    /// The seed's `CoordinatorExitCommand`, as delivered to one node.
+    /// The brief's `CoordinatorExitCommand`, as delivered to one node.
     Exit,
 }
 
-/// Node or middleware → coordinator: one line of the seed's `DebugInfo`.
+/// Node or middleware → coordinator: one line of the brief's `DebugInfo`.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct DebugInfo {

@@ -8,11 +8,16 @@
 //! - [`Network`] delivers packets between middlewares in one process, and can
 //!   drop a seeded fraction of them, and drops everything on links the demo
 //!   cut (its split scenario).
-//! - [`Coordinator`] is the seed's coordinator: registry of peers (`PeerInfo`),
+//! - [`Coordinator`] is the brief's coordinator: registry of peers (`PeerInfo`),
 //!   sink of debug lines (`DebugInfo`), the client that asks nodes to
 //!   propagate values, and the one that stops the cluster.
 //!
-//! No protocol decision is taken here: actors only carry messages and ticks.
+//! - [`spawn_node`] starts one member of a [`ClusterSpec`](crate::cluster::ClusterSpec)
+//!   as its `NodeActor` and `Middleware` pair: the one place the demo, the
+//!   bench and a node process wire them.
+//!
+//! No protocol decision is taken here: actors only carry messages and ticks;
+//! what a node's outputs mean is [`crate::node`]'s, called on both sides.
 
 mod coordinator;
 mod messages;
@@ -28,3 +33,75 @@ pub use messages::*;
 pub use middleware::Middleware;
 pub use network::{CutLinks, HealLinks, Join, NetRecord, Network, TakeNetRecords};
 pub use node::{NodeActor, Persist};
+
+use crate::cluster::Member;
+use crate::storage::ProofLog;
+use actix::prelude::*;
+use std::time::Duration;
+
+/// How often node and middleware actors tick.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// Where a node's actors send what they produce, and what they keep.
+pub struct Wiring {
+    /// Where the middleware sends packets.
+    pub network: Recipient<Transmit>,
+    /// Where both actors report their DebugInfo lines.
+    pub coordinator: Recipient<DebugInfo>,
+    /// Makes the node's retry jitter reproducible.
+    pub seed: u64,
+    /// Where the core's writes go, synced before anything is sent.
+    pub store: Option<Box<dyn Persist>>,
+    /// Where the middleware appends its proofs.
+    pub proofs: Option<ProofLog>,
+    /// Start the pair on this arbiter (default: the caller's).
+    pub arbiter: Option<ArbiterHandle>,
+}
+
+impl Wiring {
+    /// In memory, on the caller's arbiter.
+    pub fn new(network: Recipient<Transmit>, coordinator: Recipient<DebugInfo>, seed: u64) -> Self {
+        Wiring {
+            network,
+            coordinator,
+            seed,
+            store: None,
+            proofs: None,
+            arbiter: None,
+        }
+    }
+}
+
+/// Start `member` as a `NodeActor` behind its `Middleware` (both on one
+/// arbiter); the middleware's address is the node's, for the network and
+/// the coordinator.
+pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
+    let Member {
+        process, shield, ..
+    } = member;
+    let Wiring {
+        network,
+        coordinator,
+        seed,
+        store,
+        proofs,
+        arbiter,
+    } = w;
+    let build = move |ctx: &mut Context<Middleware>| {
+        // Started from inside the middleware's context: the same thread.
+        let node = NodeActor::new(
+            process,
+            ctx.address().recipient(),
+            coordinator.clone(),
+            seed,
+            TICK,
+        )
+        .with_store(store)
+        .start();
+        Middleware::new(shield, node, network, coordinator, TICK).with_proofs(proofs)
+    };
+    match arbiter {
+        None => Middleware::create(build),
+        Some(a) => Middleware::start_in_arbiter(&a, build),
+    }
+}

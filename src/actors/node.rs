@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Where a durable node writes its `Persist` outputs (the node's data
 /// directory); `Err` means the write is not known to be on disk.
-pub trait Persist {
+pub trait Persist: Send {
     fn persist(&mut self, writes: &[Write]) -> Result<(), String>;
 }
 

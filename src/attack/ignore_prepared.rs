@@ -1,4 +1,4 @@
-//! The seed's IGNORE_PREPARED attack: a leader that proposes its own value
+//! The brief's IGNORE_PREPARED attack: a leader that proposes its own value
 //! where the Prepared quorum reported an accepted one.
 //!
 //! Single-decree Paxos is safe because a new leader proposes, at each

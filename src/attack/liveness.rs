@@ -1,4 +1,4 @@
-//! The seed's LIVENESS attack: the ballot climber.
+//! The brief's LIVENESS attack: the ballot climber.
 //!
 //! Every time it receives `Prepare(pos, b)`, it immediately sends
 //! `Prepare(pos, b')` with `b' > b` to all nodes, and ignores the `Prepared`

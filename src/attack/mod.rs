@@ -104,7 +104,7 @@ impl Attack {
     ];
 
     /// Whether the client should ask the attacker to propagate values (the
-    /// seed's demo asks the SAFETY attacker, and avoids the LIVENESS one;
+    /// brief's demo asks the SAFETY attacker, and avoids the LIVENESS one;
     /// the BALLOT_OVERFLOW attacker never proposes either). The
     /// IGNORE_PREPARED attacker needs values to propose over the reports;
     /// the STALE_PREPARED one is an acceptor only.

@@ -1,4 +1,4 @@
-//! The seed's PREMATURE_COMMIT attack: a leader that sends `Commit` before a
+//! The brief's PREMATURE_COMMIT attack: a leader that sends `Commit` before a
 //! quorum accepted anything.
 //!
 //! Asked to propagate `va`, the attacker picks the next free position and,

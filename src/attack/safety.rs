@@ -1,10 +1,10 @@
-//! The seed's SAFETY attack: the equivocating leader.
+//! The brief's SAFETY attack: the equivocating leader.
 //!
 //! With `n = 2f+1` nodes, the attacker `M` sends `Prepare(b)` to all; once a
 //! majority (counting itself) answered, it sends `Propose(b, va)` to one half
 //! of the other nodes and `Propose(b, vb)` to the other half. Each half plus
 //! `M` is a majority, so when a half accepts, `M` holds a quorum of Accepts
-//! for its value and sends that half `Commit(va)` (resp. `vb`), as the seed's
+//! for its value and sends that half `Commit(va)` (resp. `vb`), as the brief's
 //! code does: honest nodes commit different values at the same position.
 //!
 //! In BFT mode (quorums of 2f+1, every vote a signed message) it plays by

@@ -1,4 +1,4 @@
-//! The seed's STALE_PREPARED attack: an acceptor whose `Prepared` hides
+//! The brief's STALE_PREPARED attack: an acceptor whose `Prepared` hides
 //! what it accepted.
 //!
 //! It is an honest acceptor (an inner [`Replica`] promises and accepts by

@@ -26,7 +26,7 @@ pub enum Frame {
     /// Node → node: "I am `id`", with a signature over the challenge made by
     /// the key the coordinator registered for `id`.
     PeerHello { id: NodeId, sig: Vec<u8> },
-    /// Node → coordinator: the seed's `PeerInfo`. `sig` over the challenge
+    /// Node → coordinator: the brief's `PeerInfo`. `sig` over the challenge
     /// proves the node holds the secret of `key`.
     Register(Registration),
     /// Coordinator → node: you are `id` in a cluster of `n`.

@@ -57,5 +57,5 @@ pub enum BridgeError {
     #[error("an actor stopped answering: {0}")]
     Mailbox(#[from] actix::MailboxError),
     #[error(transparent)]
-    Bft(#[from] crate::core::BftError),
+    Cluster(#[from] crate::cluster::ClusterError),
 }

@@ -6,12 +6,13 @@ use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
 use super::frame::{Frame, Registration};
 use super::BridgeError;
 use crate::actors::{
-    DebugInfo, GetStatus, Incoming, Middleware, NodeActor, NodeCommand, PeerRecord, Transmit,
+    spawn_node, DebugInfo, GetStatus, Incoming, Middleware, NodeCommand, PeerRecord, Transmit,
+    Wiring,
 };
-use crate::attack::{self, Attack};
+use crate::attack::Attack;
 use crate::auth::{handshake_bytes, verify_handshake, Identity};
-use crate::core::{Config, NodeId, Process, Replica};
-use crate::middleware::{Shield, ShieldConfig};
+use crate::cluster::{ClusterSpec, Defences, Member, Mode, Saved, Signing, Tunables};
+use crate::core::{Config, NodeId};
 use crate::wire::Packet;
 use actix::prelude::*;
 use std::collections::BTreeMap;
@@ -20,9 +21,6 @@ use std::time::Duration;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-
-/// How often node and middleware actors tick in a node process.
-pub const TICK: Duration = Duration::from_millis(1);
 
 /// How a node process runs (`paxos node …`).
 #[derive(Clone, Debug)]
@@ -76,6 +74,32 @@ impl NodeOptions {
     }
 }
 
+impl NodeOptions {
+    /// The cluster this node joins as node `id`, of `n` nodes (the
+    /// coordinator's size); it is the attacker if `--attack` says so.
+    /// It signs with `auth` (links are authenticated per connection either
+    /// way) and always with the defences, which need signatures.
+    pub fn spec(&self, n: usize, id: NodeId) -> ClusterSpec {
+        ClusterSpec {
+            nodes: n,
+            mode: Mode::from_flags(self.bft, self.faults),
+            attack: self.attack.map(|a| (a, id)),
+            defences: Defences::all_if(self.middleware),
+            signing: match self.auth {
+                true => Signing::Always,
+                false => Signing::WithDefences,
+            },
+            seed: 0,
+            tunables: Tunables {
+                window: self.window.max(1),
+                batch: self.batch.max(1),
+                max_prepares: self.max_prepares,
+                ..Tunables::default()
+            },
+        }
+    }
+}
+
 /// Run a node until the coordinator tells it to exit. Must be called inside
 /// an actix system.
 pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
@@ -112,49 +136,9 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     }
     log::info!("node {id} of {n} registered with {}", opts.coordinator);
 
-    let cfg = Config {
-        window: opts.window.max(1),
-        batch: opts.batch.max(1),
-        ..crate::core::mode_config(n, opts.bft, opts.faults)?
-    };
-    let process: Box<dyn Process> = match (opts.attack, durable.take_state()) {
-        (None, Some(state)) => {
-            log::info!(
-                "node {id}: restored {} committed positions and {} promises",
-                state.log.len(),
-                state.acceptor.len()
-            );
-            Box::new(Replica::restore(id, cfg.clone(), state))
-        }
-        (attack, _) => attack::participant(id, cfg.clone(), attack),
-    };
-    let shield_cfg = ShieldConfig {
-        max_prepares: opts.max_prepares,
-        grace_ticks: cfg.grace_ticks,
-        record: opts.attack.is_some_and(Attack::records_packets),
-        quorum: cfg.quorum,
-        bft: opts.bft,
-        implicit_leader: !cfg.loopback,
-        ..ShieldConfig::new(n, opts.middleware)
-    };
-    // Without packet signatures the links are still authenticated (by the
-    // handshake, and the bridge checks each packet's sender against its
-    // link); what is lost is transferable evidence, so no defences.
-    let signer = (opts.auth || opts.middleware).then(|| identity.clone());
-    let mut shield = Shield::new(id, shield_cfg, signer);
-    let proofs = match durable.take_proofs() {
-        Some((log, kept)) if opts.middleware => {
-            if !kept.is_empty() {
-                log::info!(
-                    "node {id}: restored the certificates of {} commits",
-                    kept.certificates.len()
-                );
-            }
-            shield.restore(kept);
-            Some(log)
-        }
-        _ => None,
-    };
+    let spec = opts.spec(n, id);
+    spec.validate()?;
+    let (member, proofs) = rebuild(&spec, id, &identity, &mut durable);
 
     let (exit_tx, exit_rx) = oneshot::channel();
     let to_coordinator = conn::spawn_writer(writer);
@@ -169,21 +153,12 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     }
     .start();
     let seed = u64::from_le_bytes(conn::nonce()[..8].try_into().unwrap_or_default());
-    let store = durable.into_store();
-    let b = bridge.clone();
-    let middleware = Middleware::create(move |ctx| {
-        let node = NodeActor::new(
-            process,
-            ctx.address().recipient(),
-            b.clone().recipient(),
-            seed,
-            TICK,
-        )
-        .with_store(store)
-        .start();
-        Middleware::new(shield, node, b.clone().recipient(), b.recipient(), TICK)
-            .with_proofs(proofs)
-    });
+    let wiring = Wiring {
+        store: durable.into_store(),
+        proofs,
+        ..Wiring::new(bridge.clone().recipient(), bridge.clone().recipient(), seed)
+    };
+    let middleware = spawn_node(member, wiring);
     bridge.do_send(Attach(middleware));
 
     actix_rt::spawn(follow_coordinator(me, id, n, reader, bridge.clone()));
@@ -191,6 +166,40 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     let _ = exit_rx.await;
     log::info!("node {id}: exiting on the coordinator's command");
     Ok(())
+}
+
+/// This node as it restarts from its data directory (or starts, in memory):
+/// through [`ClusterSpec::rebuild`], as the simulator restarts its nodes.
+/// The proofs count only with the defences on (they prove nothing else),
+/// and so only then is there a proof log to append to.
+fn rebuild(
+    spec: &ClusterSpec,
+    id: NodeId,
+    identity: &Identity,
+    durable: &mut super::disk::NodeDisk,
+) -> (Member, Option<crate::storage::ProofLog>) {
+    let core = durable.take_state().unwrap_or_default();
+    let (log, proofs) = match durable.take_proofs() {
+        Some((log, kept)) if !spec.defences.is_empty() => (Some(log), kept),
+        _ => (None, Default::default()),
+    };
+    if !core.log.is_empty() || !core.acceptor.is_empty() {
+        log::info!(
+            "node {id}: restored {} committed positions and {} promises",
+            core.log.len(),
+            core.acceptor.len()
+        );
+    }
+    if !proofs.certificates.is_empty() {
+        log::info!(
+            "node {id}: restored the certificates of {} commits",
+            proofs.certificates.len()
+        );
+    }
+    (
+        spec.rebuild(id, identity.clone(), Saved { core, proofs }),
+        log,
+    )
 }
 
 /// Reach the coordinator, retrying with backoff until `timeout`: nodes are
@@ -222,7 +231,7 @@ struct Registrant {
 }
 
 impl Registrant {
-    /// Register (the seed's `PeerInfo`), proving we hold the key we announce.
+    /// Register (the brief's `PeerInfo`), proving we hold the key we announce.
     async fn register(
         &self,
         wanted: Option<NodeId>,

@@ -38,11 +38,10 @@ pub fn summarize(status: &ClusterStatus) -> StatusSummary {
         .iter()
         .filter(|s| !attackers.contains(&s.id))
         .collect();
-    let (agreement, committed) = crate::demo::agreement(&honest);
-    let detected: BTreeSet<NodeId> = honest
-        .iter()
-        .flat_map(|s| s.flagged.iter().copied())
-        .collect();
+    let logs: Vec<_> = honest.iter().map(|s| &s.log).collect();
+    let (agreement, committed) = crate::verdict::agreement(&logs);
+    let honest_ids: BTreeSet<NodeId> = honest.iter().map(|s| s.id).collect();
+    let detected = crate::verdict::detected(honest.iter().map(|s| (s.id, &s.flagged)), &honest_ids);
     let unreachable: BTreeSet<NodeId> = (0..status.n as NodeId)
         .filter(|id| status.unreachable.contains(id) || !answered.contains(id))
         .collect();

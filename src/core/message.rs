@@ -1,5 +1,5 @@
-//! Messages between nodes: the seed's `Prepare`, `Prepared`, `Propose`,
-//! `Accept`, `Commit`, plus what correctness needs beyond the seed: `Nack`
+//! Messages between nodes: the brief's `Prepare`, `Prepared`, `Propose`,
+//! `Accept`, `Commit`, plus what correctness needs beyond the brief: `Nack`
 //! (a rejection carrying the higher ballot the acceptor promised) and
 //! `CatchUp` (a request for committed positions, so a node that missed
 //! messages for a position learns it instead of dropping them).
@@ -54,7 +54,7 @@ pub enum Message {
 }
 
 impl Message {
-    /// The seed's name for the message kind, as printed in timelines.
+    /// The brief's name for the message kind, as printed in timelines.
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Prepare { .. } => "Prepare",

@@ -29,7 +29,7 @@ pub enum Input {
     /// One logical tick. `entropy` is a random number chosen by the driver,
     /// used for retry jitter so the core itself stays deterministic.
     Tick { entropy: u64 },
-    /// The client (the seed's coordinator) asks this node to propagate `value`.
+    /// The client (the brief's coordinator) asks this node to propagate `value`.
     Request { value: Value },
 }
 
@@ -40,7 +40,7 @@ pub enum Output {
     Send { to: NodeId, msg: Message },
     /// Send `msg` to every other node.
     Broadcast { msg: Message },
-    /// Something worth telling the coordinator (the seed's `DebugInfo`).
+    /// Something worth telling the coordinator (the brief's `DebugInfo`).
     Event(Event),
     /// State the node must not forget across a crash. A durable driver
     /// writes (and syncs) every `Persist` of a step before it sends any
@@ -98,6 +98,19 @@ pub struct Durable {
 }
 
 impl Durable {
+    /// The highest ballot round this node promised or accepted: a restarted
+    /// node's next ballot goes above it, and its middleware has seen it.
+    pub fn max_round(&self) -> u64 {
+        self.acceptor
+            .values()
+            .flat_map(|a| {
+                std::iter::once(a.promised.round).chain(a.accepted.iter().map(|(b, _)| b.round))
+            })
+            .chain(self.promised_from.iter().map(|(_, b)| b.round))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Replay one write, as a store does when it loads its log.
     pub fn apply(&mut self, w: Write) {
         match w {
@@ -194,7 +207,7 @@ impl fmt::Display for Event {
 }
 
 /// A participant of the cluster: an honest replica or an attacker.
-pub trait Process {
+pub trait Process: Send {
     /// This participant's node id.
     fn id(&self) -> NodeId;
     /// React to one input.

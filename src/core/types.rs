@@ -17,7 +17,7 @@ pub type Pos = u64;
 /// What one log position holds: a batch of the client values the cluster
 /// was asked to propagate, in order.
 ///
-/// Most positions hold one value (what the seed's client asked for). A
+/// Most positions hold one value (what the brief's client asked for). A
 /// leader under load packs up to `Config::batch` queued values into one
 /// position, so the messages, signatures, echoes and certificates of a
 /// position are paid once per batch. The values are shared (`Arc`): the

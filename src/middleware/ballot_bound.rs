@@ -89,8 +89,14 @@ impl BallotBound {
     /// Remember `msg`'s round (a message let through, or one we send).
     pub fn observe(&mut self, msg: &Message) {
         if let Some(b) = msg.ballot() {
-            self.max_seen = self.max_seen.max(b.round);
+            self.observe_round(b.round);
         }
+    }
+
+    /// Remember a round seen some other way (what a restarted node had
+    /// promised before its crash).
+    pub fn observe_round(&mut self, round: u64) {
+        self.max_seen = self.max_seen.max(round);
     }
 }
 

@@ -30,40 +30,11 @@
 //! Pure functions over signed messages and the key ring: the shield calls
 //! them, and so does anyone re-checking evidence.
 
-use crate::auth::{Keyring, Signed};
+use crate::auth::Keyring;
 use crate::core::{Ballot, Message, NodeId, Pos, Value};
+pub use crate::wire::proofs::{Justified, Proof, Proven};
 use crate::wire::Body;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-
-/// Why a reported value may count.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Proof {
-    /// The value's leader signed the Propose, and these nodes signed an echo
-    /// of it: with the leader, a quorum vouched for it.
-    Prepared {
-        propose: Signed,
-        echoes: Vec<(NodeId, Vec<u8>)>,
-    },
-    /// A quorum of signed Accepts of the value at its position.
-    Committed { accepts: Vec<Signed> },
-}
-
-/// A BFT Prepared: the acceptor's signed message and a proof per report.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Proven {
-    pub prepared: Signed,
-    /// `proofs[i]` proves the i-th report of the Prepared; `None` for a
-    /// report its sender cannot prove (it does not count).
-    pub proofs: Vec<Option<Proof>>,
-}
-
-/// A BFT Propose: the leader's signed Propose and its justification.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Justified {
-    pub propose: Signed,
-    pub justification: Vec<Proven>,
-}
 
 /// Why a justification was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,7 +156,7 @@ pub fn check(j: &Justified, keys: &Keyring, quorum: usize) -> Result<(), Justify
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Identity;
+    use crate::auth::{Identity, Signed};
 
     const N: usize = 4;
     const Q: usize = 3;

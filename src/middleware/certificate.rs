@@ -1,4 +1,4 @@
-//! Commit certificates: the seed's own fix for its premature-commit attack.
+//! Commit certificates: the brief's own fix for its premature-commit attack.
 //! A `Commit` is applied only with the signed `Accept`s of a quorum of
 //! distinct nodes for the same (position, ballot, value); a node keeps the
 //! certificate of every position it committed, to send along whenever it

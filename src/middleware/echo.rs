@@ -1,4 +1,4 @@
-//! The SAFETY defence: the seed's echo. Every `Propose` a node receives is
+//! The SAFETY defence: the brief's echo. Every `Propose` a node receives is
 //! echoed, with the leader's own signature, to every peer, and the node holds
 //! the `Propose` back from its core until it has the echoes of every other
 //! node (or `wait` ticks passed): broadcast, then accept. Two different signed

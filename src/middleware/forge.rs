@@ -102,7 +102,7 @@ impl Shield {
         body: &Body,
         sig: &[u8],
     ) {
-        let bytes = crate::auth::body_bytes(body);
+        let bytes = crate::wire::body_bytes(body);
         let signer = self.keys.ids().find(|&j| {
             j != claimed
                 && j != self.id

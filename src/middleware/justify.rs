@@ -38,20 +38,8 @@
 
 use crate::auth::{Keyring, Signed};
 use crate::core::{Ballot, Message, Pos, Value};
-use serde::{Deserialize, Serialize};
+pub use crate::wire::proofs::Justification;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// A Propose and what justifies its value.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Justification {
-    /// The leader's signed `Propose(p, b, v)`.
-    pub propose: Signed,
-    /// Signed `Prepared(p0 ≤ p, b, …)` of distinct nodes.
-    pub prepareds: Vec<Signed>,
-    /// The signed Propose the leader itself last accepted at `p`, in a
-    /// ballot below `b` (signed by that ballot's leader).
-    pub own: Option<Signed>,
-}
 
 /// Why a justification was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,7 +35,7 @@
 //!   signed Prepared that hides it is proof; flag and forward (detection
 //!   only, see there).
 //!
-//! With `n = 2f+1` these detect and block the seed's attacks as they run in
+//! With `n = 2f+1` these detect and block the brief's attacks as they run in
 //! the demo, but they are not a Byzantine guarantee: the echo only helps if
 //! the honest echoes arrive before the wait ends, and the ballot bound only
 //! holds while honest views stay within `max_jump` rounds of each other.
@@ -49,6 +49,7 @@
 //! The `Middleware` actor only carries packets and ticks to and from it, and
 //! the simulator can drive the very same code.
 
+mod accuse;
 pub mod ballot_bound;
 pub mod bft;
 mod bft_shield;
@@ -58,6 +59,7 @@ mod forge;
 pub mod justify;
 pub mod prepare_limit;
 pub mod stale;
+mod votes;
 
 use crate::auth::{Identity, Keyring, Signed};
 use crate::core::{majority, Event, Message, NodeId, Output};
@@ -65,8 +67,8 @@ use crate::wire::{Body, Packet};
 use ballot_bound::BallotBound;
 use certificate::Certificates;
 use echo::{EchoCheck, Seen};
-use justify::{Justification, Justify, Refusal};
-use prepare_limit::{Judgement, PrepareLimit};
+use justify::Justify;
+use prepare_limit::PrepareLimit;
 use stale::StaleCheck;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -301,6 +303,11 @@ impl Shield {
         &self.banned
     }
 
+    /// The highest ballot round this shield let through or sent.
+    pub fn max_round_seen(&self) -> u64 {
+        self.bound.max_seen()
+    }
+
     /// What each flagged node was flagged on.
     pub fn evidence(&self) -> &BTreeMap<NodeId, Evidence> {
         &self.evidence
@@ -390,8 +397,12 @@ impl Shield {
         (!d.is_empty()).then_some(d)
     }
 
-    /// Restore [`Shield::durable`] after a restart.
-    pub fn restore(&mut self, durable: Durable) {
+    /// Restore [`Shield::durable`] after a restart, with `round` the
+    /// highest round the node's core promised before it (what its
+    /// persisted state shows): the ballot bound starts there, not at 0, or
+    /// the cluster's current rounds would look like an overreach.
+    pub fn restore(&mut self, durable: Durable, round: u64) {
+        self.bound.observe_round(round);
         self.justify.restore(durable.accepted);
         self.certs.restore(durable.certificates);
         self.accepted_proofs = durable.prepared;
@@ -464,7 +475,7 @@ impl Shield {
         vec![self.packet(to, body)]
     }
 
-    fn flag(&mut self, v: &mut Verdict, node: NodeId, kind: Evidence, reason: String) {
+    pub(super) fn flag(&mut self, v: &mut Verdict, node: NodeId, kind: Evidence, reason: String) {
         if node == self.id || !self.banned.insert(node) {
             return;
         }
@@ -475,7 +486,7 @@ impl Shield {
     }
 
     /// An accusation that does not re-check: dropped, and nobody flagged.
-    fn unfounded(v: &mut Verdict, from: NodeId, kind: &str) {
+    pub(super) fn unfounded(v: &mut Verdict, from: NodeId, kind: &str) {
         v.events.push(Event::Dropped {
             from,
             kind: kind.to_string(),
@@ -483,122 +494,12 @@ impl Shield {
         });
     }
 
-    fn dropped(v: &mut Verdict, from: NodeId, body: &Body, reason: String) {
+    pub(super) fn dropped(v: &mut Verdict, from: NodeId, body: &Body, reason: String) {
         v.events.push(Event::Dropped {
             from,
             kind: body.kind().to_string(),
             reason,
         });
-    }
-
-    /// Evidence of equivocation: flag the leader and tell everyone, once.
-    fn convict(&mut self, v: &mut Verdict, a: Signed, b: Signed) {
-        let leader = a.from;
-        if self.banned.contains(&leader) {
-            return;
-        }
-        let describe = |s: &Signed| match &s.msg {
-            Message::Propose { value, .. } => format!("'{value}'"),
-            m => m.to_string(),
-        };
-        let (pos, ballot) = (a.msg.pos(), a.msg.ballot().unwrap_or_default());
-        let reason = format!(
-            "echo mismatch: two signed Proposes at pos {pos} ballot {ballot}, {} and {}",
-            describe(&a),
-            describe(&b)
-        );
-        self.flag(v, leader, Evidence::Equivocation, reason);
-        v.send.push(self.packet(None, Body::Evidence(a, b)));
-    }
-
-    /// A signed message whose ballot jumps out of bounds: flag its signer
-    /// and tell everyone, once. The message is the evidence.
-    fn overreach(&mut self, v: &mut Verdict, s: Signed) {
-        if s.from == self.id || self.banned.contains(&s.from) {
-            return;
-        }
-        let reason = format!(
-            "ballot overflow: signed {} jumps more than {} rounds above the highest round seen ({})",
-            s.msg,
-            self.cfg.max_jump,
-            self.bound.max_seen()
-        );
-        self.flag(v, s.from, Evidence::Overreach, reason);
-        v.send.push(self.packet(None, Body::Overreach(s)));
-    }
-
-    /// A signed Commit with a certificate that fails by signatures alone:
-    /// flag its sender and tell everyone, once. The signed Commit is the
-    /// evidence.
-    fn premature(
-        &mut self,
-        v: &mut Verdict,
-        from: NodeId,
-        commit: Message,
-        accepts: Vec<Signed>,
-        sig: Vec<u8>,
-    ) {
-        if from == self.id || self.banned.contains(&from) {
-            return;
-        }
-        let reason = format!(
-            "premature commit: signed {commit} whose certificate of {} Accepts has no quorum of {} valid matching ones",
-            accepts.len(),
-            self.cfg.quorum
-        );
-        self.flag(v, from, Evidence::BadCertificate, reason);
-        v.send.push(self.packet(
-            None,
-            Body::BadCertificate {
-                from,
-                commit,
-                accepts,
-                sig,
-            },
-        ));
-    }
-
-    /// A justified Propose that ignores its own reports: flag its leader
-    /// and tell everyone, once. The leader's signature over the whole
-    /// justification is the evidence.
-    fn unjustified(&mut self, v: &mut Verdict, j: Justification, sig: Vec<u8>, reason: String) {
-        let leader = j.propose.from;
-        if leader == self.id || self.banned.contains(&leader) {
-            return;
-        }
-        self.flag(v, leader, Evidence::IgnoredPrepared, reason);
-        v.send.push(self.packet(
-            None,
-            Body::Unjustified {
-                justification: j,
-                sig,
-            },
-        ));
-    }
-
-    /// A signed Accept and a signed Prepared of one node that hides it:
-    /// check both signatures, flag the node and tell everyone, once.
-    fn stale_pair(&mut self, v: &mut Verdict, pair: Option<(Signed, Signed)>) {
-        let Some((accept, prepared)) = pair else {
-            return;
-        };
-        let node = accept.from;
-        if node == self.id || self.banned.contains(&node) {
-            return;
-        }
-        if !stale::hides(&accept, &prepared)
-            || !self.justify.valid(&accept, &self.keys)
-            || !self.justify.valid(&prepared, &self.keys)
-        {
-            return;
-        }
-        let reason = format!(
-            "stale Prepared: signed {} then signed {} without it",
-            accept.msg, prepared.msg
-        );
-        self.flag(v, node, Evidence::StalePrepared, reason);
-        v.send
-            .push(self.packet(None, Body::Stale(accept, prepared)));
     }
 
     /// Decide what an incoming packet means for the core.
@@ -635,7 +536,8 @@ impl Shield {
         self.accept(packet)
     }
 
-    /// What a packet whose signature holds (or our own) means for the core.
+    /// What a packet whose signature holds (or our own) means for the core:
+    /// one line per kind of body, votes first, accusations after.
     fn accept(&mut self, packet: Packet) -> Verdict {
         let mut v = Verdict::default();
         let from = packet.from;
@@ -644,440 +546,58 @@ impl Shield {
             if own && self.cfg.defend {
                 self.keep_own(&packet);
             }
-            match packet.body {
-                Body::Paxos(msg) | Body::Certified { commit: msg, .. } => {
-                    v.deliver.push((from, msg))
-                }
-                Body::BftPrepared(p) => v.deliver.push((from, p.prepared.msg)),
-                Body::BftPropose(j) => v.deliver.push((from, j.propose.msg)),
-                Body::Justified(j) => v.deliver.push((from, j.propose.msg)),
-                Body::Climb { prepare, .. } => v.deliver.push((from, prepare)),
-                Body::Echo(_)
-                | Body::Evidence(..)
-                | Body::Overreach(_)
-                | Body::BftUnjustified(_)
-                | Body::Unjustified { .. }
-                | Body::Stale(..)
-                | Body::BadCertificate { .. }
-                | Body::Forgery { .. } => {}
+            if let Some(msg) = packet.body.into_message() {
+                v.deliver.push((from, msg));
             }
             return v;
         }
-        let sig = packet.sig.clone().unwrap_or_default();
+        let sig = packet.sig.unwrap_or_default();
+        let v_ = &mut v;
         match packet.body {
-            Body::Paxos(msg @ (Message::Propose { .. } | Message::Prepared { .. }))
+            body @ (Body::Paxos(Message::Propose { .. } | Message::Prepared { .. })
+            | Body::Justified(_))
                 if self.bft() =>
             {
                 let reason = "BFT mode needs its proofs (justification, certificates)".into();
-                Self::dropped(&mut v, from, &Body::Paxos(msg), reason);
+                Self::dropped(v_, from, &body, reason);
             }
-            body @ Body::Justified(_) if self.bft() => {
-                let reason = "BFT mode needs its proofs (justification, certificates)".into();
-                Self::dropped(&mut v, from, &body, reason);
-            }
-            Body::BftPrepared(p) => self.on_proven(&mut v, from, p),
-            Body::BftPropose(j) => self.on_justified(&mut v, from, j),
-            Body::BftUnjustified(j) => {
-                // Re-checked here: the leader's own signature, and a value
-                // its own justification does not allow.
-                let leader = j.propose.from;
-                match bft::check(&j, &self.keys, self.cfg.quorum) {
-                    Err(e @ bft::JustifyError::Ignored { .. }) => {
-                        self.bft_unjustified(&mut v, j, e)
-                    }
-                    _ => Self::dropped(
-                        &mut v,
-                        from,
-                        &Body::BftUnjustified(j),
-                        format!("accusation against node {leader} without valid evidence"),
-                    ),
-                }
-            }
+            Body::BftPrepared(p) => self.on_proven(v_, from, p),
+            Body::BftPropose(j) => self.on_justified(v_, from, j),
             Body::Paxos(msg) if self.bound.overreaches(&msg) => {
-                Self::dropped(
-                    &mut v,
-                    from,
-                    &Body::Paxos(msg.clone()),
-                    "ballot jumps out of bounds".into(),
-                );
-                self.overreach(&mut v, Signed { from, msg, sig });
+                self.on_overreach_drop(v_, from, msg, sig)
             }
-            Body::Paxos(msg @ Message::Propose { .. }) => {
-                let body = Body::Paxos(msg);
-                Self::dropped(
-                    &mut v,
-                    from,
-                    &body,
-                    "Propose without its justification".into(),
-                );
+            body @ Body::Paxos(Message::Propose { .. }) => {
+                let reason = "Propose without its justification".into();
+                Self::dropped(v_, from, &body, reason);
             }
-            Body::Paxos(msg) => {
-                self.bound.observe(&msg);
-                // Cloned only when it becomes the witness (a new highest
-                // round): this is the message path.
-                if self.outranks_witness(from, &msg) {
-                    self.witness = Some(Signed {
-                        from,
-                        msg: msg.clone(),
-                        sig: sig.clone(),
-                    });
-                }
-                self.on_paxos(&mut v, from, msg, sig)
-            }
-            Body::Climb { prepare, witness } => {
-                // In bounds, or justified by a third node's signed message:
-                // the witness is checked, never taken on the climber's word.
-                let justified = witness.from != from
-                    && ballot_bound::justifies(&witness.msg, &prepare, self.cfg.max_jump)
-                    && self.keys.verify_signed(&witness).is_ok();
-                if self.bound.overreaches(&prepare) && !justified {
-                    let body = Body::Climb { prepare, witness };
-                    let reason = "ballot jumps out of bounds, not justified by its witness";
-                    Self::dropped(&mut v, from, &body, reason.into());
-                    return v;
-                }
-                if justified {
-                    self.bound.observe(&witness.msg);
-                    self.witnessed(witness);
-                }
-                self.bound.observe(&prepare);
-                self.on_paxos(&mut v, from, prepare, sig)
-            }
-            Body::Justified(j) => {
-                if j.propose.from != from {
-                    let body = Body::Justified(j);
-                    Self::dropped(&mut v, from, &body, "Propose of another node".into());
-                    return v;
-                }
-                if self.bound.overreaches(&j.propose.msg) {
-                    let s = j.propose.clone();
-                    let body = Body::Justified(j);
-                    Self::dropped(&mut v, from, &body, "ballot jumps out of bounds".into());
-                    self.overreach(&mut v, s);
-                    return v;
-                }
-                match self.justify.check(&j, &self.keys) {
-                    Ok(()) => {
-                        for s in self.justify.counted(&j, &self.keys) {
-                            let pair = self.stale.prepared(&s);
-                            self.stale_pair(&mut v, pair);
-                        }
-                        self.bound.observe(&j.propose.msg);
-                        let Signed { msg, sig, .. } = j.propose;
-                        self.on_paxos(&mut v, from, msg, sig);
-                    }
-                    Err(Refusal::Malformed(why)) => {
-                        let body = Body::Justified(j);
-                        Self::dropped(&mut v, from, &body, format!("bad justification: {why}"));
-                    }
-                    Err(Refusal::Contradicts { reason, .. }) => {
-                        let body = Body::Justified(j.clone());
-                        Self::dropped(&mut v, from, &body, reason.clone());
-                        self.unjustified(&mut v, j, sig, reason);
-                    }
-                }
-            }
-            Body::Unjustified {
-                justification,
-                sig: leader_sig,
-            } => {
-                // Re-checked here: the leader's signature over the whole
-                // justification, and the contradiction recomputed by us.
-                let leader = justification.propose.from;
-                let signed = self
-                    .keys
-                    .verify(leader, &Body::Justified(justification.clone()), &leader_sig)
-                    .is_ok();
-                let verdict = self.justify.check(&justification, &self.keys);
-                match verdict {
-                    Err(Refusal::Contradicts { reason, .. }) if signed => {
-                        self.unjustified(&mut v, justification, leader_sig, reason)
-                    }
-                    _ => {
-                        Self::unfounded(&mut v, from, "Unjustified");
-                    }
-                }
-            }
-            Body::Stale(accept, prepared) => {
-                let valid = stale::hides(&accept, &prepared)
-                    && self.justify.valid(&accept, &self.keys)
-                    && self.justify.valid(&prepared, &self.keys);
-                if valid {
-                    self.stale_pair(&mut v, Some((accept, prepared)));
-                } else {
-                    Self::unfounded(&mut v, from, "Stale");
-                }
-            }
+            Body::Paxos(msg) => self.on_plain(v_, from, msg, sig),
+            Body::Climb { prepare, witness } => self.on_climb(v_, from, prepare, witness, sig),
+            Body::Justified(j) => self.on_classic_justified(v_, from, j, sig),
             Body::Certified { commit, accepts } => {
-                // Classic mode: only an equivocator's Accepts stop counting:
-                // with quorums of f+1 they are what could back two
-                // certificates for one position. A node caught lying in a
-                // Prepared or ignoring one still accepted by the rules as an
-                // acceptor (that is how it looks honest), and positions it
-                // helped choose before it was caught must stay learnable, or
-                // the nodes that caught it stall there.
-                //
-                // BFT mode: every valid signer counts. 2f+1 signers hold
-                // f+1 honest ones, and honest nodes accept only a Propose
-                // 2f+1 nodes echoed, so no second certificate can exist at
-                // a (position, ballot); leaving the equivocator out would
-                // only leave a node that never saw enough honest Accepts
-                // unable to learn a position the others decided.
-                let ignored: BTreeSet<NodeId> = if self.bft() {
-                    BTreeSet::new()
-                } else {
-                    self.banned
-                        .iter()
-                        .copied()
-                        .filter(|n| self.evidence.get(n) == Some(&Evidence::Equivocation))
-                        .collect()
-                };
-                match self.certs.check(&commit, &accepts, &self.keys, &ignored) {
-                    Ok(()) => {
-                        self.justify.decided(commit.pos());
-                        for a in &accepts {
-                            let pair = self.stale.accept(a);
-                            self.stale_pair(&mut v, pair);
-                        }
-                        v.deliver.push((from, commit))
-                    }
-                    Err(e) => {
-                        let proof = certificate::proves_premature(
-                            &commit,
-                            &accepts,
-                            &self.keys,
-                            self.cfg.quorum,
-                        );
-                        let body = Body::Certified { commit, accepts };
-                        Self::dropped(&mut v, from, &body, format!("bad certificate: {e}"));
-                        if proof {
-                            let Body::Certified { commit, accepts } = body else {
-                                unreachable!("built just above")
-                            };
-                            self.premature(&mut v, from, commit, accepts, sig);
-                        }
-                    }
-                }
+                self.on_certified(v_, from, commit, accepts, sig)
             }
+            Body::Echo(s) => self.on_echo(v_, from, s, sig),
+            Body::BftUnjustified(j) => self.on_bft_unjustified(v_, from, j),
+            Body::Unjustified { justification, sig } => {
+                self.on_unjustified(v_, from, justification, sig)
+            }
+            Body::Stale(accept, prepared) => self.on_stale(v_, from, accept, prepared),
             Body::BadCertificate {
                 from: accused,
                 commit,
                 accepts,
-                sig: signed,
-            } => {
-                // Re-checked here: the accused's own signature over the
-                // Commit and its certificate, and the certificate fails.
-                let certified = Body::Certified {
-                    commit: commit.clone(),
-                    accepts: accepts.clone(),
-                };
-                let valid =
-                    certificate::proves_premature(&commit, &accepts, &self.keys, self.cfg.quorum)
-                        && self.keys.verify(accused, &certified, &signed).is_ok();
-                if valid {
-                    self.premature(&mut v, accused, commit, accepts, signed);
-                } else {
-                    Self::unfounded(&mut v, from, "BadCertificate");
-                }
-            }
+                sig,
+            } => self.on_bad_certificate(v_, from, accused, commit, accepts, sig),
             Body::Forgery {
                 signer,
                 claimed,
                 body,
-                sig: signed,
-            } => {
-                let valid = signer != claimed
-                    && self
-                        .keys
-                        .verify_claim(signer, claimed, &body, &signed)
-                        .is_ok();
-                if valid {
-                    self.forger(&mut v, signer, claimed, body, signed);
-                } else {
-                    Self::unfounded(&mut v, from, "Forgery");
-                }
-            }
-            Body::Echo(s) => {
-                if self.banned.contains(&s.from) || (s.from == self.id && !self.bft()) {
-                    return v;
-                }
-                // One verification per signed Propose: the echoes of every
-                // peer carry the very same bytes (n-2 of them per position).
-                if !self.echo.known(&s) && self.keys.verify_signed(&s).is_err() {
-                    let body = Body::Echo(s);
-                    Self::dropped(
-                        &mut v,
-                        from,
-                        &body,
-                        "echoed Propose not signed by its leader".into(),
-                    );
-                    return v;
-                }
-                if self.bound.overreaches(&s.msg) {
-                    // Verified above: the leader's own out-of-bound Propose.
-                    self.overreach(&mut v, s);
-                    return v;
-                }
-                if let Seen::Conflict(pair) = self.echo.record(&s) {
-                    let (a, b) = *pair;
-                    self.convict(&mut v, a, b);
-                }
-                self.echo.echoed(from, &s, sig);
-                self.release(&mut v);
-            }
-            Body::Overreach(s) => {
-                // Re-checked here, never taken on the forwarder's word: the
-                // signer's own signature, and out of bounds for *us*.
-                let valid = self.bound.overreaches(&s.msg) && self.keys.verify_signed(&s).is_ok();
-                if valid {
-                    self.overreach(&mut v, s);
-                } else {
-                    Self::unfounded(&mut v, from, "Overreach");
-                }
-            }
-            Body::Evidence(a, b) => {
-                let valid = echo::conflicting(&a, &b)
-                    && self.keys.verify_signed(&a).is_ok()
-                    && self.keys.verify_signed(&b).is_ok();
-                if valid {
-                    self.convict(&mut v, a, b);
-                } else {
-                    Self::unfounded(&mut v, from, "Evidence");
-                }
-            }
+                sig,
+            } => self.on_forgery(v_, from, signer, claimed, body, sig),
+            Body::Overreach(s) => self.on_overreach(v_, from, s),
+            Body::Evidence(a, b) => self.on_evidence(v_, from, a, b),
         }
         v
-    }
-
-    fn on_paxos(&mut self, v: &mut Verdict, from: NodeId, msg: Message, sig: Vec<u8>) {
-        match &msg {
-            Message::Prepare { pos, ballot } => {
-                match self.limit.observe(from, *pos, *ballot, self.now) {
-                    Judgement::Ban { strikes } => {
-                        let reason = format!(
-                            "{strikes} Prepares at pos {pos} each cut off another proposer's fresh promise (limit {})",
-                            self.cfg.max_prepares
-                        );
-                        self.flag(v, from, Evidence::PrepareLimit, reason);
-                    }
-                    Judgement::Strike { .. } | Judgement::Fine => v.deliver.push((from, msg)),
-                }
-            }
-            Message::Propose { pos, .. } => {
-                self.limit.proposed(from, *pos);
-                let signed = Signed { from, msg, sig };
-                self.justify.saw_propose(&signed);
-                if let Seen::Conflict(pair) = self.echo.record(&signed) {
-                    let (a, b) = *pair;
-                    self.convict(v, a, b)
-                }
-                if self.banned.contains(&from) {
-                    return;
-                }
-                // BFT: echo again whenever the leader re-sends. Nothing is
-                // released on a timeout there, so an echo lost on the way
-                // must be made up for, or a node could wait for good.
-                if self.echo.first_echo(&signed) || self.bft() {
-                    let echo = self.packet(None, Body::Echo(signed.clone()));
-                    if self.bft() {
-                        // Our own echo vouches too, and goes in certificates.
-                        let sig = echo.sig.clone().unwrap_or_default();
-                        self.echo.echoed(self.id, &signed, sig);
-                    }
-                    v.send.push(echo);
-                }
-                if self.echo.hold(signed.clone(), self.now) {
-                    v.deliver.push((from, signed.msg));
-                } else {
-                    self.release(v);
-                }
-            }
-            Message::Accept { .. } => {
-                let signed = Signed {
-                    from,
-                    msg: msg.clone(),
-                    sig,
-                };
-                let pair = self.stale.accept(&signed);
-                self.stale_pair(v, pair);
-                self.certs.collect(signed);
-                v.deliver.push((from, msg));
-            }
-            Message::Prepared { .. } => {
-                let signed = Signed {
-                    from,
-                    msg: msg.clone(),
-                    sig,
-                };
-                self.justify.got_prepared(&signed);
-                let pair = self.stale.prepared(&signed);
-                self.stale_pair(v, pair);
-                v.deliver.push((from, msg));
-            }
-            Message::Commit { .. } => {
-                let body = Body::Paxos(msg);
-                Self::dropped(
-                    v,
-                    from,
-                    &body,
-                    "Commit without a certificate of Accepts".into(),
-                );
-            }
-            _ => v.deliver.push((from, msg)),
-        }
-    }
-
-    /// Our own vote, signed by us: keep what a peer's would have left.
-    fn keep_own(&mut self, packet: &Packet) {
-        match &packet.body {
-            Body::Paxos(msg @ Message::Accept { .. }) => self.certs.collect(Signed {
-                from: self.id,
-                msg: msg.clone(),
-                sig: packet.sig.clone().unwrap_or_default(),
-            }),
-            Body::BftPrepared(p) => self.keep_proven(self.id, p.clone()),
-            _ => {}
-        }
-    }
-
-    /// Our Prepare, carrying the signed message it climbed over when that
-    /// justifies its round ([`ballot_bound::justifies`]): a node whose view
-    /// was pushed ahead (by a partition, or by a Byzantine node feeding it
-    /// alone) is not out of bounds for the others, it shows why it climbed.
-    /// Never signed bare then, so nobody holds an accusation against it.
-    fn climb(&self, prepare: Message) -> Body {
-        match &self.witness {
-            Some(w) if ballot_bound::justifies(&w.msg, &prepare, self.cfg.max_jump) => {
-                Body::Climb {
-                    prepare,
-                    witness: w.clone(),
-                }
-            }
-            _ => Body::Paxos(prepare),
-        }
-    }
-
-    /// Whether `msg` from `from` would be a better witness than ours: another
-    /// node's, with a round above the witness's.
-    fn outranks_witness(&self, from: NodeId, msg: &Message) -> bool {
-        let Some(b) = msg.ballot() else {
-            return false;
-        };
-        let round = |w: &Signed| w.msg.ballot().map_or(0, |b| b.round);
-        from != self.id && self.witness.as_ref().is_none_or(|w| b.round > round(w))
-    }
-
-    /// Remember `s` as our witness if its round is the highest seen yet.
-    fn witnessed(&mut self, s: Signed) {
-        if self.outranks_witness(s.from, &s.msg) {
-            self.witness = Some(s);
-        }
-    }
-
-    fn release(&mut self, v: &mut Verdict) {
-        for s in self.echo.release(self.now) {
-            v.deliver.push((s.from, s.msg));
-        }
     }
 
     /// One logical tick: held Proposes whose wait is over go to the core.

@@ -1,4 +1,4 @@
-//! The LIVENESS defence: the seed's "ignore a node after too many Prepares
+//! The LIVENESS defence: the brief's "ignore a node after too many Prepares
 //! for one position", made precise so honest retries never trip it.
 //!
 //! What the ballot climber does, and an honest proposer never does, is cut
@@ -11,7 +11,7 @@
 //! ignored from then on.
 //!
 //! A node that goes on to `Propose` at the position answered its Prepared
-//! (the seed's own criterion) and its strikes there are forgiven.
+//! (the brief's own criterion) and its strikes there are forgiven.
 //!
 //! Honest proposers cannot collect strikes by policy: after silence they
 //! re-send the *same* ballot (which overtakes nothing), and after being
@@ -56,7 +56,7 @@ impl PrepareLimit {
         }
     }
 
-    /// `from` proposed at `pos`: it answered its Prepared, as the seed's rule
+    /// `from` proposed at `pos`: it answered its Prepared, as the brief's rule
     /// asks, so its strikes there are forgiven.
     pub fn proposed(&mut self, from: NodeId, pos: Pos) {
         self.strikes.remove(&(from, pos));

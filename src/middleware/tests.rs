@@ -409,7 +409,7 @@ fn in_bft_mode_a_restarted_node_still_proves_what_it_accepted() {
         "the echoes were volatile"
     );
     let mut restarted = bft_shields().remove(1);
-    restarted.restore(s[1].durable());
+    restarted.restore(s[1].durable(), 0);
     assert!(
         matches!(
             proofs(&mut restarted)[..],
@@ -707,7 +707,7 @@ fn a_packet_in_another_nodes_name_convicts_its_real_signer() {
 fn a_forged_forgery_accusation_flags_nobody() {
     let mut s = shields(3, true);
     // Node 2 claims node 0 signed as node 1, with a signature of its own.
-    let body = crate::auth::body_bytes(&Body::Paxos(propose(0, "x")));
+    let body = crate::wire::body_bytes(&Body::Paxos(propose(0, "x")));
     let sig = Identity::from_seed(9, 2).sign(1, &Body::Paxos(propose(0, "x")));
     let p = s[2].packet(
         None,

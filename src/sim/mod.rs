@@ -12,140 +12,26 @@
 //! after the last fault heals, the run must commit every requested value on
 //! every honest node within [`SimConfig::live_ticks`] ticks (liveness).
 //!
+//! - [`SimConfig`] (`config.rs`): what to simulate, and the cluster it is;
 //! - [`network`]: packets in flight, faults;
 //! - [`schedule`]: the run's script drawn from the seed;
 //! - [`world`]: members, shields, client, time — one tick at a time;
 //! - [`invariants`]: agreement, validity, stability.
 
+mod config;
 pub mod invariants;
 pub mod network;
 pub mod schedule;
 pub mod world;
 
-use crate::attack::Attack;
 use crate::core::NodeId;
+pub use config::{SimConfig, SimError};
 use network::Faults;
 use schedule::{Action, Schedule};
 use serde::Serialize;
 use std::io::Write;
 use std::time::Instant;
 pub use world::{Found, Role, World};
-
-/// What to simulate.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SimConfig {
-    pub nodes: usize,
-    /// Values the client asks for (`v0`, `v1`, …).
-    pub values: usize,
-    /// Probability of losing a packet while faults are on.
-    pub loss: f64,
-    /// Probability of duplicating a packet while faults are on.
-    pub dup: f64,
-    /// Longest network delay in ticks (the shortest is 1): reordering.
-    pub max_delay: u64,
-    /// Honest nodes crash and restart during the faulty period.
-    pub crashes: bool,
-    /// Partitions form and heal during the faulty period.
-    pub partitions: bool,
-    pub attack: Option<Attack>,
-    pub attacker: NodeId,
-    /// The middleware's defences on every node (signatures on).
-    pub middleware: bool,
-    /// Length of the faulty period, in ticks.
-    pub fault_ticks: u64,
-    /// Ticks after the faults heal within which everything must commit.
-    pub live_ticks: u64,
-    /// Ticks the client waits for a value to commit before asking another
-    /// node too (doubling per value, see [`crate::client`]); 0: never.
-    pub patience: u64,
-    /// BFT mode: quorums of 2f+1 signed votes, n >= 3f+1 (`--bft`).
-    pub bft: bool,
-    /// The f of BFT mode (`--faults`); by default the largest n allows.
-    pub faults: Option<usize>,
-    /// Add a second copy of this node, with its key (a Twins test).
-    pub twins: Option<NodeId>,
-    /// Record the trace (for `--replay`; slower).
-    pub trace: bool,
-    /// Draw a sequence chart of the messages about these positions.
-    pub chart: Option<std::ops::Range<crate::core::Pos>>,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        SimConfig {
-            nodes: 3,
-            values: 5,
-            loss: 0.0,
-            dup: 0.0,
-            max_delay: 3,
-            crashes: false,
-            partitions: false,
-            attack: None,
-            attacker: 0,
-            middleware: false,
-            fault_ticks: 300,
-            live_ticks: 3000,
-            patience: 200,
-            bft: false,
-            faults: None,
-            twins: None,
-            trace: false,
-            chart: None,
-        }
-    }
-}
-
-/// Why a simulation could not run.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SimError {
-    #[error("a cluster needs at least 1 node (got --nodes {0})")]
-    NoNodes(usize),
-    #[error("--{name} must be a probability between 0 and 1 (got {value})")]
-    BadProbability { name: &'static str, value: f64 },
-    #[error("--loss 1 loses every packet: nothing could ever commit")]
-    TotalLoss,
-    #[error(
-        "--attacker {attacker} is not a node of this {nodes}-node cluster (nodes are 0..{nodes})"
-    )]
-    BadAttacker { attacker: NodeId, nodes: usize },
-    #[error("with the attacker at node {0}, a 1-node cluster has no honest node to ask")]
-    NoHonestNode(NodeId),
-    #[error("--seeds must be at least 1")]
-    NoSeeds,
-    #[error("seeds {start}..{start}+{count} run past the largest seed")]
-    SeedOverflow { start: u64, count: u64 },
-    #[error("could not write the report: {0}")]
-    Io(String),
-    #[error(transparent)]
-    Bft(#[from] crate::core::BftError),
-}
-
-impl SimConfig {
-    pub fn validate(&self) -> Result<(), SimError> {
-        if self.nodes == 0 {
-            return Err(SimError::NoNodes(self.nodes));
-        }
-        for (name, value) in [("loss", self.loss), ("dup", self.dup)] {
-            if !(0.0..=1.0).contains(&value) {
-                return Err(SimError::BadProbability { name, value });
-            }
-        }
-        if self.loss >= 1.0 {
-            return Err(SimError::TotalLoss);
-        }
-        if self.attack.is_some() && self.attacker as usize >= self.nodes {
-            return Err(SimError::BadAttacker {
-                attacker: self.attacker,
-                nodes: self.nodes,
-            });
-        }
-        if self.attack.is_some() && self.nodes == 1 {
-            return Err(SimError::NoHonestNode(self.attacker));
-        }
-        crate::core::mode_config(self.nodes, self.bft, self.faults)?;
-        Ok(())
-    }
-}
 
 /// One run's result.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 //! on the network is reliable (still delayed and reordered) and every node
 //! is up, which is when liveness is judged.
 
-use super::SimConfig;
+use super::config::SimConfig;
 use crate::attack::Attack;
 use crate::client;
 use crate::core::{NodeId, Value};
@@ -49,20 +49,6 @@ fn windows(rng: &mut ChaCha8Rng, span: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// The honest nodes `0..nodes` but `attacker`, in two halves (the first
-/// half one larger), or `None` with fewer than two honest nodes.
-pub fn honest_halves(nodes: usize, attacker: NodeId) -> Option<(BTreeSet<usize>, BTreeSet<usize>)> {
-    let honest: Vec<usize> = (0..nodes).filter(|&m| m as NodeId != attacker).collect();
-    if honest.len() < 2 {
-        return None;
-    }
-    let mid = honest.len().div_ceil(2);
-    Some((
-        honest[..mid].iter().copied().collect(),
-        honest[mid..].iter().copied().collect(),
-    ))
-}
-
 impl Schedule {
     pub fn new(cfg: &SimConfig, seed: u64) -> Schedule {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5343_4845_4455_4c45);
@@ -89,8 +75,9 @@ impl Schedule {
         // split in two halves that both reach the attacker but not each
         // other, for the whole faulty period — a broken link in between.
         if cfg.attack.is_some_and(|a| a.splits_honest_nodes()) {
-            if let Some((left, right)) = honest_halves(cfg.nodes, cfg.attacker) {
-                actions.push((0, Action::Split(left, right)));
+            if let Some((left, right)) = cfg.spec(seed).honest_halves() {
+                let members = |h: BTreeSet<NodeId>| h.into_iter().map(|id| id as usize).collect();
+                actions.push((0, Action::Split(members(left), members(right))));
                 actions.push((span.saturating_sub(1), Action::Heal));
             }
         }

@@ -2,26 +2,27 @@
 //! attacker or twin) behind its own [`Shield`], the [`Net`] between them, the
 //! [`Client`], and logical time — driven one tick at a time by plain code.
 //!
-//! This is the same wiring as the actors (`NodeActor` → `Middleware` →
-//! `Network` → `Middleware` → `NodeActor`), minus actix: outputs of a step go
-//! through the shield's `outgoing`, packets through the network, arriving
-//! packets through the shield's `incoming`, and what it lets through back
-//! into the participant. A step is one delivered packet or one tick of one
-//! member; the safety invariants are checked after each.
+//! Each member is a [`Node`], built by the [`ClusterSpec`] as every runtime
+//! builds it: the very composition of process and shield the actors and the
+//! node processes run. A step is one delivered packet, one tick or one
+//! client request of one member; its [`Ready`](crate::node::Ready) is carried
+//! out in order (persist, then packets onto the network, then events), and
+//! the safety invariants are checked after each.
 //!
-//! Durability is modelled as the core asks: every `Persist` a replica emits
-//! is applied to its [`Durable`] before the step's messages go out, a crash
-//! drops everything else (queue, slots in flight, the shield's state), and
-//! a restart is `Replica::restore` from exactly those writes.
+//! Durability is modelled as a node process keeps it with `--data-dir`:
+//! every write of the core and every proof of the shield a step asks to keep
+//! goes into the member's [`Saved`] before the step's packets go out, a crash
+//! drops everything else (queue, slots in flight, the shield's volatile
+//! state, whom it flagged), and a restart is [`ClusterSpec::rebuild`] from
+//! exactly that — the function a node process restarts through.
 
+use super::config::SimConfig;
 use super::invariants::{Invariants, Violation};
 use super::network::{Faults, InFlight, Net, Sent};
-use super::SimConfig;
-use crate::attack;
-use crate::auth::Identity;
 use crate::client::Client;
-use crate::core::{Config, Durable, Event, Input, NodeId, Output, Process, Replica, Value};
-use crate::middleware::{Shield, ShieldConfig, Verdict};
+use crate::cluster::{ClusterSpec, Saved};
+use crate::core::{Event, NodeId, Value};
+use crate::node::{Node, NodeInput, Ready};
 use crate::trace::{self, Lane, LaneId, Step, Trace};
 use crate::wire::{Body, Packet};
 use rand_chacha::ChaCha8Rng;
@@ -40,11 +41,12 @@ pub enum Role {
 struct Member {
     id: NodeId,
     role: Role,
-    /// `None` while crashed.
-    process: Option<Box<dyn Process>>,
-    shield: Shield,
-    /// What this member persisted (honest members only).
-    durable: Durable,
+    /// The running node; after a crash, what it was (its shield still says
+    /// whom it had flagged) until it restarts.
+    node: Node,
+    up: bool,
+    /// What this member persisted, as its data directory would hold it.
+    saved: Saved,
 }
 
 /// A violation and the tick it happened at.
@@ -55,12 +57,8 @@ pub struct Found {
 }
 
 pub struct World {
-    core: Config,
-    shield: ShieldConfig,
-    middleware: bool,
-    /// The node whose shield records signed packets (a REPLAY attacker).
-    recorder: Option<NodeId>,
-    seed: u64,
+    spec: ClusterSpec,
+    /// Every node's verifying key, when the cluster signs.
     keys: Vec<[u8; 32]>,
     rng: ChaCha8Rng,
     now: u64,
@@ -134,33 +132,17 @@ impl World {
     /// Members `0..nodes` are nodes `0..nodes` (the attacker, if any, at
     /// `cfg.attacker`); a twin, if asked for, is one more member.
     pub fn new(cfg: &SimConfig, seed: u64) -> World {
-        let n = cfg.nodes;
-        // `run` validates the config first; a direct caller gets classic
-        // mode for a BFT config it did not validate.
-        let core = crate::core::mode_config(n, cfg.bft, cfg.faults).unwrap_or(Config::new(n));
-        let shield = ShieldConfig {
-            grace_ticks: core.grace_ticks,
-            quorum: core.quorum,
-            bft: cfg.bft,
-            implicit_leader: !core.loopback,
-            ..ShieldConfig::new(n, cfg.middleware)
-        };
-        let keys = if cfg.middleware {
+        let spec = cfg.spec(seed);
+        let n = spec.nodes;
+        let keys = if spec.signs() {
             (0..n as NodeId)
-                .map(|i| Identity::from_seed(seed, i).public())
+                .map(|i| spec.identity(i).public())
                 .collect()
         } else {
             Vec::new()
         };
         let mut w = World {
-            core,
-            shield,
-            middleware: cfg.middleware,
-            recorder: cfg
-                .attack
-                .filter(|a| a.records_packets())
-                .map(|_| cfg.attacker),
-            seed,
+            spec,
             keys,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5349_4d57_4f52_4c44),
             now: 0,
@@ -182,41 +164,38 @@ impl World {
                 steps: Vec::new(),
             }),
         };
-        let ids = (0..n as NodeId).chain(cfg.twins);
-        for id in ids {
-            let twin = cfg.twins == Some(id);
-            let attack = cfg.attack.filter(|_| id == cfg.attacker);
-            let role = match (twin, attack) {
+        for id in (0..n as NodeId).chain(cfg.twins) {
+            let role = match (cfg.twins == Some(id), w.spec.role(id)) {
                 (true, _) => Role::Twin,
-                (false, Some(_)) => Role::Attacker,
-                (false, None) => Role::Honest,
+                (false, crate::cluster::Role::Attacker(_)) => Role::Attacker,
+                (false, crate::cluster::Role::Honest) => Role::Honest,
             };
-            let process = attack::participant(id, w.core.clone(), attack);
-            let shield = w.new_shield(id);
+            let node = w.build(id, None);
             w.members.push(Member {
                 id,
                 role,
-                process: Some(process),
-                shield,
-                durable: Durable::default(),
+                node,
+                up: true,
+                saved: Saved::default(),
             });
         }
         w
     }
 
-    fn new_shield(&self, id: NodeId) -> Shield {
-        if !self.middleware {
-            return Shield::passthrough(id, self.core.n);
-        }
-        let cfg = ShieldConfig {
-            record: self.recorder == Some(id),
-            ..self.shield.clone()
+    /// Node `id` as the spec builds it: fresh, or rebuilt from `saved`. Its
+    /// shield knows every key and tracks what it must keep.
+    fn build(&self, id: NodeId, saved: Option<Saved>) -> Node {
+        let identity = self.spec.identity(id);
+        let member = match saved {
+            None => self.spec.member(id, identity),
+            Some(saved) => self.spec.rebuild(id, identity, saved),
         };
-        let mut s = Shield::new(id, cfg, Some(Identity::from_seed(self.seed, id)));
+        let mut node = Node::new(member);
         for (j, key) in self.keys.iter().enumerate() {
-            s.add_peer_key(j as NodeId, *key);
+            node.shield_mut().add_peer_key(j as NodeId, *key);
         }
-        s
+        node.shield_mut().track_durable();
+        node
     }
 
     /// Add a row to the chart, if one is drawn and it has room.
@@ -340,25 +319,34 @@ impl World {
 
     /// Whether member `m` is running.
     pub fn is_up(&self, m: usize) -> bool {
-        self.members[m].process.is_some()
+        self.members[m].up
     }
 
     /// Member `m`'s committed log (empty while crashed).
     pub fn log(&self, m: usize) -> BTreeMap<crate::core::Pos, Value> {
-        self.members[m]
-            .process
-            .as_ref()
-            .map(|p| p.log().clone())
-            .unwrap_or_default()
+        let member = &self.members[m];
+        match member.up {
+            true => member.node.log().clone(),
+            false => BTreeMap::new(),
+        }
     }
 
     /// Nodes that honest members' shields flagged.
     pub fn detected(&self) -> BTreeSet<NodeId> {
-        self.members
+        let honest = self
+            .members
             .iter()
             .filter(|m| m.role == Role::Honest)
-            .flat_map(|m| m.shield.flagged().iter().copied())
-            .collect()
+            .map(|m| m.id)
+            .collect();
+        // A twin shares its original's id: only honest members report.
+        crate::verdict::detected(
+            self.members
+                .iter()
+                .filter(|m| m.role == Role::Honest)
+                .map(|m| (m.id, m.node.shield().flagged())),
+            &honest,
+        )
     }
 
     /// The kinds of evidence honest members' shields flagged nodes on.
@@ -366,13 +354,22 @@ impl World {
         self.members
             .iter()
             .filter(|m| m.role == Role::Honest)
-            .flat_map(|m| m.shield.evidence().values().copied())
+            .flat_map(|m| m.node.shield().evidence().values().copied())
             .collect()
+    }
+
+    /// The highest ballot round any member's middleware has seen.
+    pub fn max_round_seen(&self) -> u64 {
+        self.members
+            .iter()
+            .map(|m| m.node.shield().max_round_seen())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Nodes member `m`'s shield flagged.
     pub fn flagged_by(&self, m: usize) -> &BTreeSet<NodeId> {
-        self.members[m].shield.flagged()
+        self.members[m].node.shield().flagged()
     }
 
     /// Loss and duplication from now on.
@@ -439,7 +436,7 @@ impl World {
                 label: format!("Propagate '{value}'"),
                 dropped: false,
             });
-            self.step(m, Input::Request { value });
+            self.step(m, NodeInput::Request(value));
         } else {
             self.log_line(|| format!("client cannot reach node {id} for '{value}' (down)"));
         }
@@ -447,33 +444,26 @@ impl World {
 
     /// Member `m` crashes: everything not persisted is lost.
     pub fn crash(&mut self, m: usize) {
-        if self.members[m].process.take().is_some() {
+        if std::mem::replace(&mut self.members[m].up, false) {
             let id = self.members[m].id;
             self.log_line(|| format!("CRASH node {id}"));
             self.draw_note(id, "CRASH".into(), true);
         }
     }
 
-    /// Member `m` restarts from what it persisted; the client re-sends what
-    /// it had asked of it and has not seen committed.
+    /// Member `m` restarts from what it persisted, as a node process does
+    /// from its data directory ([`ClusterSpec::rebuild`]): its core's
+    /// writes and its shield's proofs; whom it flagged is forgotten. The
+    /// client re-sends what it had asked of it and has not seen committed.
     pub fn restart(&mut self, m: usize) {
         if self.is_up(m) {
             return;
         }
         let id = self.members[m].id;
-        let durable = self.members[m].durable.clone();
-        let (commits, promises) = (durable.log.len(), durable.acceptor.len());
-        self.members[m].process = Some(Box::new(Replica::restore(id, self.core.clone(), durable)));
-        // The middleware's state is volatile, but what proves the core's
-        // persisted state is persisted with it, as `--data-dir` does
-        // (`proofs.log`): the signed Proposes behind its accepted values (it
-        // may have to show them as a leader), the certificates of its
-        // commits (the only way anyone else can learn a position from it)
-        // and, in BFT mode, the prepared certificates of what it accepted
-        // (its reports count only with them). Whom it flagged is forgotten.
-        let durable = self.members[m].shield.durable();
-        self.members[m].shield = self.new_shield(id);
-        self.members[m].shield.restore(durable);
+        let saved = self.members[m].saved.clone();
+        let (commits, promises) = (saved.core.log.len(), saved.core.acceptor.len());
+        self.members[m].node = self.build(id, Some(saved));
+        self.members[m].up = true;
         self.log_line(|| {
             format!("RESTART node {id} with {commits} commits and {promises} promises persisted")
         });
@@ -481,7 +471,7 @@ impl World {
         self.check(m);
         for value in self.client.restarted(id) {
             self.log_line(|| format!("client re-sends '{value}' to restarted node {id}"));
-            self.step(m, Input::Request { value });
+            self.step(m, NodeInput::Request(value));
         }
     }
 
@@ -490,10 +480,10 @@ impl World {
         if member.role != Role::Honest || self.violation.is_some() {
             return;
         }
-        let Some(p) = &member.process else {
+        if !member.up {
             return;
-        };
-        if let Err(violation) = self.invariants.check(m, member.id, p.log()) {
+        }
+        if let Err(violation) = self.invariants.check(m, member.id, member.node.log()) {
             let tick = self.now;
             self.log_line(|| format!("VIOLATION {violation}"));
             let id = self.members[m].id;
@@ -502,31 +492,31 @@ impl World {
         }
     }
 
-    /// Feed one input to member `m` and carry out what it asks.
-    fn step(&mut self, m: usize, input: Input) {
-        let Some(p) = self.members[m].process.as_mut() else {
+    /// Feed one input to member `m` and carry out what it asks, in the
+    /// order of its [`Ready`]: keep, send, report.
+    fn step(&mut self, m: usize, input: NodeInput) {
+        if !self.is_up(m) {
             return;
-        };
-        self.steps += 1;
-        let outs = p.step(input);
-        self.outputs(m, outs);
+        }
+        let ready = self.members[m].node.step(input);
+        self.carry_out(m, ready);
         self.check(m);
     }
 
-    fn outputs(&mut self, m: usize, outs: Vec<Output>) {
-        for o in outs {
-            match o {
-                // Persist before sending: the replica puts writes first.
-                Output::Persist(w) => self.members[m].durable.apply(w),
-                Output::Event(e) => self.event(m, e),
-                send => {
-                    for p in self.members[m].shield.outgoing(send) {
-                        self.route(m, p);
-                    }
-                    let local = self.members[m].shield.take_local();
-                    self.verdict(m, local);
-                }
-            }
+    fn carry_out(&mut self, m: usize, ready: Ready) {
+        self.steps += ready.steps;
+        let saved = &mut self.members[m].saved;
+        for w in ready.persist {
+            saved.core.apply(w);
+        }
+        if let Some(proofs) = ready.proofs {
+            saved.proofs.merge(proofs);
+        }
+        for p in ready.packets {
+            self.route(m, p);
+        }
+        for e in ready.events {
+            self.event(m, e);
         }
     }
 
@@ -603,20 +593,7 @@ impl World {
             format!("deliver {from}→{to} {}{dup}", describe(&f.packet.body))
         });
         self.draw_packet(from, to, &f.packet.body, false);
-        let v = self.members[f.dst].shield.incoming(f.packet);
-        self.verdict(f.dst, v);
-    }
-
-    fn verdict(&mut self, m: usize, v: Verdict) {
-        for e in v.events {
-            self.event(m, e);
-        }
-        for p in v.send {
-            self.route(m, p);
-        }
-        for (from, msg) in v.deliver {
-            self.step(m, Input::Deliver { from, msg });
-        }
+        self.step(f.dst, NodeInput::Packet(f.packet));
     }
 
     /// One tick: deliver every packet due, then tick every running member
@@ -635,10 +612,8 @@ impl World {
             if !self.is_up(m) {
                 continue;
             }
-            let v = self.members[m].shield.tick();
-            self.verdict(m, v);
             let entropy = self.rng.next_u64();
-            self.step(m, Input::Tick { entropy });
+            self.step(m, NodeInput::Tick { entropy });
         }
         if std::mem::take(&mut self.resend) {
             for (value, node) in self.client.resend_from_suspects(self.now) {
@@ -659,7 +634,7 @@ impl World {
         };
         self.log_line(|| format!("client re-sends '{value}' to node {node}: {why}"));
         if self.is_up(m) {
-            self.step(m, Input::Request { value });
+            self.step(m, NodeInput::Request(value));
         }
     }
 
@@ -670,12 +645,7 @@ impl World {
         self.members
             .iter()
             .filter(|m| m.role == Role::Honest)
-            .all(|m| {
-                m.process.as_ref().is_some_and(|p| {
-                    let have: BTreeSet<&Value> = p.log().values().collect();
-                    requested.iter().all(|v| have.contains(v))
-                })
-            })
+            .all(|m| m.up && crate::verdict::has_all(m.node.log(), requested))
     }
 }
 
@@ -740,19 +710,12 @@ mod tests {
         patient.crash(1);
         run(&mut patient, 1000);
         assert!(
-            patient
-                .members
-                .iter()
-                .filter_map(|m| m.process.as_ref())
-                .all(|p| p.log().is_empty()),
+            patient.members.iter().all(|m| m.node.log().is_empty()),
             "without patience 'b' is never committed"
         );
         run(&mut w, 1000);
         let committed = |w: &World, id: usize| {
-            w.members[id]
-                .process
-                .as_ref()
-                .is_some_and(|p| p.log().values().any(|v| v.single() == Some("b")))
+            w.is_up(id) && w.log(id).values().any(|v| v.single() == Some("b"))
         };
         assert!(
             committed(&w, 0) && committed(&w, 2),

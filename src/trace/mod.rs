@@ -1,4 +1,4 @@
-//! Message sequence charts of a run, like the hand-drawn ones in the seed's
+//! Message sequence charts of a run, like the hand-drawn ones in the brief's
 //! report: one lane per node (and one for the coordinator), time downward,
 //! an arrow per message, dashed when the network lost it, the middleware's
 //! verdicts written where they happened, and each node's log at the end.

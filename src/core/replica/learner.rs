@@ -1,0 +1,76 @@
+//! The learner: a position is committed once (a Commit that disagrees with
+//! what was committed is reported, never applied), persisted, and the
+//! client values it displaced go back in line; a node behind is sent the
+//! Commits it misses (`CatchUp`, or a Prepare for a decided position).
+
+use super::{Replica, Step, CATCH_UP_BATCH};
+use crate::core::message::Message;
+use crate::core::types::{NodeId, Pos, Value};
+use crate::core::{Event, Write};
+
+impl Replica {
+    pub(super) fn advance_gap(&mut self) {
+        while self.log.contains_key(&self.gap) {
+            self.gap += 1;
+        }
+    }
+
+    pub(super) fn learn(&mut self, st: &mut Step, pos: Pos, value: Value) {
+        if let Some(kept) = self.log.get(&pos) {
+            if *kept != value {
+                let kept = kept.clone();
+                Self::event(
+                    st,
+                    Event::Conflict {
+                        pos,
+                        kept,
+                        refused: value,
+                    },
+                );
+            }
+            return;
+        }
+        self.log.insert(pos, value.clone());
+        self.advance_gap();
+        Self::persist(
+            st,
+            Write::Commit {
+                pos,
+                value: value.clone(),
+            },
+        );
+        if let Some(slot) = self.slots.remove(&pos) {
+            if slot.attempts == 0 {
+                // Karn's rule: only unambiguous samples (no re-send).
+                let sample = self.now.saturating_sub(slot.sent_at);
+                self.srtt = (7 * self.srtt + sample).div_ceil(8);
+            }
+            if let Some(own) = slot.own.filter(|own| *own != value) {
+                Self::event(
+                    st,
+                    Event::Requeued {
+                        pos,
+                        value: own.clone(),
+                    },
+                );
+                for v in own.items().iter().rev() {
+                    self.queue.push_front(v.clone());
+                }
+            }
+        }
+        Self::event(st, Event::Committed { pos, value });
+        // The acceptor state of a decided position is no longer needed: any
+        // later message about it is answered with the Commit.
+        self.acceptor.remove(&pos);
+        self.fill_window(st);
+    }
+
+    /// Send `to` the Commits of our log from `start` on (at most
+    /// [`CATCH_UP_BATCH`]).
+    pub(super) fn send_commits(&self, st: &mut Step, to: NodeId, start: Pos) {
+        for (&pos, value) in self.log.range(start..).take(CATCH_UP_BATCH) {
+            let value = value.clone();
+            self.send(st, to, Message::Commit { pos, value });
+        }
+    }
+}

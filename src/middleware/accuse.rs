@@ -1,0 +1,271 @@
+//! The shield's handling of accusations: building one when a defence
+//! catches a node (flag it, and forward the self-verifying evidence once),
+//! and re-checking one that arrives before it changes anything — an
+//! accusation whose evidence does not hold is dropped and flags nobody.
+
+use super::justify::Refusal;
+use super::{bft, certificate, echo, stale, Evidence, Shield, Verdict};
+use crate::auth::Signed;
+use crate::core::{Message, NodeId};
+use crate::wire::proofs::Justification;
+use crate::wire::Body;
+
+impl Shield {
+    /// Evidence of equivocation: flag the leader and tell everyone, once.
+    pub(super) fn convict(&mut self, v: &mut Verdict, a: Signed, b: Signed) {
+        let leader = a.from;
+        if self.banned.contains(&leader) {
+            return;
+        }
+        let describe = |s: &Signed| match &s.msg {
+            Message::Propose { value, .. } => format!("'{value}'"),
+            m => m.to_string(),
+        };
+        let (pos, ballot) = (a.msg.pos(), a.msg.ballot().unwrap_or_default());
+        let reason = format!(
+            "echo mismatch: two signed Proposes at pos {pos} ballot {ballot}, {} and {}",
+            describe(&a),
+            describe(&b)
+        );
+        self.flag(v, leader, Evidence::Equivocation, reason);
+        v.send.push(self.packet(None, Body::Evidence(a, b)));
+    }
+
+    /// A signed message whose ballot jumps out of bounds: flag its signer
+    /// and tell everyone, once. The message is the evidence.
+    pub(super) fn overreach(&mut self, v: &mut Verdict, s: Signed) {
+        if s.from == self.id || self.banned.contains(&s.from) {
+            return;
+        }
+        let reason = format!(
+            "ballot overflow: signed {} jumps more than {} rounds above the highest round seen ({})",
+            s.msg,
+            self.cfg.max_jump,
+            self.bound.max_seen()
+        );
+        self.flag(v, s.from, Evidence::Overreach, reason);
+        v.send.push(self.packet(None, Body::Overreach(s)));
+    }
+
+    /// A signed Commit with a certificate that fails by signatures alone:
+    /// flag its sender and tell everyone, once. The signed Commit is the
+    /// evidence.
+    pub(super) fn premature(
+        &mut self,
+        v: &mut Verdict,
+        from: NodeId,
+        commit: Message,
+        accepts: Vec<Signed>,
+        sig: Vec<u8>,
+    ) {
+        if from == self.id || self.banned.contains(&from) {
+            return;
+        }
+        let reason = format!(
+            "premature commit: signed {commit} whose certificate of {} Accepts has no quorum of {} valid matching ones",
+            accepts.len(),
+            self.cfg.quorum
+        );
+        self.flag(v, from, Evidence::BadCertificate, reason);
+        v.send.push(self.packet(
+            None,
+            Body::BadCertificate {
+                from,
+                commit,
+                accepts,
+                sig,
+            },
+        ));
+    }
+
+    /// A justified Propose that ignores its own reports: flag its leader
+    /// and tell everyone, once. The leader's signature over the whole
+    /// justification is the evidence.
+    pub(super) fn unjustified(
+        &mut self,
+        v: &mut Verdict,
+        j: Justification,
+        sig: Vec<u8>,
+        reason: String,
+    ) {
+        let leader = j.propose.from;
+        if leader == self.id || self.banned.contains(&leader) {
+            return;
+        }
+        self.flag(v, leader, Evidence::IgnoredPrepared, reason);
+        v.send.push(self.packet(
+            None,
+            Body::Unjustified {
+                justification: j,
+                sig,
+            },
+        ));
+    }
+
+    /// A signed Accept and a signed Prepared of one node that hides it:
+    /// check both signatures, flag the node and tell everyone, once.
+    pub(super) fn stale_pair(&mut self, v: &mut Verdict, pair: Option<(Signed, Signed)>) {
+        let Some((accept, prepared)) = pair else {
+            return;
+        };
+        let node = accept.from;
+        if node == self.id || self.banned.contains(&node) {
+            return;
+        }
+        if !stale::hides(&accept, &prepared)
+            || !self.justify.valid(&accept, &self.keys)
+            || !self.justify.valid(&prepared, &self.keys)
+        {
+            return;
+        }
+        let reason = format!(
+            "stale Prepared: signed {} then signed {} without it",
+            accept.msg, prepared.msg
+        );
+        self.flag(v, node, Evidence::StalePrepared, reason);
+        v.send
+            .push(self.packet(None, Body::Stale(accept, prepared)));
+    }
+
+    /// A BFT Propose its justification does not allow, as an accusation: re-
+    /// checked here (the leader's own signature, and a value its own
+    /// justification does not allow).
+    pub(super) fn on_bft_unjustified(&mut self, v: &mut Verdict, from: NodeId, j: bft::Justified) {
+        // Re-checked here: the leader's own signature, and a value
+        // its own justification does not allow.
+        let leader = j.propose.from;
+        match bft::check(&j, &self.keys, self.cfg.quorum) {
+            Err(e @ bft::JustifyError::Ignored { .. }) => self.bft_unjustified(v, j, e),
+            _ => Self::dropped(
+                v,
+                from,
+                &Body::BftUnjustified(j),
+                format!("accusation against node {leader} without valid evidence"),
+            ),
+        }
+    }
+
+    /// An accusation of ignoring Prepared values: re-checked here (the leader's
+    /// signature over the whole justification, and the contradiction recomputed
+    /// by us).
+    pub(super) fn on_unjustified(
+        &mut self,
+        v: &mut Verdict,
+        from: NodeId,
+        justification: Justification,
+        leader_sig: Vec<u8>,
+    ) {
+        // Re-checked here: the leader's signature over the whole
+        // justification, and the contradiction recomputed by us.
+        let leader = justification.propose.from;
+        let signed = self
+            .keys
+            .verify(leader, &Body::Justified(justification.clone()), &leader_sig)
+            .is_ok();
+        let verdict = self.justify.check(&justification, &self.keys);
+        match verdict {
+            Err(Refusal::Contradicts { reason, .. }) if signed => {
+                self.unjustified(v, justification, leader_sig, reason)
+            }
+            _ => {
+                Self::unfounded(v, from, "Unjustified");
+            }
+        }
+    }
+
+    /// An accusation of a stale Prepared: both signatures and the contradiction
+    /// re-checked.
+    pub(super) fn on_stale(
+        &mut self,
+        v: &mut Verdict,
+        from: NodeId,
+        accept: Signed,
+        prepared: Signed,
+    ) {
+        let valid = stale::hides(&accept, &prepared)
+            && self.justify.valid(&accept, &self.keys)
+            && self.justify.valid(&prepared, &self.keys);
+        if valid {
+            self.stale_pair(v, Some((accept, prepared)));
+        } else {
+            Self::unfounded(v, from, "Stale");
+        }
+    }
+
+    /// An accusation of a premature Commit: re-checked here (the accused's own
+    /// signature over the Commit and its certificate, and the certificate
+    /// fails).
+    pub(super) fn on_bad_certificate(
+        &mut self,
+        v: &mut Verdict,
+        from: NodeId,
+        accused: NodeId,
+        commit: Message,
+        accepts: Vec<Signed>,
+        signed: Vec<u8>,
+    ) {
+        // Re-checked here: the accused's own signature over the
+        // Commit and its certificate, and the certificate fails.
+        let certified = Body::Certified {
+            commit: commit.clone(),
+            accepts: accepts.clone(),
+        };
+        let valid = certificate::proves_premature(&commit, &accepts, &self.keys, self.cfg.quorum)
+            && self.keys.verify(accused, &certified, &signed).is_ok();
+        if valid {
+            self.premature(v, accused, commit, accepts, signed);
+        } else {
+            Self::unfounded(v, from, "BadCertificate");
+        }
+    }
+
+    /// An accusation of forgery: the signer's signature over a packet in
+    /// another node's name, re-checked.
+    pub(super) fn on_forgery(
+        &mut self,
+        v: &mut Verdict,
+        from: NodeId,
+        signer: NodeId,
+        claimed: NodeId,
+        body: Vec<u8>,
+        signed: Vec<u8>,
+    ) {
+        let valid = signer != claimed
+            && self
+                .keys
+                .verify_claim(signer, claimed, &body, &signed)
+                .is_ok();
+        if valid {
+            self.forger(v, signer, claimed, body, signed);
+        } else {
+            Self::unfounded(v, from, "Forgery");
+        }
+    }
+
+    /// An accusation of a ballot overflow: re-checked here, never taken on the
+    /// forwarder's word (the signer's own signature, and out of bounds for
+    /// *us*).
+    pub(super) fn on_overreach(&mut self, v: &mut Verdict, from: NodeId, s: Signed) {
+        // Re-checked here, never taken on the forwarder's word: the
+        // signer's own signature, and out of bounds for *us*.
+        let valid = self.bound.overreaches(&s.msg) && self.keys.verify_signed(&s).is_ok();
+        if valid {
+            self.overreach(v, s);
+        } else {
+            Self::unfounded(v, from, "Overreach");
+        }
+    }
+
+    /// An accusation of equivocation: two conflicting signed Proposes, re-
+    /// checked.
+    pub(super) fn on_evidence(&mut self, v: &mut Verdict, from: NodeId, a: Signed, b: Signed) {
+        let valid = echo::conflicting(&a, &b)
+            && self.keys.verify_signed(&a).is_ok()
+            && self.keys.verify_signed(&b).is_ok();
+        if valid {
+            self.convict(v, a, b);
+        } else {
+            Self::unfounded(v, from, "Evidence");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! A node as one sans-IO composition: its process (honest replica or
+//! attacker) behind its shield (the middleware's logic).
+//!
+//! [`Node::step`] takes a packet from a peer, a tick or a client request and
+//! returns a [`Ready`], in the order raft-rs's `Ready` documents: first what
+//! to persist, then the packets to send, then the events to report. A node's
+//! own votes (BFT mode's loopback) go round inside the step: the shield
+//! signs and checks them and hands them back to the process.
+//!
+//! The glue between the two halves is written once, here: [`split`] says
+//! what each of the process's outputs means (persist, report, or hand to the
+//! shield), and [`outgoing`] turns one of them into packets and a verdict on
+//! the node's own votes. [`Node`] calls both in one step; the actors hold
+//! the halves apart — the process in `NodeActor`, the shield in the
+//! `Middleware` actor, as the user asked — and call the same two functions,
+//! so the simulator checks the very composition the processes run.
+
+use crate::cluster::Member;
+use crate::core::{Event, Input, Message, NodeId, Output, Process, Value, Write};
+use crate::middleware::{self, Shield, Verdict};
+use crate::wire::Packet;
+use std::collections::BTreeMap;
+
+/// What a node asks its runtime to do after one step, in this order.
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// The core's writes: durable (synced) before any packet goes out.
+    pub persist: Vec<Write>,
+    /// The shield's new proofs (only when it tracks them, see
+    /// [`Shield::track_durable`]): kept before any packet goes out too.
+    pub proofs: Option<middleware::Durable>,
+    /// Packets for the network, in the order they were made.
+    pub packets: Vec<Packet>,
+    /// What happened, for the coordinator's DebugInfo and the trace.
+    pub events: Vec<Event>,
+    /// Steps the process took (the input, and the node's own votes).
+    pub steps: u64,
+}
+
+/// What a node reacts to. (Passed by value and consumed at once, never
+/// stored: boxing the packet would only add an allocation per delivery.)
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum NodeInput {
+    /// A packet from the network, for the shield to check first.
+    Packet(Packet),
+    /// One tick of the shield and then of the process, with the entropy the
+    /// process uses for jitter.
+    Tick { entropy: u64 },
+    /// The client asks this node to propagate `value`.
+    Request(Value),
+}
+
+/// The process's outputs of one step, sorted by what the runtime does with
+/// them.
+#[derive(Debug, Default)]
+pub struct Split {
+    /// To persist before anything of this step is sent.
+    pub persist: Vec<Write>,
+    /// To report.
+    pub events: Vec<Event>,
+    /// For the shield ([`outgoing`]), in order.
+    pub send: Vec<Output>,
+}
+
+/// Sort one step's outputs: writes to persist, events to report, messages
+/// for the shield.
+pub fn split(outs: Vec<Output>) -> Split {
+    let mut s = Split::default();
+    for o in outs {
+        match o {
+            Output::Persist(w) => s.persist.push(w),
+            Output::Event(e) => s.events.push(e),
+            send => s.send.push(send),
+        }
+    }
+    s
+}
+
+/// Hand one message of the process to its shield: the signed packets for
+/// the network, and the verdict on what the node addressed to itself (its
+/// own votes in BFT mode), whose `deliver` goes back to the process.
+pub fn outgoing(shield: &mut Shield, out: Output) -> (Vec<Packet>, Verdict) {
+    let packets = shield.outgoing(out);
+    (packets, shield.take_local())
+}
+
+/// A whole node: process and shield in one value.
+pub struct Node {
+    process: Box<dyn Process>,
+    shield: Shield,
+}
+
+impl Node {
+    pub fn new(member: Member) -> Node {
+        Node {
+            process: member.process,
+            shield: member.shield,
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.process.id()
+    }
+
+    /// The committed log.
+    pub fn log(&self) -> &BTreeMap<crate::core::Pos, Value> {
+        self.process.log()
+    }
+
+    pub fn shield(&self) -> &Shield {
+        &self.shield
+    }
+
+    pub fn shield_mut(&mut self) -> &mut Shield {
+        &mut self.shield
+    }
+
+    /// React to one input.
+    pub fn step(&mut self, input: NodeInput) -> Ready {
+        let mut ready = Ready::default();
+        match input {
+            NodeInput::Packet(p) => {
+                let v = self.shield.incoming(p);
+                self.verdict(v, &mut ready);
+            }
+            NodeInput::Tick { entropy } => {
+                let v = self.shield.tick();
+                self.verdict(v, &mut ready);
+                self.feed(Input::Tick { entropy }, &mut ready);
+            }
+            NodeInput::Request(value) => self.feed(Input::Request { value }, &mut ready),
+        }
+        ready.proofs = self.shield.take_durable();
+        ready
+    }
+
+    fn feed(&mut self, input: Input, ready: &mut Ready) {
+        ready.steps += 1;
+        let s = split(self.process.step(input));
+        ready.persist.extend(s.persist);
+        ready.events.extend(s.events);
+        for out in s.send {
+            let (packets, local) = outgoing(&mut self.shield, out);
+            ready.packets.extend(packets);
+            self.verdict(local, ready);
+        }
+    }
+
+    fn verdict(&mut self, v: Verdict, ready: &mut Ready) {
+        ready.events.extend(v.events);
+        ready.packets.extend(v.send);
+        for (from, msg) in v.deliver {
+            self.deliver(from, msg, ready);
+        }
+    }
+
+    fn deliver(&mut self, from: NodeId, msg: Message, ready: &mut Ready) {
+        self.feed(Input::Deliver { from, msg }, ready);
+    }
+}

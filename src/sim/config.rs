@@ -1,0 +1,123 @@
+//! What to simulate: a [`SimConfig`] (the cluster, through
+//! [`SimConfig::spec`], and the faults and client around it), and why one
+//! cannot run ([`SimError`]).
+
+use crate::attack::Attack;
+use crate::cluster::{ClusterSpec, Defences, Mode, Signing, Tunables};
+use crate::core::NodeId;
+
+/// What to simulate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    pub nodes: usize,
+    /// Values the client asks for (`v0`, `v1`, …).
+    pub values: usize,
+    /// Probability of losing a packet while faults are on.
+    pub loss: f64,
+    /// Probability of duplicating a packet while faults are on.
+    pub dup: f64,
+    /// Longest network delay in ticks (the shortest is 1): reordering.
+    pub max_delay: u64,
+    /// Honest nodes crash and restart during the faulty period.
+    pub crashes: bool,
+    /// Partitions form and heal during the faulty period.
+    pub partitions: bool,
+    pub attack: Option<Attack>,
+    pub attacker: NodeId,
+    /// The middleware's defences on every node (signatures on).
+    pub middleware: bool,
+    /// Length of the faulty period, in ticks.
+    pub fault_ticks: u64,
+    /// Ticks after the faults heal within which everything must commit.
+    pub live_ticks: u64,
+    /// Ticks the client waits for a value to commit before asking another
+    /// node too (doubling per value, see [`crate::client`]); 0: never.
+    pub patience: u64,
+    /// BFT mode: quorums of 2f+1 signed votes, n >= 3f+1 (`--bft`).
+    pub bft: bool,
+    /// The f of BFT mode (`--faults`); by default the largest n allows.
+    pub faults: Option<usize>,
+    /// How many rounds above the highest round seen a ballot may climb
+    /// before the ballot bound drops it (the middleware's tunable).
+    pub max_jump: u64,
+    /// Add a second copy of this node, with its key (a Twins test).
+    pub twins: Option<NodeId>,
+    /// Record the trace (for `--replay`; slower).
+    pub trace: bool,
+    /// Draw a sequence chart of the messages about these positions.
+    pub chart: Option<std::ops::Range<crate::core::Pos>>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nodes: 3,
+            values: 5,
+            loss: 0.0,
+            dup: 0.0,
+            max_delay: 3,
+            crashes: false,
+            partitions: false,
+            attack: None,
+            attacker: 0,
+            middleware: false,
+            fault_ticks: 300,
+            live_ticks: 3000,
+            patience: 200,
+            bft: false,
+            faults: None,
+            max_jump: crate::middleware::ballot_bound::DEFAULT_MAX_JUMP,
+            twins: None,
+            trace: false,
+            chart: None,
+        }
+    }
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    #[error("--{name} must be a probability between 0 and 1 (got {value})")]
+    BadProbability { name: &'static str, value: f64 },
+    #[error("--loss 1 loses every packet: nothing could ever commit")]
+    TotalLoss,
+    #[error("--seeds must be at least 1")]
+    NoSeeds,
+    #[error("seeds {start}..{start}+{count} run past the largest seed")]
+    SeedOverflow { start: u64, count: u64 },
+    #[error("could not write the report: {0}")]
+    Io(String),
+}
+
+impl SimConfig {
+    /// The cluster this simulates, with `seed` for its keys.
+    pub fn spec(&self, seed: u64) -> ClusterSpec {
+        ClusterSpec {
+            nodes: self.nodes,
+            mode: Mode::from_flags(self.bft, self.faults),
+            attack: self.attack.map(|a| (a, self.attacker)),
+            defences: Defences::all_if(self.middleware),
+            signing: Signing::WithDefences,
+            seed,
+            tunables: Tunables {
+                max_jump: self.max_jump,
+                ..Tunables::default()
+            },
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), SimError> {
+        self.spec(0).validate()?;
+        for (name, value) in [("loss", self.loss), ("dup", self.dup)] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(SimError::BadProbability { name, value });
+            }
+        }
+        if self.loss >= 1.0 {
+            return Err(SimError::TotalLoss);
+        }
+        Ok(())
+    }
+}
