@@ -444,7 +444,7 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     let client = Client::create(|ctx| {
         let me = ctx.address();
         for id in 0..n as NodeId {
-            let member = spec.member(id, spec.identity(id));
+            let member = spec.member(id, || spec.identity(id));
             let wiring = Wiring {
                 arbiter: match id as usize % cfg.threads {
                     0 => None,

@@ -18,7 +18,7 @@
 use crate::attack::{self, Attack};
 use crate::auth::Identity;
 use crate::core::{self, BftError, Config, NodeId, Process, Replica};
-use crate::middleware::{self, ballot_bound, Shield, ShieldConfig};
+use crate::middleware::{ballot_bound, Shield, ShieldConfig, ShieldDurable};
 use std::collections::BTreeSet;
 
 /// Classic Paxos or BFT mode.
@@ -225,10 +225,31 @@ pub struct Member {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Saved {
     pub core: core::Durable,
-    pub proofs: middleware::Durable,
+    pub proofs: ShieldDurable,
 }
 
 impl ClusterSpec {
+    /// The cluster the lab's flags describe (`--nodes`, `--attack` with
+    /// `--attacker`, `--middleware`, `--bft` with `--faults`), signed
+    /// exactly when defended so that an undefended run shows what each
+    /// attack does; seed 42 and the default tunables.
+    pub fn lab(
+        nodes: usize,
+        attack: Option<Attack>,
+        attacker: NodeId,
+        middleware: bool,
+        bft: bool,
+        faults: Option<usize>,
+    ) -> ClusterSpec {
+        ClusterSpec {
+            nodes,
+            mode: Mode::from_flags(bft, faults),
+            attack: attack.map(|a| (a, attacker)),
+            defences: Defences::all_if(middleware),
+            ..ClusterSpec::default()
+        }
+    }
+
     /// Check the spec once; every other method assumes it passed.
     pub fn validate(&self) -> Result<(), ClusterError> {
         if self.nodes == 0 {
@@ -343,14 +364,15 @@ impl ClusterSpec {
         }
     }
 
-    /// Node `id`'s shield, signing with `identity` if the cluster signs.
-    pub fn shield(&self, id: NodeId, identity: Identity) -> Shield {
-        Shield::new(id, self.shield_config(id), self.signs().then_some(identity))
+    /// Node `id`'s shield, signing with `identity()` if the cluster signs
+    /// (a key is derived only then: it costs a scalar multiplication).
+    pub fn shield(&self, id: NodeId, identity: impl FnOnce() -> Identity) -> Shield {
+        Shield::new(id, self.shield_config(id), self.signs().then(identity))
     }
 
     /// Node `id` as it starts with no state: its process, its shield (with
-    /// `identity` as its key) and its role.
-    pub fn member(&self, id: NodeId, identity: Identity) -> Member {
+    /// `identity()` as its key, if it signs) and its role.
+    pub fn member(&self, id: NodeId, identity: impl FnOnce() -> Identity) -> Member {
         let role = self.role(id);
         let attack = match role {
             Role::Attacker(a) => Some(a),
@@ -370,7 +392,7 @@ impl ClusterSpec {
     /// restores its proofs, and its ballot bound starts from the highest
     /// round the node itself promised (a restarted node must not take the
     /// cluster's rounds for an attack). An attacker starts afresh.
-    pub fn rebuild(&self, id: NodeId, identity: Identity, saved: Saved) -> Member {
+    pub fn rebuild(&self, id: NodeId, identity: impl FnOnce() -> Identity, saved: Saved) -> Member {
         let mut m = self.member(id, identity);
         if m.role == Role::Honest {
             let round = saved.core.max_round();

@@ -13,7 +13,7 @@ use crate::actors::{
     PeerRecord, Progress, TakeNetRecords, TakeTimeline, TimelineEntry, Wiring,
 };
 use crate::attack::Attack;
-use crate::cluster::{ClusterSpec, Defences, Mode, Signing, Tunables};
+use crate::cluster::{ClusterSpec, Tunables};
 use crate::core::{Event, NodeId, Pos, Value};
 use crate::term::Palette;
 use crate::trace::{Lane, LaneId, Step, Trace};
@@ -84,17 +84,14 @@ impl DemoConfig {
     /// The cluster the demo runs: signed exactly when defended, so an
     /// undefended run shows what each attack does.
     pub fn spec(&self) -> ClusterSpec {
+        let (n, attack, at) = (self.nodes, self.attack, self.attacker);
         ClusterSpec {
-            nodes: self.nodes,
-            mode: Mode::from_flags(self.bft, self.faults),
-            attack: self.attack.map(|a| (a, self.attacker)),
-            defences: Defences::all_if(self.middleware),
-            signing: Signing::WithDefences,
             seed: self.seed,
             tunables: Tunables {
                 max_prepares: self.max_prepares,
                 ..Tunables::default()
             },
+            ..ClusterSpec::lab(n, attack, at, self.middleware, self.bft, self.faults)
         }
     }
 
@@ -369,7 +366,7 @@ fn start(spec: &ClusterSpec, cfg: &DemoConfig, start: Instant) -> Running {
             coordinator.clone().recipient(),
             cfg.seed,
         );
-        let middleware = spawn_node(spec.member(id, identity), wiring);
+        let middleware = spawn_node(spec.member(id, || identity), wiring);
         coordinator.do_send(PeerInfo {
             record: PeerRecord {
                 id,
@@ -390,22 +387,27 @@ fn start(spec: &ClusterSpec, cfg: &DemoConfig, start: Instant) -> Running {
     }
 }
 
+/// The values to ask for, and the node each is asked of. The brief's
+/// habit: ask the SAFETY attacker first (so it leads position 0), never ask
+/// the LIVENESS attacker; otherwise every node in turn.
+fn requests(cfg: &DemoConfig) -> (Vec<Value>, Vec<(Value, NodeId)>) {
+    let targets = crate::client::targets(cfg.nodes, cfg.attack, cfg.attacker);
+    let requested = requested_values(cfg.values);
+    let asked = requested
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.clone(), targets[i % targets.len()]))
+        .collect();
+    (requested, asked)
+}
+
 /// Run the demo. Must be called inside an actix system.
 pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     let spec = cfg.validate()?;
     let begin = Instant::now();
     let cluster = start(&spec, cfg, begin);
     let attackers: Vec<NodeId> = spec.attacker().into_iter().collect();
-    // The brief's habit: ask the SAFETY attacker first (so it leads
-    // position 0), never ask the LIVENESS attacker; otherwise every node in
-    // turn.
-    let targets = crate::client::targets(cfg.nodes, cfg.attack, cfg.attacker);
-    let requested = requested_values(cfg.values);
-    let asked: Vec<(Value, NodeId)> = requested
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v.clone(), targets[i % targets.len()]))
-        .collect();
+    let (requested, asked) = requests(cfg);
     let honest = spec.honest();
     let quorum = spec.core_config().quorum;
     let split = SplitPlan::new(cfg, quorum, &asked).map(|plan| SplitRun { plan, healed: None });
@@ -672,8 +674,17 @@ fn chart(
 
 /// The human-readable account of a run: timeline, logs and verdict.
 pub fn render(report: &Report, max_lines: usize, paint: &Palette) -> String {
-    let s = &report.summary;
     let mut out = String::new();
+    render_header(&mut out, report);
+    render_timeline(&mut out, report, max_lines, paint);
+    render_logs(&mut out, report);
+    render_verdict(&mut out, &report.summary, paint);
+    out
+}
+
+/// What ran, and the split scenario if there was one.
+fn render_header(out: &mut String, report: &Report) {
+    let s = &report.summary;
     let _ = writeln!(
         out,
         "paxos demo: {} nodes, {} values, seed {}, attack {}, middleware {}",
@@ -705,6 +716,10 @@ pub fn render(report: &Report, max_lines: usize, paint: &Palette) -> String {
             None => writeln!(out, "          never healed: the run ended first"),
         };
     }
+}
+
+/// The nodes' DebugInfo lines, at most `max_lines`.
+fn render_timeline(out: &mut String, report: &Report, max_lines: usize, paint: &Palette) {
     let _ = writeln!(out, "\ntimeline (from the nodes' DebugInfo):");
     let shown = report.timeline.len().min(max_lines);
     for e in &report.timeline[..shown] {
@@ -730,6 +745,11 @@ pub fn render(report: &Report, max_lines: usize, paint: &Palette) -> String {
             report.timeline.len() - shown
         );
     }
+}
+
+/// Each honest node's log, and whom the honest middlewares flagged.
+fn render_logs(out: &mut String, report: &Report) {
+    let s = &report.summary;
     let _ = writeln!(out, "\ncommitted logs:");
     for (id, log) in &s.logs {
         let _ = writeln!(
@@ -758,6 +778,10 @@ pub fn render(report: &Report, max_lines: usize, paint: &Palette) -> String {
             let _ = writeln!(out, "{f}");
         }
     }
+}
+
+/// The three verdict lines.
+fn render_verdict(out: &mut String, s: &Summary, paint: &Palette) {
     let _ = writeln!(out, "\nverdict:");
     let _ = writeln!(
         out,
@@ -786,7 +810,6 @@ pub fn render(report: &Report, max_lines: usize, paint: &Palette) -> String {
             paint.warn(&ids.join(", "))
         }
     );
-    out
 }
 
 #[cfg(test)]

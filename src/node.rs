@@ -17,7 +17,7 @@
 
 use crate::cluster::Member;
 use crate::core::{Event, Input, Message, NodeId, Output, Process, Value, Write};
-use crate::middleware::{self, Shield, Verdict};
+use crate::middleware::{Shield, ShieldDurable, Verdict};
 use crate::wire::Packet;
 use std::collections::BTreeMap;
 
@@ -28,7 +28,7 @@ pub struct Ready {
     pub persist: Vec<Write>,
     /// The shield's new proofs (only when it tracks them, see
     /// [`Shield::track_durable`]): kept before any packet goes out too.
-    pub proofs: Option<middleware::Durable>,
+    pub proofs: Option<ShieldDurable>,
     /// Packets for the network, in the order they were made.
     pub packets: Vec<Packet>,
     /// What happened, for the coordinator's DebugInfo and the trace.
@@ -44,8 +44,11 @@ pub struct Ready {
 pub enum NodeInput {
     /// A packet from the network, for the shield to check first.
     Packet(Packet),
-    /// One tick of the shield and then of the process, with the entropy the
-    /// process uses for jitter.
+    /// One tick of the shield (echo waits, strikes that age).
+    ShieldTick,
+    /// One tick of the process, with the entropy it uses for jitter. The
+    /// actors tick the two halves on timers of their own; the simulator
+    /// ticks a node's shield, then its process.
     Tick { entropy: u64 },
     /// The client asks this node to propagate `value`.
     Request(Value),
@@ -63,15 +66,34 @@ pub struct Split {
     pub send: Vec<Output>,
 }
 
+/// What one output of the process asks of its runtime.
+pub enum Meaning {
+    /// Keep it before anything of this step is sent.
+    Persist(Write),
+    /// Report it.
+    Report(Event),
+    /// Hand it to the shield ([`outgoing`]).
+    Send(Output),
+}
+
+/// What `out` means: the one place that says so.
+pub fn meaning(out: Output) -> Meaning {
+    match out {
+        Output::Persist(w) => Meaning::Persist(w),
+        Output::Event(e) => Meaning::Report(e),
+        send => Meaning::Send(send),
+    }
+}
+
 /// Sort one step's outputs: writes to persist, events to report, messages
 /// for the shield.
 pub fn split(outs: Vec<Output>) -> Split {
     let mut s = Split::default();
     for o in outs {
-        match o {
-            Output::Persist(w) => s.persist.push(w),
-            Output::Event(e) => s.events.push(e),
-            send => s.send.push(send),
+        match meaning(o) {
+            Meaning::Persist(w) => s.persist.push(w),
+            Meaning::Report(e) => s.events.push(e),
+            Meaning::Send(o) => s.send.push(o),
         }
     }
     s
@@ -124,11 +146,11 @@ impl Node {
                 let v = self.shield.incoming(p);
                 self.verdict(v, &mut ready);
             }
-            NodeInput::Tick { entropy } => {
+            NodeInput::ShieldTick => {
                 let v = self.shield.tick();
                 self.verdict(v, &mut ready);
-                self.feed(Input::Tick { entropy }, &mut ready);
             }
+            NodeInput::Tick { entropy } => self.feed(Input::Tick { entropy }, &mut ready),
             NodeInput::Request(value) => self.feed(Input::Request { value }, &mut ready),
         }
         ready.proofs = self.shield.take_durable();
@@ -137,13 +159,16 @@ impl Node {
 
     fn feed(&mut self, input: Input, ready: &mut Ready) {
         ready.steps += 1;
-        let s = split(self.process.step(input));
-        ready.persist.extend(s.persist);
-        ready.events.extend(s.events);
-        for out in s.send {
-            let (packets, local) = outgoing(&mut self.shield, out);
-            ready.packets.extend(packets);
-            self.verdict(local, ready);
+        for out in self.process.step(input) {
+            match meaning(out) {
+                Meaning::Persist(w) => ready.persist.push(w),
+                Meaning::Report(e) => ready.events.push(e),
+                Meaning::Send(out) => {
+                    let (packets, local) = outgoing(&mut self.shield, out);
+                    ready.packets.extend(packets);
+                    self.verdict(local, ready);
+                }
+            }
         }
     }
 

@@ -10,6 +10,7 @@ use super::messages::{
 };
 use super::node::NodeActor;
 use crate::middleware::{Shield, Verdict};
+use crate::node;
 use crate::storage::ProofLog;
 use actix::prelude::*;
 use std::time::Duration;
@@ -99,16 +100,17 @@ impl Actor for Middleware {
 impl Handler<Outgoing> for Middleware {
     type Result = ();
     fn handle(&mut self, Outgoing(outs): Outgoing, _: &mut Context<Self>) {
-        let mut packets = Vec::new();
+        // The node's own votes of the whole batch go back in one Deliver.
+        let mut local = Verdict::default();
         for o in outs {
-            packets.extend(self.shield.outgoing(o));
+            let (packets, own) = node::outgoing(&mut self.shield, o);
+            // Our own commits' certificates are made here: kept before they go.
+            self.keep_proofs();
+            for p in packets {
+                self.network.do_send(Transmit(p));
+            }
+            local.merge(own);
         }
-        // Our own commits' certificates are made here: kept before they go.
-        self.keep_proofs();
-        for p in packets {
-            self.network.do_send(Transmit(p));
-        }
-        let local = self.shield.take_local();
         self.apply(local);
     }
 }

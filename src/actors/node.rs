@@ -4,6 +4,7 @@
 
 use super::messages::{DebugInfo, Deliver, GetStatus, NodeCommand, NodeStatus, Outgoing};
 use crate::core::{Input, NodeId, Output, Pos, Process, Value, Write};
+use crate::node::{self, Split};
 use actix::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -59,21 +60,16 @@ impl NodeActor {
         self.dispatch(outs);
     }
 
+    /// Carry out one step's outputs as [`node::split`] sorts them: persist
+    /// (synced) first, then hand the messages to the middleware, then report.
     fn dispatch(&mut self, outs: Vec<Output>) {
-        let mut send = Vec::with_capacity(outs.len());
-        let mut writes = Vec::new();
-        for o in outs {
-            match o {
-                Output::Persist(w) => writes.push(w),
-                Output::Event(event) => self.coordinator.do_send(DebugInfo {
-                    node: self.id,
-                    event,
-                }),
-                other => send.push(other),
-            }
-        }
-        if let (Some(store), false) = (&mut self.store, writes.is_empty()) {
-            if let Err(e) = store.persist(&writes) {
+        let Split {
+            persist,
+            events,
+            send,
+        } = node::split(outs);
+        if let (Some(store), false) = (&mut self.store, persist.is_empty()) {
+            if let Err(e) = store.persist(&persist) {
                 // A promise that is not on disk must not be sent: stop here
                 // rather than answer and forget it after a crash.
                 log::error!("node {}: cannot persist ({e}); stopping", self.id);
@@ -85,6 +81,12 @@ impl NodeActor {
         }
         if !send.is_empty() {
             self.middleware.do_send(Outgoing(send));
+        }
+        for event in events {
+            self.coordinator.do_send(DebugInfo {
+                node: self.id,
+                event,
+            });
         }
     }
 }

@@ -91,6 +91,128 @@ impl Equivocator {
             self.highest_pos = Some(self.highest_pos.map_or(p, |h| h.max(p)));
         }
     }
+
+    /// A client value: plan to equivocate at the next position, and Prepare.
+    fn plan(&mut self, out: &mut Vec<Output>, value: Value) {
+        let pos = self.highest_pos.map_or(0, |h| h + 1);
+        self.highest_pos = Some(pos);
+        // A Byzantine leader may pick any ballot: one far above what it
+        // has seen wins the position over honest proposers racing it.
+        self.max_round = self.max_round.saturating_add(BALLOT_JUMP);
+        let ballot = Ballot::new(self.max_round, self.id);
+        let vb = forged(&value);
+        out.push(Output::Event(Event::Note(format!(
+            "SAFETY attack: Prepare pos {pos} ballot {ballot} to all, planning '{value}' for one half and '{vb}' for the other"
+        ))));
+        self.plans.insert(
+            pos,
+            Plan {
+                ballot,
+                va: value,
+                vb,
+                // Its own promise counts at once, unless it must
+                // come back as a signed message (BFT mode).
+                prepared: if self.loopback {
+                    BTreeSet::new()
+                } else {
+                    BTreeSet::from([self.id])
+                },
+                proposed: false,
+                accepts_a: BTreeSet::from([self.id]),
+                accepts_b: BTreeSet::from([self.id]),
+                committed_a: false,
+                committed_b: false,
+            },
+        );
+        out.push(Output::Broadcast {
+            msg: Message::Prepare { pos, ballot },
+        });
+        if self.loopback {
+            out.push(Output::Send {
+                to: self.id,
+                msg: Message::Prepared {
+                    pos,
+                    ballot,
+                    accepted: Vec::new(),
+                },
+            });
+        }
+    }
+
+    /// A promise: with a quorum, Propose one value to each half.
+    fn on_prepared(&mut self, out: &mut Vec<Output>, from: NodeId, pos: Pos, ballot: Ballot) {
+        let (half_a, half_b) = self.halves();
+        let quorum = self.quorum;
+        let Some(plan) = self.plans.get_mut(&pos) else {
+            return;
+        };
+        if plan.ballot != ballot || plan.proposed {
+            return;
+        }
+        plan.prepared.insert(from);
+        if plan.prepared.len() < quorum {
+            return;
+        }
+        plan.proposed = true;
+        out.push(Output::Event(Event::Note(format!(
+            "SAFETY attack: Propose '{}' to {:?} and '{}' to {:?} at pos {pos}",
+            plan.va, half_a, plan.vb, half_b
+        ))));
+        for (half, value) in [(&half_a, &plan.va), (&half_b, &plan.vb)] {
+            for &to in half {
+                out.push(Output::Send {
+                    to,
+                    msg: Message::Propose {
+                        pos,
+                        ballot,
+                        value: value.clone(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// An acceptance: with a quorum for one value, Commit it to its half.
+    fn on_accept(
+        &mut self,
+        out: &mut Vec<Output>,
+        from: NodeId,
+        pos: Pos,
+        ballot: Ballot,
+        value: Value,
+    ) {
+        let (half_a, half_b) = self.halves();
+        let quorum = self.quorum;
+        let Some(plan) = self.plans.get_mut(&pos) else {
+            return;
+        };
+        if plan.ballot != ballot {
+            return;
+        }
+        let (accepts, committed, half) = if value == plan.va {
+            (&mut plan.accepts_a, &mut plan.committed_a, &half_a)
+        } else if value == plan.vb {
+            (&mut plan.accepts_b, &mut plan.committed_b, &half_b)
+        } else {
+            return;
+        };
+        accepts.insert(from);
+        if accepts.len() >= quorum && !*committed {
+            *committed = true;
+            out.push(Output::Event(Event::Note(format!(
+                "SAFETY attack: Commit '{value}' at pos {pos} to {half:?}"
+            ))));
+            for &to in half {
+                out.push(Output::Send {
+                    to,
+                    msg: Message::Commit {
+                        pos,
+                        value: value.clone(),
+                    },
+                });
+            }
+        }
+    }
 }
 
 impl Process for Equivocator {
@@ -102,115 +224,15 @@ impl Process for Equivocator {
         let mut out = Vec::new();
         match input {
             Input::Tick { .. } => {}
-            Input::Request { value } => {
-                let pos = self.highest_pos.map_or(0, |h| h + 1);
-                self.highest_pos = Some(pos);
-                // A Byzantine leader may pick any ballot: one far above what it
-                // has seen wins the position over honest proposers racing it.
-                self.max_round = self.max_round.saturating_add(BALLOT_JUMP);
-                let ballot = Ballot::new(self.max_round, self.id);
-                let vb = forged(&value);
-                out.push(Output::Event(Event::Note(format!(
-                    "SAFETY attack: Prepare pos {pos} ballot {ballot} to all, planning '{value}' for one half and '{vb}' for the other"
-                ))));
-                self.plans.insert(
-                    pos,
-                    Plan {
-                        ballot,
-                        va: value,
-                        vb,
-                        // Its own promise counts at once, unless it must
-                        // come back as a signed message (BFT mode).
-                        prepared: if self.loopback {
-                            BTreeSet::new()
-                        } else {
-                            BTreeSet::from([self.id])
-                        },
-                        proposed: false,
-                        accepts_a: BTreeSet::from([self.id]),
-                        accepts_b: BTreeSet::from([self.id]),
-                        committed_a: false,
-                        committed_b: false,
-                    },
-                );
-                out.push(Output::Broadcast {
-                    msg: Message::Prepare { pos, ballot },
-                });
-                if self.loopback {
-                    out.push(Output::Send {
-                        to: self.id,
-                        msg: Message::Prepared {
-                            pos,
-                            ballot,
-                            accepted: Vec::new(),
-                        },
-                    });
-                }
-            }
+            Input::Request { value } => self.plan(&mut out, value),
             Input::Deliver { from, msg } => {
                 self.note(&msg);
-                let (half_a, half_b) = self.halves();
-                let quorum = self.quorum;
                 match msg {
                     Message::Prepared { pos, ballot, .. } => {
-                        let Some(plan) = self.plans.get_mut(&pos) else {
-                            return out;
-                        };
-                        if plan.ballot != ballot || plan.proposed {
-                            return out;
-                        }
-                        plan.prepared.insert(from);
-                        if plan.prepared.len() < quorum {
-                            return out;
-                        }
-                        plan.proposed = true;
-                        out.push(Output::Event(Event::Note(format!(
-                            "SAFETY attack: Propose '{}' to {:?} and '{}' to {:?} at pos {pos}",
-                            plan.va, half_a, plan.vb, half_b
-                        ))));
-                        for (half, value) in [(&half_a, &plan.va), (&half_b, &plan.vb)] {
-                            for &to in half {
-                                out.push(Output::Send {
-                                    to,
-                                    msg: Message::Propose {
-                                        pos,
-                                        ballot,
-                                        value: value.clone(),
-                                    },
-                                });
-                            }
-                        }
+                        self.on_prepared(&mut out, from, pos, ballot)
                     }
                     Message::Accept { pos, ballot, value } => {
-                        let Some(plan) = self.plans.get_mut(&pos) else {
-                            return out;
-                        };
-                        if plan.ballot != ballot {
-                            return out;
-                        }
-                        let (accepts, committed, half) = if value == plan.va {
-                            (&mut plan.accepts_a, &mut plan.committed_a, &half_a)
-                        } else if value == plan.vb {
-                            (&mut plan.accepts_b, &mut plan.committed_b, &half_b)
-                        } else {
-                            return out;
-                        };
-                        accepts.insert(from);
-                        if accepts.len() >= quorum && !*committed {
-                            *committed = true;
-                            out.push(Output::Event(Event::Note(format!(
-                                "SAFETY attack: Commit '{value}' at pos {pos} to {half:?}"
-                            ))));
-                            for &to in half {
-                                out.push(Output::Send {
-                                    to,
-                                    msg: Message::Commit {
-                                        pos,
-                                        value: value.clone(),
-                                    },
-                                });
-                            }
-                        }
+                        self.on_accept(&mut out, from, pos, ballot, value)
                     }
                     _ => {}
                 }

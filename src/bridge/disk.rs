@@ -7,7 +7,7 @@ use super::BridgeError;
 use crate::actors::Persist;
 use crate::auth::Identity;
 use crate::core::{Durable, NodeId, Write};
-use crate::middleware::Durable as Proofs;
+use crate::middleware::ShieldDurable as Proofs;
 use crate::storage::{NodeMeta, ProofLog, Store};
 use std::path::Path;
 

@@ -197,7 +197,7 @@ fn rebuild(
         );
     }
     (
-        spec.rebuild(id, identity.clone(), Saved { core, proofs }),
+        spec.rebuild(id, || identity.clone(), Saved { core, proofs }),
         log,
     )
 }

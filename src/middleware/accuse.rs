@@ -8,13 +8,40 @@ use super::{bft, certificate, echo, stale, Evidence, Shield, Verdict};
 use crate::auth::Signed;
 use crate::core::{Message, NodeId};
 use crate::wire::proofs::Justification;
+use crate::wire::proofs::Proof;
 use crate::wire::Body;
 
 impl Shield {
+    /// An accusation from `from`: re-checked by the defence it concerns,
+    /// never taken on the accuser's word.
+    pub(super) fn on_accusation(&mut self, v: &mut Verdict, from: NodeId, proof: Proof) {
+        match proof {
+            Proof::Equivocation(a, b) => self.on_evidence(v, from, a, b),
+            Proof::Overreach(s) => self.on_overreach(v, from, s),
+            Proof::BadCertificate {
+                from: accused,
+                commit,
+                accepts,
+                sig,
+            } => self.on_bad_certificate(v, from, accused, commit, accepts, sig),
+            Proof::Forgery {
+                signer,
+                claimed,
+                body,
+                sig,
+            } => self.on_forgery(v, from, signer, claimed, body, sig),
+            Proof::IgnoredPrepared { justification, sig } => {
+                self.on_unjustified(v, from, justification, sig)
+            }
+            Proof::BftIgnoredPrepared(j) => self.on_bft_unjustified(v, from, j),
+            Proof::StalePrepared(accept, prepared) => self.on_stale(v, from, accept, prepared),
+        }
+    }
+
     /// Evidence of equivocation: flag the leader and tell everyone, once.
     pub(super) fn convict(&mut self, v: &mut Verdict, a: Signed, b: Signed) {
         let leader = a.from;
-        if self.banned.contains(&leader) {
+        if self.flagged_nodes.contains(&leader) {
             return;
         }
         let describe = |s: &Signed| match &s.msg {
@@ -28,13 +55,14 @@ impl Shield {
             describe(&b)
         );
         self.flag(v, leader, Evidence::Equivocation, reason);
-        v.send.push(self.packet(None, Body::Evidence(a, b)));
+        v.send
+            .push(self.packet(None, Body::Accuse(Proof::Equivocation(a, b))));
     }
 
     /// A signed message whose ballot jumps out of bounds: flag its signer
     /// and tell everyone, once. The message is the evidence.
     pub(super) fn overreach(&mut self, v: &mut Verdict, s: Signed) {
-        if s.from == self.id || self.banned.contains(&s.from) {
+        if s.from == self.id || self.flagged_nodes.contains(&s.from) {
             return;
         }
         let reason = format!(
@@ -44,7 +72,8 @@ impl Shield {
             self.bound.max_seen()
         );
         self.flag(v, s.from, Evidence::Overreach, reason);
-        v.send.push(self.packet(None, Body::Overreach(s)));
+        v.send
+            .push(self.packet(None, Body::Accuse(Proof::Overreach(s))));
     }
 
     /// A signed Commit with a certificate that fails by signatures alone:
@@ -58,7 +87,7 @@ impl Shield {
         accepts: Vec<Signed>,
         sig: Vec<u8>,
     ) {
-        if from == self.id || self.banned.contains(&from) {
+        if from == self.id || self.flagged_nodes.contains(&from) {
             return;
         }
         let reason = format!(
@@ -69,12 +98,12 @@ impl Shield {
         self.flag(v, from, Evidence::BadCertificate, reason);
         v.send.push(self.packet(
             None,
-            Body::BadCertificate {
+            Body::Accuse(Proof::BadCertificate {
                 from,
                 commit,
                 accepts,
                 sig,
-            },
+            }),
         ));
     }
 
@@ -89,16 +118,16 @@ impl Shield {
         reason: String,
     ) {
         let leader = j.propose.from;
-        if leader == self.id || self.banned.contains(&leader) {
+        if leader == self.id || self.flagged_nodes.contains(&leader) {
             return;
         }
         self.flag(v, leader, Evidence::IgnoredPrepared, reason);
         v.send.push(self.packet(
             None,
-            Body::Unjustified {
+            Body::Accuse(Proof::IgnoredPrepared {
                 justification: j,
                 sig,
-            },
+            }),
         ));
     }
 
@@ -109,7 +138,7 @@ impl Shield {
             return;
         };
         let node = accept.from;
-        if node == self.id || self.banned.contains(&node) {
+        if node == self.id || self.flagged_nodes.contains(&node) {
             return;
         }
         if !stale::hides(&accept, &prepared)
@@ -124,7 +153,7 @@ impl Shield {
         );
         self.flag(v, node, Evidence::StalePrepared, reason);
         v.send
-            .push(self.packet(None, Body::Stale(accept, prepared)));
+            .push(self.packet(None, Body::Accuse(Proof::StalePrepared(accept, prepared))));
     }
 
     /// A BFT Propose its justification does not allow, as an accusation: re-
@@ -139,7 +168,7 @@ impl Shield {
             _ => Self::dropped(
                 v,
                 from,
-                &Body::BftUnjustified(j),
+                &Body::Accuse(Proof::BftIgnoredPrepared(j)),
                 format!("accusation against node {leader} without valid evidence"),
             ),
         }

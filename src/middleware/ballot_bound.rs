@@ -16,7 +16,7 @@
 //!
 //! The signed message is its own evidence: anyone holding the sender's key
 //! can check the signature and compare the round with its own highest round
-//! seen. The shield forwards it as [`crate::wire::Body::Overreach`] and every
+//! seen. The shield forwards it as [`crate::wire::proofs::Proof::Overreach`] and every
 //! receiver re-checks both before flagging; an accusation that fails either
 //! check is ignored, and since a shield's highest round only grows, a
 //! message that is within bounds for a receiver stays so.

@@ -4,7 +4,7 @@
 //! only detectable.
 //!
 //! - A BFT `Prepared` travels as a [`Proven`]: the acceptor's signed
-//!   Prepared plus, for every value it reports, a [`Proof`] — a *prepared
+//!   Prepared plus, for every value it reports, a [`ValueProof`] — a *prepared
 //!   certificate* (the leader's signed Propose and a quorum of signed echoes
 //!   of it: 2f+1 nodes vouched for that value in that ballot) or a *commit
 //!   certificate* (a quorum of signed Accepts). A report without a valid
@@ -32,7 +32,7 @@
 
 use crate::auth::Keyring;
 use crate::core::{Ballot, Message, NodeId, Pos, Value};
-pub use crate::wire::proofs::{Justified, Proof, Proven};
+pub use crate::wire::proofs::{Justified, Proven, ValueProof};
 use crate::wire::Body;
 use std::collections::BTreeSet;
 
@@ -53,7 +53,7 @@ pub enum JustifyError {
 
 /// Whether `proof` shows `(pos, value)` vouched for by a quorum.
 pub fn proves(
-    proof: &Proof,
+    proof: &ValueProof,
     pos: Pos,
     ballot: Ballot,
     value: &Value,
@@ -61,7 +61,7 @@ pub fn proves(
     quorum: usize,
 ) -> bool {
     match proof {
-        Proof::Prepared { propose, echoes } => {
+        ValueProof::Prepared { propose, echoes } => {
             let expected = Message::Propose {
                 pos,
                 ballot,
@@ -82,7 +82,7 @@ pub fn proves(
             }
             vouchers.len() >= quorum
         }
-        Proof::Committed { accepts } => {
+        ValueProof::Committed { accepts } => {
             super::certificate::signers(pos, value, accepts, keys, &BTreeSet::new()) >= quorum
         }
     }
@@ -187,12 +187,12 @@ mod tests {
     }
 
     /// A prepared certificate echoed by `by`.
-    fn cert(ids: &[Identity], p: &Signed, by: &[NodeId]) -> Proof {
+    fn cert(ids: &[Identity], p: &Signed, by: &[NodeId]) -> ValueProof {
         let echoes = by
             .iter()
             .map(|&i| (i, ids[i as usize].sign(i, &Body::Echo(p.clone()))))
             .collect();
-        Proof::Prepared {
+        ValueProof::Prepared {
             propose: p.clone(),
             echoes,
         }
@@ -202,7 +202,7 @@ mod tests {
         ids: &[Identity],
         from: NodeId,
         ballot: Ballot,
-        reports: Vec<((Pos, Ballot, &str), Proof)>,
+        reports: Vec<((Pos, Ballot, &str), ValueProof)>,
     ) -> Proven {
         let (accepted, proofs): (Vec<_>, Vec<_>) = reports
             .into_iter()
@@ -260,11 +260,11 @@ mod tests {
             Q
         ));
         // Echo signatures moved to another Propose do not verify.
-        let Proof::Prepared { echoes, .. } = cert(&ids, &p, &[1, 2]) else {
+        let ValueProof::Prepared { echoes, .. } = cert(&ids, &p, &[1, 2]) else {
             unreachable!()
         };
         let other = propose(&ids, 0, b, "w");
-        let moved = Proof::Prepared {
+        let moved = ValueProof::Prepared {
             propose: other,
             echoes,
         };
@@ -350,10 +350,10 @@ mod tests {
                 },
             )
         };
-        let full = Proof::Committed {
+        let full = ValueProof::Committed {
             accepts: vec![accept(0), accept(1), accept(2)],
         };
-        let short = Proof::Committed {
+        let short = ValueProof::Committed {
             accepts: vec![accept(0), accept(1), accept(1)],
         };
         // Committed values are reported in the Prepare's own ballot.

@@ -6,7 +6,7 @@
 //! leader is convicted by what it signed.
 
 use super::bft;
-use super::{Evidence, Shield, Verdict, KEEP_BALLOTS};
+use super::{Evidence, Proof, Shield, Verdict, KEEP_BALLOTS};
 
 /// Prepared certificates of accepted values a shield keeps in memory.
 const KEEP_PROOFS: usize = 4096;
@@ -35,7 +35,7 @@ impl Shield {
         let proofs = accepted
             .iter()
             .map(|(p, b, value)| match self.certs.committed(*p, value) {
-                Some(accepts) => Some(bft::Proof::Committed { accepts }),
+                Some(accepts) => Some(bft::ValueProof::Committed { accepts }),
                 None => self.echo.certificate(*p, *b, value).or_else(|| {
                     // Kept from before a restart (the echo maps are not).
                     self.accepted_proofs.get(&(*p, *b, value.clone())).cloned()
@@ -174,11 +174,12 @@ impl Shield {
         e: bft::JustifyError,
     ) {
         let leader = j.propose.from;
-        if leader == self.id || self.banned.contains(&leader) {
+        if leader == self.id || self.flagged_nodes.contains(&leader) {
             return;
         }
         let reason = format!("ignored Prepared values: {e}");
         self.flag(v, leader, Evidence::IgnoredPrepared, reason);
-        v.send.push(self.packet(None, Body::BftUnjustified(j)));
+        v.send
+            .push(self.packet(None, Body::Accuse(Proof::BftIgnoredPrepared(j))));
     }
 }

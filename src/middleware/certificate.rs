@@ -127,6 +127,11 @@ impl Certificates {
 
     /// The certificates stored since the last call, for a driver that
     /// persists them.
+    /// Whether [`Certificates::take_fresh`] has anything to give.
+    pub fn has_fresh(&self) -> bool {
+        self.fresh.as_ref().is_some_and(|f| !f.is_empty())
+    }
+
     pub fn take_fresh(&mut self) -> BTreeMap<Pos, (Value, Vec<Signed>)> {
         let fresh = self.fresh.as_mut().map(std::mem::take).unwrap_or_default();
         fresh

@@ -116,7 +116,7 @@ impl EchoCheck {
         pos: Pos,
         ballot: Ballot,
         value: &crate::core::Value,
-    ) -> Option<super::bft::Proof> {
+    ) -> Option<super::bft::ValueProof> {
         let k = (ballot.node, pos, ballot);
         let propose = self.seen.get(&k)?;
         let matches = matches!(&propose.msg, Message::Propose { value: v, .. } if v == value);
@@ -129,7 +129,7 @@ impl EchoCheck {
             .filter(|(id, _)| **id != k.0)
             .map(|(id, sig)| (*id, sig.clone()))
             .collect();
-        Some(super::bft::Proof::Prepared {
+        Some(super::bft::ValueProof::Prepared {
             propose: propose.clone(),
             echoes: sigs,
         })

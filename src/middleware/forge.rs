@@ -4,7 +4,7 @@
 //! A packet that fails under its claimed sender is tried against the other
 //! known keys — on that failure path only.
 
-use super::{Evidence, Shield, Verdict};
+use super::{Evidence, Proof, Shield, Verdict};
 use crate::core::{Forgery, Message, NodeId};
 use crate::wire::{Body, Packet};
 
@@ -76,7 +76,7 @@ impl Shield {
         body: Vec<u8>,
         sig: Vec<u8>,
     ) {
-        if signer == self.id || signer == claimed || self.banned.contains(&signer) {
+        if signer == self.id || signer == claimed || self.flagged_nodes.contains(&signer) {
             return;
         }
         let reason =
@@ -84,12 +84,12 @@ impl Shield {
         self.flag(v, signer, Evidence::Forgery, reason);
         v.send.push(self.packet(
             None,
-            Body::Forgery {
+            Body::Accuse(Proof::Forgery {
                 signer,
                 claimed,
                 body,
                 sig,
-            },
+            }),
         ));
     }
 
@@ -106,7 +106,7 @@ impl Shield {
         let signer = self.keys.ids().find(|&j| {
             j != claimed
                 && j != self.id
-                && !self.banned.contains(&j)
+                && !self.flagged_nodes.contains(&j)
                 && self.keys.verify_claim(j, claimed, &bytes, sig).is_ok()
         });
         if let Some(signer) = signer {

@@ -17,7 +17,7 @@
 //! A refused justification is self-verifying evidence: the leader signed
 //! the whole packet, Prepareds included, so anyone holding the keys can
 //! recompute the value and see it differs. It is forwarded as
-//! [`crate::wire::Body::Unjustified`]; every receiver re-checks it, and an
+//! [`crate::wire::proofs::Proof::IgnoredPrepared`]; every receiver re-checks it, and an
 //! accusation that does not verify flags nobody. Choosing which Prepareds
 //! to attach cannot frame an honest leader either: the shield attaches the
 //! very ones its core took its value from (the first `needed` distinct
@@ -219,6 +219,11 @@ impl Justify {
 
     /// What was accepted since the last call (still kept), for a driver
     /// that persists it.
+    /// Whether [`Justify::take_fresh`] has anything to give.
+    pub fn has_fresh(&self) -> bool {
+        self.fresh.as_ref().is_some_and(|f| !f.is_empty())
+    }
+
     pub fn take_fresh(&mut self) -> BTreeMap<Pos, BTreeMap<Ballot, Signed>> {
         let mut out: BTreeMap<Pos, BTreeMap<Ballot, Signed>> = BTreeMap::new();
         for (pos, ballot) in self.fresh.as_mut().map(std::mem::take).unwrap_or_default() {

@@ -72,36 +72,7 @@ use prepare_limit::PrepareLimit;
 use stale::StaleCheck;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What a node was flagged on: the kind of evidence, as `paxos matrix`
-/// reports it. Each is checkable by any third party (or, for the Prepare
-/// limit, a count each node makes itself).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Evidence {
-    /// Two signed Proposes for one (position, ballot) with different values.
-    Equivocation,
-    /// One signed message whose ballot jumps out of bounds.
-    Overreach,
-    /// Too many Prepares cutting off fresh promises (counted, not proven).
-    PrepareLimit,
-    /// A signed Commit whose certificate lacks a quorum of valid Accepts.
-    BadCertificate,
-    /// A packet signed with one node's key that claims another sender.
-    Forgery,
-    /// A signed justified Propose whose value is not the one its own
-    /// Prepared quorum calls for.
-    IgnoredPrepared,
-    /// A signed Accept and a later signed Prepared of the same node that
-    /// does not report it.
-    StalePrepared,
-}
-
-impl std::fmt::Display for Evidence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = serde_json::to_value(self).expect("a unit variant serializes");
-        f.write_str(s.as_str().unwrap_or("?"))
-    }
-}
+pub use crate::wire::proofs::{Evidence, Proof};
 
 /// A value at a position in a ballot.
 pub type Slot = (crate::core::Pos, crate::core::Ballot, crate::core::Value);
@@ -110,7 +81,7 @@ pub type Slot = (crate::core::Pos, crate::core::Ballot, crate::core::Value);
 /// persisted state: without it a restarted node could not show why it
 /// accepted or committed what it persisted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Durable {
+pub struct ShieldDurable {
     /// The signed Proposes its core accepted (the core persisted their
     /// values; these are their signatures, a leader's justification).
     pub accepted: BTreeMap<crate::core::Pos, BTreeMap<crate::core::Ballot, Signed>>,
@@ -121,17 +92,17 @@ pub struct Durable {
     pub certificates: BTreeMap<crate::core::Pos, (crate::core::Value, Vec<Signed>)>,
     /// BFT mode: the prepared certificate of each value its core accepted,
     /// which its Prepared reports must carry to count.
-    pub prepared: BTreeMap<Slot, bft::Proof>,
+    pub prepared: BTreeMap<Slot, bft::ValueProof>,
 }
 
-impl Durable {
+impl ShieldDurable {
     /// Nothing to keep.
     pub fn is_empty(&self) -> bool {
         self.accepted.is_empty() && self.certificates.is_empty() && self.prepared.is_empty()
     }
 
     /// Add what `more` holds (a later record wins where both hold one).
-    pub fn merge(&mut self, more: Durable) {
+    pub fn merge(&mut self, more: ShieldDurable) {
         for (pos, by_ballot) in more.accepted {
             self.accepted.entry(pos).or_default().extend(by_ballot);
         }
@@ -149,6 +120,15 @@ pub struct Verdict {
     pub send: Vec<Packet>,
     /// What the shield noticed, for the trace.
     pub events: Vec<Event>,
+}
+
+impl Verdict {
+    /// Add `more` after what this verdict holds.
+    pub fn merge(&mut self, more: Verdict) {
+        self.deliver.extend(more.deliver);
+        self.send.extend(more.send);
+        self.events.extend(more.events);
+    }
 }
 
 /// How a shield behaves.
@@ -214,7 +194,7 @@ pub struct Shield {
     identity: Option<Identity>,
     keys: Keyring,
     now: u64,
-    banned: BTreeSet<NodeId>,
+    flagged_nodes: BTreeSet<NodeId>,
     /// What each flagged node was flagged on (the first evidence).
     evidence: BTreeMap<NodeId, Evidence>,
     echo: EchoCheck,
@@ -241,9 +221,9 @@ pub struct Shield {
     /// acceptors must recompute from the very set the leader used.
     frozen: BTreeMap<crate::core::Ballot, Vec<bft::Proven>>,
     /// BFT mode: the prepared certificate of each value our core accepted,
-    /// kept (and persisted, [`Durable::prepared`]) so that a restarted node
+    /// kept (and persisted, [`ShieldDurable::prepared`]) so that a restarted node
     /// can still prove what it reports; the echo maps are volatile.
-    accepted_proofs: BTreeMap<Slot, bft::Proof>,
+    accepted_proofs: BTreeMap<Slot, bft::ValueProof>,
     /// Keys of `accepted_proofs` added since [`Shield::take_durable`], when
     /// a driver persists them.
     fresh_proofs: Option<Vec<Slot>>,
@@ -275,7 +255,7 @@ impl Shield {
             identity,
             keys: Keyring::default(),
             now: 0,
-            banned: BTreeSet::new(),
+            flagged_nodes: BTreeSet::new(),
             evidence: BTreeMap::new(),
             local: Vec::new(),
             witness: None,
@@ -300,7 +280,7 @@ impl Shield {
 
     /// The nodes this shield flagged and ignores.
     pub fn flagged(&self) -> &BTreeSet<NodeId> {
-        &self.banned
+        &self.flagged_nodes
     }
 
     /// The highest ballot round this shield let through or sent.
@@ -352,17 +332,15 @@ impl Shield {
         let mut v = Verdict::default();
         for p in std::mem::take(&mut self.local) {
             let w = self.accept(p);
-            v.deliver.extend(w.deliver);
-            v.send.extend(w.send);
-            v.events.extend(w.events);
+            v.merge(w);
         }
         v
     }
 
     /// What this shield must keep across a crash of its node, beside what
-    /// its core persisted ([`Durable`]).
-    pub fn durable(&self) -> Durable {
-        Durable {
+    /// its core persisted ([`ShieldDurable`]).
+    pub fn durable(&self) -> ShieldDurable {
+        ShieldDurable {
             accepted: self.justify.durable(),
             certificates: self.certs.durable(),
             prepared: self.accepted_proofs.clone(),
@@ -380,7 +358,12 @@ impl Shield {
     /// What was added to [`Shield::durable`] since the last call (after
     /// [`Shield::track_durable`]), if anything: the record a driver appends
     /// to the node's data directory.
-    pub fn take_durable(&mut self) -> Option<Durable> {
+    pub fn take_durable(&mut self) -> Option<ShieldDurable> {
+        // The message path: nothing to build unless something is new.
+        let fresh = self.fresh_proofs.as_ref().is_some_and(|f| !f.is_empty());
+        if !fresh && !self.justify.has_fresh() && !self.certs.has_fresh() {
+            return None;
+        }
         let prepared = self
             .fresh_proofs
             .as_mut()
@@ -389,7 +372,7 @@ impl Shield {
             .into_iter()
             .filter_map(|k| self.accepted_proofs.get(&k).map(|p| (k, p.clone())))
             .collect();
-        let d = Durable {
+        let d = ShieldDurable {
             accepted: self.justify.take_fresh(),
             certificates: self.certs.take_fresh(),
             prepared,
@@ -401,7 +384,7 @@ impl Shield {
     /// highest round the node's core promised before it (what its
     /// persisted state shows): the ballot bound starts there, not at 0, or
     /// the cluster's current rounds would look like an overreach.
-    pub fn restore(&mut self, durable: Durable, round: u64) {
+    pub fn restore(&mut self, durable: ShieldDurable, round: u64) {
         self.bound.observe_round(round);
         self.justify.restore(durable.accepted);
         self.certs.restore(durable.certificates);
@@ -476,7 +459,7 @@ impl Shield {
     }
 
     pub(super) fn flag(&mut self, v: &mut Verdict, node: NodeId, kind: Evidence, reason: String) {
-        if node == self.id || !self.banned.insert(node) {
+        if node == self.id || !self.flagged_nodes.insert(node) {
             return;
         }
         self.evidence.insert(node, kind);
@@ -506,7 +489,7 @@ impl Shield {
     pub fn incoming(&mut self, packet: Packet) -> Verdict {
         let mut v = Verdict::default();
         let from = packet.from;
-        if from == self.id || self.banned.contains(&from) {
+        if from == self.id || self.flagged_nodes.contains(&from) {
             return v;
         }
         if self.identity.is_some() {
@@ -577,25 +560,7 @@ impl Shield {
                 self.on_certified(v_, from, commit, accepts, sig)
             }
             Body::Echo(s) => self.on_echo(v_, from, s, sig),
-            Body::BftUnjustified(j) => self.on_bft_unjustified(v_, from, j),
-            Body::Unjustified { justification, sig } => {
-                self.on_unjustified(v_, from, justification, sig)
-            }
-            Body::Stale(accept, prepared) => self.on_stale(v_, from, accept, prepared),
-            Body::BadCertificate {
-                from: accused,
-                commit,
-                accepts,
-                sig,
-            } => self.on_bad_certificate(v_, from, accused, commit, accepts, sig),
-            Body::Forgery {
-                signer,
-                claimed,
-                body,
-                sig,
-            } => self.on_forgery(v_, from, signer, claimed, body, sig),
-            Body::Overreach(s) => self.on_overreach(v_, from, s),
-            Body::Evidence(a, b) => self.on_evidence(v_, from, a, b),
+            Body::Accuse(proof) => self.on_accusation(v_, from, proof),
         }
         v
     }

@@ -89,7 +89,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_climber_cutting_off_fresh_promises_is_banned_at_the_limit() {
+    fn a_climber_cutting_off_fresh_promises_is_flagged_at_the_limit() {
         let mut l = PrepareLimit::new(3, 10);
         let mut now = 0;
         let mut verdicts = Vec::new();
@@ -127,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn a_climber_refreshing_its_own_promise_is_banned() {
+    fn a_climber_refreshing_its_own_promise_is_flagged() {
         let mut l = PrepareLimit::new(3, 10);
         let verdicts: Vec<Judgement> = (1..=4)
             .map(|t| l.observe(2, 5, Ballot::new(t, 2), t))

@@ -16,7 +16,7 @@
 //! commit certificates (and as leaders), and see others' signed Prepareds
 //! as leaders and inside justified Proposes ([`super::justify`]). The shield
 //! checks whenever both are at hand, flags the signer and forwards the pair
-//! ([`crate::wire::Body::Stale`]); every receiver re-checks it.
+//! ([`crate::wire::proofs::Proof::StalePrepared`]); every receiver re-checks it.
 //!
 //! This is **detection only**, with `n = 2f+1`: the lie works at the moment
 //! it is told (a quorum that contains the liar is a quorum), and the pair

@@ -143,7 +143,7 @@ impl Shield {
         let ignored: BTreeSet<NodeId> = if self.bft() {
             BTreeSet::new()
         } else {
-            self.banned
+            self.flagged_nodes
                 .iter()
                 .copied()
                 .filter(|n| self.evidence.get(n) == Some(&Evidence::Equivocation))
@@ -175,7 +175,7 @@ impl Shield {
 
     /// Another node's echo of a Propose.
     pub(super) fn on_echo(&mut self, v: &mut Verdict, from: NodeId, s: Signed, sig: Vec<u8>) {
-        if self.banned.contains(&s.from) || (s.from == self.id && !self.bft()) {
+        if self.flagged_nodes.contains(&s.from) || (s.from == self.id && !self.bft()) {
             return;
         }
         // One verification per signed Propose: the echoes of every
@@ -225,7 +225,7 @@ impl Shield {
                     let (a, b) = *pair;
                     self.convict(v, a, b)
                 }
-                if self.banned.contains(&from) {
+                if self.flagged_nodes.contains(&from) {
                     return;
                 }
                 // BFT: echo again whenever the leader re-sends. Nothing is

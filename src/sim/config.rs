@@ -3,7 +3,7 @@
 //! cannot run ([`SimError`]).
 
 use crate::attack::Attack;
-use crate::cluster::{ClusterSpec, Defences, Mode, Signing, Tunables};
+use crate::cluster::{ClusterSpec, Tunables};
 use crate::core::NodeId;
 
 /// What to simulate.
@@ -94,17 +94,14 @@ pub enum SimError {
 impl SimConfig {
     /// The cluster this simulates, with `seed` for its keys.
     pub fn spec(&self, seed: u64) -> ClusterSpec {
+        let (n, attack, at) = (self.nodes, self.attack, self.attacker);
         ClusterSpec {
-            nodes: self.nodes,
-            mode: Mode::from_flags(self.bft, self.faults),
-            attack: self.attack.map(|a| (a, self.attacker)),
-            defences: Defences::all_if(self.middleware),
-            signing: Signing::WithDefences,
             seed,
             tunables: Tunables {
                 max_jump: self.max_jump,
                 ..Tunables::default()
             },
+            ..ClusterSpec::lab(n, attack, at, self.middleware, self.bft, self.faults)
         }
     }
 

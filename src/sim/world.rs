@@ -93,8 +93,7 @@ fn describe(body: &Body) -> String {
         Body::Paxos(m) => m.to_string(),
         Body::Certified { commit, accepts } => format!("{commit}+cert of {}", accepts.len()),
         Body::Echo(s) => format!("Echo of node {}'s {}", s.from, s.msg),
-        Body::Evidence(a, _) => format!("Evidence against node {}", a.from),
-        Body::Overreach(s) => format!("Overreach evidence against node {}", s.from),
+        Body::Accuse(p) => p.to_string(),
         Body::Climb { prepare, witness } => {
             format!(
                 "{prepare} justified by node {}'s {}",
@@ -107,24 +106,12 @@ fn describe(body: &Body) -> String {
             j.propose.msg,
             j.justification.len()
         ),
-        Body::BftUnjustified(j) => format!("Unjustified evidence against node {}", j.propose.from),
-        Body::BadCertificate { from, commit, .. } => {
-            format!("BadCertificate evidence against node {from} ({commit})")
-        }
-        Body::Forgery {
-            signer, claimed, ..
-        } => format!("Forgery evidence against node {signer} (signed as node {claimed})"),
         Body::Justified(j) => format!(
             "{} justified by {} Prepared{}",
             j.propose.msg,
             j.prepareds.len(),
             if j.own.is_some() { " and its own" } else { "" }
         ),
-        Body::Unjustified { justification, .. } => format!(
-            "Unjustified evidence against node {}",
-            justification.propose.from
-        ),
-        Body::Stale(a, _) => format!("Stale-Prepared evidence against node {}", a.from),
     }
 }
 
@@ -185,7 +172,7 @@ impl World {
     /// Node `id` as the spec builds it: fresh, or rebuilt from `saved`. Its
     /// shield knows every key and tracks what it must keep.
     fn build(&self, id: NodeId, saved: Option<Saved>) -> Node {
-        let identity = self.spec.identity(id);
+        let identity = || self.spec.identity(id);
         let member = match saved {
             None => self.spec.member(id, identity),
             Some(saved) => self.spec.rebuild(id, identity, saved),
@@ -194,7 +181,11 @@ impl World {
         for (j, key) in self.keys.iter().enumerate() {
             node.shield_mut().add_peer_key(j as NodeId, *key);
         }
-        node.shield_mut().track_durable();
+        if !self.spec.defences.is_empty() {
+            // What a node process appends to proofs.log (with the defences
+            // on, the only case it keeps one).
+            node.shield_mut().track_durable();
+        }
         node
     }
 
@@ -612,6 +603,7 @@ impl World {
             if !self.is_up(m) {
                 continue;
             }
+            self.step(m, NodeInput::ShieldTick);
             let entropy = self.rng.next_u64();
             self.step(m, NodeInput::Tick { entropy });
         }

@@ -4,7 +4,7 @@
 //! A node running the middleware holds, beside its replica's state, what
 //! proves that state to others: the certificate of each commit and the
 //! signed Propose behind each accepted value and, in BFT mode, the prepared
-//! certificate of each accepted value ([`crate::middleware::Durable`]).
+//! certificate of each accepted value ([`crate::middleware::ShieldDurable`]).
 //! Without them a restarted node answers for its decided positions with
 //! bare Commits nobody applies, and when the nodes that learnt a position
 //! all restarted, nobody can learn it again.
@@ -12,12 +12,12 @@
 //! Losing proofs never breaks safety, only that node's ability to prove
 //! (a liveness risk), so this file is simpler than the replica's log: each
 //! record (framed like the log's, `[len][crc][payload]`, the payload a
-//! postcard [`Durable`] delta) is appended and fdatasync'd, and at open
+//! postcard [`ShieldDurable`] delta) is appended and fdatasync'd, and at open
 //! every valid record is merged; from the first bad one on (a torn tail, or
 //! damage) the file is cut off with a warning instead of refusing to start.
 
 use super::{frame, io_err, unframe, StoreError};
-use crate::middleware::Durable;
+use crate::middleware::ShieldDurable;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ pub struct ProofLog {
 impl ProofLog {
     /// Open (or create) `dir/proofs.log` and return what it holds. The
     /// directory must exist and be held by an open [`super::Store`].
-    pub fn open(dir: &Path) -> Result<(ProofLog, Durable), StoreError> {
+    pub fn open(dir: &Path) -> Result<(ProofLog, ShieldDurable), StoreError> {
         let path = dir.join(PROOFS);
         let mut buf = Vec::new();
         match File::open(&path) {
@@ -44,7 +44,7 @@ impl ProofLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("open", &path)(e)),
         }
-        let mut state = Durable::default();
+        let mut state = ShieldDurable::default();
         let mut off = 0;
         while off < buf.len() {
             let Some((d, n)) = read_record(&buf[off..]) else {
@@ -76,7 +76,7 @@ impl ProofLog {
     }
 
     /// Append one delta and fdatasync it.
-    pub fn append(&mut self, delta: &Durable) -> Result<(), StoreError> {
+    pub fn append(&mut self, delta: &ShieldDurable) -> Result<(), StoreError> {
         let payload = postcard::to_allocvec(delta).map_err(|source| StoreError::Encode {
             path: self.path.clone(),
             source,
@@ -93,9 +93,9 @@ impl ProofLog {
     }
 }
 
-fn read_record(buf: &[u8]) -> Option<(Durable, usize)> {
+fn read_record(buf: &[u8]) -> Option<(ShieldDurable, usize)> {
     let (payload, n) = unframe(buf)?;
-    match postcard::take_from_bytes::<Durable>(payload) {
+    match postcard::take_from_bytes::<ShieldDurable>(payload) {
         Ok((d, [])) => Some((d, n)),
         _ => None,
     }
@@ -108,7 +108,7 @@ mod tests {
     use crate::core::{Ballot, Message};
     use crate::storage::tests::TestDir;
 
-    fn delta(pos: u64, value: &str) -> Durable {
+    fn delta(pos: u64, value: &str) -> ShieldDurable {
         let accept = Identity::from_seed(1, 2).sign_message(
             2,
             Message::Accept {
@@ -125,7 +125,7 @@ mod tests {
                 value: value.into(),
             },
         );
-        let mut d = Durable::default();
+        let mut d = ShieldDurable::default();
         d.certificates.insert(pos, (value.into(), vec![accept]));
         d.accepted
             .entry(pos)

@@ -101,18 +101,11 @@ pub fn position(body: &Body) -> Option<Pos> {
         Body::Paxos(Message::CatchUp { .. }) => None,
         Body::Paxos(m) | Body::Certified { commit: m, .. } => Some(m.pos()),
         Body::Echo(s) => Some(s.msg.pos()),
-        Body::Evidence(a, _) => Some(a.msg.pos()),
-        Body::Overreach(s) => Some(s.msg.pos()),
+        Body::Accuse(p) => p.position(),
         Body::Climb { prepare, .. } => Some(prepare.pos()),
         Body::BftPrepared(p) => Some(p.prepared.msg.pos()),
-        Body::BftPropose(j) | Body::BftUnjustified(j) => Some(j.propose.msg.pos()),
-        Body::BadCertificate { commit, .. } => Some(commit.pos()),
-        Body::Forgery { .. } => None,
-        Body::Justified(j)
-        | Body::Unjustified {
-            justification: j, ..
-        } => Some(j.propose.msg.pos()),
-        Body::Stale(a, _) => Some(a.msg.pos()),
+        Body::BftPropose(j) => Some(j.propose.msg.pos()),
+        Body::Justified(j) => Some(j.propose.msg.pos()),
     }
 }
 
@@ -124,8 +117,7 @@ pub fn label(body: &Body) -> String {
             format!("{} +{} Accepts", short(&commit.to_string()), accepts.len())
         }
         Body::Echo(s) => format!("Echo {}", short(&s.msg.to_string())),
-        Body::Evidence(a, _) => format!("Evidence vs node {}", a.from),
-        Body::Overreach(s) => format!("Overreach evidence vs node {}", s.from),
+        Body::Accuse(p) => format!("{} vs node {}", p.title(), p.accused()),
         Body::Climb { prepare, witness } => format!(
             "{} over node {}'s round",
             short(&prepare.to_string()),
@@ -141,25 +133,11 @@ pub fn label(body: &Body) -> String {
             short(&j.propose.msg.to_string()),
             j.justification.len()
         ),
-        Body::BftUnjustified(j) => format!("Unjustified evidence vs node {}", j.propose.from),
-        Body::BadCertificate { from, .. } => format!("BadCertificate vs node {from}"),
-        Body::Forgery {
-            signer, claimed, ..
-        } => {
-            format!("Forgery vs node {signer} (as {claimed})")
-        }
         Body::Justified(j) => format!(
             "{} +{} Prepared",
             short(&j.propose.msg.to_string()),
             j.prepareds.len()
         ),
-        Body::Unjustified { justification, .. } => {
-            format!(
-                "Unjustified evidence vs node {}",
-                justification.propose.from
-            )
-        }
-        Body::Stale(a, _) => format!("Stale evidence vs node {}", a.from),
     }
 }
 

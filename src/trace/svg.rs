@@ -66,37 +66,7 @@ pub fn render(trace: &Trace) -> String {
         esc(&trace.caption)
     );
     for lane in &trace.lanes {
-        let lx = x[&lane.id];
-        let colour = if lane.attack.is_some() {
-            "#c0392b"
-        } else {
-            "#222"
-        };
-        let _ = writeln!(
-            s,
-            r#"<g class="lane" data-lane="{}"><text x="{lx}" y="{}" text-anchor="middle" font-weight="bold" fill="{colour}">{}</text><line x1="{lx}" y1="{}" x2="{lx}" y2="{bottom}" stroke="{colour}" stroke-width="{}"/>"#,
-            esc(&lane_title(lane)),
-            TOP - 14,
-            esc(&lane_title(lane)),
-            TOP - 6,
-            if lane.attack.is_some() { 3 } else { 1 },
-        );
-        if lane.id != LaneId::Coordinator {
-            let mut y = bottom + 18;
-            let _ = writeln!(
-                s,
-                r#"<text class="log" x="{lx}" y="{y}" text-anchor="middle" font-weight="bold">log</text>"#
-            );
-            for (i, v) in lane.log.iter().take(20).enumerate() {
-                y += 16;
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{lx}" y="{y}" text-anchor="middle">{i}: {}</text>"#,
-                    esc(v)
-                );
-            }
-        }
-        s.push_str("</g>\n");
+        draw_lane(&mut s, lane, x[&lane.id], bottom);
     }
     for (row, step) in trace.steps.iter().enumerate() {
         let y = TOP + (row + 1) * ROW_H;
@@ -106,52 +76,90 @@ pub fn render(trace: &Trace) -> String {
                 to,
                 label,
                 dropped,
-            } => {
-                let (x1, x2) = (x[from], x[to]);
-                let (class, style) = if *dropped {
-                    (
-                        "lost",
-                        r##"stroke="#999" stroke-dasharray="5,4" marker-end="url(#cross)""##,
-                    )
-                } else {
-                    ("msg", r##"stroke="#333" marker-end="url(#head)""##)
-                };
-                let tx = (x1 + x2) / 2;
-                let _ = writeln!(
-                    s,
-                    r##"<line class="{class}" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" {style}/><text x="{tx}" y="{}" text-anchor="middle" fill="{}">{}</text>"##,
-                    y - 4,
-                    if *dropped { "#999" } else { "#000" },
-                    esc(label)
-                );
-            }
-            Step::Note { lane, text, alarm } => {
-                let lx = x[lane];
-                let (fill, stroke) = if *alarm {
-                    ("#fdecea", "#c0392b")
-                } else {
-                    ("#fff8dc", "#b8a96a")
-                };
-                let w = LANE_W - 20;
-                // A note stays inside its box; the whole text is its tooltip.
-                let fits = w / 7;
-                let shown: String = if text.chars().count() > fits {
-                    text.chars().take(fits - 1).chain(['…']).collect()
-                } else {
-                    text.clone()
-                };
-                let _ = writeln!(
-                    s,
-                    r#"<g class="note"><title>{}</title><rect x="{}" y="{}" width="{w}" height="18" fill="{fill}" stroke="{stroke}"/><text x="{lx}" y="{}" text-anchor="middle">{}</text></g>"#,
-                    esc(text),
-                    lx - w / 2,
-                    y - 13,
-                    y,
-                    esc(&shown)
-                );
-            }
+            } => draw_arrow(&mut s, (x[from], x[to]), y, label, *dropped),
+            Step::Note { lane, text, alarm } => draw_note(&mut s, x[lane], y, text, *alarm),
         }
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// One lane: its title, its line, and (for a node) its log below.
+fn draw_lane(s: &mut String, lane: &super::Lane, lx: usize, bottom: usize) {
+    let colour = if lane.attack.is_some() {
+        "#c0392b"
+    } else {
+        "#222"
+    };
+    let _ = writeln!(
+        s,
+        r#"<g class="lane" data-lane="{}"><text x="{lx}" y="{}" text-anchor="middle" font-weight="bold" fill="{colour}">{}</text><line x1="{lx}" y1="{}" x2="{lx}" y2="{bottom}" stroke="{colour}" stroke-width="{}"/>"#,
+        esc(&lane_title(lane)),
+        TOP - 14,
+        esc(&lane_title(lane)),
+        TOP - 6,
+        if lane.attack.is_some() { 3 } else { 1 },
+    );
+    if lane.id != LaneId::Coordinator {
+        let mut y = bottom + 18;
+        let _ = writeln!(
+            s,
+            r#"<text class="log" x="{lx}" y="{y}" text-anchor="middle" font-weight="bold">log</text>"#
+        );
+        for (i, v) in lane.log.iter().take(20).enumerate() {
+            y += 16;
+            let _ = writeln!(
+                s,
+                r#"<text x="{lx}" y="{y}" text-anchor="middle">{i}: {}</text>"#,
+                esc(v)
+            );
+        }
+    }
+    s.push_str("</g>\n");
+}
+
+/// One message, drawn from lane `x1` to lane `x2` at height `y`.
+fn draw_arrow(s: &mut String, (x1, x2): (usize, usize), y: usize, label: &str, dropped: bool) {
+    let (class, style) = if dropped {
+        (
+            "lost",
+            r##"stroke="#999" stroke-dasharray="5,4" marker-end="url(#cross)""##,
+        )
+    } else {
+        ("msg", r##"stroke="#333" marker-end="url(#head)""##)
+    };
+    let tx = (x1 + x2) / 2;
+    let _ = writeln!(
+        s,
+        r##"<line class="{class}" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" {style}/><text x="{tx}" y="{}" text-anchor="middle" fill="{}">{}</text>"##,
+        y - 4,
+        if dropped { "#999" } else { "#000" },
+        esc(label)
+    );
+}
+
+/// One note in lane `lx`'s box at height `y`.
+fn draw_note(s: &mut String, lx: usize, y: usize, text: &str, alarm: bool) {
+    let (fill, stroke) = if alarm {
+        ("#fdecea", "#c0392b")
+    } else {
+        ("#fff8dc", "#b8a96a")
+    };
+    let w = LANE_W - 20;
+    // A note stays inside its box; the whole text is its tooltip.
+    let fits = w / 7;
+    let shown: String = if text.chars().count() > fits {
+        text.chars().take(fits - 1).chain(['…']).collect()
+    } else {
+        text.to_string()
+    };
+    let _ = writeln!(
+        s,
+        r#"<g class="note"><title>{}</title><rect x="{}" y="{}" width="{w}" height="18" fill="{fill}" stroke="{stroke}"/><text x="{lx}" y="{}" text-anchor="middle">{}</text></g>"#,
+        esc(text),
+        lx - w / 2,
+        y - 13,
+        y,
+        esc(&shown)
+    );
 }

@@ -13,7 +13,7 @@ pub mod proofs;
 
 use crate::auth::{AuthError, Identity, Keyring, Signed, DOMAIN};
 use crate::core::{Message, NodeId};
-use proofs::{Justification, Justified, Proven};
+use proofs::{Justification, Justified, Proof, Proven};
 use serde::{Deserialize, Serialize};
 
 /// One message on the network.
@@ -42,11 +42,9 @@ pub enum Body {
     /// The middleware's echo of a `Propose` it received, carrying the
     /// leader's own signed message (the SAFETY defence).
     Echo(Signed),
-    /// Two conflicting signed messages from one node: proof it equivocated.
-    Evidence(Signed, Signed),
-    /// One signed message whose ballot jumps out of bounds: proof on its own
-    /// (the BALLOT_OVERFLOW defence); every receiver re-checks it.
-    Overreach(Signed),
+    /// An accusation: self-verifying evidence that a node broke the
+    /// protocol, which every receiver re-checks before it flags anyone.
+    Accuse(Proof),
     /// A Prepare with the signed message of another node whose round it
     /// climbed over: a justified climb, in bounds of the witness.
     Climb { prepare: Message, witness: Signed },
@@ -54,42 +52,10 @@ pub enum Body {
     BftPrepared(Proven),
     /// BFT mode: a Propose with the Prepareds that justify its value.
     BftPropose(Justified),
-    /// A BFT Propose its own justification does not allow: proof that its
-    /// leader ignored the Prepared values; every receiver re-checks it.
-    BftUnjustified(Justified),
-    /// A certified Commit whose certificate does not hold by signatures
-    /// alone, with its sender's signature over the whole `Certified` body:
-    /// proof on its own (the PREMATURE_COMMIT defence); receivers re-check.
-    BadCertificate {
-        from: NodeId,
-        commit: Message,
-        accepts: Vec<Signed>,
-        sig: Vec<u8>,
-    },
-    /// `signer`'s signature over a packet that claims to come from
-    /// `claimed` (the FORGERY defence): `body` is the postcard of the forged
-    /// packet's body, the very bytes signed, so receivers re-check it
-    /// without decoding it.
-    Forgery {
-        signer: NodeId,
-        claimed: NodeId,
-        body: Vec<u8>,
-        sig: Vec<u8>,
-    },
     /// A `Propose` with the signed Prepared quorum (and the leader's own
     /// accepted Propose) its value is derived from (the IGNORE_PREPARED
     /// defence); acceptors recompute the value.
     Justified(Justification),
-    /// A justification whose value contradicts its own reports, with the
-    /// leader's signature over the whole `Justified` body: proof that the
-    /// leader ignored Prepared values. Every receiver re-checks it.
-    Unjustified {
-        justification: Justification,
-        sig: Vec<u8>,
-    },
-    /// A node's signed `Accept` and its signed `Prepared` that hides it:
-    /// proof of a stale Prepared (STALE_PREPARED). Re-checked by receivers.
-    Stale(Signed, Signed),
 }
 
 impl Body {
@@ -115,17 +81,11 @@ impl Body {
             Body::Paxos(m) => m.kind(),
             Body::Certified { .. } => "Commit+certificate",
             Body::Echo(_) => "Echo",
-            Body::Evidence(..) => "Evidence",
-            Body::Overreach(_) => "Overreach",
+            Body::Accuse(p) => p.title(),
             Body::Climb { .. } => "Prepare+witness",
             Body::BftPrepared(_) => "Prepared+proofs",
             Body::BftPropose(_) => "Propose+justification",
-            Body::BftUnjustified(_) => "Unjustified",
-            Body::BadCertificate { .. } => "BadCertificate",
-            Body::Forgery { .. } => "Forgery",
             Body::Justified(_) => "Propose+justification",
-            Body::Unjustified { .. } => "Unjustified",
-            Body::Stale(..) => "Stale",
         }
     }
 }
