@@ -21,7 +21,9 @@ use crate::middleware::{Shield, ShieldDurable, Verdict};
 use crate::wire::Packet;
 use std::collections::BTreeMap;
 
-/// What a node asks its runtime to do after one step, in this order.
+/// What a node asks its runtime to do after one step: `persist` before any
+/// of `packets` goes out; `events` may be reported once `persist` is done
+/// (the simulator reports them last, the actors before the packets).
 #[derive(Debug, Default)]
 pub struct Ready {
     /// The core's writes: durable (synced) before any packet goes out.

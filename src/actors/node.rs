@@ -61,7 +61,9 @@ impl NodeActor {
     }
 
     /// Carry out one step's outputs as [`node::split`] sorts them: persist
-    /// (synced) first, then hand the messages to the middleware, then report.
+    /// (synced) first; then report (a report needs only the writes to be
+    /// durable, and a client waiting for a commit hears of it sooner), then
+    /// hand the messages to the middleware.
     fn dispatch(&mut self, outs: Vec<Output>) {
         let Split {
             persist,
@@ -79,14 +81,14 @@ impl NodeActor {
                 return;
             }
         }
-        if !send.is_empty() {
-            self.middleware.do_send(Outgoing(send));
-        }
         for event in events {
             self.coordinator.do_send(DebugInfo {
                 node: self.id,
                 event,
             });
+        }
+        if !send.is_empty() {
+            self.middleware.do_send(Outgoing(send));
         }
     }
 }
