@@ -63,15 +63,7 @@ fn route(
     flight: &mut VecDeque<(NodeId, NodeId, Message)>,
 ) {
     for o in outs {
-        match o {
-            Output::Send { to, msg } => flight.push_back((from, to, msg)),
-            Output::Broadcast { msg } => {
-                for to in (0..n as NodeId).filter(|&t| t != from) {
-                    flight.push_back((from, to, msg.clone()));
-                }
-            }
-            Output::Event(_) | Output::Persist(_) | Output::Forge { .. } => {}
-        }
+        flight.extend(o.deliveries(from, n).map(|(to, msg)| (from, to, msg)));
     }
 }
 

@@ -443,6 +443,22 @@ fn run(command: Command) -> anyhow::Result<()> {
 
 const CLIENT_CONNECT: Duration = Duration::from_secs(5);
 
+/// Print `value` as one line of JSON (`--json`), or `text()` as it is.
+fn print_json_or_text<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut stdout, value)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{}", text())?;
+    }
+    Ok(())
+}
+
 fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -499,18 +515,9 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
         let mut client = Client::connect(&args.coordinator.coordinator, CLIENT_CONNECT).await?;
         let summary = status::summarize(&client.status().await?);
-        let mut stdout = std::io::stdout().lock();
-        if args.json {
-            serde_json::to_writer(&mut stdout, &summary)?;
-            writeln!(stdout)?;
-        } else {
-            write!(
-                stdout,
-                "{}",
-                status::render(&summary, &Palette::for_stdout())
-            )?;
-        }
-        Ok(())
+        print_json_or_text(args.json, &summary, || {
+            status::render(&summary, &Palette::for_stdout())
+        })
     })
 }
 
@@ -539,14 +546,12 @@ fn run_matrix(a: MatrixArgs) -> anyhow::Result<()> {
         }
     })
     .context("the matrix could not run")?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer(&mut out, &m)?;
-        writeln!(out)?;
-    } else {
-        paxos::matrix::render(&m, &mut out)?;
-    }
-    Ok(())
+    print_json_or_text(json, &m, || {
+        let mut text = Vec::new();
+        // Writing into memory cannot fail.
+        let _ = paxos::matrix::render(&m, &mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    })
 }
 
 fn run_sim(a: SimArgs) -> anyhow::Result<()> {
@@ -629,18 +634,9 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer(&mut stdout, &report.summary)?;
-        writeln!(stdout)?;
-    } else {
-        write!(
-            stdout,
-            "{}",
-            demo::render(&report, 60, &Palette::for_stdout())
-        )?;
-    }
-    Ok(())
+    print_json_or_text(args.json, &report.summary, || {
+        demo::render(&report, 60, &Palette::for_stdout())
+    })
 }
 
 fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -667,12 +663,5 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
     let report = actix::System::new()
         .block_on(paxos::bench::run(&cfg))
         .context("the bench could not run")?;
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer(&mut stdout, &report)?;
-        writeln!(stdout)?;
-    } else {
-        write!(stdout, "{}", report.render())?;
-    }
-    Ok(())
+    print_json_or_text(args.json, &report, || report.render())
 }

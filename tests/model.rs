@@ -93,16 +93,12 @@ fn config() -> Config {
 }
 
 fn dispatch(id: Id, outs: Vec<Output>, o: &mut Out<Node>) {
-    for out in outs {
-        match out {
-            Output::Send { to, msg } => o.send(Id::from(to as usize), Msg::Paxos(msg)),
-            Output::Broadcast { msg } => {
-                for peer in (0..SERVERS).filter(|&p| Id::from(p) != id) {
-                    o.send(Id::from(peer), Msg::Paxos(msg.clone()));
-                }
-            }
-            Output::Event(_) | Output::Persist(_) | Output::Forge { .. } => {}
-        }
+    let from = usize::from(id) as NodeId;
+    for (to, msg) in outs
+        .into_iter()
+        .flat_map(|out| out.deliveries(from, SERVERS))
+    {
+        o.send(Id::from(to as usize), Msg::Paxos(msg));
     }
 }
 

@@ -57,6 +57,63 @@ pub enum Output {
     },
 }
 
+impl Output {
+    /// Where a message output goes in a cluster of `n` nodes, sent by
+    /// `from`: `(to, message)` for a `Send`, one per other node for a
+    /// `Broadcast`, nothing for the rest. The one router of outputs that
+    /// drives replicas without a shield (the replica tests, the criterion
+    /// core bench, the model check); the runtimes hand outputs to the
+    /// shield instead (`node::outgoing`). Allocates nothing; a broadcast
+    /// clones its message once per receiver but the last.
+    pub fn deliveries(self, from: NodeId, n: usize) -> Deliveries {
+        match self {
+            Output::Send { to, msg } => Deliveries {
+                msg: Some(msg),
+                targets: to..to + 1,
+                skip: None,
+            },
+            Output::Broadcast { msg } => Deliveries {
+                msg: Some(msg),
+                targets: 0..n as NodeId,
+                skip: Some(from),
+            },
+            Output::Event(_) | Output::Persist(_) | Output::Forge { .. } => Deliveries {
+                msg: None,
+                targets: 0..0,
+                skip: None,
+            },
+        }
+    }
+}
+
+/// The `(to, message)` pairs of one output ([`Output::deliveries`]).
+pub struct Deliveries {
+    msg: Option<Message>,
+    targets: std::ops::Range<NodeId>,
+    skip: Option<NodeId>,
+}
+
+impl Iterator for Deliveries {
+    type Item = (NodeId, Message);
+
+    fn next(&mut self) -> Option<(NodeId, Message)> {
+        let to = loop {
+            let to = self.targets.next()?;
+            if Some(to) != self.skip {
+                break to;
+            }
+        };
+        let rest = self.targets.clone();
+        let last = rest.is_empty() || (rest.len() == 1 && Some(rest.start) == self.skip);
+        let msg = if last {
+            self.msg.take()?
+        } else {
+            self.msg.clone()?
+        };
+        Some((to, msg))
+    }
+}
+
 /// How an attacker's [`Output::Forge`] lies. Each is the narrowest thing its
 /// attack needs from the shield, which alone holds keys and signatures.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -214,4 +271,42 @@ pub trait Process: Send {
     fn step(&mut self, input: Input) -> Vec<Output>;
     /// The committed log, position by position.
     fn log(&self) -> &BTreeMap<Pos, Value>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepare() -> Message {
+        Message::Prepare {
+            pos: 0,
+            ballot: Ballot::new(1, 1),
+        }
+    }
+
+    #[test]
+    fn a_broadcast_reaches_every_other_node_and_a_send_its_one() {
+        let to: Vec<NodeId> = Output::Broadcast { msg: prepare() }
+            .deliveries(1, 4)
+            .map(|(to, m)| {
+                assert_eq!(m, prepare());
+                to
+            })
+            .collect();
+        assert_eq!(to, [0, 2, 3]);
+        let last_is_sender: Vec<NodeId> = Output::Broadcast { msg: prepare() }
+            .deliveries(3, 4)
+            .map(|(to, _)| to)
+            .collect();
+        assert_eq!(last_is_sender, [0, 1, 2]);
+        let one: Vec<_> = Output::Send {
+            to: 2,
+            msg: prepare(),
+        }
+        .deliveries(0, 3)
+        .collect();
+        assert_eq!(one, [(2, prepare())]);
+        let none = Output::Event(Event::Note("x".into())).deliveries(0, 3);
+        assert_eq!(none.count(), 0);
+    }
 }

@@ -59,18 +59,14 @@ impl Net {
     }
 
     fn route(&mut self, from: NodeId, outs: Vec<Output>) {
+        let n = self.nodes.len();
         for o in outs {
             match o {
-                Output::Send { to, msg } => self.flight.push((from, to, msg)),
-                Output::Broadcast { msg } => {
-                    for to in 0..self.nodes.len() as NodeId {
-                        if to != from {
-                            self.flight.push((from, to, msg.clone()));
-                        }
-                    }
-                }
                 Output::Event(e) => self.events.push((from, e)),
-                Output::Persist(_) | Output::Forge { .. } => {}
+                o => {
+                    let sent = o.deliveries(from, n);
+                    self.flight.extend(sent.map(|(to, msg)| (from, to, msg)));
+                }
             }
         }
     }
