@@ -159,7 +159,12 @@ impl Shield {
     /// A BFT Propose its justification does not allow, as an accusation: re-
     /// checked here (the leader's own signature, and a value its own
     /// justification does not allow).
-    pub(super) fn on_bft_unjustified(&mut self, v: &mut Verdict, from: NodeId, j: bft::Justified) {
+    pub(super) fn on_bft_unjustified(
+        &mut self,
+        v: &mut Verdict,
+        from: NodeId,
+        j: bft::BftJustified,
+    ) {
         // Re-checked here: the leader's own signature, and a value
         // its own justification does not allow.
         let leader = j.propose.from;

@@ -16,7 +16,7 @@
 //!   Prepareds for its ballot. Every acceptor recomputes the value Paxos
 //!   allows there ([`choose`]) and refuses any other; a leader that proposes
 //!   against its justification has signed the proof of it, which any node
-//!   re-checks ([`Justified`] is the evidence).
+//!   re-checks ([`BftJustified`] is the evidence).
 //!
 //! Why it is safe: if `v` was chosen at `(p, b)`, 2f+1 nodes accepted it,
 //! f+1 of them honest, each holding a prepared certificate (an honest
@@ -32,7 +32,7 @@
 
 use crate::auth::Keyring;
 use crate::core::{Ballot, Message, NodeId, Pos, Value};
-pub use crate::wire::proofs::{Justified, Proven, ValueProof};
+pub use crate::wire::proofs::{BftJustified, Proven, ValueProof};
 use crate::wire::Body;
 use std::collections::BTreeSet;
 
@@ -120,7 +120,7 @@ pub fn choose(justification: &[Proven], pos: Pos, keys: &Keyring, quorum: usize)
 /// Check a BFT Propose against its justification: signed by the leader of
 /// its ballot, a quorum of distinct validly signed Prepareds for that ballot
 /// covering its position, and the value they allow.
-pub fn check(j: &Justified, keys: &Keyring, quorum: usize) -> Result<(), JustifyError> {
+pub fn check(j: &BftJustified, keys: &Keyring, quorum: usize) -> Result<(), JustifyError> {
     let Message::Propose { pos, ballot, value } = &j.propose.msg else {
         return Err(JustifyError::NotAPropose);
     };
@@ -294,12 +294,12 @@ mod tests {
         assert_eq!(choose(&j, 0, &keys, Q), Some("v".into()));
         assert_eq!(choose(&j, 1, &keys, Q), None, "nothing reported: free");
         // Node 2 leads b3: proposing 'v' is justified, proposing its own is not.
-        let ok = Justified {
+        let ok = BftJustified {
             propose: propose(&ids, 0, b3, "v"),
             justification: j.clone(),
         };
         assert_eq!(check(&ok, &keys, Q), Ok(()));
-        let ignored = Justified {
+        let ignored = BftJustified {
             propose: propose(&ids, 0, b3, "mine"),
             justification: j.clone(),
         };
@@ -308,7 +308,7 @@ mod tests {
             Err(JustifyError::Ignored { .. })
         ));
         // Two Prepareds are not a quorum, nor one signer three times.
-        let short = Justified {
+        let short = BftJustified {
             propose: propose(&ids, 0, b3, "v"),
             justification: j[..2].to_vec(),
         };
@@ -316,7 +316,7 @@ mod tests {
             check(&short, &keys, Q),
             Err(JustifyError::TooFew { have: 2, .. })
         ));
-        let same = Justified {
+        let same = BftJustified {
             propose: propose(&ids, 0, b3, "v"),
             justification: vec![j[0].clone(), j[0].clone(), j[0].clone()],
         };
@@ -325,7 +325,7 @@ mod tests {
             Err(JustifyError::TooFew { have: 1, .. })
         ));
         // Prepareds of another ballot do not justify this one.
-        let other = Justified {
+        let other = BftJustified {
             propose: propose(&ids, 0, Ballot::new(4, 3), "v"),
             justification: j,
         };

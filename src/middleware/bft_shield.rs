@@ -72,7 +72,7 @@ impl Shield {
             }
         };
         let identity = self.identity.as_ref().expect("defend implies identity");
-        Body::BftPropose(bft::Justified {
+        Body::BftPropose(bft::BftJustified {
             propose: identity.sign_message(self.id, msg),
             justification,
         })
@@ -141,7 +141,7 @@ impl Shield {
 
     /// BFT: a Propose with its justification. One the justification does
     /// not allow convicts its leader; a valid one goes on to the echo.
-    pub(super) fn on_justified(&mut self, v: &mut Verdict, from: NodeId, j: bft::Justified) {
+    pub(super) fn on_justified(&mut self, v: &mut Verdict, from: NodeId, j: bft::BftJustified) {
         if j.propose.from != from {
             let reason = "a Propose relayed by another node than its leader".into();
             Self::dropped(v, from, &Body::BftPropose(j), reason);
@@ -149,7 +149,7 @@ impl Shield {
         }
         match bft::check(&j, &self.keys, self.cfg.quorum) {
             Ok(()) => {
-                let bft::Justified { propose, .. } = j;
+                let bft::BftJustified { propose, .. } = j;
                 if self.bound.overreaches(&propose.msg) {
                     self.overreach(v, propose);
                     return;
@@ -170,7 +170,7 @@ impl Shield {
     pub(super) fn bft_unjustified(
         &mut self,
         v: &mut Verdict,
-        j: bft::Justified,
+        j: bft::BftJustified,
         e: bft::JustifyError,
     ) {
         let leader = j.propose.from;

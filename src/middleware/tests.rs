@@ -290,7 +290,7 @@ fn in_bft_mode_a_propose_without_its_justification_never_reaches_a_core() {
     let v = s[1].incoming(bare);
     assert!(v.deliver.is_empty() && v.send.is_empty(), "{v:?}");
     // A justified one with too few Prepareds: dropped, nobody flagged.
-    let j = bft::Justified {
+    let j = bft::BftJustified {
         propose: Identity::from_seed(9, 0).sign_message(0, propose(0, "x")),
         justification: Vec::new(),
     };

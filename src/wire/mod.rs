@@ -13,7 +13,7 @@ pub mod proofs;
 
 use crate::auth::{AuthError, Identity, Keyring, Signed, DOMAIN};
 use crate::core::{Message, NodeId};
-use proofs::{Justification, Justified, Proof, Proven};
+use proofs::{BftJustified, Justification, Proof, Proven};
 use serde::{Deserialize, Serialize};
 
 /// One message on the network.
@@ -51,7 +51,7 @@ pub enum Body {
     /// BFT mode: a Prepared with a proof for each value it reports.
     BftPrepared(Proven),
     /// BFT mode: a Propose with the Prepareds that justify its value.
-    BftPropose(Justified),
+    BftPropose(BftJustified),
     /// A `Propose` with the signed Prepared quorum (and the leader's own
     /// accepted Propose) its value is derived from (the IGNORE_PREPARED
     /// defence); acceptors recompute the value.

@@ -49,7 +49,7 @@ pub struct Proven {
 
 /// A BFT Propose: the leader's signed Propose and its justification.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Justified {
+pub struct BftJustified {
     pub propose: Signed,
     pub justification: Vec<Proven>,
 }
@@ -123,7 +123,7 @@ pub enum Proof {
     },
     /// A BFT Propose its own justification does not allow (IGNORE_PREPARED,
     /// BFT mode).
-    BftIgnoredPrepared(Justified),
+    BftIgnoredPrepared(BftJustified),
     /// A node's signed `Accept` and its signed `Prepared` that hides it
     /// (STALE_PREPARED).
     StalePrepared(Signed, Signed),
