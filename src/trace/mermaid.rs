@@ -2,7 +2,7 @@
 //! Delivered messages are solid arrows (`->>`), lost ones end in a cross
 //! (`--x`), verdicts are notes over the lane that made them.
 
-use super::{lane_title, LaneId, Step, Trace};
+use super::chart::{lane_title, LaneId, Step, Trace};
 use std::fmt::Write as _;
 
 fn alias(id: LaneId) -> String {

@@ -3,7 +3,7 @@
 //! lost ones), notes as boxes on their lane, the attacker's lane in red, and
 //! each node's log under its lane. Classes make the file easy to check.
 
-use super::{lane_title, LaneId, Step, Trace};
+use super::chart::{lane_title, Lane, LaneId, Step, Trace};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -85,7 +85,7 @@ pub fn render(trace: &Trace) -> String {
 }
 
 /// One lane: its title, its line, and (for a node) its log below.
-fn draw_lane(s: &mut String, lane: &super::Lane, lx: usize, bottom: usize) {
+fn draw_lane(s: &mut String, lane: &Lane, lx: usize, bottom: usize) {
     let colour = if lane.attack.is_some() {
         "#c0392b"
     } else {
