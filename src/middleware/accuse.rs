@@ -13,28 +13,33 @@ use crate::wire::Body;
 
 impl Shield {
     /// An accusation from `from`: re-checked by the defence it concerns,
-    /// never taken on the accuser's word.
+    /// never taken on the accuser's word. One that does not hold is dropped
+    /// and flags nobody.
     pub(super) fn on_accusation(&mut self, v: &mut Verdict, from: NodeId, proof: Proof) {
-        match proof {
-            Proof::Equivocation(a, b) => self.on_evidence(v, from, a, b),
-            Proof::Overreach(s) => self.on_overreach(v, from, s),
+        let kind = proof.kind();
+        let founded = match proof {
+            Proof::Equivocation(a, b) => self.on_evidence(v, a, b),
+            Proof::Overreach(s) => self.on_overreach(v, s),
             Proof::BadCertificate {
                 from: accused,
                 commit,
                 accepts,
                 sig,
-            } => self.on_bad_certificate(v, from, accused, commit, accepts, sig),
+            } => self.on_bad_certificate(v, accused, commit, accepts, sig),
             Proof::Forgery {
                 signer,
                 claimed,
                 body,
                 sig,
-            } => self.on_forgery(v, from, signer, claimed, body, sig),
+            } => self.on_forgery(v, signer, claimed, body, sig),
             Proof::IgnoredPrepared { justification, sig } => {
-                self.on_unjustified(v, from, justification, sig)
+                self.on_unjustified(v, justification, sig)
             }
             Proof::BftIgnoredPrepared(j) => self.on_bft_unjustified(v, from, j),
-            Proof::StalePrepared(accept, prepared) => self.on_stale(v, from, accept, prepared),
+            Proof::StalePrepared(accept, prepared) => self.on_stale(v, accept, prepared),
+        };
+        if !founded {
+            Self::unfounded(v, from, kind);
         }
     }
 
@@ -164,9 +169,7 @@ impl Shield {
         v: &mut Verdict,
         from: NodeId,
         j: bft::BftJustified,
-    ) {
-        // Re-checked here: the leader's own signature, and a value
-        // its own justification does not allow.
+    ) -> bool {
         let leader = j.propose.from;
         match bft::check(&j, &self.keys, self.cfg.quorum) {
             Err(e @ bft::JustifyError::Ignored { .. }) => self.bft_unjustified(v, j, e),
@@ -177,6 +180,8 @@ impl Shield {
                 format!("accusation against node {leader} without valid evidence"),
             ),
         }
+        // Dropped above with its own reason when it does not hold.
+        true
     }
 
     /// An accusation of ignoring Prepared values: re-checked here (the leader's
@@ -185,12 +190,9 @@ impl Shield {
     pub(super) fn on_unjustified(
         &mut self,
         v: &mut Verdict,
-        from: NodeId,
         justification: Justification,
         leader_sig: Vec<u8>,
-    ) {
-        // Re-checked here: the leader's signature over the whole
-        // justification, and the contradiction recomputed by us.
+    ) -> bool {
         let leader = justification.propose.from;
         let signed = self
             .keys
@@ -199,31 +201,23 @@ impl Shield {
         let verdict = self.justify.check(&justification, &self.keys);
         match verdict {
             Err(Refusal::Contradicts { reason, .. }) if signed => {
-                self.unjustified(v, justification, leader_sig, reason)
+                self.unjustified(v, justification, leader_sig, reason);
+                true
             }
-            _ => {
-                Self::unfounded(v, from, "Unjustified");
-            }
+            _ => false,
         }
     }
 
     /// An accusation of a stale Prepared: both signatures and the contradiction
     /// re-checked.
-    pub(super) fn on_stale(
-        &mut self,
-        v: &mut Verdict,
-        from: NodeId,
-        accept: Signed,
-        prepared: Signed,
-    ) {
+    pub(super) fn on_stale(&mut self, v: &mut Verdict, accept: Signed, prepared: Signed) -> bool {
         let valid = stale::hides(&accept, &prepared)
             && self.justify.valid(&accept, &self.keys)
             && self.justify.valid(&prepared, &self.keys);
         if valid {
             self.stale_pair(v, Some((accept, prepared)));
-        } else {
-            Self::unfounded(v, from, "Stale");
         }
+        valid
     }
 
     /// An accusation of a premature Commit: re-checked here (the accused's own
@@ -232,14 +226,11 @@ impl Shield {
     pub(super) fn on_bad_certificate(
         &mut self,
         v: &mut Verdict,
-        from: NodeId,
         accused: NodeId,
         commit: Message,
         accepts: Vec<Signed>,
         signed: Vec<u8>,
-    ) {
-        // Re-checked here: the accused's own signature over the
-        // Commit and its certificate, and the certificate fails.
+    ) -> bool {
         let certified = Body::Certified {
             commit: commit.clone(),
             accepts: accepts.clone(),
@@ -248,9 +239,8 @@ impl Shield {
             && self.keys.verify(accused, &certified, &signed).is_ok();
         if valid {
             self.premature(v, accused, commit, accepts, signed);
-        } else {
-            Self::unfounded(v, from, "BadCertificate");
         }
+        valid
     }
 
     /// An accusation of forgery: the signer's signature over a packet in
@@ -258,12 +248,11 @@ impl Shield {
     pub(super) fn on_forgery(
         &mut self,
         v: &mut Verdict,
-        from: NodeId,
         signer: NodeId,
         claimed: NodeId,
         body: Vec<u8>,
         signed: Vec<u8>,
-    ) {
+    ) -> bool {
         let valid = signer != claimed
             && self
                 .keys
@@ -271,35 +260,30 @@ impl Shield {
                 .is_ok();
         if valid {
             self.forger(v, signer, claimed, body, signed);
-        } else {
-            Self::unfounded(v, from, "Forgery");
         }
+        valid
     }
 
     /// An accusation of a ballot overflow: re-checked here, never taken on the
     /// forwarder's word (the signer's own signature, and out of bounds for
     /// *us*).
-    pub(super) fn on_overreach(&mut self, v: &mut Verdict, from: NodeId, s: Signed) {
-        // Re-checked here, never taken on the forwarder's word: the
-        // signer's own signature, and out of bounds for *us*.
+    pub(super) fn on_overreach(&mut self, v: &mut Verdict, s: Signed) -> bool {
         let valid = self.bound.overreaches(&s.msg) && self.keys.verify_signed(&s).is_ok();
         if valid {
             self.overreach(v, s);
-        } else {
-            Self::unfounded(v, from, "Overreach");
         }
+        valid
     }
 
     /// An accusation of equivocation: two conflicting signed Proposes, re-
     /// checked.
-    pub(super) fn on_evidence(&mut self, v: &mut Verdict, from: NodeId, a: Signed, b: Signed) {
+    pub(super) fn on_evidence(&mut self, v: &mut Verdict, a: Signed, b: Signed) -> bool {
         let valid = echo::conflicting(&a, &b)
             && self.keys.verify_signed(&a).is_ok()
             && self.keys.verify_signed(&b).is_ok();
         if valid {
             self.convict(v, a, b);
-        } else {
-            Self::unfounded(v, from, "Evidence");
         }
+        valid
     }
 }

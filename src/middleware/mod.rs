@@ -268,11 +268,6 @@ impl Shield {
         }
     }
 
-    /// A pass-through: no signatures, no defences.
-    pub fn passthrough(id: NodeId, n: usize) -> Self {
-        Shield::new(id, ShieldConfig::new(n, false), None)
-    }
-
     /// The node this shield guards.
     pub fn id(&self) -> NodeId {
         self.id

@@ -81,7 +81,7 @@ impl Body {
             Body::Paxos(m) => m.kind(),
             Body::Certified { .. } => "Commit+certificate",
             Body::Echo(_) => "Echo",
-            Body::Accuse(p) => p.title(),
+            Body::Accuse(p) => p.kind(),
             Body::Climb { .. } => "Prepare+witness",
             Body::BftPrepared(_) => "Prepared+proofs",
             Body::BftPropose(_) => "Propose+justification",

@@ -169,7 +169,19 @@ impl Proof {
         }
     }
 
-    /// Its name, in logs and charts.
+    /// A short label for logs (`Body::kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Proof::Equivocation(..) => "Evidence",
+            Proof::Overreach(_) => "Overreach",
+            Proof::BadCertificate { .. } => "BadCertificate",
+            Proof::Forgery { .. } => "Forgery",
+            Proof::IgnoredPrepared { .. } | Proof::BftIgnoredPrepared(_) => "Unjustified",
+            Proof::StalePrepared(..) => "Stale",
+        }
+    }
+
+    /// Its name in charts and the simulator's trace.
     pub fn title(&self) -> &'static str {
         match self {
             Proof::Equivocation(..) => "Evidence",
