@@ -254,6 +254,12 @@ fn bad_bytes_and_bad_handshakes_leave_nodes_and_coordinator_serving() {
     let mut truncated = 100u32.to_be_bytes().to_vec();
     truncated.extend_from_slice(b"only ten b");
     let hello = |id, sig: Vec<u8>| frame_bytes(Frame::PeerHello { id, sig });
+    // A valid Shutdown with bytes after it in the same frame: refused whole
+    // (it used to stop the cluster, the trailing bytes ignored).
+    let shutdown = frame_bytes(Frame::Shutdown);
+    let mut shutdown_and_more = ((shutdown.len() - 4 + 40) as u32).to_be_bytes().to_vec();
+    shutdown_and_more.extend_from_slice(&shutdown[4..]);
+    shutdown_and_more.extend_from_slice(&[0xa5; 40]);
     let attempts: Vec<Vec<u8>> = vec![
         b"GET / HTTP/1.1\r\n\r\n garbage \xff\xfe".to_vec(),
         u32::MAX.to_be_bytes().to_vec(), // a 4 GiB frame announced
@@ -262,6 +268,7 @@ fn bad_bytes_and_bad_handshakes_leave_nodes_and_coordinator_serving() {
         hello(2, vec![0; 64]),   // a registered id, a signature that fails
         hello(9, vec![0; 64]),   // an id the coordinator never registered
         hello(1, vec![1, 2, 3]), // a malformed signature
+        shutdown_and_more,
     ];
     for bytes in &attempts {
         for a in addrs.iter().chain([&c.addr]) {

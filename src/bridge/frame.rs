@@ -104,6 +104,8 @@ pub enum FrameError {
     Decode { len: usize, source: postcard::Error },
     #[error("frame of {0} bytes is over the {MAX_FRAME}-byte limit")]
     TooLarge(usize),
+    #[error("frame of {len} bytes carries {extra} bytes after its message")]
+    Trailing { len: usize, extra: usize },
 }
 
 /// Length-delimited postcard frames, at most [`MAX_FRAME`] bytes.
@@ -129,12 +131,18 @@ impl Decoder for FrameCodec {
         let Some(bytes) = self.inner.decode(src)? else {
             return Ok(None);
         };
-        postcard::from_bytes(&bytes)
-            .map(Some)
-            .map_err(|source| FrameError::Decode {
-                len: bytes.len(),
-                source,
-            })
+        let len = bytes.len();
+        // A frame is one message and nothing else: bytes after a valid
+        // message mean the frame is not what its sender meant (or was made
+        // to look like something it is not), so it is refused whole.
+        match postcard::take_from_bytes::<Frame>(&bytes) {
+            Ok((frame, [])) => Ok(Some(frame)),
+            Ok((_, rest)) => Err(FrameError::Trailing {
+                len,
+                extra: rest.len(),
+            }),
+            Err(source) => Err(FrameError::Decode { len, source }),
+        }
     }
 }
 
@@ -210,6 +218,21 @@ mod tests {
         let mut buf = BytesMut::from(&u32::MAX.to_be_bytes()[..]);
         let err = FrameCodec::default().decode(&mut buf).unwrap_err();
         assert!(matches!(err, FrameError::Io(_)), "{err}");
+    }
+
+    #[test]
+    fn a_frame_with_bytes_after_its_message_is_refused() {
+        let full = encode(Frame::Shutdown);
+        let payload = &full[4..];
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&((payload.len() + 3) as u32).to_be_bytes());
+        buf.extend_from_slice(payload);
+        buf.extend_from_slice(&[1, 2, 3]);
+        let err = FrameCodec::default().decode(&mut buf).unwrap_err();
+        assert!(
+            matches!(err, FrameError::Trailing { extra: 3, .. }),
+            "{err}"
+        );
     }
 
     #[test]
