@@ -290,9 +290,9 @@ struct SimArgs {
     /// PREMATURE_COMMIT, FORGERY or REPLAY (case-insensitive).
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
-    /// Which node attacks.
-    #[arg(long, default_value_t = 0, value_name = "ID")]
-    attacker: u32,
+    /// Which node attacks (with --attack; default 0).
+    #[arg(long, value_name = "ID", requires = "attack")]
+    attacker: Option<u32>,
     /// The middleware's defences on every node (also --enable-middleware).
     #[arg(long, alias = "enable-middleware")]
     middleware: bool,
@@ -338,9 +338,9 @@ struct DemoArgs {
     /// messages re-sent, re-bound). Case-insensitive.
     #[arg(long, value_name = "NAME")]
     attack: Option<Attack>,
-    /// Which node attacks (nodes are numbered 0..N-1).
-    #[arg(long, default_value_t = 0, value_name = "I")]
-    attacker: u32,
+    /// Which node attacks, with --attack (default 0; nodes are numbered 0 to N-1).
+    #[arg(long, value_name = "I", requires = "attack")]
+    attacker: Option<u32>,
     /// Switch the middleware's defences on, on every node (the brief spelled it
     /// --enable-middleware, which works too).
     #[arg(long, alias = "enable-middleware")]
@@ -564,7 +564,7 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
             crashes: a.crashes,
             partitions: a.partitions,
             attack: a.attack,
-            attacker: a.attacker,
+            attacker: a.attacker.unwrap_or(0),
             middleware: a.middleware,
             patience: a.patience,
             bft: a.mode.bft,
@@ -609,7 +609,7 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         deadline: Duration::from_secs_f64(args.deadline),
         drop: args.drop,
         attack: args.attack,
-        attacker: args.attacker,
+        attacker: args.attacker.unwrap_or(0),
         middleware: args.middleware,
         max_prepares: args.max_prepares,
         bft: args.mode.bft,

@@ -79,6 +79,13 @@ fn bad_input_gives_a_clear_error() {
         &["demo", "--attack", "safety", "--attacker", "9"],
         "not a node",
     );
+    // An attacker with no attack would be ignored: refused instead.
+    for cmd in ["demo", "sim"] {
+        let out = paxos(&[cmd, "--attacker", "1"]);
+        assert_eq!(out.status.code(), Some(2), "{cmd} --attacker alone");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--attack <NAME>"), "{cmd}: {err}");
+    }
 }
 
 #[test]
