@@ -120,6 +120,9 @@ pub struct Summary {
     pub logs: BTreeMap<NodeId, Vec<Value>>,
     /// Positions committed on every honest node.
     pub committed: usize,
+    /// Requested values committed on every honest node (`live` is this
+    /// equal to `requested`).
+    pub values_committed: usize,
     /// No position holds two different values on honest nodes.
     pub agreement: bool,
     /// Every requested value committed on every honest node before the deadline.
@@ -318,10 +321,11 @@ pub fn summarize(
     // A node that did not answer counts as having committed nothing.
     let all_answered = honest_statuses.len() == honest.len();
     let committed = if all_answered { on_all } else { 0 };
-    let live = all_answered
-        && honest_statuses
-            .iter()
-            .all(|s| verdict::has_all(&s.log, requested));
+    let values_committed = match all_answered {
+        true => verdict::values_on_all(&logs, requested),
+        false => 0,
+    };
+    let live = all_answered && values_committed == requested.len();
     let detected = verdict::detected(flagged.iter().map(|(r, f)| (*r, f)), &honest);
     Summary {
         nodes: cfg.nodes,
@@ -336,6 +340,7 @@ pub fn summarize(
             .collect(),
         honest: honest.into_iter().collect(),
         committed,
+        values_committed,
         agreement,
         live,
         detected: detected.into_iter().collect(),
@@ -794,9 +799,9 @@ fn render_verdict(out: &mut String, s: &Summary, paint: &Palette) {
     );
     let _ = writeln!(
         out,
-        "  liveness:  {} — {} of {} positions committed on every honest node, in {:.1} ms",
+        "  liveness:  {} — {} of {} values committed on every honest node, in {:.1} ms",
         paint.verdict(s.live, if s.live { "yes" } else { "NO" }),
-        s.committed,
+        s.values_committed,
         s.requested,
         s.elapsed_ms
     );
@@ -850,6 +855,39 @@ mod tests {
         let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &req, Duration::ZERO);
         assert!(!s.agreement);
         assert!(!s.live, "node 1 never committed v0");
+    }
+
+    /// The liveness line counts values, as liveness is judged: a split
+    /// position is committed everywhere but its value is not, and an extra
+    /// position (a value committed twice) adds nothing. Never "NO — 5 of 5".
+    #[test]
+    fn the_liveness_line_counts_the_values_it_judges() {
+        let req = requested_values(2);
+        let split = [
+            status(1, &[(0, "v0"), (1, "v1")]),
+            status(2, &[(0, "v0 (safety attack)"), (1, "v1")]),
+        ];
+        let twice = [
+            status(1, &[(0, "v0"), (1, "v1"), (2, "v1")]),
+            status(2, &[(0, "v0"), (1, "v1"), (2, "v1")]),
+        ];
+        for (st, live, values, positions) in [(&split, false, 1, 2), (&twice, true, 2, 3)] {
+            let s = summarize(&cfg(3), &[0], st, &BTreeMap::new(), &req, Duration::ZERO);
+            assert_eq!(
+                (s.live, s.values_committed, s.committed),
+                (live, values, positions)
+            );
+            let report = Report {
+                summary: s,
+                timeline: Vec::new(),
+                trace: None,
+                split: None,
+            };
+            let text = render(&report, 10, &Palette::plain());
+            let verdict = if live { "yes" } else { "NO" };
+            let line = format!("liveness:  {verdict} — {values} of 2 values committed");
+            assert!(text.contains(&line), "{text}");
+        }
     }
 
     #[test]

@@ -44,6 +44,16 @@ pub fn has_all<'a>(
         .all(|v| v.items().iter().all(|i| have.contains(i.as_str())))
 }
 
+/// How many of `requested` every one of `logs` holds (liveness counts
+/// values, not positions: a position may carry a batch, or a value the
+/// client never asked for).
+pub fn values_on_all(logs: &[&BTreeMap<Pos, Value>], requested: &[Value]) -> usize {
+    requested
+        .iter()
+        .filter(|v| logs.iter().all(|log| has_all(log, [*v])))
+        .count()
+}
+
 /// The nodes flagged by at least one of `honest`, given who flagged whom.
 pub fn detected<'a>(
     flagged: impl IntoIterator<Item = (NodeId, &'a BTreeSet<NodeId>)>,
@@ -79,6 +89,14 @@ mod tests {
         l.insert(0, Value::batch(vec!["a".into(), "b".into()]));
         assert!(has_all(&l, &[Value::one("b"), Value::one("a")]));
         assert!(!has_all(&l, &[Value::one("c")]));
+    }
+
+    #[test]
+    fn values_count_where_every_log_holds_them() {
+        let (a, b) = (log(&[(0, "x"), (1, "y")]), log(&[(0, "x"), (1, "z")]));
+        let asked = [Value::one("x"), Value::one("y"), Value::one("w")];
+        assert_eq!(values_on_all(&[&a, &b], &asked), 1);
+        assert_eq!(values_on_all(&[&a], &asked), 2);
     }
 
     #[test]
