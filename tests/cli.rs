@@ -224,6 +224,20 @@ fn demo_trace_refuses_an_unknown_format_before_running() {
     assert!(err.contains(".svg or .mmd"), "{err}");
     let out = paxos(&["demo", "--trace", "x.svg", "--trace-positions", "4..2"]);
     assert_eq!(out.status.code(), Some(2));
+    // A directory that does not exist is found before the run, not after:
+    // the LIVENESS demo would otherwise run out its whole deadline first.
+    for cmd in [
+        &["demo", "--attack", "LIVENESS"][..],
+        &["sim", "--replay"][..],
+    ] {
+        let mut args = cmd.to_vec();
+        args.extend(["--trace", "no/such/dir/run.svg"]);
+        let out = paxos(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no directory no/such/dir"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: refused before the run");
+    }
 }
 
 #[test]

@@ -50,13 +50,27 @@ pub enum TraceError {
     },
     #[error("--trace {0}: the file name must end in .svg or .mmd")]
     Format(String),
+    #[error("cannot write the trace to {path}: {why}")]
+    Place { path: String, why: String },
 }
 
-/// Check that `path` names a format we draw, before the run starts.
+/// Check that `path` names a format we draw, in a directory that exists,
+/// before the run starts: a run is not thrown away for a typo.
 pub fn check_path(path: &Path) -> Result<(), TraceError> {
+    let place = |why: String| TraceError::Place {
+        path: path.display().to_string(),
+        why,
+    };
     match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") | Some("mmd") => Ok(()),
-        _ => Err(TraceError::Format(path.display().to_string())),
+        Some("svg") | Some("mmd") => {}
+        _ => return Err(TraceError::Format(path.display().to_string())),
+    }
+    if path.is_dir() {
+        return Err(place("it is a directory".into()));
+    }
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(place(format!("no directory {}", dir.display()))),
+        _ => Ok(()),
     }
 }
 
