@@ -826,6 +826,7 @@ mod tests {
             id,
             log: log.iter().map(|(p, v)| (*p, Value::from(*v))).collect(),
             flagged: BTreeSet::new(),
+            hears_from: None,
         }
     }
 

@@ -161,6 +161,20 @@ impl Cluster {
         serde_json::from_slice(&out.stdout).expect("status --json is JSON")
     }
 
+    /// Wait until every node is registered and hears every other over an
+    /// authenticated connection. An attacker whose packets cannot reach a
+    /// peer yet attacks nobody, so attack runs start from here.
+    fn connected(&self) {
+        let s = self.status_until(15, |s| {
+            ids(s, "unreachable").is_empty()
+                && s["unlinked"].as_object().is_some_and(|m| m.is_empty())
+        });
+        assert!(
+            ids(&s, "unreachable").is_empty() && s["unlinked"] == serde_json::json!({}),
+            "the cluster never connected fully: {s}"
+        );
+    }
+
     /// Poll status until `done` holds or `secs` pass; the last status.
     fn status_until(&self, secs: u64, done: impl Fn(&Json) -> bool) -> Json {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -389,6 +403,7 @@ fn attacked(name: &str, attack: &str, middleware: bool) -> Json {
         }
         c.node(id, &extra);
     }
+    c.connected();
     let values = ALL;
     let targets: Vec<usize> = if attack == "SAFETY" {
         vec![1, 2, 0]
@@ -580,6 +595,7 @@ fn bft_mode_across_processes_defeats_the_safety_attack() {
         }
         c.node(id, &extra);
     }
+    c.connected();
     let targets = [1usize, 2, 3, 0];
     for (i, v) in ALL.iter().enumerate() {
         let _ = c.run(&[

@@ -96,4 +96,8 @@ pub struct NodeStatus {
     pub log: BTreeMap<Pos, Value>,
     /// The nodes this node's middleware flagged as malicious.
     pub flagged: BTreeSet<NodeId>,
+    /// Across processes, the peers whose authenticated connection to this
+    /// node is up (it hears them); `None` in one process, where every node
+    /// hears every other.
+    pub hears_from: Option<BTreeSet<NodeId>>,
 }

@@ -134,6 +134,7 @@ impl Handler<GetStatus> for NodeActor {
             id: self.id,
             log: self.process.log().clone(),
             flagged: Default::default(),
+            hears_from: None,
         }))
     }
 }

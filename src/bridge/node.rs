@@ -15,7 +15,7 @@ use crate::cluster::{ClusterSpec, Defences, Member, Mode, Saved, Signing, Tunabl
 use crate::core::{Config, NodeId};
 use crate::wire::Packet;
 use actix::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -148,6 +148,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         middleware: None,
         links: BTreeMap::new(),
         keys: BTreeMap::new(),
+        inbound: BTreeMap::new(),
         coordinator: to_coordinator,
         exit: Some(exit_tx),
     }
@@ -348,15 +349,21 @@ async fn serve_peer(
     verify_handshake(&key, &handshake_bytes(&nonce, Some(id), ""), &sig)
         .map_err(|e| BridgeError::Refused(format!("node {id}: {e}")))?;
     log::debug!("peer {id} connected");
-    loop {
-        match conn::next_frame(&mut reader, Duration::MAX).await? {
-            Frame::Packet(packet) => bridge.do_send(FromPeer { id, packet }),
-            other => log::warn!(
-                "node {id} sent a {} frame on a peer link; ignored",
-                kind(&other)
-            ),
+    bridge.do_send(PeerLink { id, up: true });
+    let served = async {
+        loop {
+            match conn::next_frame(&mut reader, Duration::MAX).await? {
+                Frame::Packet(packet) => bridge.do_send(FromPeer { id, packet }),
+                other => log::warn!(
+                    "node {id} sent a {} frame on a peer link; ignored",
+                    kind(&other)
+                ),
+            }
         }
     }
+    .await;
+    bridge.do_send(PeerLink { id, up: false });
+    served
 }
 
 fn kind(f: &Frame) -> String {
@@ -375,6 +382,9 @@ pub struct Bridge {
     middleware: Option<Addr<Middleware>>,
     links: BTreeMap<NodeId, Link>,
     keys: BTreeMap<NodeId, [u8; 32]>,
+    /// Authenticated connections from each peer that are up (a peer that
+    /// re-dials may briefly have two).
+    inbound: BTreeMap<NodeId, usize>,
     coordinator: mpsc::Sender<Frame>,
     exit: Option<oneshot::Sender<()>>,
 }
@@ -495,6 +505,29 @@ struct FromPeer {
     packet: Packet,
 }
 
+/// An authenticated connection from peer `id` opened (`up`) or closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PeerLink {
+    id: NodeId,
+    up: bool,
+}
+
+impl Handler<PeerLink> for Bridge {
+    type Result = ();
+    fn handle(&mut self, PeerLink { id, up }: PeerLink, _: &mut Context<Self>) {
+        let count = self.inbound.entry(id).or_default();
+        if up {
+            *count += 1;
+        } else {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.inbound.remove(&id);
+            }
+        }
+    }
+}
+
 /// The registered key of a node, to authenticate its connection.
 #[derive(Message)]
 #[rtype(result = "Option<[u8; 32]>")]
@@ -589,8 +622,10 @@ impl Handler<FromCoordinator> for Bridge {
             Frame::StatusRequest { req } => {
                 let tx = self.coordinator.clone();
                 let ask = m.send(GetStatus);
+                let hears: BTreeSet<NodeId> = self.inbound.keys().copied().collect();
                 actix_rt::spawn(async move {
-                    if let Ok(Some(status)) = ask.await {
+                    if let Ok(Some(mut status)) = ask.await {
+                        status.hears_from = Some(hears);
                         conn::enqueue(&tx, Frame::Status { req, status }, "the coordinator");
                     }
                 });

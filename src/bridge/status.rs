@@ -27,6 +27,10 @@ pub struct StatusSummary {
     pub detected: Vec<NodeId>,
     /// Who flagged whom, attackers' accusations included.
     pub flagged: BTreeMap<NodeId, Vec<NodeId>>,
+    /// For each answering node, the other nodes of the cluster it has no
+    /// authenticated connection from yet: what it would not hear. Empty
+    /// once the cluster is fully connected.
+    pub unlinked: BTreeMap<NodeId, Vec<NodeId>>,
 }
 
 /// The verdict. Honest means registered without declaring an attack.
@@ -63,7 +67,23 @@ pub fn summarize(status: &ClusterStatus) -> StatusSummary {
             .filter(|s| !s.flagged.is_empty())
             .map(|s| (s.id, s.flagged.iter().copied().collect()))
             .collect(),
+        unlinked: unlinked(status),
     }
+}
+
+/// Who does not hear whom yet: `(node, [peers it has no connection from])`.
+fn unlinked(status: &ClusterStatus) -> BTreeMap<NodeId, Vec<NodeId>> {
+    status
+        .nodes
+        .iter()
+        .filter_map(|s| {
+            let hears = s.hears_from.as_ref()?;
+            let missing: Vec<NodeId> = (0..status.n as NodeId)
+                .filter(|p| *p != s.id && !hears.contains(p))
+                .collect();
+            (!missing.is_empty()).then_some((s.id, missing))
+        })
+        .collect()
 }
 
 /// The human-readable form.
@@ -78,6 +98,9 @@ pub fn render(s: &StatusSummary, paint: &Palette) -> String {
     }
     for id in &s.unreachable {
         let _ = writeln!(out, "  node {id}: unreachable");
+    }
+    for (id, missing) in &s.unlinked {
+        let _ = writeln!(out, "  node {id}: no connection yet from {missing:?}");
     }
     let _ = writeln!(
         out,
@@ -103,6 +126,7 @@ mod tests {
                 .map(|(i, v)| (i as u64, Value::from(*v)))
                 .collect(),
             flagged: flagged.iter().copied().collect(),
+            hears_from: None,
         }
     }
 
@@ -132,5 +156,25 @@ mod tests {
             nodes: vec![node(0, &["a"], &[]), node(1, &["b"], &[])],
         });
         assert!(!s.agreement);
+    }
+
+    #[test]
+    fn a_node_that_does_not_hear_a_peer_yet_is_reported() {
+        let mut a = node(0, &[], &[]);
+        a.hears_from = Some([1].into());
+        let mut b = node(1, &[], &[]);
+        b.hears_from = Some([0, 2].into());
+        let s = summarize(&ClusterStatus {
+            n: 3,
+            attackers: vec![],
+            unreachable: vec![],
+            nodes: vec![a, b, node(2, &[], &[])],
+        });
+        assert_eq!(s.unlinked, BTreeMap::from([(0, vec![2])]));
+        let text = render(&s, &Palette::plain());
+        assert!(
+            text.contains("node 0: no connection yet from [2]"),
+            "{text}"
+        );
     }
 }
