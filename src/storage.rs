@@ -258,12 +258,28 @@ impl Store {
 
         let wal_path = dir.join(wal_name(gen));
         let wal_len = match live {
-            Some(path) => replay(&path, &mut state)?,
-            None => {
-                // Fresh directory, or a crash between compaction steps 2 and 3.
-                create_file(&wal_path)?;
+            Some(path) => match replay(&path, &mut state)? {
+                Replayed::Headless if meta.is_none() => {
+                    // A crash while the log was made, before the node had an
+                    // identity: nothing was ever written. Start it afresh.
+                    create_wal(&wal_path)?;
+                    WAL_MAGIC.len() as u64
+                }
+                Replayed::Headless => return Err(forgotten(dir, &meta, "emptied")),
+                Replayed::Len(len) => len,
+            },
+            // A crash between compaction steps 2 and 3: the snapshot holds it all.
+            None if gen > 0 => {
+                create_wal(&wal_path)?;
                 sync_dir(dir)?;
-                0
+                WAL_MAGIC.len() as u64
+            }
+            None if meta.is_some() => return Err(forgotten(dir, &meta, "missing")),
+            None => {
+                // A fresh directory.
+                create_wal(&wal_path)?;
+                sync_dir(dir)?;
+                WAL_MAGIC.len() as u64
             }
         };
         let wal = OpenOptions::new()
@@ -356,7 +372,7 @@ impl Store {
         let snapshot_len = self.poison_on_err(snapshot_len)?;
         // Step 3.
         let new_path = self.dir.join(wal_name(next));
-        let res = create_file(&new_path).and_then(|()| sync_dir(&self.dir));
+        let res = create_wal(&new_path).and_then(|()| sync_dir(&self.dir));
         self.poison_on_err(res)?;
         let wal = OpenOptions::new()
             .append(true)
@@ -366,7 +382,7 @@ impl Store {
         let old = std::mem::replace(&mut self.wal_path, new_path);
         self.wal = wal;
         self.gen = next;
-        self.wal_len = 0;
+        self.wal_len = WAL_MAGIC.len() as u64;
         self.snapshot_len = snapshot_len;
         // Step 4. A failure here is harmless (open deletes the stale log), so
         // it is only logged.
@@ -469,13 +485,39 @@ fn read_record(buf: &[u8]) -> Option<(Write, usize)> {
 
 /// Replays the log at `path` into `state`, cutting off a torn tail. Returns
 /// the length of the valid log.
-fn replay(path: &Path, state: &mut Durable) -> Result<u64, StoreError> {
+/// What replaying a log found.
+enum Replayed {
+    /// Its length, once any torn tail is cut off.
+    Len(u64),
+    /// Not even a whole header: emptied, or a crash while it was created.
+    Headless,
+}
+
+/// Why a directory with an identity but no log must not start.
+fn forgotten(dir: &Path, meta: &Option<NodeMeta>, how: &str) -> StoreError {
+    let id = meta.as_ref().map_or(0, |m| m.id);
+    StoreError::Invalid {
+        path: dir.to_path_buf(),
+        what: format!(
+            "node {id}'s identity is here but its log is {how}: started, it would have \
+             forgotten every promise it made, which Paxos forbids. Restore the directory \
+             from a backup; a node that lost its log cannot rejoin under its old id"
+        ),
+    }
+}
+
+fn replay(path: &Path, state: &mut Durable) -> Result<Replayed, StoreError> {
     let mut buf = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut buf))
         .map_err(io_err("read", path))?;
 
-    let mut off = 0;
+    // Logs made before the header existed start with a record.
+    let mut off = match buf.strip_prefix(WAL_MAGIC.as_slice()) {
+        Some(_) => WAL_MAGIC.len(),
+        None if WAL_MAGIC.starts_with(&buf) => return Ok(Replayed::Headless),
+        None => 0,
+    };
     while off < buf.len() {
         match read_record(&buf[off..]) {
             Some((w, n)) => {
@@ -486,7 +528,7 @@ fn replay(path: &Path, state: &mut Durable) -> Result<u64, StoreError> {
         }
     }
     if off == buf.len() {
-        return Ok(off as u64);
+        return Ok(Replayed::Len(off as u64));
     }
 
     // A bad record. If any valid record starts after it, this is damage in
@@ -515,7 +557,7 @@ fn replay(path: &Path, state: &mut Durable) -> Result<u64, StoreError> {
             f.sync_all()
         })
         .map_err(io_err("truncate", path))?;
-    Ok(off as u64)
+    Ok(Replayed::Len(off as u64))
 }
 
 /// Reads a file holding exactly one frame; `None` if it does not exist.
@@ -621,11 +663,19 @@ fn create_options() -> OpenOptions {
     o
 }
 
-fn create_file(path: &Path) -> Result<(), StoreError> {
+/// The first bytes of every log: a log that lacks them while the directory
+/// holds an identity was emptied, not freshly made.
+const WAL_MAGIC: &[u8; 8] = b"PAXWAL\x00\x01";
+
+/// A new, empty log: its header only, synced.
+fn create_wal(path: &Path) -> Result<(), StoreError> {
     remove_if_exists(path)?;
     create_options()
         .open(path)
-        .and_then(|f| f.sync_all())
+        .and_then(|mut f| {
+            f.write_all(WAL_MAGIC)?;
+            f.sync_all()
+        })
         .map_err(io_err("create", path))
 }
 

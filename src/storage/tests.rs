@@ -180,7 +180,8 @@ fn corruption_in_the_middle_is_an_error_not_a_loss() {
     // Flip one payload byte of the second record.
     let wal = only_wal(&dir.0);
     let mut bytes = fs::read(&wal).unwrap();
-    let first = HEADER + u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    let at = super::WAL_MAGIC.len();
+    let first = at + HEADER + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
     bytes[first + HEADER] ^= 0xff;
     fs::write(&wal, &bytes).unwrap();
 
@@ -354,4 +355,37 @@ fn a_failed_append_poisons_the_store_and_reopen_recovers() {
     drop(store);
     let (_store, rec) = Store::open(&dir.0).unwrap();
     assert_eq!(rec.durable, applied(&bs));
+}
+
+#[test]
+fn an_identity_without_its_log_refuses_to_start() {
+    let meta = NodeMeta {
+        id: 2,
+        secret: [9; 32],
+    };
+    for how in ["missing", "emptied"] {
+        let dir = TestDir::new(how);
+        let (mut store, _) = Store::open(&dir.0).unwrap();
+        store.save_meta(&meta).unwrap();
+        write_all(&mut store, &batches(3));
+        drop(store);
+        let wal = only_wal(&dir.0);
+        if how == "missing" {
+            fs::remove_file(&wal).unwrap();
+        } else {
+            fs::write(&wal, b"").unwrap();
+        }
+        let msg = Store::open(&dir.0).unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("node 2's identity is here but its log is {how}")),
+            "{msg}"
+        );
+    }
+    // A node that registered and never wrote a thing starts as it was.
+    let dir = TestDir::new("never-wrote");
+    let (mut store, _) = Store::open(&dir.0).unwrap();
+    store.save_meta(&meta).unwrap();
+    drop(store);
+    let (_, got) = Store::open(&dir.0).unwrap();
+    assert_eq!(got.meta, Some(meta));
 }
