@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 pub enum Transport {
     /// Actors in one process (the demo's `Network`).
     Inproc,
-    /// The TCP bridge on loopback (not implemented yet).
+    /// The TCP bridge on loopback, every node in this process.
     Tcp,
 }
 
@@ -494,7 +494,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     use crate::actors::{
         Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, GetRegistry,
     };
-    use crate::bridge::{coordinator, node};
+    use crate::bridge::{admission::ClusterKey, coordinator, node};
     let n = cfg.nodes;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -522,7 +522,15 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         )
     });
     let coord = coord.ok_or(BenchError::ClientGone)?;
-    let serving = actix_rt::spawn(coordinator::serve(listener, coord.clone(), n, false));
+    // A key of this run only: the bench's nodes are its own.
+    let key = ClusterKey::random().map_err(|e| BenchError::Tcp(e.to_string()))?;
+    let serving = actix_rt::spawn(coordinator::serve(
+        listener,
+        key.clone(),
+        coord.clone(),
+        n,
+        false,
+    ));
     let mut nodes = Vec::with_capacity(n);
     for id in 0..n as NodeId {
         let opts = node::NodeOptions {
@@ -533,7 +541,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
             batch: cfg.batch,
             announce: false,
             bft: cfg.bft,
-            ..node::NodeOptions::new(&addr)
+            ..node::NodeOptions::new(&addr, key.clone())
         };
         nodes.push(actix_rt::spawn(node::run(opts)));
     }

@@ -123,6 +123,11 @@ impl Client {
         self.suspects.insert(node);
     }
 
+    /// The nodes the client no longer asks.
+    pub fn suspects(&self) -> &BTreeSet<NodeId> {
+        &self.suspects
+    }
+
     fn avoided(&self, node: NodeId) -> bool {
         self.suspects.contains(&node) || self.down.contains(&node)
     }

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use paxos::attack::Attack;
-use paxos::bridge::{self, client::Client, node::NodeOptions, status};
+use paxos::bridge::{self, admission::ClusterKey, client::Client, node::NodeOptions, status};
 use paxos::demo::{self, DemoConfig};
 use paxos::term::Palette;
 use paxos::trace;
@@ -182,6 +182,15 @@ struct CoordinatorArgs {
     /// Do not print DebugInfo lines (registrations are still printed).
     #[arg(long)]
     quiet: bool,
+    /// Keep the registry (which key holds which node id) here, so that a
+    /// restarted coordinator never gives a node's id to another key. Without
+    /// it the registry lives in memory.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// The cluster key: created here on the first start if the file does not
+    /// exist; give the same file to every node and client of the cluster.
+    #[arg(long, value_name = "FILE", default_value = paxos::bridge::admission::DEFAULT_KEY_FILE)]
+    cluster_key: std::path::PathBuf,
 }
 
 #[derive(Args)]
@@ -189,6 +198,16 @@ struct CoordinatorAddr {
     /// The coordinator's address.
     #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR")]
     coordinator: String,
+    /// The cluster key the coordinator created (`paxos coordinator
+    /// --cluster-key`): without it the coordinator serves nothing.
+    #[arg(long, value_name = "FILE", default_value = paxos::bridge::admission::DEFAULT_KEY_FILE)]
+    cluster_key: std::path::PathBuf,
+}
+
+impl CoordinatorAddr {
+    fn key(&self) -> anyhow::Result<ClusterKey> {
+        Ok(ClusterKey::load(&self.cluster_key)?)
+    }
 }
 
 #[derive(Args)]
@@ -464,8 +483,20 @@ fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let (key, created) = ClusterKey::load_or_create(&args.cluster_key)?;
+        if created {
+            println!(
+                "coordinator: created the cluster key {} (give it to every node and client)",
+                args.cluster_key.display()
+            );
+        }
         println!("coordinator listening on {}", listener.local_addr()?);
-        bridge::coordinator::run(listener, args.nodes as usize, !args.quiet).await?;
+        let registry = args
+            .data_dir
+            .as_deref()
+            .map(bridge::registry::RegistryFile::open)
+            .transpose()?;
+        bridge::coordinator::run(listener, key, args.nodes as usize, !args.quiet, registry).await?;
         println!("coordinator: cluster stopped");
         Ok(())
     })
@@ -473,6 +504,7 @@ fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let opts = NodeOptions {
+        cluster_key: args.coordinator.key()?,
         listen: args.listen,
         coordinator: args.coordinator.coordinator,
         data_dir: args.data_dir,
@@ -496,7 +528,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
         let addr = &args.coordinator.coordinator;
-        let mut client = Client::connect(addr, CLIENT_CONNECT).await?;
+        let mut client = Client::connect(addr, &args.coordinator.key()?, CLIENT_CONNECT).await?;
         let committed = client
             .propose(
                 args.values.into_iter().map(Into::into).collect(),
@@ -513,7 +545,12 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
 
 fn run_status(args: StatusArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
-        let mut client = Client::connect(&args.coordinator.coordinator, CLIENT_CONNECT).await?;
+        let mut client = Client::connect(
+            &args.coordinator.coordinator,
+            &args.coordinator.key()?,
+            CLIENT_CONNECT,
+        )
+        .await?;
         let summary = status::summarize(&client.status().await?);
         print_json_or_text(args.json, &summary, || {
             status::render(&summary, &Palette::for_stdout())
@@ -523,7 +560,7 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
 
 fn run_shutdown(args: CoordinatorAddr) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
-        let mut client = Client::connect(&args.coordinator, CLIENT_CONNECT).await?;
+        let mut client = Client::connect(&args.coordinator, &args.key()?, CLIENT_CONNECT).await?;
         client.shutdown().await?;
         println!("cluster stopped");
         Ok(())

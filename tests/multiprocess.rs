@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_paxos");
 
+/// The cluster key's file in a cluster's scratch directory (the
+/// coordinator creates it on its first start).
+const KEY: &str = "cluster.key";
+
 /// A child process, killed on drop. Its stdout lines arrive on `lines`.
 struct Proc {
     name: String,
@@ -23,8 +27,17 @@ struct Proc {
 impl Proc {
     fn spawn(name: &str, dir: &Path, args: &[&str]) -> Proc {
         let err = std::fs::File::create(dir.join(format!("{name}.err"))).expect("stderr file");
+        // Every process of a scratch directory shares its cluster key,
+        // unless it is given another.
+        let key = dir.join(KEY).display().to_string();
+        let key_arg: &[&str] = if args.contains(&"--cluster-key") {
+            &[]
+        } else {
+            &["--cluster-key", &key]
+        };
         let mut child = Command::new(BIN)
             .args(args)
+            .args(key_arg)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -101,6 +114,34 @@ impl Cluster {
         }
     }
 
+    /// A cluster whose coordinator keeps its registry in a data directory.
+    fn start_durable(name: &str, n: usize) -> Cluster {
+        let mut c = Cluster::start(name, n);
+        c.coordinator.kill();
+        c.restart_coordinator();
+        c
+    }
+
+    /// (Re)start the coordinator on the same address, key and data directory.
+    fn restart_coordinator(&mut self) {
+        let registry = self.dir.join("coordinator").display().to_string();
+        let nodes = self.nodes.len().to_string();
+        self.coordinator = Proc::spawn(
+            "coordinator",
+            &self.dir,
+            &[
+                "coordinator",
+                "--listen",
+                &self.addr,
+                "--nodes",
+                &nodes,
+                "--data-dir",
+                &registry,
+            ],
+        );
+        self.coordinator.wait_line("coordinator listening on ");
+    }
+
     fn data_dir(&self, id: usize) -> String {
         self.dir.join(format!("node{id}")).display().to_string()
     }
@@ -135,10 +176,14 @@ impl Cluster {
         self.node(id, &args);
     }
 
+    fn key(&self) -> String {
+        self.dir.join(KEY).display().to_string()
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         let out = Command::new(BIN)
             .args(args)
-            .args(["--coordinator", &self.addr])
+            .args(["--coordinator", &self.addr, "--cluster-key", &self.key()])
             .output()
             .expect("the paxos binary runs");
         out
@@ -312,8 +357,12 @@ fn bad_bytes_and_bad_handshakes_leave_nodes_and_coordinator_serving() {
 fn a_port_in_use_and_an_unreachable_coordinator_are_clear_errors() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let addr = taken.local_addr().expect("an address").to_string();
+    let dir = std::env::temp_dir().join(format!("paxos-mp-{}-unreachable", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let key = dir.join(KEY).display().to_string();
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).expect("a key file");
     let out = Command::new(BIN)
-        .args(["coordinator", "--listen", &addr])
+        .args(["coordinator", "--listen", &addr, "--cluster-key", &key])
         .output()
         .expect("runs");
     assert!(!out.status.success());
@@ -328,18 +377,16 @@ fn a_port_in_use_and_an_unreachable_coordinator_are_clear_errors() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
         l.local_addr().expect("an address").to_string()
     };
+    let at = ["--coordinator", &closed, "--cluster-key", &key];
     let out = Command::new(BIN)
-        .args(["node", "--coordinator", &closed, "--connect-timeout", "0.3"])
+        .args(["node", "--connect-timeout", "0.3"])
+        .args(at)
         .output()
         .expect("runs");
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot reach"), "{}", stderr(&out));
     for cmd in [&["status"][..], &["shutdown"], &["propose", "x"]] {
-        let out = Command::new(BIN)
-            .args(cmd)
-            .args(["--coordinator", &closed])
-            .output()
-            .expect("runs");
+        let out = Command::new(BIN).args(cmd).args(at).output().expect("runs");
         assert_eq!(out.status.code(), Some(1), "{cmd:?}");
         assert!(
             stderr(&out).contains("cannot reach"),
@@ -347,17 +394,28 @@ fn a_port_in_use_and_an_unreachable_coordinator_are_clear_errors() {
             stderr(&out)
         );
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+        // Without the cluster's key there is nothing to try.
+        let missing = dir.join("no-such.key").display().to_string();
+        let out = Command::new(BIN)
+            .args(cmd)
+            .args(["--coordinator", &closed, "--cluster-key", &missing])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}");
+        assert!(
+            stderr(&out).contains("cannot read the cluster key"),
+            "{cmd:?}: {}",
+            stderr(&out)
+        );
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_full_cluster_refuses_another_node_and_propose_names_unknown_nodes() {
     let mut c = Cluster::start("refusals", 1);
     c.node(0, &[]);
-    let out = Command::new(BIN)
-        .args(["node", "--coordinator", &c.addr])
-        .output()
-        .expect("runs");
+    let out = c.run(&["node"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("full"), "{}", stderr(&out));
     let out = c.propose(Some(5), &["x"]);
@@ -496,18 +554,7 @@ fn three_processes_commit_and_a_killed_node_restarts_from_its_data_dir() {
     let l = logs(&s);
     assert!(l.iter().all(|x| *x == l[0]), "logs differ: {s}");
     // A node's directory belongs to its id.
-    let out = Command::new(BIN)
-        .args([
-            "node",
-            "--coordinator",
-            &c.addr,
-            "--id",
-            "0",
-            "--data-dir",
-            &c.data_dir(1),
-        ])
-        .output()
-        .expect("runs");
+    let out = c.run(&["node", "--id", "0", "--data-dir", &c.data_dir(1)]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("belongs to node 1") || stderr(&out).contains("lock"),
@@ -644,24 +691,258 @@ fn a_bft_node_restarts_from_its_data_dir_with_its_proofs() {
 #[test]
 fn bft_with_too_few_nodes_is_a_clear_error() {
     let mut c = Cluster::start("bft-small", 3);
-    let ids = "0".to_string();
-    let addr = c.addr.clone();
-    let out = Command::new(BIN)
-        .args([
-            "node",
-            "--listen",
-            "127.0.0.1:0",
-            "--coordinator",
-            &addr,
-            "--id",
-            &ids,
-            "--bft",
-        ])
-        .output()
-        .expect("the paxos binary runs");
+    let out = c.run(&["node", "--listen", "127.0.0.1:0", "--id", "0", "--bft"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("3f+1 = 4"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     c.nodes.clear();
+}
+
+/// A fresh scratch directory with a cluster key of its own: a stranger's.
+fn stranger_key(name: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("paxos-mp-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let key = dir.join(KEY).display().to_string();
+    std::fs::write(&key, format!("{}\n", "5a".repeat(32))).expect("a key file");
+    (dir, key)
+}
+
+/// Poll `file` until it contains `needle` (a process's log line) or 15 s pass.
+fn wait_in_file(file: &Path, needle: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(file).is_ok_and(|t| t.contains(needle)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn a_stranger_without_the_cluster_key_is_served_nothing() {
+    use paxos::bridge::frame::Frame;
+    let mut c = Cluster::start("stranger", 3);
+    for i in 0..3 {
+        c.node(i, &[]);
+    }
+    let (dir, theirs) = stranger_key("stranger-key");
+    let at = ["--coordinator", &c.addr, "--cluster-key", &theirs];
+    for cmd in [
+        &["status"][..],
+        &["propose", "--timeout", "2", "junk"],
+        &["shutdown"],
+        &["node", "--connect-timeout", "2"],
+    ] {
+        let out = Command::new(BIN).args(cmd).args(at).output().expect("runs");
+        assert!(!out.status.success(), "{cmd:?} was served");
+        assert!(
+            stderr(&out).contains("not a member of this cluster"),
+            "{cmd:?}: {}",
+            stderr(&out)
+        );
+    }
+    // Raw frames without the handshake: a Shutdown, a registration, a
+    // status query. Each is refused before it is read as a request.
+    for frame in [Frame::Shutdown, Frame::QueryStatus] {
+        let mut s = TcpStream::connect(&c.addr).expect("connects");
+        s.write_all(&frame_bytes(frame)).expect("writes");
+        let _ = s.flush();
+    }
+    // The cluster still runs, with nothing of the stranger's in it.
+    let out = c.propose(None, &["mine"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status_until(10, |s| all_have(s, 3, &["mine"]));
+    assert!(all_have(&s, 3, &["mine"]), "{s}");
+    assert!(
+        logs(&s).iter().all(|l| !l.iter().any(|v| v == "junk")),
+        "{s}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn nodes_refuse_a_coordinator_that_lacks_the_cluster_key() {
+    let mut c = Cluster::start("impostor", 3);
+    for i in 0..3 {
+        c.node(i, &[]);
+    }
+    let out = c.propose(None, &["before"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The coordinator dies; an impostor with another key takes its address.
+    c.coordinator.kill();
+    let (dir, theirs) = stranger_key("impostor-key");
+    let listen = c.addr.clone();
+    let mut impostor = Proc::spawn(
+        "impostor",
+        &dir,
+        &[
+            "coordinator",
+            "--listen",
+            &listen,
+            "--nodes",
+            "3",
+            "--cluster-key",
+            &theirs,
+        ],
+    );
+    impostor.wait_line("coordinator listening on ");
+    for i in 0..3 {
+        let log = c.dir.join(format!("node{i}.err"));
+        assert!(
+            wait_in_file(&log, "refused this cluster key"),
+            "node {i} did not refuse the impostor:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    // Its shutdown reaches nobody: every node still runs.
+    let out = Command::new(BIN)
+        .args([
+            "shutdown",
+            "--coordinator",
+            &listen,
+            "--cluster-key",
+            &theirs,
+        ])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    impostor.kill();
+    for (i, n) in c.nodes.iter_mut().enumerate() {
+        let n = n.as_mut().expect("started");
+        assert!(
+            n.child.try_wait().expect("waits").is_none(),
+            "node {i} exited on the impostor's word"
+        );
+    }
+    // The real coordinator comes back: they follow it, and go on.
+    c.coordinator = Proc::spawn(
+        "coordinator2",
+        &c.dir,
+        &["coordinator", "--listen", &listen, "--nodes", "3"],
+    );
+    c.coordinator.wait_line("coordinator listening on ");
+    for _ in 0..3 {
+        c.coordinator.wait_line(" registered from ");
+    }
+    let out = c.propose(None, &["after"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status_until(10, |s| all_have(s, 3, &["before", "after"]));
+    assert!(all_have(&s, 3, &["before", "after"]), "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_restarted_coordinator_never_hands_an_id_to_another_key() {
+    let mut c = Cluster::start_durable("takeover", 3);
+    for i in 0..3 {
+        c.durable_node(i, &[]);
+    }
+    let out = c.propose(None, &["before"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Node 1 and the coordinator die; the coordinator restarts on its data
+    // directory. A newcomer with its own key asks for id 1 in the gap.
+    c.nodes[1].as_mut().expect("started").kill();
+    c.coordinator.kill();
+    c.restart_coordinator();
+    let out = c.run(&["node", "--id", "1", "--connect-timeout", "5"]);
+    assert!(!out.status.success(), "the impostor was admitted as node 1");
+    assert!(
+        stderr(&out).contains("node 1 is already registered with another key"),
+        "{}",
+        stderr(&out)
+    );
+    // Nor does it get in under a free id: there is none.
+    let out = c.run(&["node", "--connect-timeout", "5"]);
+    assert!(stderr(&out).contains("full"), "{}", stderr(&out));
+    // The real node 1, from its data directory, is welcome back.
+    c.durable_node(1, &[]);
+    let out = c.propose(None, &["after"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status_until(10, |s| all_have(s, 3, &["before", "after"]));
+    assert!(all_have(&s, 3, &["before", "after"]), "{s}");
+    assert_eq!(s["agreement"], true);
+}
+
+/// A small tmpfs mounted for one test, unmounted on drop (also on failure).
+/// Needs root, as CI runs: a test that needs it fails loudly without it.
+struct TinyDisk(PathBuf);
+
+impl TinyDisk {
+    fn mount(dir: PathBuf, size: &str) -> TinyDisk {
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "this test mounts a tiny tmpfs and needs root (CI runs as root): {}",
+            stderr(&out)
+        );
+        TinyDisk(dir)
+    }
+
+    /// Take every free byte.
+    fn fill(&self) {
+        let mut f = std::fs::File::create(self.0.join("filler")).expect("filler");
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn a_node_whose_disk_fills_stops_and_leaves_the_cluster() {
+    let mut c = Cluster::start("disk-full", 3);
+    let disk = TinyDisk::mount(c.dir.join("tiny"), "256k");
+    for i in [0, 2] {
+        c.durable_node(i, &[]);
+    }
+    let dir = disk.0.join("node1").display().to_string();
+    c.node(1, &["--data-dir", &dir]);
+    let out = c.propose(None, &["before"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    disk.fill();
+    // Values keep coming; node 1 cannot keep its promises and must go. (A
+    // few records still fit in the log's last page, so ask until it does.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut batch = 0;
+    let status = loop {
+        if let Some(s) = c.nodes[1]
+            .as_mut()
+            .expect("started")
+            .child
+            .try_wait()
+            .expect("waits")
+        {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 still runs with a full disk"
+        );
+        let values: Vec<String> = (0..50).map(|i| format!("b{batch}-{i:040}")).collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let mut args = vec!["propose", "--timeout", "0.5", "--node", "1"];
+        args.extend(refs);
+        let _ = c.run(&args); // it may or may not commit before node 1 stops
+        batch += 1;
+    };
+    assert_eq!(status.code(), Some(1), "node 1 must fail, not exit cleanly");
+    let log = std::fs::read_to_string(c.dir.join("node1.err")).unwrap_or_default();
+    assert!(log.contains("cannot persist"), "{log}");
+    // The others go on, and the coordinator no longer counts node 1 in.
+    let out = c.propose(None, &["after"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status();
+    assert_eq!(ids(&s, "unreachable"), vec![1], "{s}");
 }

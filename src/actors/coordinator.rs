@@ -96,12 +96,19 @@ pub struct Registry {
     pub unreachable: BTreeSet<NodeId>,
 }
 
+/// Where the registry goes before an admission is final.
+pub type Persist = Box<dyn FnMut(&BTreeMap<NodeId, [u8; 32]>) -> Result<(), String>>;
+
 pub struct Coordinator {
     peers: BTreeMap<NodeId, Peer>,
     /// Cluster size for [`Admit`]; `None` in one process, where ids are fixed.
     size: Option<usize>,
     /// Keys that registered, and the id each got.
     keys: BTreeMap<[u8; 32], NodeId>,
+    /// Called with the whole registry (id → key) before a new key is
+    /// admitted; an error refuses the admission. A coordinator with a data
+    /// directory persists there, so no restart hands an id to a new key.
+    persist: Option<Persist>,
     attackers: BTreeSet<NodeId>,
     lost: BTreeSet<NodeId>,
     /// Print each `DebugInfo` line on stdout as it arrives (the brief's
@@ -111,6 +118,9 @@ pub struct Coordinator {
     tap: Option<Recipient<DebugInfo>>,
     start: Instant,
     timeline: Vec<TimelineEntry>,
+    /// Record the timeline (the demo reads it). A long-running coordinator
+    /// process does not: nothing takes it, and it would grow with every line.
+    keep_timeline: bool,
     progress: Progress,
     /// The client policy: whom to ask, and when to ask again.
     client: Client,
@@ -134,12 +144,14 @@ impl Coordinator {
             peers: BTreeMap::new(),
             size: None,
             keys: BTreeMap::new(),
+            persist: None,
             attackers: BTreeSet::new(),
             lost: BTreeSet::new(),
             print: false,
             tap: None,
             start: Instant::now(),
             timeline: Vec::new(),
+            keep_timeline: true,
             progress: Progress::default(),
             client: Client::default(),
         }
@@ -151,8 +163,17 @@ impl Coordinator {
         Coordinator {
             size: Some(n),
             print,
+            keep_timeline: false,
             ..Coordinator::new()
         }
+    }
+
+    /// Start from a registry kept before (id → key), and hand every change
+    /// to `persist` before it takes effect.
+    pub fn with_registry(mut self, known: BTreeMap<NodeId, [u8; 32]>, persist: Persist) -> Self {
+        self.keys = known.into_iter().map(|(id, key)| (key, id)).collect();
+        self.persist = Some(persist);
+        self
     }
 
     /// Forward every `DebugInfo` line to `tap` as well.
@@ -194,6 +215,15 @@ impl Coordinator {
                 },
             }
         };
+        if !self.keys.contains_key(&msg.key) {
+            if let Some(persist) = self.persist.as_mut() {
+                let mut all: BTreeMap<NodeId, [u8; 32]> =
+                    self.keys.iter().map(|(k, i)| (*i, *k)).collect();
+                all.insert(id, msg.key);
+                persist(&all)
+                    .map_err(|e| format!("the coordinator cannot keep its registry: {e}"))?;
+            }
+        }
         self.keys.insert(msg.key, id);
         if msg.attack.is_some() {
             self.attackers.insert(id);
@@ -201,6 +231,33 @@ impl Coordinator {
             self.attackers.remove(&id);
         }
         Ok(id)
+    }
+
+    /// `by` reports it flagged `accused`; the client believes it once
+    /// enough nodes say so ([`Self::believe_after`]).
+    fn report(&mut self, by: NodeId, accused: NodeId) {
+        self.progress.flagged.entry(by).or_default().insert(accused);
+        if self.reporters(accused) >= self.believe_after() {
+            self.client.flagged(accused);
+        }
+    }
+
+    /// How many nodes reported flagging `node`.
+    fn reporters(&self, node: NodeId) -> usize {
+        self.progress
+            .flagged
+            .iter()
+            .filter(|(by, accused)| **by != node && accused.contains(&node))
+            .count()
+    }
+
+    /// Reports it takes before the client stops asking a flagged node: one
+    /// more than the faults the cluster tolerates ((n-1)/2, the most any
+    /// mode allows), so at least one report is an honest node's, and an
+    /// honest node flags only on evidence. One liar's report changes nothing.
+    fn believe_after(&self) -> usize {
+        let n = self.size.unwrap_or(self.peers.len()).max(1);
+        (n - 1) / 2 + 1
     }
 
     fn propagate(&mut self, value: Value, node: NodeId) {
@@ -300,21 +357,16 @@ impl Handler<DebugInfo> for Coordinator {
                     }
                 }
             }
-            Event::Flagged { node, .. } => {
-                self.client.flagged(*node);
-                self.progress
-                    .flagged
-                    .entry(info.node)
-                    .or_default()
-                    .insert(*node);
-            }
+            Event::Flagged { node, .. } => self.report(info.node, *node),
             _ => {}
         }
-        self.timeline.push(TimelineEntry {
-            at: self.start.elapsed(),
-            node: info.node,
-            event: info.event,
-        });
+        if self.keep_timeline {
+            self.timeline.push(TimelineEntry {
+                at: self.start.elapsed(),
+                node: info.node,
+                event: info.event,
+            });
+        }
     }
 }
 
@@ -437,5 +489,35 @@ mod tests {
         assert!(admit(&mut c, Some(0), 2)
             .unwrap_err()
             .contains("registered as node 2"));
+    }
+
+    #[test]
+    fn one_report_of_a_flag_changes_nothing_and_a_majority_does() {
+        let mut c = Coordinator::with_size(5, false);
+        c.report(0, 4);
+        c.report(0, 4); // the same reporter twice is one report
+        c.report(4, 4); // nor does a node's word about itself count
+        c.report(1, 3);
+        assert!(
+            !c.client.suspects().contains(&4),
+            "one liar must not silence node 4"
+        );
+        c.report(2, 4);
+        assert!(
+            !c.client.suspects().contains(&4),
+            "f = 2 reports could all be lies"
+        );
+        c.report(3, 4);
+        assert!(
+            c.client.suspects().contains(&4),
+            "3 of 5 include an honest node"
+        );
+        assert!(!c.client.suspects().contains(&3));
+
+        let mut c = Coordinator::with_size(3, false);
+        c.report(0, 1);
+        assert!(!c.client.suspects().contains(&1));
+        c.report(2, 1);
+        assert!(c.client.suspects().contains(&1));
     }
 }

@@ -83,6 +83,13 @@ pub struct CoordinatorPropagateMessage {
 #[rtype(result = "()")]
 pub struct CoordinatorExitCommand;
 
+/// Node → its process: it cannot go on (its store failed) and has halted;
+/// the process must stop, so that nobody keeps asking a node that answers
+/// nothing (and the coordinator sees it leave).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Fatal(pub String);
+
 /// Anyone → node: what is your committed log? `None` when the node did not
 /// answer (a remote node whose connection is down).
 #[derive(Message, Clone, Debug)]

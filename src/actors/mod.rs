@@ -56,6 +56,8 @@ pub struct Wiring {
     pub proofs: Option<ProofLog>,
     /// Start the pair on this arbiter (default: the caller's).
     pub arbiter: Option<ArbiterHandle>,
+    /// Told if the node halts for good (its store failed).
+    pub fatal: Option<Recipient<Fatal>>,
 }
 
 impl Wiring {
@@ -68,6 +70,7 @@ impl Wiring {
             store: None,
             proofs: None,
             arbiter: None,
+            fatal: None,
         }
     }
 }
@@ -86,6 +89,7 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
         store,
         proofs,
         arbiter,
+        fatal,
     } = w;
     let build = move |ctx: &mut Context<Middleware>| {
         // Started from inside the middleware's context: the same thread.
@@ -97,6 +101,7 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
             TICK,
         )
         .with_store(store)
+        .with_fatal(fatal)
         .start();
         Middleware::new(shield, node, network, coordinator, TICK).with_proofs(proofs)
     };

@@ -2,7 +2,7 @@
 //! messages its middleware lets through, logical ticks from `run_interval`
 //! (each carrying seeded randomness for jitter), and client requests.
 
-use super::messages::{DebugInfo, Deliver, GetStatus, NodeCommand, NodeStatus, Outgoing};
+use super::messages::{DebugInfo, Deliver, Fatal, GetStatus, NodeCommand, NodeStatus, Outgoing};
 use crate::core::{Input, NodeId, Output, Pos, Process, Value, Write};
 use crate::node::{self, Split};
 use actix::prelude::*;
@@ -26,6 +26,8 @@ pub struct NodeActor {
     coordinator: Recipient<DebugInfo>,
     rng: ChaCha8Rng,
     tick: Duration,
+    /// Told when the node halts for good; without it, the actor system stops.
+    fatal: Option<Recipient<Fatal>>,
 }
 
 impl NodeActor {
@@ -46,12 +48,19 @@ impl NodeActor {
             coordinator,
             rng: ChaCha8Rng::seed_from_u64(seed ^ (u64::from(id) << 32)),
             tick,
+            fatal: None,
         }
     }
 
     /// Persist every write before sending anything (see [`Output::Persist`]).
     pub fn with_store(mut self, store: Option<Box<dyn Persist>>) -> Self {
         self.store = store;
+        self
+    }
+
+    /// Tell `to` when the node halts for good, instead of stopping the system.
+    pub fn with_fatal(mut self, to: Option<Recipient<Fatal>>) -> Self {
+        self.fatal = to;
         self
     }
 
@@ -74,8 +83,12 @@ impl NodeActor {
             if let Err(e) = store.persist(&persist) {
                 // A promise that is not on disk must not be sent: stop here
                 // rather than answer and forget it after a crash.
-                log::error!("node {}: cannot persist ({e}); stopping", self.id);
-                System::current().stop_with_code(1);
+                let why = format!("node {}: cannot persist ({e}); stopping", self.id);
+                log::error!("{why}");
+                match &self.fatal {
+                    Some(to) => to.do_send(Fatal(why)),
+                    None => System::current().stop_with_code(1),
+                }
                 self.store = None;
                 self.process = Box::new(Halted(self.id, Default::default()));
                 return;

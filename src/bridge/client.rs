@@ -1,7 +1,8 @@
 //! The client commands (`paxos propose`, `status`, `shutdown`): one
 //! connection to the coordinator, one request at a time.
 
-use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
+use super::admission::{self, ClusterKey};
+use super::conn::{self, Reader};
 use super::frame::{ClusterStatus, Frame};
 use super::BridgeError;
 use crate::core::{majority, NodeId, Value};
@@ -34,18 +35,22 @@ pub enum ProposeError {
 }
 
 impl Client {
-    /// Connect to the coordinator at `addr`.
-    pub async fn connect(addr: &str, timeout: Duration) -> Result<Client, BridgeError> {
+    /// Connect to the coordinator at `addr`, both proving they hold the
+    /// cluster's `key`, within `timeout` for each step.
+    pub async fn connect(
+        addr: &str,
+        key: &ClusterKey,
+        timeout: Duration,
+    ) -> Result<Client, BridgeError> {
         let stream = conn::dial(addr, timeout).await?;
-        let (mut reader, writer) = conn::split(stream);
-        match conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await? {
-            Frame::Challenge { .. } => {}
-            other => {
-                return Err(BridgeError::Unexpected(format!(
-                    "{addr} did not greet like a paxos coordinator: {other:?}"
-                )))
-            }
-        }
+        let (mut reader, mut writer) = conn::split(stream);
+        tokio::time::timeout(
+            timeout,
+            admission::dial(key, addr, &mut reader, &mut writer),
+        )
+        .await
+        .map_err(|_| BridgeError::Timeout(timeout))??;
+        conn::trust(&mut reader);
         Ok(Client {
             reader,
             writer,

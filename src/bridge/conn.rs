@@ -46,10 +46,17 @@ pub async fn dial(addr: &str, timeout: Duration) -> Result<TcpStream, BridgeErro
     Ok(stream)
 }
 
-/// Split a stream into a frame reader and its write half.
+/// Split a stream into a frame reader and its write half. The reader takes
+/// only handshake-sized frames until [`trust`] says the other side proved
+/// who it is.
 pub fn split(stream: TcpStream) -> (Reader, OwnedWriteHalf) {
     let (r, w) = stream.into_split();
-    (FramedRead::new(r, FrameCodec::default()), w)
+    (FramedRead::new(r, FrameCodec::handshake()), w)
+}
+
+/// The handshake succeeded: accept frames of any allowed size.
+pub fn trust(reader: &mut Reader) {
+    reader.decoder_mut().trust();
 }
 
 /// The next frame, or an error if the peer closed, sent garbage or was
@@ -130,4 +137,66 @@ pub fn nonce() -> [u8; 32] {
         n[..16].copy_from_slice(&t.to_le_bytes());
     }
     n
+}
+
+/// Warnings about dropped connections, at most one per second: a flood of
+/// bad connections (a fuzzer, a port scan) must not become a flood of log
+/// lines. What was held back is counted in the next line.
+#[derive(Debug)]
+pub struct Throttled {
+    start: std::time::Instant,
+    /// Milliseconds since `start` of the last line written (+1; 0 = never).
+    last: std::sync::atomic::AtomicU64,
+    held: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Throttled {
+    fn default() -> Self {
+        Throttled {
+            start: std::time::Instant::now(),
+            last: 0.into(),
+            held: 0.into(),
+        }
+    }
+}
+
+impl Throttled {
+    /// Log `line` as a warning unless one was logged less than a second
+    /// ago. Returns whether it was logged.
+    pub fn warn(&self, line: &str) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.start.elapsed().as_millis() as u64 + 1;
+        let last = self.last.load(Relaxed);
+        if last != 0 && now < last + 1000 {
+            self.held.fetch_add(1, Relaxed);
+            return false;
+        }
+        if self
+            .last
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_err()
+        {
+            self.held.fetch_add(1, Relaxed);
+            return false;
+        }
+        match self.held.swap(0, Relaxed) {
+            0 => log::warn!("{line}"),
+            n => log::warn!("{line} (and {n} more like it in the last second)"),
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_warnings_becomes_one_line_a_second() {
+        let t = Throttled::default();
+        assert!(t.warn("first"));
+        let logged = (0..10_000).filter(|_| t.warn("again")).count();
+        assert_eq!(logged, 0, "held back within the second");
+        assert_eq!(t.held.load(std::sync::atomic::Ordering::Relaxed), 10_000);
+    }
 }

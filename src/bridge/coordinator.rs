@@ -3,8 +3,10 @@
 //! listener that serves nodes (registration, `DebugInfo`) and clients
 //! (`propose`, `status`, `shutdown`) on one port.
 
+use super::admission::{self, ClusterKey};
 use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
 use super::frame::{ClusterStatus, Frame, Registration};
+use super::registry::RegistryFile;
 use super::BridgeError;
 use crate::actors::{
     Admit, Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, DebugInfo,
@@ -22,20 +24,55 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+/// Connections served at once, nodes and clients together; more are closed
+/// at once (with a warning at most once a second).
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// How long a client connection may sit idle between requests.
+pub const CLIENT_IDLE: Duration = Duration::from_secs(60);
+
 /// How long the coordinator waits for a node to answer a status request.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serve a cluster of `n` nodes on `listener` until a client asks for
-/// shutdown. Must be called inside an actix system.
-pub async fn run(listener: TcpListener, n: usize, print: bool) -> Result<(), BridgeError> {
-    serve(listener, Coordinator::with_size(n, print).start(), n, true).await
+/// Serve a cluster of `n` nodes on `listener`, admitting only holders of
+/// `key`, until a client asks for shutdown; with a `registry`, start from
+/// the ids and keys it keeps and keep every new one there. Must be called
+/// inside an actix system.
+pub async fn run(
+    listener: TcpListener,
+    key: ClusterKey,
+    n: usize,
+    print: bool,
+    registry: Option<RegistryFile>,
+) -> Result<(), BridgeError> {
+    let mut coordinator = Coordinator::with_size(n, print);
+    if let Some(file) = registry {
+        let known = file.load()?;
+        if let Some((&id, _)) = known.iter().find(|(id, _)| (**id as usize) >= n) {
+            return Err(BridgeError::Storage(format!(
+                "the registry knows node {id}, but this cluster has {n} nodes (0 to {})",
+                n.saturating_sub(1)
+            )));
+        }
+        if !known.is_empty() {
+            log::info!(
+                "restored the registry: nodes {:?}",
+                known.keys().collect::<Vec<_>>()
+            );
+        }
+        let save = move |keys: &_| file.save(keys).map_err(|e| e.to_string());
+        coordinator = coordinator.with_registry(known, Box::new(save));
+    }
+    serve(listener, key, coordinator.start(), n, true).await
 }
 
 /// Serve `coordinator` (already started, admitting `n` nodes) on `listener`
-/// until a client asks for shutdown. `announce` prints each registration
-/// on stdout (the coordinator terminal; tests read it).
+/// until a client asks for shutdown; every connection must first prove it
+/// holds `key` ([`admission`]). `announce` prints each registration on
+/// stdout (the coordinator terminal; tests read it).
 pub async fn serve(
     listener: TcpListener,
+    key: ClusterKey,
     coordinator: Addr<Coordinator>,
     n: usize,
     announce: bool,
@@ -43,12 +80,23 @@ pub async fn serve(
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let nodes_connected = Arc::new(AtomicUsize::new(0));
     let counter = nodes_connected.clone();
+    let open = Arc::new(AtomicUsize::new(0));
+    let warnings = Arc::new(conn::Throttled::default());
     let accepting = actix_rt::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, addr)) => {
+                    if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                        warnings.warn(&format!(
+                            "refused a connection from {addr}: {MAX_CONNECTIONS} are open already"
+                        ));
+                        continue; // dropping the stream closes it
+                    }
+                    open.fetch_add(1, Ordering::SeqCst);
                     let _ = stream.set_nodelay(true);
+                    let (open, warnings) = (open.clone(), warnings.clone());
                     let ctx = Session {
+                        key: key.clone(),
                         announce,
                         coordinator: coordinator.clone(),
                         n,
@@ -57,8 +105,9 @@ pub async fn serve(
                     };
                     actix_rt::spawn(async move {
                         if let Err(e) = ctx.serve(stream).await {
-                            log::warn!("connection from {addr} dropped: {e}");
+                            warnings.warn(&format!("connection from {addr} dropped: {e}"));
                         }
+                        open.fetch_sub(1, Ordering::SeqCst);
                     });
                 }
                 Err(e) => {
@@ -81,6 +130,7 @@ pub async fn serve(
 
 /// One accepted connection, whoever it turns out to be.
 struct Session {
+    key: ClusterKey,
     announce: bool,
     coordinator: Addr<Coordinator>,
     n: usize,
@@ -91,8 +141,8 @@ struct Session {
 impl Session {
     async fn serve(self, stream: tokio::net::TcpStream) -> Result<(), BridgeError> {
         let (mut reader, mut writer) = conn::split(stream);
-        let nonce = conn::nonce();
-        conn::write_frame(&mut writer, Frame::Challenge { nonce }).await?;
+        let nonce = admission::admit(&self.key, &mut reader, &mut writer).await?;
+        conn::trust(&mut reader);
         let first = conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await?;
         match first {
             Frame::Register(reg) => self.serve_node(reg, nonce, reader, writer).await,
@@ -193,9 +243,9 @@ impl Session {
                 let _ = self.stop.send(true);
                 return Ok(());
             }
-            request = match conn::next_frame(&mut reader, Duration::MAX).await {
+            request = match conn::next_frame(&mut reader, CLIENT_IDLE).await {
                 Ok(f) => f,
-                Err(BridgeError::Closed) => return Ok(()),
+                Err(BridgeError::Closed | BridgeError::Timeout(_)) => return Ok(()),
                 Err(e) => return Err(e),
             };
         }

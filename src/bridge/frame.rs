@@ -17,12 +17,24 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// Largest frame accepted or sent, in bytes.
 pub const MAX_FRAME: usize = 1 << 20;
 
+/// Largest frame accepted before the other side has proven who it is: every
+/// handshake frame is far smaller. The framing reserves room for a frame as
+/// soon as its length arrives, so this is what an unproven connection can
+/// make us hold (a slow one, or many).
+pub const HANDSHAKE_FRAME: usize = 4 << 10;
+
 /// Every message a bridge connection carries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Frame {
     /// Listener → dialer, the first frame on every connection: the dialer
     /// proves who it is by signing this nonce.
     Challenge { nonce: [u8; 32] },
+    /// Dialer → coordinator, the answer to its `Challenge`: proof of the
+    /// cluster key over both nonces ([`super::admission`]).
+    Hello { nonce: [u8; 32], mac: Vec<u8> },
+    /// Coordinator → dialer: the coordinator's own proof of the cluster key;
+    /// only then is anything served.
+    Admitted { mac: Vec<u8> },
     /// Node → node: "I am `id`", with a signature over the challenge made by
     /// the key the coordinator registered for `id`.
     PeerHello { id: NodeId, sig: Vec<u8> },
@@ -120,6 +132,21 @@ impl Default for FrameCodec {
                 .max_frame_length(MAX_FRAME)
                 .new_codec(),
         }
+    }
+}
+
+impl FrameCodec {
+    /// A codec for a connection still in its handshake: frames of at most
+    /// [`HANDSHAKE_FRAME`] bytes until [`FrameCodec::trust`].
+    pub fn handshake() -> Self {
+        let mut c = FrameCodec::default();
+        c.inner.set_max_frame_length(HANDSHAKE_FRAME);
+        c
+    }
+
+    /// The other side proved who it is: frames up to [`MAX_FRAME`].
+    pub fn trust(&mut self) {
+        self.inner.set_max_frame_length(MAX_FRAME);
     }
 }
 

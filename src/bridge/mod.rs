@@ -17,12 +17,14 @@
 //! connection is re-dialled with backoff; what was lost in between is
 //! recovered by the protocol's own retries.
 
+pub mod admission;
 pub mod client;
 pub mod conn;
 pub mod coordinator;
 mod disk;
 pub mod frame;
 pub mod node;
+pub mod registry;
 pub mod status;
 
 use std::time::Duration;

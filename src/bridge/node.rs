@@ -2,12 +2,13 @@
 //! `NodeActor` and `Middleware` as the demo, with the [`Bridge`] actor as
 //! their network and their coordinator.
 
+use super::admission::{self, frame_kind as kind, ClusterKey};
 use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
 use super::frame::{Frame, Registration};
 use super::BridgeError;
 use crate::actors::{
-    spawn_node, DebugInfo, GetStatus, Incoming, Middleware, NodeCommand, PeerRecord, Transmit,
-    Wiring,
+    spawn_node, DebugInfo, Fatal, GetStatus, Incoming, Middleware, NodeCommand, PeerRecord,
+    Transmit, Wiring,
 };
 use crate::attack::Attack;
 use crate::auth::{handshake_bytes, verify_handshake, Identity};
@@ -48,14 +49,18 @@ pub struct NodeOptions {
     /// run the same mode.
     pub bft: bool,
     pub faults: Option<usize>,
+    /// The cluster's key: the coordinator admits this node only if it holds
+    /// it, and this node follows only a coordinator that does.
+    pub cluster_key: ClusterKey,
 }
 
 impl NodeOptions {
     /// A node of the coordinator at `coordinator`, listening on a port the
     /// OS picks, in memory, honest, with the core's default window and batch.
-    pub fn new(coordinator: &str) -> Self {
+    pub fn new(coordinator: &str, cluster_key: ClusterKey) -> Self {
         let core = Config::new(1);
         NodeOptions {
+            cluster_key,
             listen: "127.0.0.1:0".into(),
             coordinator: coordinator.into(),
             data_dir: None,
@@ -124,6 +129,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
 
     let me = Registrant {
         coordinator: opts.coordinator.clone(),
+        key: opts.cluster_key.clone(),
         identity: identity.clone(),
         addr: local.clone(),
         attack: opts.attack.map(|a| a.to_string()),
@@ -157,6 +163,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     let wiring = Wiring {
         store: durable.into_store(),
         proofs,
+        fatal: Some(bridge.clone().recipient()),
         ..Wiring::new(bridge.clone().recipient(), bridge.clone().recipient(), seed)
     };
     let middleware = spawn_node(member, wiring);
@@ -164,7 +171,10 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
 
     actix_rt::spawn(follow_coordinator(me, id, n, reader, bridge.clone()));
     actix_rt::spawn(accept_peers(listener, bridge));
-    let _ = exit_rx.await;
+    if let Ok(Some(why)) = exit_rx.await {
+        // Leaving is what tells the coordinator to stop asking this node.
+        return Err(BridgeError::Storage(why));
+    }
     log::info!("node {id}: exiting on the coordinator's command");
     Ok(())
 }
@@ -225,6 +235,7 @@ async fn dial_retrying(
 /// Who this node is, to (re-)register with the coordinator.
 struct Registrant {
     coordinator: String,
+    key: ClusterKey,
     identity: Identity,
     addr: String,
     attack: Option<String>,
@@ -238,15 +249,22 @@ impl Registrant {
         wanted: Option<NodeId>,
         timeout: Duration,
     ) -> Result<(NodeId, usize, Reader, OwnedWriteHalf), BridgeError> {
+        let give_up = tokio::time::Instant::now() + timeout;
         let stream = dial_retrying(&self.coordinator, timeout).await?;
+        // Every later step within what is left of the same deadline.
+        tokio::time::timeout_at(give_up, self.handshake(stream, wanted))
+            .await
+            .map_err(|_| BridgeError::Timeout(timeout))?
+    }
+
+    /// Admission with the cluster key, then the registration itself.
+    async fn handshake(
+        &self,
+        stream: tokio::net::TcpStream,
+        wanted: Option<NodeId>,
+    ) -> Result<(NodeId, usize, Reader, OwnedWriteHalf), BridgeError> {
         let (mut reader, mut writer) = conn::split(stream);
-        let Frame::Challenge { nonce } = conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await?
-        else {
-            return Err(BridgeError::Unexpected(format!(
-                "{} did not open with a challenge: is it a paxos coordinator?",
-                self.coordinator
-            )));
-        };
+        let nonce = admission::dial(&self.key, &self.coordinator, &mut reader, &mut writer).await?;
         let sig = self
             .identity
             .sign_handshake(&handshake_bytes(&nonce, wanted, &self.addr));
@@ -260,7 +278,10 @@ impl Registrant {
         };
         conn::write_frame(&mut writer, Frame::Register(reg)).await?;
         match conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await? {
-            Frame::Welcome { id, n } => Ok((id, n, reader, writer)),
+            Frame::Welcome { id, n } => {
+                conn::trust(&mut reader);
+                Ok((id, n, reader, writer))
+            }
             Frame::Refused { reason } => Err(BridgeError::Refused(reason)),
             other => Err(BridgeError::Unexpected(format!("{other:?}"))),
         }
@@ -282,21 +303,30 @@ async fn follow_coordinator(
             bridge.do_send(FromCoordinator(frame));
         }
         log::warn!("node {id}: lost the coordinator; still serving peers, registering again");
+        // Each distinct refusal is logged once, not every half second.
+        let mut said = String::new();
         loop {
-            match me.register(Some(id), Duration::from_secs(2)).await {
+            let trouble = match me.register(Some(id), Duration::from_secs(2)).await {
                 Ok((again, m, r, w)) if again == id && m == n => {
                     log::info!("node {id}: registered again with {}", me.coordinator);
                     bridge.do_send(NewCoordinator(conn::spawn_writer(w)));
                     reader = r;
                     break;
                 }
-                Ok((again, m, ..)) => {
-                    log::error!(
-                        "node {id}: the coordinator now says node {again} of {m}; \
-                         not rejoining a different cluster"
-                    );
+                Ok((again, m, ..)) => format!(
+                    "the coordinator now says node {again} of {m}; not rejoining a different cluster"
+                ),
+                // An impostor on the coordinator's address, or one that
+                // refuses us: worth saying. Not back yet: quietly retry.
+                Err(e @ (BridgeError::Refused(_) | BridgeError::Unexpected(_))) => e.to_string(),
+                Err(e) => {
+                    log::debug!("node {id}: coordinator not back yet: {e}");
+                    String::new()
                 }
-                Err(e) => log::debug!("node {id}: coordinator not back yet: {e}"),
+            };
+            if !trouble.is_empty() && trouble != said {
+                log::warn!("node {id}: not following {}: {trouble}", me.coordinator);
+                said = trouble;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -304,15 +334,19 @@ async fn follow_coordinator(
 }
 
 async fn accept_peers(listener: TcpListener, bridge: Addr<Bridge>) {
+    let warnings = std::sync::Arc::new(conn::Throttled::default());
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
                 let _ = stream.set_nodelay(true);
                 let bridge = bridge.clone();
+                let warnings = warnings.clone();
                 actix_rt::spawn(async move {
                     match serve_peer(stream, bridge).await {
                         Err(BridgeError::Closed) => log::debug!("{addr} hung up"),
-                        Err(e) => log::warn!("connection from {addr} dropped: {e}"),
+                        Err(e) => {
+                            warnings.warn(&format!("connection from {addr} dropped: {e}"));
+                        }
                         Ok(()) => {}
                     }
                 });
@@ -341,13 +375,20 @@ async fn serve_peer(
             "the first frame was not a PeerHello".into(),
         ));
     };
-    let Some(key) = bridge.send(KeyOf(id)).await? else {
-        return Err(BridgeError::Refused(format!(
-            "node {id} is not in the coordinator's registry"
-        )));
+    let checked = match bridge.send(KeyOf(id)).await? {
+        None => Err(format!("node {id} is not in the coordinator's registry")),
+        Some(key) => verify_handshake(&key, &handshake_bytes(&nonce, Some(id), ""), &sig)
+            .map_err(|e| format!("node {id}: {e}")),
     };
-    verify_handshake(&key, &handshake_bytes(&nonce, Some(id), ""), &sig)
-        .map_err(|e| BridgeError::Refused(format!("node {id}: {e}")))?;
+    if let Err(reason) = checked {
+        let refusal = Frame::Refused {
+            reason: reason.clone(),
+        };
+        let _ = conn::write_frame(&mut writer, refusal).await;
+        return Err(BridgeError::Refused(reason));
+    }
+    conn::write_frame(&mut writer, Frame::Ok).await?;
+    conn::trust(&mut reader);
     log::debug!("peer {id} connected");
     bridge.do_send(PeerLink { id, up: true });
     let served = async {
@@ -366,14 +407,6 @@ async fn serve_peer(
     served
 }
 
-fn kind(f: &Frame) -> String {
-    format!("{f:?}")
-        .split([' ', '(', '{'])
-        .next()
-        .unwrap_or("?")
-        .to_string()
-}
-
 /// The node process's bridge actor: network and coordinator for the node's
 /// middleware.
 pub struct Bridge {
@@ -386,7 +419,9 @@ pub struct Bridge {
     /// re-dials may briefly have two).
     inbound: BTreeMap<NodeId, usize>,
     coordinator: mpsc::Sender<Frame>,
-    exit: Option<oneshot::Sender<()>>,
+    /// Ends the process: `None` on the coordinator's command, `Some(why)`
+    /// when the node halted for good.
+    exit: Option<oneshot::Sender<Option<String>>>,
 }
 
 /// The connection this node dials to one peer.
@@ -452,16 +487,34 @@ async fn dial_peer(
             };
             let sig = identity.sign_handshake(&handshake_bytes(&nonce, Some(me), ""));
             conn::write_frame(&mut writer, Frame::PeerHello { id: me, sig }).await?;
+            // Up only once the peer says it took us: a peer that does not
+            // know our key yet (the coordinator's news of us is still on its
+            // way) refuses, and we try again shortly.
+            match conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await? {
+                Frame::Ok => {}
+                Frame::Refused { reason } => return Err(BridgeError::Refused(reason)),
+                other => return Err(BridgeError::Unexpected(kind(&other))),
+            }
             log::debug!("node {me}: connected to peer {to} at {addr}");
-            // Reset the backoff only once a connection is up.
-            Ok::<_, BridgeError>(writer)
+            Ok::<_, BridgeError>((reader, writer))
         };
         match attempt.await {
-            Ok(mut writer) => {
+            Ok((mut reader, mut writer)) => {
+                // Reset the backoff only once a connection is up.
                 wait = Duration::from_millis(10);
-                match conn::drain(&mut rx, &mut writer).await {
-                    Ok(()) => return, // the bridge dropped this link
-                    Err(e) => log::info!("node {me}: link to peer {to} broke: {e}"),
+                // The peer never writes on this link: anything it does (a
+                // close) ends the link at once, not at our next write.
+                let closed =
+                    Box::pin(async move { conn::next_frame(&mut reader, Duration::MAX).await });
+                let draining = Box::pin(conn::drain(&mut rx, &mut writer));
+                match futures::future::select(draining, closed).await {
+                    futures::future::Either::Left((Ok(()), _)) => return, // the bridge dropped this link
+                    futures::future::Either::Left((Err(e), _)) => {
+                        log::info!("node {me}: link to peer {to} broke: {e}")
+                    }
+                    futures::future::Either::Right((why, _)) => {
+                        log::info!("node {me}: peer {to} closed the link: {why:?}")
+                    }
                 }
             }
             Err(e) => log::debug!("node {me}: cannot reach peer {to} at {addr}: {e}"),
@@ -503,6 +556,16 @@ struct FromCoordinator(Frame);
 struct FromPeer {
     id: NodeId,
     packet: Packet,
+}
+
+impl Handler<Fatal> for Bridge {
+    type Result = ();
+    fn handle(&mut self, Fatal(why): Fatal, ctx: &mut Context<Self>) {
+        if let Some(exit) = self.exit.take() {
+            let _ = exit.send(Some(why));
+        }
+        ctx.stop();
+    }
 }
 
 /// An authenticated connection from peer `id` opened (`up`) or closed.
@@ -614,7 +677,7 @@ impl Handler<FromCoordinator> for Bridge {
             Frame::Command(NodeCommand::Exit) => {
                 m.do_send(NodeCommand::Exit);
                 if let Some(exit) = self.exit.take() {
-                    let _ = exit.send(());
+                    let _ = exit.send(None);
                 }
                 ctx.stop();
             }
