@@ -946,3 +946,63 @@ fn a_node_whose_disk_fills_stops_and_leaves_the_cluster() {
     let s = c.status();
     assert_eq!(ids(&s, "unreachable"), vec![1], "{s}");
 }
+
+/// A process's resident memory in KiB, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("a VmRSS line")
+}
+
+#[test]
+fn strangers_that_connect_and_stall_cost_little_and_lock_nobody_out() {
+    let mut c = Cluster::start("slowloris", 3);
+    for i in 0..3 {
+        c.node(i, &[]);
+    }
+    let before = rss_kib(c.coordinator.child.id());
+    // 400 connections, more than the coordinator keeps unproven: half say
+    // nothing, half announce a 1 MiB frame and stall after its first bytes.
+    let mut held = Vec::new();
+    for i in 0..400 {
+        let mut s = TcpStream::connect(&c.addr).expect("connects");
+        if i % 2 == 0 {
+            let _ = s.write_all(&(1u32 << 20).to_be_bytes());
+            let _ = s.write_all(&[0u8; 100]);
+        }
+        held.push(s);
+    }
+    // Members still get in, past every stalled stranger.
+    let out = c.propose(None, &["through"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = c.status(); // asserts that status was served
+    assert_eq!(s["agreement"], true, "{s}");
+    let grown = rss_kib(c.coordinator.child.id()).saturating_sub(before);
+    // 200 announced frames of 1 MiB each would be 200 MiB reserved.
+    assert!(grown < 32 * 1024, "the coordinator grew by {grown} KiB");
+    eprintln!("coordinator RSS grew by {grown} KiB under 400 stalled connections");
+    drop(held);
+}
+
+#[test]
+fn the_connect_timeout_bounds_a_coordinator_that_accepts_and_says_nothing() {
+    let (dir, key) = stranger_key("mute");
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = mute.local_addr().expect("an address").to_string();
+    let out = Command::new(BIN)
+        .args(["node", "--coordinator", &addr, "--cluster-key", &key])
+        .args(["--connect-timeout", "0.5"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no answer within 500ms"),
+        "{}",
+        stderr(&out)
+    );
+    drop(mute);
+    let _ = std::fs::remove_dir_all(&dir);
+}

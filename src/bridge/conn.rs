@@ -9,6 +9,7 @@
 use super::frame::{Frame, FrameCodec};
 use super::BridgeError;
 use futures::StreamExt;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -192,11 +193,130 @@ mod tests {
     use super::*;
 
     #[test]
+    fn strangers_are_evicted_oldest_first_and_members_keep_their_place() {
+        let gate = Gate::new(3, 2);
+        let member = gate.enter().expect("room");
+        member.proven();
+        let a = gate.enter().expect("room");
+        let b = gate.enter().expect("room");
+        assert_eq!(gate.open(), 3);
+        // Full: the newcomer takes the oldest stranger's place.
+        let c = gate.enter().expect("evicts a");
+        assert_eq!(gate.open(), 3);
+        drop(a); // the evicted task ends: nothing is given back twice
+        assert_eq!(gate.open(), 3);
+        c.proven();
+        b.proven();
+        assert!(gate.enter().is_none(), "only members hold places now");
+        drop(member);
+        assert_eq!(gate.open(), 2);
+        assert!(gate.enter().is_some());
+    }
+
+    #[test]
     fn a_flood_of_warnings_becomes_one_line_a_second() {
         let t = Throttled::default();
         assert!(t.warn("first"));
         let logged = (0..10_000).filter(|_| t.warn("again")).count();
         assert_eq!(logged, 0, "held back within the second");
         assert_eq!(t.held.load(std::sync::atomic::Ordering::Relaxed), 10_000);
+    }
+}
+
+/// Admission of connections to a listener: at most `max_open` at once, of
+/// which at most `max_unproven` have not yet proven who they are. A new
+/// connection that finds either limit reached evicts the oldest unproven one
+/// rather than being refused: strangers that connect and say nothing cannot
+/// lock members out, as a member's handshake takes milliseconds.
+#[derive(Debug)]
+pub struct Gate {
+    max_open: usize,
+    max_unproven: usize,
+    inner: std::sync::Mutex<GateInner>,
+}
+
+#[derive(Debug, Default)]
+struct GateInner {
+    next: u64,
+    open: usize,
+    /// Unproven connections by age, with the handle that ends each (once
+    /// its task is known).
+    unproven: BTreeMap<u64, Option<tokio::task::AbortHandle>>,
+    /// Evicted connections whose tickets are not dropped yet.
+    evicted: std::collections::BTreeSet<u64>,
+}
+
+/// One admitted connection; dropping it (the task ends or is aborted)
+/// frees its place.
+#[derive(Debug)]
+pub struct Ticket {
+    gate: std::sync::Arc<Gate>,
+    seq: u64,
+}
+
+impl Gate {
+    pub fn new(max_open: usize, max_unproven: usize) -> std::sync::Arc<Gate> {
+        std::sync::Arc::new(Gate {
+            max_open,
+            max_unproven: max_unproven.min(max_open),
+            inner: Default::default(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateInner> {
+        // A poisoned lock only means a panic elsewhere; the counts are whole.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A place for a new connection, evicting the oldest unproven one if
+    /// need be; `None` when every place is held by proven connections.
+    pub fn enter(self: &std::sync::Arc<Self>) -> Option<Ticket> {
+        let mut g = self.lock();
+        while g.open >= self.max_open || g.unproven.len() >= self.max_unproven {
+            let (old, handle) = g.unproven.pop_first()?;
+            g.open -= 1;
+            g.evicted.insert(old);
+            if let Some(h) = handle {
+                h.abort();
+            }
+        }
+        g.open += 1;
+        let seq = g.next;
+        g.next += 1;
+        g.unproven.insert(seq, None);
+        Some(Ticket {
+            gate: self.clone(),
+            seq,
+        })
+    }
+
+    /// How many connections hold a place.
+    pub fn open(&self) -> usize {
+        self.lock().open
+    }
+}
+
+impl Ticket {
+    /// The task serving this connection, so that eviction can end it.
+    pub fn arm(&self, handle: tokio::task::AbortHandle) {
+        if let Some(slot) = self.gate.lock().unproven.get_mut(&self.seq) {
+            *slot = Some(handle);
+        }
+    }
+
+    /// The connection proved who it is: never evicted from now on.
+    pub fn proven(&self) {
+        self.gate.lock().unproven.remove(&self.seq);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut g = self.gate.lock();
+        // Evicted: its place was already given back by `enter`.
+        if !g.evicted.remove(&self.seq) {
+            g.unproven.remove(&self.seq);
+            g.open = g.open.saturating_sub(1);
+        }
     }
 }

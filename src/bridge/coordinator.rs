@@ -24,9 +24,14 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// Connections served at once, nodes and clients together; more are closed
-/// at once (with a warning at most once a second).
+/// Connections served at once, nodes and clients together ([`conn::Gate`]):
+/// beyond it the oldest unproven one is evicted, and when all are members a
+/// newcomer is closed (with a warning at most once a second).
 pub const MAX_CONNECTIONS: usize = 512;
+
+/// Connections at once that have not proven they hold the cluster key; a
+/// new one beyond this evicts the oldest of them.
+pub const MAX_UNPROVEN: usize = 128;
 
 /// How long a client connection may sit idle between requests.
 pub const CLIENT_IDLE: Duration = Duration::from_secs(60);
@@ -80,21 +85,20 @@ pub async fn serve(
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let nodes_connected = Arc::new(AtomicUsize::new(0));
     let counter = nodes_connected.clone();
-    let open = Arc::new(AtomicUsize::new(0));
+    let gate = conn::Gate::new(MAX_CONNECTIONS, MAX_UNPROVEN);
     let warnings = Arc::new(conn::Throttled::default());
     let accepting = actix_rt::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, addr)) => {
-                    if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    let Some(ticket) = gate.enter() else {
                         warnings.warn(&format!(
-                            "refused a connection from {addr}: {MAX_CONNECTIONS} are open already"
+                            "refused a connection from {addr}: {MAX_CONNECTIONS} members are connected"
                         ));
                         continue; // dropping the stream closes it
-                    }
-                    open.fetch_add(1, Ordering::SeqCst);
+                    };
                     let _ = stream.set_nodelay(true);
-                    let (open, warnings) = (open.clone(), warnings.clone());
+                    let warnings = warnings.clone();
                     let ctx = Session {
                         key: key.clone(),
                         announce,
@@ -103,12 +107,16 @@ pub async fn serve(
                         stop: stop_tx.clone(),
                         nodes_connected: counter.clone(),
                     };
-                    actix_rt::spawn(async move {
-                        if let Err(e) = ctx.serve(stream).await {
+                    let (armed_tx, armed_rx) = oneshot::channel::<conn::Ticket>();
+                    let task = actix_rt::spawn(async move {
+                        // The ticket lives (and is dropped) with this task.
+                        let Ok(ticket) = armed_rx.await else { return };
+                        if let Err(e) = ctx.serve(stream, &ticket).await {
                             warnings.warn(&format!("connection from {addr} dropped: {e}"));
                         }
-                        open.fetch_sub(1, Ordering::SeqCst);
                     });
+                    ticket.arm(task.abort_handle());
+                    let _ = armed_tx.send(ticket);
                 }
                 Err(e) => {
                     log::warn!("accept failed: {e}");
@@ -139,9 +147,14 @@ struct Session {
 }
 
 impl Session {
-    async fn serve(self, stream: tokio::net::TcpStream) -> Result<(), BridgeError> {
+    async fn serve(
+        self,
+        stream: tokio::net::TcpStream,
+        ticket: &conn::Ticket,
+    ) -> Result<(), BridgeError> {
         let (mut reader, mut writer) = conn::split(stream);
         let nonce = admission::admit(&self.key, &mut reader, &mut writer).await?;
+        ticket.proven();
         conn::trust(&mut reader);
         let first = conn::next_frame(&mut reader, HANDSHAKE_TIMEOUT).await?;
         match first {
