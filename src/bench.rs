@@ -530,6 +530,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         coord.clone(),
         n,
         false,
+        Default::default(),
     ));
     let mut nodes = Vec::with_capacity(n);
     for id in 0..n as NodeId {

@@ -429,7 +429,10 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     let progress = client.drive(&requested, begin + cfg.deadline).await?;
     let (split, propagations) = (client.split, client.propagations);
     let elapsed = begin.elapsed();
-    let statuses = cluster.coordinator.send(GetStatuses).await?;
+    let statuses = cluster
+        .coordinator
+        .send(GetStatuses(crate::actors::GetStatus::ALL))
+        .await?;
     let timeline = cluster.coordinator.send(TakeTimeline).await?;
     let records = cluster.network.send(TakeNetRecords).await?;
     cluster.coordinator.do_send(CoordinatorExitCommand);
@@ -827,6 +830,7 @@ mod tests {
             log: log.iter().map(|(p, v)| (*p, Value::from(*v))).collect(),
             flagged: BTreeSet::new(),
             hears_from: None,
+            more: None,
         }
     }
 

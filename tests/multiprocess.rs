@@ -746,7 +746,7 @@ fn a_stranger_without_the_cluster_key_is_served_nothing() {
     }
     // Raw frames without the handshake: a Shutdown, a registration, a
     // status query. Each is refused before it is read as a request.
-    for frame in [Frame::Shutdown, Frame::QueryStatus] {
+    for frame in [Frame::Shutdown, Frame::QueryStatus { from: 0 }] {
         let mut s = TcpStream::connect(&c.addr).expect("connects");
         s.write_all(&frame_bytes(frame)).expect("writes");
         let _ = s.flush();
@@ -1005,4 +1005,78 @@ fn the_connect_timeout_bounds_a_coordinator_that_accepts_and_says_nothing() {
     );
     drop(mute);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn status_brings_logs_of_any_size_page_by_page() {
+    let mut c = Cluster::start("big-status", 3);
+    for i in 0..3 {
+        c.node(i, &[]);
+    }
+    // Over 1 MiB of log on every node: more than one frame can carry.
+    let mut all = Vec::new();
+    for part in 0..3 {
+        let values: Vec<String> = (0..1_300)
+            .map(|i| format!("{part}-{i:05}-{}", "x".repeat(300)))
+            .collect();
+        let mut args = vec!["propose", "--timeout", "60"];
+        args.extend(values.iter().map(String::as_str));
+        let out = c.run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        all.extend(values);
+    }
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let s = c.status_until(30, |s| all_have(s, 3, &refs));
+    assert!(
+        all_have(&s, 3, &refs),
+        "not every value arrived in the status"
+    );
+    let l = logs(&s);
+    assert!(l.iter().all(|x| *x == l[0]), "logs differ");
+    assert!(l[0].iter().map(String::len).sum::<usize>() > 1 << 20);
+}
+
+#[test]
+fn shutdown_reaches_members_that_were_reconnecting() {
+    let mut c = Cluster::start_durable("shutdown-all", 3);
+    for i in 0..3 {
+        c.node(i, &[]);
+    }
+    // The members freeze (SIGSTOP); the coordinator restarts and is told to
+    // shut down while none of them is registered. Then they wake, find
+    // their connection broken, and register again: they must hear it.
+    let signal = |c: &Cluster, sig: &str| {
+        for n in c.nodes.iter().flatten() {
+            let pid = n.child.id().to_string();
+            let out = Command::new("kill")
+                .args([sig, &pid])
+                .output()
+                .expect("kill runs");
+            assert!(out.status.success(), "kill {sig} {pid}");
+        }
+    };
+    signal(&c, "-STOP");
+    c.coordinator.kill();
+    c.restart_coordinator();
+    let out = c.run(&["shutdown"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    signal(&c, "-CONT");
+    let told = c.dir.join("coordinator.err");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for (i, n) in c.nodes.iter_mut().enumerate() {
+        let n = n.as_mut().expect("started");
+        loop {
+            if let Some(status) = n.child.try_wait().expect("waits") {
+                assert!(status.success(), "node {i} exited with {status}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {i} still runs after the shutdown"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let log = std::fs::read_to_string(told).unwrap_or_default();
+    assert!(log.contains("back during the shutdown"), "{log}");
 }

@@ -50,7 +50,7 @@ pub struct TakeTimeline;
 /// Ask every registered node for its status.
 #[derive(Message)]
 #[rtype(result = "Vec<NodeStatus>")]
-pub struct GetStatuses;
+pub struct GetStatuses(pub GetStatus);
 
 struct Peer {
     record: PeerRecord,
@@ -406,12 +406,8 @@ impl Handler<TakeTimeline> for Coordinator {
 
 impl Handler<GetStatuses> for Coordinator {
     type Result = ResponseFuture<Vec<NodeStatus>>;
-    fn handle(&mut self, _: GetStatuses, _: &mut Context<Self>) -> Self::Result {
-        let asks: Vec<_> = self
-            .peers
-            .values()
-            .map(|p| p.status.send(GetStatus))
-            .collect();
+    fn handle(&mut self, GetStatuses(page): GetStatuses, _: &mut Context<Self>) -> Self::Result {
+        let asks: Vec<_> = self.peers.values().map(|p| p.status.send(page)).collect();
         Box::pin(async move {
             join_all(asks)
                 .await

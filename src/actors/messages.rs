@@ -92,9 +92,23 @@ pub struct Fatal(pub String);
 
 /// Anyone → node: what is your committed log? `None` when the node did not
 /// answer (a remote node whose connection is down).
-#[derive(Message, Clone, Debug)]
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[rtype(result = "Option<NodeStatus>")]
-pub struct GetStatus;
+pub struct GetStatus {
+    /// The first log position wanted.
+    pub from: Pos,
+    /// Roughly how many bytes of values to return: the page ends before the
+    /// entry that would pass it (but always holds one, if there is one).
+    pub budget: usize,
+}
+
+impl GetStatus {
+    /// The whole log at once (in one process, where nothing limits a reply).
+    pub const ALL: GetStatus = GetStatus {
+        from: 0,
+        budget: usize::MAX,
+    };
+}
 
 /// A node's answer to [`GetStatus`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,4 +121,68 @@ pub struct NodeStatus {
     /// node is up (it hears them); `None` in one process, where every node
     /// hears every other.
     pub hears_from: Option<BTreeSet<NodeId>>,
+    /// The log did not fit the page: ask again from this position.
+    pub more: Option<Pos>,
+}
+
+impl NodeStatus {
+    /// The page of `log` that `ask` wants, and where the next page starts.
+    pub fn page(log: &BTreeMap<Pos, Value>, ask: GetStatus) -> (BTreeMap<Pos, Value>, Option<Pos>) {
+        let mut page = BTreeMap::new();
+        let mut used = 0usize;
+        for (pos, value) in log.range(ask.from..) {
+            let size = value.items().iter().map(|v| v.len() + 8).sum::<usize>() + 16;
+            if !page.is_empty() && used.saturating_add(size) > ask.budget {
+                return (page, Some(*pos));
+            }
+            used = used.saturating_add(size);
+            page.insert(*pos, value.clone());
+        }
+        (page, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_cover_the_log_once_each_within_the_budget() {
+        let log: BTreeMap<Pos, Value> = (0..100u64)
+            .map(|p| (p, Value::one("x".repeat(50))))
+            .collect();
+        let mut from = 0;
+        let mut seen = BTreeMap::new();
+        let mut pages = 0;
+        loop {
+            let (page, more) = NodeStatus::page(
+                &log,
+                GetStatus {
+                    from,
+                    budget: 1_000,
+                },
+            );
+            assert!(!page.is_empty());
+            let bytes: usize = page.values().map(|v| v.items()[0].len()).sum();
+            assert!(bytes <= 1_000, "{bytes}");
+            seen.extend(page);
+            pages += 1;
+            match more {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        assert_eq!(seen, log);
+        assert!(pages > 5, "{pages}");
+        // A value bigger than the budget still comes, alone.
+        let big = BTreeMap::from([(0, Value::one("y".repeat(5_000))), (1, Value::one("z"))]);
+        let (page, more) = NodeStatus::page(
+            &big,
+            GetStatus {
+                from: 0,
+                budget: 100,
+            },
+        );
+        assert_eq!((page.len(), more), (1, Some(1)));
+    }
 }

@@ -151,9 +151,9 @@ impl Handler<NodeCommand> for Middleware {
 
 impl Handler<GetStatus> for Middleware {
     type Result = ResponseFuture<Option<NodeStatus>>;
-    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, page: GetStatus, _: &mut Context<Self>) -> Self::Result {
         let flagged = self.shield.flagged().clone();
-        let ask = self.node.send(GetStatus);
+        let ask = self.node.send(page);
         Box::pin(async move {
             let mut status = ask.await.ok().flatten()?;
             status.flagged = flagged;

@@ -142,12 +142,14 @@ impl Handler<NodeCommand> for NodeActor {
 
 impl Handler<GetStatus> for NodeActor {
     type Result = MessageResult<GetStatus>;
-    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, ask: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        let (log, more) = NodeStatus::page(self.process.log(), ask);
         MessageResult(Some(NodeStatus {
             id: self.id,
-            log: self.process.log().clone(),
+            log,
             flagged: Default::default(),
             hears_from: None,
+            more,
         }))
     }
 }

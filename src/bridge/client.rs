@@ -118,12 +118,36 @@ impl Client {
         }
     }
 
-    /// Every node's status, as the coordinator collected it.
+    /// Every node's status, as the coordinator collected it: page after
+    /// page, so a log of any length arrives (each page fits one frame).
     pub async fn status(&mut self) -> Result<ClusterStatus, BridgeError> {
-        match self.request(Frame::QueryStatus).await? {
-            Frame::ClusterStatus(s) => Ok(s),
-            other => Err(BridgeError::Unexpected(format!("{other:?}"))),
+        let mut from = 0;
+        let mut whole: Option<ClusterStatus> = None;
+        loop {
+            let page = match self.request(Frame::QueryStatus { from }).await? {
+                Frame::ClusterStatus(s) => s,
+                other => return Err(BridgeError::Unexpected(format!("{other:?}"))),
+            };
+            // The next page starts where the shortest page stopped; every
+            // page holds at least one entry, so this always moves on.
+            let next = page.nodes.iter().filter_map(|s| s.more).min();
+            whole = Some(match whole {
+                None => page,
+                Some(mut all) => {
+                    merge(&mut all, page);
+                    all
+                }
+            });
+            match next {
+                Some(pos) if pos > from => from = pos,
+                _ => break,
+            }
         }
+        let mut whole = whole.unwrap_or_default();
+        for node in &mut whole.nodes {
+            node.more = None;
+        }
+        Ok(whole)
     }
 
     /// Stop every node, then the coordinator.
@@ -134,6 +158,23 @@ impl Client {
                 "{} answered {other:?} to shutdown",
                 self.addr
             ))),
+        }
+    }
+}
+
+/// Add a later page's entries to what earlier pages gave. A node that
+/// answered only later pages is added; one that stopped answering keeps
+/// what it gave.
+fn merge(all: &mut ClusterStatus, page: ClusterStatus) {
+    all.unreachable = page.unreachable;
+    for status in page.nodes {
+        match all.nodes.iter_mut().find(|s| s.id == status.id) {
+            Some(known) => {
+                known.log.extend(status.log);
+                known.flagged = status.flagged;
+                known.hears_from = status.hears_from;
+            }
+            None => all.nodes.push(status),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::admission::{self, ClusterKey};
 use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
-use super::frame::{ClusterStatus, Frame, Registration};
+use super::frame::{ClusterStatus, Frame, Registration, MAX_FRAME};
 use super::registry::RegistryFile;
 use super::BridgeError;
 use crate::actors::{
@@ -16,7 +16,7 @@ use crate::actors::{
 use crate::auth::{handshake_bytes, verify_handshake};
 use crate::core::NodeId;
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +51,7 @@ pub async fn run(
     registry: Option<RegistryFile>,
 ) -> Result<(), BridgeError> {
     let mut coordinator = Coordinator::with_size(n, print);
+    let mut members = BTreeSet::new();
     if let Some(file) = registry {
         let known = file.load()?;
         if let Some((&id, _)) = known.iter().find(|(id, _)| (**id as usize) >= n) {
@@ -65,10 +66,11 @@ pub async fn run(
                 known.keys().collect::<Vec<_>>()
             );
         }
+        members = known.keys().copied().collect();
         let save = move |keys: &_| file.save(keys).map_err(|e| e.to_string());
         coordinator = coordinator.with_registry(known, Box::new(save));
     }
-    serve(listener, key, coordinator.start(), n, true).await
+    serve(listener, key, coordinator.start(), n, true, members).await
 }
 
 /// Serve `coordinator` (already started, admitting `n` nodes) on `listener`
@@ -81,10 +83,11 @@ pub async fn serve(
     coordinator: Addr<Coordinator>,
     n: usize,
     announce: bool,
+    known: BTreeSet<NodeId>,
 ) -> Result<(), BridgeError> {
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let nodes_connected = Arc::new(AtomicUsize::new(0));
-    let counter = nodes_connected.clone();
+    let members = Arc::new(Members::new(known));
+    let counter = members.clone();
     let gate = conn::Gate::new(MAX_CONNECTIONS, MAX_UNPROVEN);
     let warnings = Arc::new(conn::Throttled::default());
     let accepting = actix_rt::spawn(async move {
@@ -105,7 +108,7 @@ pub async fn serve(
                         coordinator: coordinator.clone(),
                         n,
                         stop: stop_tx.clone(),
-                        nodes_connected: counter.clone(),
+                        members: counter.clone(),
                     };
                     let (armed_tx, armed_rx) = oneshot::channel::<conn::Ticket>();
                     let task = actix_rt::spawn(async move {
@@ -126,14 +129,69 @@ pub async fn serve(
         }
     });
     let _ = stop_rx.changed().await;
-    accepting.abort();
-    // The Exit commands are queued on each node's connection; give the nodes
-    // a moment to read them and hang up before this process goes away.
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(2);
-    while nodes_connected.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < give_up {
+    // The Exit commands are queued on each connected node's connection; a
+    // member whose connection was down registers again within a second or
+    // two and is told then. Keep serving until every member heard it.
+    let give_up = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while !members.all_told() && tokio::time::Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    accepting.abort();
+    let missed = members.not_told();
+    if !missed.is_empty() {
+        log::warn!(
+            "nodes {missed:?} did not hear the shutdown within {SHUTDOWN_GRACE:?} \
+             (unreachable): stop them by hand"
+        );
+    }
     Ok(())
+}
+
+/// How long a shutting-down coordinator waits for members that are not
+/// connected to come back and be told.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+/// The nodes a coordinator knows, for a shutdown that reaches them all.
+struct Members {
+    connected: AtomicUsize,
+    /// Every node that is or was a member (the registry on disk included).
+    ever: std::sync::Mutex<BTreeSet<NodeId>>,
+    /// Members that hung up or were told to exit since the shutdown.
+    told: std::sync::Mutex<BTreeSet<NodeId>>,
+}
+
+impl Members {
+    fn new(known: BTreeSet<NodeId>) -> Members {
+        Members {
+            connected: AtomicUsize::new(0),
+            ever: std::sync::Mutex::new(known),
+            told: Default::default(),
+        }
+    }
+
+    fn joined(&self, id: NodeId) {
+        self.ever
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+    }
+
+    fn told(&self, id: NodeId) {
+        self.told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+    }
+
+    fn not_told(&self) -> BTreeSet<NodeId> {
+        let ever = self.ever.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+        ever.difference(&told).copied().collect()
+    }
+
+    fn all_told(&self) -> bool {
+        self.connected.load(Ordering::SeqCst) == 0 && self.not_told().is_empty()
+    }
 }
 
 /// One accepted connection, whoever it turns out to be.
@@ -143,7 +201,7 @@ struct Session {
     coordinator: Addr<Coordinator>,
     n: usize,
     stop: watch::Sender<bool>,
-    nodes_connected: Arc<AtomicUsize>,
+    members: Arc<Members>,
 }
 
 impl Session {
@@ -174,6 +232,9 @@ impl Session {
         if let Err(e) = verify_handshake(&reg.key, &transcript, &reg.sig) {
             let reason = format!("registration not signed by the key it announces: {e}");
             return refuse(&mut writer, reason).await;
+        }
+        if *self.stop.borrow() {
+            return self.tell_to_stop(reg, writer).await;
         }
         let admitted = self
             .coordinator
@@ -219,7 +280,8 @@ impl Session {
             commands: proxy.clone().recipient(),
             status: proxy.clone().recipient(),
         });
-        self.nodes_connected.fetch_add(1, Ordering::SeqCst);
+        self.members.joined(id);
+        self.members.connected.fetch_add(1, Ordering::SeqCst);
         let result = loop {
             match conn::next_frame(&mut reader, Duration::MAX).await {
                 Ok(Frame::Debug(event)) => self.coordinator.do_send(DebugInfo { node: id, event }),
@@ -229,13 +291,33 @@ impl Session {
                 Err(e) => break Err(e),
             }
         };
-        self.nodes_connected.fetch_sub(1, Ordering::SeqCst);
+        if *self.stop.borrow() {
+            self.members.told(id); // it heard the Exit, or is gone anyway
+        }
+        self.members.connected.fetch_sub(1, Ordering::SeqCst);
         self.coordinator.do_send(NodeLost {
             id,
             commands: proxy.clone().recipient(),
         });
         proxy.do_send(Hangup);
         result
+    }
+
+    /// A member registering again while the cluster shuts down: welcome it
+    /// under its own id only to tell it to exit.
+    async fn tell_to_stop(
+        &self,
+        reg: Registration,
+        mut writer: OwnedWriteHalf,
+    ) -> Result<(), BridgeError> {
+        let Some(id) = reg.id else {
+            return refuse(&mut writer, "the cluster is shutting down".into()).await;
+        };
+        conn::write_frame(&mut writer, Frame::Welcome { id, n: self.n }).await?;
+        conn::write_frame(&mut writer, Frame::Command(NodeCommand::Exit)).await?;
+        log::info!("told node {id}, back during the shutdown, to exit");
+        self.members.told(id);
+        Ok(())
     }
 
     async fn serve_client(
@@ -302,9 +384,11 @@ impl Session {
                     committed,
                 }
             }
-            Frame::QueryStatus => {
+            Frame::QueryStatus { from } => {
                 let registry = c.send(GetRegistry).await?;
-                let nodes = c.send(GetStatuses).await?;
+                // Every node's page shares one frame, with room to spare.
+                let budget = MAX_FRAME / 2 / self.n.max(1);
+                let nodes = c.send(GetStatuses(GetStatus { from, budget })).await?;
                 Frame::ClusterStatus(ClusterStatus {
                     n: self.n,
                     attackers: registry.attackers.into_iter().collect(),
@@ -368,14 +452,14 @@ impl Handler<NodeCommand> for RemoteNode {
 
 impl Handler<GetStatus> for RemoteNode {
     type Result = ResponseFuture<Option<NodeStatus>>;
-    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, page: GetStatus, _: &mut Context<Self>) -> Self::Result {
         let req = self.next_req;
         self.next_req += 1;
         let (tx, rx) = oneshot::channel();
         self.pending.insert(req, tx);
         conn::enqueue(
             &self.tx,
-            Frame::StatusRequest { req },
+            Frame::StatusRequest { req, page },
             &format!("node {}", self.id),
         );
         Box::pin(async move { tokio::time::timeout(STATUS_TIMEOUT, rx).await.ok()?.ok() })

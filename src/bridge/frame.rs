@@ -6,7 +6,7 @@
 //! bytes, not after 4 GiB. A frame that fails to decode is an error for that
 //! frame only; the caller decides whether to drop the connection.
 
-use crate::actors::{NodeCommand, NodeStatus};
+use crate::actors::{GetStatus, NodeCommand, NodeStatus};
 use crate::core::{Event, NodeId, Value};
 use crate::wire::Packet;
 use serde::{Deserialize, Serialize};
@@ -51,7 +51,7 @@ pub enum Frame {
     /// connection registered as).
     Debug(Event),
     /// Coordinator → node: report your status, answering with `req`.
-    StatusRequest { req: u64 },
+    StatusRequest { req: u64, page: GetStatus },
     /// Node → coordinator: the answer to `StatusRequest { req }`.
     Status { req: u64, status: NodeStatus },
     /// Node → node: a protocol packet.
@@ -69,8 +69,9 @@ pub enum Frame {
         n: usize,
         committed: BTreeMap<Value, BTreeSet<NodeId>>,
     },
-    /// Client → coordinator: every node's status.
-    QueryStatus,
+    /// Client → coordinator: every node's status, logs from position
+    /// `from` on (one page: ask again from each node's `more`).
+    QueryStatus { from: u64 },
     /// Coordinator → client: the answer to `QueryStatus`.
     ClusterStatus(ClusterStatus),
     /// Client → coordinator: stop the cluster.

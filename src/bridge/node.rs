@@ -7,8 +7,7 @@ use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
 use super::frame::{Frame, Registration};
 use super::BridgeError;
 use crate::actors::{
-    spawn_node, DebugInfo, Fatal, GetStatus, Incoming, Middleware, NodeCommand, PeerRecord,
-    Transmit, Wiring,
+    spawn_node, DebugInfo, Fatal, Incoming, Middleware, NodeCommand, PeerRecord, Transmit, Wiring,
 };
 use crate::attack::Attack;
 use crate::auth::{handshake_bytes, verify_handshake, Identity};
@@ -682,9 +681,9 @@ impl Handler<FromCoordinator> for Bridge {
                 ctx.stop();
             }
             Frame::Command(cmd) => m.do_send(cmd),
-            Frame::StatusRequest { req } => {
+            Frame::StatusRequest { req, page } => {
                 let tx = self.coordinator.clone();
-                let ask = m.send(GetStatus);
+                let ask = m.send(page);
                 let hears: BTreeSet<NodeId> = self.inbound.keys().copied().collect();
                 actix_rt::spawn(async move {
                     if let Ok(Some(mut status)) = ask.await {

@@ -127,6 +127,7 @@ mod tests {
                 .collect(),
             flagged: flagged.iter().copied().collect(),
             hears_from: None,
+            more: None,
         }
     }
 
