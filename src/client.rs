@@ -9,8 +9,11 @@
 //! prove, so — as PBFT's clients do — a value not committed within the
 //! client's patience is asked of the next trusted node too, with the
 //! patience doubling on each try (up to [`MAX_BACKOFF`] times) so a long
-//! partition does not turn into a storm of duplicates. The client is
-//! at-least-once: a value asked twice may be committed at two positions.
+//! partition does not turn into a storm of duplicates. The patience itself
+//! follows the measured commit latency ([`Client::patience`]), and a value
+//! whose node keeps committing others waits longer ([`Client::overdue`]):
+//! slowness must not become duplicates. The client is at-least-once: a
+//! value asked twice may be committed at two positions.
 //!
 //! Time is whatever the caller counts in (ticks in the simulator,
 //! milliseconds in the coordinator actor): the client has no clock. The
@@ -36,6 +39,10 @@ pub fn targets(nodes: usize, attack: Option<Attack>, attacker: NodeId) -> Vec<No
 
 /// The patience doubles at most this many times for one value.
 pub const MAX_BACKOFF: u32 = 3;
+
+/// A value waits at most this many patiences while its node makes progress
+/// on others.
+pub const PROGRESS_CAP: u64 = 8;
 
 /// One value the client asked for and has not seen committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +71,14 @@ pub struct Client {
     /// they are back.
     down: BTreeSet<NodeId>,
     next: usize,
+    /// Smoothed commit latency and its variation (RFC 6298's SRTT and
+    /// RTTVAR), from values committed on their first ask (Karn's rule: a
+    /// value asked twice says nothing about either ask).
+    srtt: Option<u64>,
+    rttvar: u64,
+    /// When a value asked of each node last committed: a node whose values
+    /// keep committing is busy, not sitting on the rest.
+    progress: BTreeMap<NodeId, u64>,
 }
 
 impl Client {
@@ -110,11 +125,41 @@ impl Client {
         &self.requested
     }
 
-    /// A node reported `value` committed.
-    pub fn committed(&mut self, value: &Value) {
-        if !self.committed.contains(value) {
-            self.asked.remove(value);
-            self.committed.insert(value.clone());
+    /// A node reported `value` committed, at time `now`.
+    pub fn committed(&mut self, value: &Value, now: u64) {
+        if self.committed.contains(value) {
+            return;
+        }
+        if let Some(a) = self.asked.remove(value) {
+            if a.tries == 0 {
+                self.sample(now.saturating_sub(a.at));
+            }
+            let p = self.progress.entry(a.node).or_default();
+            *p = (*p).max(now);
+        }
+        self.committed.insert(value.clone());
+    }
+
+    fn sample(&mut self, r: u64) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(s) => {
+                self.rttvar = (3 * self.rttvar + s.abs_diff(r)) / 4;
+                self.srtt = Some((7 * s + r) / 8);
+            }
+        }
+    }
+
+    /// The patience the measured commit latency calls for, as TCP's
+    /// retransmit timer: SRTT + 4·RTTVAR, kept within `[floor, ceiling]`;
+    /// `initial` before anything committed.
+    pub fn patience(&self, initial: u64, floor: u64, ceiling: u64) -> u64 {
+        match self.srtt {
+            None => initial,
+            Some(s) => s.saturating_add(4 * self.rttvar).clamp(floor, ceiling),
         }
     }
 
@@ -193,13 +238,20 @@ impl Client {
     /// the next trusted node (recorded as asked at `now`), and its patience
     /// doubles, up to [`MAX_BACKOFF`] times. What nobody can prove against
     /// a node — sitting on a value — is what this answers.
+    ///
+    /// The wait restarts whenever another value asked of the same node
+    /// commits (a busy node is working through its queue, as an ACK restarts
+    /// TCP's timer), but never beyond [`PROGRESS_CAP`] times the patience:
+    /// a node that commits some values cannot sit on one forever.
     pub fn overdue(&mut self, now: u64, patience: u64) -> Vec<(Value, NodeId)> {
         let late: Vec<(Value, NodeId)> = self
             .asked
             .iter()
             .filter(|(_, a)| {
                 let wait = patience.saturating_mul(1 << a.tries.min(MAX_BACKOFF));
-                now.saturating_sub(a.at) >= wait
+                let moved = self.progress.get(&a.node).map_or(a.at, |p| a.at.max(*p));
+                now.saturating_sub(moved) >= wait
+                    || now.saturating_sub(a.at) >= wait.saturating_mul(PROGRESS_CAP)
             })
             .map(|(v, a)| (v.clone(), a.node))
             .collect();
@@ -248,7 +300,7 @@ mod tests {
         c.asked("a".into(), 0, 0);
         c.asked("b".into(), 0, 0);
         c.asked("c".into(), 1, 0);
-        c.committed(&"b".into());
+        c.committed(&"b".into(), 0);
         c.flagged(0);
         let again = c.resend_from_suspects(1);
         assert_eq!(again.len(), 1);
@@ -265,7 +317,7 @@ mod tests {
         c.asked("a".into(), 2, 0);
         c.asked("b".into(), 2, 0);
         c.asked("c".into(), 1, 0);
-        c.committed(&"a".into());
+        c.committed(&"a".into(), 0);
         assert_eq!(c.restarted(2), vec![Value::from("b")]);
     }
 
@@ -284,7 +336,7 @@ mod tests {
         assert!(c.overdue(29, 10).is_empty());
         assert_eq!(c.overdue(30, 10)[0].0, "a");
         // A committed value is never asked again, even if asked once more.
-        c.committed(&"a".into());
+        c.committed(&"a".into(), 0);
         c.asked("a".into(), 0, 30);
         assert!(c.overdue(1_000, 10).iter().all(|(v, _)| v != "a"));
     }
@@ -304,5 +356,67 @@ mod tests {
         assert!(c.overdue(now * 2, 10).is_empty());
         c.joined(1);
         assert_eq!(c.route(0), Some(1));
+    }
+
+    #[test]
+    fn patience_follows_measured_latency_within_bounds() {
+        let mut c = Client::new([0, 1]);
+        assert_eq!(
+            c.patience(2_000, 250, 60_000),
+            2_000,
+            "nothing measured yet"
+        );
+        for i in 0..50u64 {
+            let v: Value = format!("v{i}").into();
+            c.asked(v.clone(), 0, i * 100);
+            c.committed(&v, i * 100 + 40);
+        }
+        assert_eq!(
+            c.patience(2_000, 250, 60_000),
+            250,
+            "40 ms commits: the floor"
+        );
+        for i in 50..100u64 {
+            let v: Value = format!("v{i}").into();
+            c.asked(v.clone(), 0, i * 10_000);
+            c.committed(&v, i * 10_000 + 5_000);
+        }
+        let p = c.patience(2_000, 250, 60_000);
+        assert!((5_000..20_000).contains(&p), "5 s commits: {p}");
+        // A value asked twice does not count (Karn): it says nothing of either ask.
+        let slow: Value = "slow".into();
+        c.asked(slow.clone(), 0, 0);
+        let _ = c.overdue(1_000_000, 1);
+        c.committed(&slow, 9_000_000);
+        assert_eq!(c.patience(2_000, 250, 60_000), p);
+    }
+
+    #[test]
+    fn a_value_queued_behind_others_that_commit_is_not_overdue() {
+        let mut c = Client::new([0, 1]);
+        for i in 0..10 {
+            c.asked(format!("q{i}").into(), 0, 0);
+        }
+        // Node 0 commits one value every 50: it is busy, not sitting.
+        for i in 0..9u64 {
+            c.committed(&format!("q{i}").into(), 50 * (i + 1));
+            assert!(c.overdue(50 * (i + 1) + 10, 100).is_empty(), "at {i}");
+        }
+        // Its progress stops: after a patience, the last one goes elsewhere.
+        assert_eq!(c.overdue(450 + 100, 100), vec![("q9".into(), 1)]);
+        // And a node that commits others cannot hold one past the cap.
+        let mut c = Client::new([0, 1]);
+        c.asked("held".into(), 0, 0);
+        for t in 1..=PROGRESS_CAP * 100 {
+            let v: Value = format!("o{t}").into();
+            c.asked(v.clone(), 0, t);
+            c.committed(&v, t);
+            let late = c.overdue(t, 100);
+            if t < PROGRESS_CAP * 100 {
+                assert!(late.is_empty(), "at {t}");
+            } else {
+                assert_eq!(late, vec![("held".into(), 1)]);
+            }
+        }
     }
 }

@@ -4,86 +4,14 @@
 //! Every process is killed when its guard drops, also when a test fails.
 
 use serde_json::Value as Json;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_paxos");
-
-/// The cluster key's file in a cluster's scratch directory (the
-/// coordinator creates it on its first start).
-const KEY: &str = "cluster.key";
-
-/// A child process, killed on drop. Its stdout lines arrive on `lines`.
-struct Proc {
-    name: String,
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(name: &str, dir: &Path, args: &[&str]) -> Proc {
-        let err = std::fs::File::create(dir.join(format!("{name}.err"))).expect("stderr file");
-        // Every process of a scratch directory shares its cluster key,
-        // unless it is given another.
-        let key = dir.join(KEY).display().to_string();
-        let key_arg: &[&str] = if args.contains(&"--cluster-key") {
-            &[]
-        } else {
-            &["--cluster-key", &key]
-        };
-        let mut child = Command::new(BIN)
-            .args(args)
-            .args(key_arg)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .spawn()
-            .expect("the paxos binary starts");
-        let out = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = channel();
-        // Drain stdout for the whole life of the child, so it never blocks
-        // on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Proc {
-            name: name.to_string(),
-            child,
-            lines,
-        }
-    }
-
-    /// The first stdout line containing `needle`.
-    fn wait_line(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("{} never printed '{needle}'", self.name)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL on unix
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+mod common;
+use common::{stderr, Proc, BIN, KEY};
 
 /// A coordinator and its nodes, in a scratch directory removed at the end.
 struct Cluster {
@@ -245,10 +173,6 @@ impl Drop for Cluster {
             eprintln!("logs kept in {}", self.dir.display());
         }
     }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn logs(s: &Json) -> Vec<Vec<String>> {
@@ -1047,12 +971,7 @@ fn shutdown_reaches_members_that_were_reconnecting() {
     // their connection broken, and register again: they must hear it.
     let signal = |c: &Cluster, sig: &str| {
         for n in c.nodes.iter().flatten() {
-            let pid = n.child.id().to_string();
-            let out = Command::new("kill")
-                .args([sig, &pid])
-                .output()
-                .expect("kill runs");
-            assert!(out.status.success(), "kill {sig} {pid}");
+            n.signal(sig);
         }
     };
     signal(&c, "-STOP");

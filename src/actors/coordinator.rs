@@ -127,10 +127,16 @@ pub struct Coordinator {
 }
 
 /// How long the coordinator waits for a value to commit before it asks
-/// another node too (doubling per value, see [`crate::client`]). Long
-/// against a healthy commit (milliseconds): every re-send of a value that
-/// was only slow may commit it twice.
+/// another node too, until commits have been measured (then the client's
+/// patience follows their latency, see [`crate::client`]; doubling per
+/// value). Every re-send of a value that was only slow may commit it twice.
 pub const PATIENCE: Duration = Duration::from_secs(2);
+
+/// The least patience, however fast commits are measured to be.
+pub const MIN_PATIENCE: Duration = Duration::from_millis(250);
+
+/// The most patience, however slow commits are measured to be.
+pub const MAX_PATIENCE: Duration = Duration::from_secs(60);
 
 impl Default for Coordinator {
     fn default() -> Self {
@@ -282,7 +288,12 @@ impl Coordinator {
             log::info!("re-sending '{value}' to node {node}: its first node was flagged or lost");
             self.propagate(value, node);
         }
-        for (value, node) in self.client.overdue(now, PATIENCE.as_millis() as u64) {
+        let patience = self.client.patience(
+            PATIENCE.as_millis() as u64,
+            MIN_PATIENCE.as_millis() as u64,
+            MAX_PATIENCE.as_millis() as u64,
+        );
+        for (value, node) in self.client.overdue(now, patience) {
             log::info!(
                 "re-sending '{value}' to node {node}: not committed within the client's patience"
             );
@@ -337,18 +348,19 @@ impl Handler<DebugInfo> for Coordinator {
         } else {
             log::debug!("node {}: {}", info.node, info.event);
         }
+        let now = self.now();
         match &info.event {
             Event::Committed { value, .. } => {
                 // A position may carry a batch: the client waits for each value.
                 let items = value.items();
                 if items.len() == 1 {
-                    self.client.committed(value);
+                    self.client.committed(value, now);
                     let e = self.progress.committed.entry(value.clone());
                     e.or_default().insert(info.node);
                 } else {
                     for v in items {
                         let v = Value::one(v.clone());
-                        self.client.committed(&v);
+                        self.client.committed(&v, now);
                         self.progress
                             .committed
                             .entry(v)

@@ -515,7 +515,7 @@ impl World {
         let (id, honest) = (self.members[m].id, self.members[m].role == Role::Honest);
         if honest {
             match &e {
-                Event::Committed { value, .. } => self.client.committed(value),
+                Event::Committed { value, .. } => self.client.committed(value, self.now),
                 Event::Flagged { node, .. } => {
                     self.client.flagged(*node);
                     self.resend = true;
