@@ -483,6 +483,32 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     Ok(report)
 }
 
+/// Wait (up to 10 s) until all `n` nodes registered with `coord`.
+async fn all_registered(
+    coord: &Addr<crate::actors::Coordinator>,
+    n: usize,
+) -> Result<(), BenchError> {
+    use crate::actors::GetRegistry;
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let registry = coord
+            .send(GetRegistry)
+            .await
+            .map_err(|_| BenchError::ClientGone)?;
+        if registry.registered.len() == n {
+            break;
+        }
+        if Instant::now() >= give_up {
+            return Err(BenchError::Tcp(format!(
+                "{} of {n} within 10 s",
+                registry.registered.len()
+            )));
+        }
+        actix_rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
 /// The same client against nodes on the TCP bridge, on loopback: a
 /// coordinator and `n` nodes run as tasks of this process but talk only
 /// through sockets, framing and signatures, exactly as separate processes
@@ -491,9 +517,7 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
 /// from the `DebugInfo` lines the nodes send it, so every value crosses the
 /// bridge at least twice more than in process.
 async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
-    use crate::actors::{
-        Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, GetRegistry,
-    };
+    use crate::actors::{Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage};
     use crate::bridge::{admission::ClusterKey, coordinator, node};
     let n = cfg.nodes;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -547,23 +571,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         nodes.push(actix_rt::spawn(node::run(opts)));
     }
     // Start the clock once every node registered (and so knows its peers).
-    let give_up = Instant::now() + Duration::from_secs(10);
-    loop {
-        let registry = coord
-            .send(GetRegistry)
-            .await
-            .map_err(|_| BenchError::ClientGone)?;
-        if registry.registered.len() == n {
-            break;
-        }
-        if Instant::now() >= give_up {
-            return Err(BenchError::Tcp(format!(
-                "{} of {n} within 10 s",
-                registry.registered.len()
-            )));
-        }
-        actix_rt::time::sleep(Duration::from_millis(5)).await;
-    }
+    all_registered(&coord, n).await?;
     client.do_send(Arm);
     let report = measure(&client, rx, cfg).await?;
     coord.do_send(CoordinatorExitCommand);

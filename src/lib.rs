@@ -25,8 +25,9 @@
 //!    for every runtime alike; [`client`] is the client's retry policy.
 //! 6. Runtimes, which only carry packets and ticks: [`actors`] (NodeActor,
 //!    Middleware, Network, Coordinator), [`sim`] (the seeded simulator and
-//!    test harness), [`bridge`] (TCP between processes) with [`storage`]
-//!    (the data directory).
+//!    test harness), [`bridge`] (TCP between processes, every control
+//!    connection admitted by the cluster key) with [`storage`] (the data
+//!    directory).
 //! 7. Front ends: [`demo`], [`bench`], [`matrix`], and the pictures of
 //!    [`trace`] and colours of [`term`]; `main.rs` holds the command line.
 

@@ -256,32 +256,7 @@ impl Store {
             }
         }
 
-        let wal_path = dir.join(wal_name(gen));
-        let wal_len = match live {
-            Some(path) => match replay(&path, &mut state)? {
-                Replayed::Headless if meta.is_none() => {
-                    // A crash while the log was made, before the node had an
-                    // identity: nothing was ever written. Start it afresh.
-                    create_wal(&wal_path)?;
-                    WAL_MAGIC.len() as u64
-                }
-                Replayed::Headless => return Err(forgotten(dir, &meta, "emptied")),
-                Replayed::Len(len) => len,
-            },
-            // A crash between compaction steps 2 and 3: the snapshot holds it all.
-            None if gen > 0 => {
-                create_wal(&wal_path)?;
-                sync_dir(dir)?;
-                WAL_MAGIC.len() as u64
-            }
-            None if meta.is_some() => return Err(forgotten(dir, &meta, "missing")),
-            None => {
-                // A fresh directory.
-                create_wal(&wal_path)?;
-                sync_dir(dir)?;
-                WAL_MAGIC.len() as u64
-            }
-        };
+        let (wal_path, wal_len) = open_live_wal(dir, gen, live, &meta, &mut state)?;
         let wal = OpenOptions::new()
             .append(true)
             .open(&wal_path)
@@ -485,6 +460,45 @@ fn read_record(buf: &[u8]) -> Option<(Write, usize)> {
 
 /// Replays the log at `path` into `state`, cutting off a torn tail. Returns
 /// the length of the valid log.
+/// Replay the live log of generation `gen` into `state` (or make it, in a
+/// fresh directory), refusing a log that is gone or emptied beside an
+/// identity. Returns its path and length.
+fn open_live_wal(
+    dir: &Path,
+    gen: u64,
+    live: Option<PathBuf>,
+    meta: &Option<NodeMeta>,
+    state: &mut Durable,
+) -> Result<(PathBuf, u64), StoreError> {
+    let wal_path = dir.join(wal_name(gen));
+    let wal_len = match live {
+        Some(path) => match replay(&path, state)? {
+            Replayed::Headless if meta.is_none() => {
+                // A crash while the log was made, before the node had an
+                // identity: nothing was ever written. Start it afresh.
+                create_wal(&wal_path)?;
+                WAL_MAGIC.len() as u64
+            }
+            Replayed::Headless => return Err(forgotten(dir, meta, "emptied")),
+            Replayed::Len(len) => len,
+        },
+        // A crash between compaction steps 2 and 3: the snapshot holds it all.
+        None if gen > 0 => {
+            create_wal(&wal_path)?;
+            sync_dir(dir)?;
+            WAL_MAGIC.len() as u64
+        }
+        None if meta.is_some() => return Err(forgotten(dir, meta, "missing")),
+        None => {
+            // A fresh directory.
+            create_wal(&wal_path)?;
+            sync_dir(dir)?;
+            WAL_MAGIC.len() as u64
+        }
+    };
+    Ok((wal_path, wal_len))
+}
+
 /// What replaying a log found.
 enum Replayed {
     /// Its length, once any torn tail is cut off.

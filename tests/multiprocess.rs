@@ -999,3 +999,30 @@ fn shutdown_reaches_members_that_were_reconnecting() {
     let log = std::fs::read_to_string(told).unwrap_or_default();
     assert!(log.contains("back during the shutdown"), "{log}");
 }
+
+#[test]
+fn a_long_propose_on_a_healthy_cluster_commits_each_value_once() {
+    let mut c = Cluster::start("patience", 3);
+    for i in 0..3 {
+        c.node(i, &[]);
+    }
+    // Thousands of values in one call queue up behind each other: the
+    // client's patience must not mistake waiting in line for being lost.
+    let values: Vec<String> = (0..3_000).map(|i| format!("q{i:05}")).collect();
+    let mut args = vec!["propose", "--timeout", "120"];
+    args.extend(values.iter().map(String::as_str));
+    let out = c.run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let s = c.status_until(30, |s| all_have(s, 3, &refs));
+    for log in logs(&s) {
+        let distinct: std::collections::BTreeSet<&String> = log.iter().collect();
+        assert_eq!(
+            log.len(),
+            distinct.len(),
+            "{} of {} positions hold a value committed before",
+            log.len() - distinct.len(),
+            log.len()
+        );
+    }
+}

@@ -9,11 +9,14 @@
 //! a [`RemoteNode`](coordinator) proxy actor, so the `Coordinator` actor is
 //! the very one the demo runs.
 //!
-//! Every connection opens with a challenge: the listener sends a fresh
-//! nonce, the dialer signs it with its node key. A node accepts a peer only
-//! under the key the coordinator registered for that peer's id, and the
-//! coordinator registers a key only from a node that holds its secret.
-//! Frames are length-delimited postcard ([`frame`]), at most 1 MiB. A lost
+//! Every connection opens with a challenge. To the coordinator, both sides
+//! first prove they hold the cluster key ([`admission`]); a node then signs
+//! its registration with its node key, and the coordinator keeps which key
+//! holds which id ([`registry`], on disk with `--data-dir`). Between peers
+//! the dialer signs the listener's nonce, and a node accepts a peer only
+//! under the key the coordinator registered for that peer's id. Frames are
+//! length-delimited postcard ([`frame`]), at most 4 KiB before a handshake
+//! and 1 MiB after. A lost
 //! connection is re-dialled with backoff; what was lost in between is
 //! recovered by the protocol's own retries.
 
