@@ -216,6 +216,10 @@ struct NodeArgs {
     /// is printed).
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     listen: String,
+    /// The address peers should dial, if not the --listen one (a NAT or a
+    /// proxy in front of this node).
+    #[arg(long, value_name = "ADDR")]
+    advertise: Option<String>,
     #[command(flatten)]
     coordinator: CoordinatorAddr,
     /// Keep this node's key, id, promises, accepted values and log here, synced
@@ -506,6 +510,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let opts = NodeOptions {
         cluster_key: args.coordinator.key()?,
         listen: args.listen,
+        advertise: args.advertise,
         coordinator: args.coordinator.coordinator,
         data_dir: args.data_dir,
         attack: args.attack,

@@ -6,18 +6,24 @@
 //! every fault is healed, and the checks: agreement, no acknowledged value
 //! lost, identical logs, no honest node flagged, every value committed.
 //!
+//! Delay comes from a small proxy in front of each node (this kernel has no
+//! netem): the node advertises the proxy's address (`--advertise`), so every
+//! peer's packets to it pass through a queue that holds each chunk for the
+//! current delay, in order.
+//!
 //! Needs root (CI runs as root) and nftables (`.ci/run` installs it); it
 //! fails, never skips, without them. `PAXOS_NEMESIS_SECS` sets how long the
-//! faults go on (default 60; the long run is 180). Delay is not
-//! among the faults: this kernel has no netem.
+//! faults go on (default 60; a long run: 180).
 
 mod common;
 use common::{stderr, Proc, BIN, KEY};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -134,6 +140,87 @@ impl Drop for Net {
     }
 }
 
+/// A TCP proxy inside a network namespace that delays every byte it
+/// forwards by the current delay in milliseconds (0: none), keeping order.
+struct DelayProxy {
+    delay: Arc<AtomicU64>,
+}
+
+impl DelayProxy {
+    /// Listen on `listen` inside namespace `ns`, forwarding to `target`.
+    fn start(ns: &str, listen: &str, target: &str) -> DelayProxy {
+        let delay = Arc::new(AtomicU64::new(0));
+        let (ns, listen, target) = (ns.to_string(), listen.to_string(), target.to_string());
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let d = delay.clone();
+        std::thread::spawn(move || {
+            enter(&ns);
+            let listener = TcpListener::bind(&listen).expect("the proxy binds");
+            let _ = ready_tx.send(());
+            for client in listener.incoming().flatten() {
+                // Threads started here inherit this thread's namespace.
+                let (d, target) = (d.clone(), target.clone());
+                std::thread::spawn(move || {
+                    if let Ok(server) = TcpStream::connect(&target) {
+                        pipe(&client, &server, d.clone());
+                        pipe(&server, &client, d);
+                    }
+                });
+            }
+        });
+        ready.recv().expect("the proxy started");
+        DelayProxy { delay }
+    }
+
+    fn set(&self, ms: u64) {
+        self.delay.store(ms, Ordering::SeqCst);
+    }
+}
+
+/// Move this thread into network namespace `ns` (made by `ip netns add`).
+fn enter(ns: &str) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("the namespace exists");
+    // SAFETY: setns on a valid namespace fd changes only this thread.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "setns into {ns}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Copy `from` to `to`, each chunk held back by the delay at its arrival.
+fn pipe(from: &TcpStream, to: &TcpStream, delay: Arc<AtomicU64>) {
+    let (mut from, mut to) = (
+        from.try_clone().expect("clones"),
+        to.try_clone().expect("clones"),
+    );
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            let due = Instant::now() + Duration::from_millis(delay.load(Ordering::SeqCst));
+            if tx.send((due, buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+        let _ = from.shutdown(Shutdown::Both);
+    });
+    std::thread::spawn(move || {
+        for (due, chunk) in rx {
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if to.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+    });
+}
+
 /// The cluster in its namespaces. Field order matters: processes stop
 /// before the namespaces go.
 struct Lab {
@@ -142,6 +229,8 @@ struct Lab {
     net: Net,
     dir: PathBuf,
     flags: Vec<&'static str>,
+    /// The delaying proxy in front of each node.
+    proxies: Vec<DelayProxy>,
     /// Processes started so far (each restart gets its own log file).
     starts: usize,
 }
@@ -157,8 +246,14 @@ impl Lab {
             net: Net::new(tag),
             dir,
             flags,
+            proxies: Vec::new(),
             starts: 0,
         };
+        for i in 0..NODES {
+            let (ns, ip) = (lab.net.nodes[i].clone(), lab.net.ip(i));
+            let proxy = DelayProxy::start(&ns, &format!("{ip}:7200"), &format!("{ip}:7100"));
+            lab.proxies.push(proxy);
+        }
         lab.start_coordinator();
         for i in 0..NODES {
             lab.start_node(i);
@@ -206,7 +301,9 @@ impl Lab {
             "--id",
             &id,
         ];
+        let advertise = format!("{}:7200", self.net.ip(i));
         args.extend(["--data-dir", &data, "--connect-timeout", "30"]);
+        args.extend(["--advertise", &advertise]);
         args.extend(self.flags.iter().copied());
         self.starts += 1;
         let name = format!("node{i}-{}", self.starts);
@@ -302,7 +399,7 @@ impl Schedule {
 /// Inflict one fault for a few seconds, then heal it.
 fn fault(lab: &Arc<Mutex<Lab>>, s: &mut Schedule, log: &mut Vec<String>) {
     let node = s.next(NODES as u64) as usize;
-    let kind = s.next(5);
+    let kind = s.next(6);
     let hold = Duration::from_millis(1_500 + 500 * s.next(4));
     let what = {
         let mut l = lab.lock().expect("lab");
@@ -329,6 +426,12 @@ fn fault(lab: &Arc<Mutex<Lab>>, s: &mut Schedule, log: &mut Vec<String>) {
                 }
                 format!("node {node} stopped")
             }
+            4 => {
+                for p in &l.proxies {
+                    p.set(20);
+                }
+                "20 ms delay on every link".to_string()
+            }
             _ => {
                 if let Some(p) = l.coordinator.as_mut() {
                     p.kill();
@@ -348,7 +451,8 @@ fn fault(lab: &Arc<Mutex<Lab>>, s: &mut Schedule, log: &mut Vec<String>) {
                 p.signal("-CONT");
             }
         }
-        4 => l.start_coordinator(),
+        4 => l.proxies.iter().for_each(|p| p.set(0)),
+        5 => l.start_coordinator(),
         _ => {}
     }
 }

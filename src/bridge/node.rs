@@ -26,6 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
     pub listen: String,
+    /// The address peers should dial, when it is not `listen`'s (a NAT or
+    /// a proxy in front of the node).
+    pub advertise: Option<String>,
     pub coordinator: String,
     pub data_dir: Option<PathBuf>,
     pub attack: Option<Attack>,
@@ -61,6 +64,7 @@ impl NodeOptions {
         NodeOptions {
             cluster_key,
             listen: "127.0.0.1:0".into(),
+            advertise: None,
             coordinator: coordinator.into(),
             data_dir: None,
             attack: None,
@@ -125,12 +129,15 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
             source,
         })?;
     let local = listener.local_addr()?.to_string();
+    // Where peers dial: the listener itself, unless something (a NAT, a
+    // proxy) stands in front of it.
+    let advertised = opts.advertise.clone().unwrap_or_else(|| local.clone());
 
     let me = Registrant {
         coordinator: opts.coordinator.clone(),
         key: opts.cluster_key.clone(),
         identity: identity.clone(),
-        addr: local.clone(),
+        addr: advertised,
         attack: opts.attack.map(|a| a.to_string()),
         middleware: opts.middleware,
     };
