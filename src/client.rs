@@ -40,8 +40,7 @@ pub fn targets(nodes: usize, attack: Option<Attack>, attacker: NodeId) -> Vec<No
 /// The patience doubles at most this many times for one value.
 pub const MAX_BACKOFF: u32 = 3;
 
-/// A value waits at most this many patiences while its node makes progress
-/// on others.
+/// A value waits at most this many patiences while other values commit.
 pub const PROGRESS_CAP: u64 = 8;
 
 /// One value the client asked for and has not seen committed.
@@ -76,9 +75,9 @@ pub struct Client {
     /// value asked twice says nothing about either ask).
     srtt: Option<u64>,
     rttvar: u64,
-    /// When a value asked of each node last committed: a node whose values
-    /// keep committing is busy, not sitting on the rest.
-    progress: BTreeMap<NodeId, u64>,
+    /// When a value last committed: a cluster that keeps committing is
+    /// working through its queues, not sitting on what waits in them.
+    progress: u64,
 }
 
 impl Client {
@@ -134,9 +133,8 @@ impl Client {
             if a.tries == 0 {
                 self.sample(now.saturating_sub(a.at));
             }
-            let p = self.progress.entry(a.node).or_default();
-            *p = (*p).max(now);
         }
+        self.progress = self.progress.max(now);
         self.committed.insert(value.clone());
     }
 
@@ -239,17 +237,18 @@ impl Client {
     /// doubles, up to [`MAX_BACKOFF`] times. What nobody can prove against
     /// a node — sitting on a value — is what this answers.
     ///
-    /// The wait restarts whenever another value asked of the same node
-    /// commits (a busy node is working through its queue, as an ACK restarts
-    /// TCP's timer), but never beyond [`PROGRESS_CAP`] times the patience:
-    /// a node that commits some values cannot sit on one forever.
+    /// The wait restarts whenever another value commits (a busy cluster is
+    /// working through its queues, as an ACK restarts TCP's timer; a value
+    /// queued at a node that does not lead waits for its turn), but never
+    /// beyond [`PROGRESS_CAP`] times the patience: a node cannot sit on a
+    /// value forever because others commit theirs.
     pub fn overdue(&mut self, now: u64, patience: u64) -> Vec<(Value, NodeId)> {
         let late: Vec<(Value, NodeId)> = self
             .asked
             .iter()
             .filter(|(_, a)| {
                 let wait = patience.saturating_mul(1 << a.tries.min(MAX_BACKOFF));
-                let moved = self.progress.get(&a.node).map_or(a.at, |p| a.at.max(*p));
+                let moved = a.at.max(self.progress);
                 now.saturating_sub(moved) >= wait
                     || now.saturating_sub(a.at) >= wait.saturating_mul(PROGRESS_CAP)
             })

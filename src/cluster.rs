@@ -48,44 +48,29 @@ impl Mode {
     }
 }
 
-/// One of the middleware's defences (see [`crate::middleware`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Defence {
-    /// Echo every Propose; two signed Proposes for one slot convict (SAFETY).
-    Echo,
-    /// A Commit is applied only with a quorum of signed Accepts.
-    Certificates,
-    /// Ignore a node that keeps cutting off fresh promises (LIVENESS).
-    PrepareLimit,
-    /// A ballot may climb only a bounded step (BALLOT_OVERFLOW).
-    BallotBound,
-    /// A Propose carries the Prepared quorum its value comes from.
-    Justify,
-    /// A signed Accept beside a Prepared that hides it (STALE_PREPARED).
-    Stale,
-    /// A packet signed by one node claiming another sender (FORGERY).
-    Forgery,
-}
+pub use crate::middleware::Defence;
 
-impl Defence {
-    pub const ALL: [Defence; 7] = [
-        Defence::Echo,
-        Defence::Certificates,
-        Defence::PrepareLimit,
-        Defence::BallotBound,
-        Defence::Justify,
-        Defence::Stale,
-        Defence::Forgery,
-    ];
-}
-
-/// The defences in force: a set. The shield runs them together for now, so
-/// only the empty set and the full one ([`Defences::all`], `--middleware`)
-/// can be built; the set is what later switches will take one by one.
+/// The defences in force: a set. `--middleware` is all of them; in classic
+/// mode `--defences LIST` picks some, so a learner sees which one stops
+/// which attack. BFT mode takes all or none ([`ClusterSpec::validate`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Defences(BTreeSet<Defence>);
 
 impl Defences {
+    /// Exactly these.
+    pub fn of(defences: impl IntoIterator<Item = Defence>) -> Self {
+        Defences(defences.into_iter().collect())
+    }
+
+    /// Every defence but `d`.
+    pub fn all_but(d: Defence) -> Self {
+        Defences::of(Defence::ALL.into_iter().filter(|x| *x != d))
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.0.len() == Defence::ALL.len()
+    }
+
     /// No defence: the middleware only signs and verifies (if signing).
     pub fn none() -> Self {
         Defences(BTreeSet::new())
@@ -115,6 +100,35 @@ impl Defences {
 
     pub fn iter(&self) -> impl Iterator<Item = Defence> + '_ {
         self.0.iter().copied()
+    }
+}
+
+impl std::fmt::Display for Defences {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.is_empty(), self.is_all()) {
+            (true, _) => f.write_str("none"),
+            (_, true) => f.write_str("all"),
+            _ => {
+                let names: Vec<&str> = self.iter().map(Defence::name).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Defences {
+    type Err = crate::middleware::UnknownDefence;
+    /// `echo,stale`, or `all`, or `none`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "all" => Ok(Defences::all()),
+            "none" | "" => Ok(Defences::none()),
+            list => list
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<BTreeSet<_>, _>>()
+                .map(Defences),
+        }
     }
 }
 
@@ -202,6 +216,8 @@ pub enum ClusterError {
     EmptyWindow,
     #[error("the middleware needs signatures for its defences, and signing is off")]
     DefencesNeedSignatures,
+    #[error("BFT mode's defences work as one (its quorums need every proof): all of them (--middleware) or none, not {0}")]
+    PartialBft(Defences),
     #[error(transparent)]
     Bft(#[from] BftError),
 }
@@ -274,6 +290,9 @@ impl ClusterSpec {
         }
         if self.signing == Signing::Never && !self.defences.is_empty() {
             return Err(ClusterError::DefencesNeedSignatures);
+        }
+        if self.mode.is_bft() && !self.defences.is_empty() && !self.defences.is_all() {
+            return Err(ClusterError::PartialBft(self.defences.clone()));
         }
         self.mode_config()?;
         Ok(())
@@ -360,6 +379,7 @@ impl ClusterSpec {
             bft: self.mode.is_bft(),
             record: matches!(self.role(id), Role::Attacker(a) if a.records_packets()),
             implicit_leader: !core.loopback,
+            defences: self.defences.0.clone(),
             ..ShieldConfig::new(self.nodes, !self.defences.is_empty())
         }
     }

@@ -13,7 +13,7 @@ use crate::actors::{
     PeerRecord, Progress, TakeNetRecords, TakeTimeline, TimelineEntry, Wiring,
 };
 use crate::attack::Attack;
-use crate::cluster::{ClusterSpec, Tunables};
+use crate::cluster::{ClusterSpec, Defences, Tunables};
 use crate::core::{Event, NodeId, Pos, Value};
 use crate::term::Palette;
 use crate::trace::{Lane, LaneId, Step, Trace};
@@ -40,6 +40,9 @@ pub struct DemoConfig {
     pub attacker: NodeId,
     /// Run the middleware's defences on every node.
     pub middleware: bool,
+    /// Run only these defences (`--defences`); `None`: all of them with
+    /// `middleware`, else none.
+    pub defences: Option<Defences>,
     /// Strikes at one position before a node is ignored.
     pub max_prepares: u32,
     /// Record a sequence chart of the messages about these positions.
@@ -61,6 +64,7 @@ impl Default for DemoConfig {
             attack: None,
             attacker: 0,
             middleware: false,
+            defences: None,
             max_prepares: 3,
             trace: None,
             bft: false,
@@ -91,6 +95,10 @@ impl DemoConfig {
                 max_prepares: self.max_prepares,
                 ..Tunables::default()
             },
+            defences: self
+                .defences
+                .clone()
+                .unwrap_or_else(|| Defences::all_if(self.middleware)),
             ..ClusterSpec::lab(n, attack, at, self.middleware, self.bft, self.faults)
         }
     }

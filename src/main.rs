@@ -106,6 +106,14 @@ enum Command {
     ///   paxos matrix                       # n = 3 and 4, 10 seeds a row
     ///   paxos matrix --nodes 4,7 --seeds 50 --json
     Matrix(MatrixArgs),
+    #[command(verbatim_doc_comment)]
+    /// List the middleware's defences: each one's name for --defences, the
+    /// attack it answers, and what it does.
+    ///
+    /// Examples:
+    ///   paxos defences
+    ///   paxos demo --attack SAFETY --defences echo      # that defence alone
+    Defences,
 }
 
 #[derive(Args)]
@@ -238,6 +246,10 @@ struct NodeArgs {
     /// Switch this node's middleware defences on (alias --enable-middleware).
     #[arg(long, alias = "enable-middleware")]
     middleware: bool,
+    /// Run only these defences, by name, comma-separated (see `paxos
+    /// defences`); classic mode only. --middleware is all of them.
+    #[arg(long, value_name = "LIST", conflicts_with = "middleware")]
+    defences: Option<paxos::cluster::Defences>,
     /// With the middleware on: strikes at one position before a node is ignored.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     max_prepares: u32,
@@ -319,6 +331,10 @@ struct SimArgs {
     /// The middleware's defences on every node (also --enable-middleware).
     #[arg(long, alias = "enable-middleware")]
     middleware: bool,
+    /// Run only these defences, by name, comma-separated (see `paxos
+    /// defences`); classic mode only. --middleware is all of them.
+    #[arg(long, value_name = "LIST", conflicts_with = "middleware")]
+    defences: Option<paxos::cluster::Defences>,
     /// Ticks the client waits for a value to commit before it asks another
     /// node too (doubling per value, up to 8 times as long); 0 never asks.
     #[arg(long, default_value_t = 200, value_name = "TICKS")]
@@ -368,6 +384,10 @@ struct DemoArgs {
     /// --enable-middleware, which works too).
     #[arg(long, alias = "enable-middleware")]
     middleware: bool,
+    /// Run only these defences, by name, comma-separated (see `paxos
+    /// defences`); classic mode only. --middleware is all of them.
+    #[arg(long, value_name = "LIST", conflicts_with = "middleware")]
+    defences: Option<paxos::cluster::Defences>,
     /// With the middleware on: a node that cuts off another proposer's fresh
     /// promise this many times at one position is ignored.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -461,6 +481,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(args) => run_bench(args),
         Command::Sim(args) => run_sim(args),
         Command::Matrix(args) => run_matrix(args),
+        Command::Defences => run_defences(),
     }
 }
 
@@ -515,6 +536,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         attack: args.attack,
         middleware: args.middleware,
+        defences: args.defences,
         max_prepares: args.max_prepares,
         bft: args.mode.bft,
         faults: args.mode.faults,
@@ -572,6 +594,21 @@ fn run_shutdown(args: CoordinatorAddr) -> anyhow::Result<()> {
     })
 }
 
+fn run_defences() -> anyhow::Result<()> {
+    use paxos::middleware::Defence;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<14} {:<17} what it does", "defence", "answers")?;
+    for d in Defence::ALL {
+        writeln!(out, "{:<14} {:<17} {}", d.name(), d.answers(), d.what())?;
+    }
+    writeln!(
+        out,
+        "\n--middleware runs them all. In classic mode --defences picks some \
+         (e.g. --defences echo,stale); BFT mode takes all or none."
+    )?;
+    Ok(())
+}
+
 fn run_matrix(a: MatrixArgs) -> anyhow::Result<()> {
     let cfg = paxos::matrix::MatrixConfig {
         nodes: a.nodes,
@@ -608,6 +645,7 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
             attack: a.attack,
             attacker: a.attacker.unwrap_or(0),
             middleware: a.middleware,
+            defences: a.defences,
             patience: a.patience,
             bft: a.mode.bft,
             faults: a.mode.faults,
@@ -653,6 +691,7 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         attack: args.attack,
         attacker: args.attacker.unwrap_or(0),
         middleware: args.middleware,
+        defences: args.defences,
         max_prepares: args.max_prepares,
         bft: args.mode.bft,
         faults: args.mode.faults,

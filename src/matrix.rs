@@ -13,6 +13,7 @@
 //! hand, and `tests/matrix.rs` asserts the cells the README claims.
 
 use crate::attack::Attack;
+use crate::cluster::Defences;
 use crate::core::NodeId;
 use crate::middleware::Evidence;
 use crate::sim::{self, SimConfig, SimError};
@@ -151,7 +152,30 @@ pub fn row(
     seed: u64,
     seeds: u64,
 ) -> Result<Row, MatrixError> {
-    let cfg = scenario(attack, nodes, middleware, mode);
+    row_with(
+        attack,
+        nodes,
+        Defences::all_if(middleware),
+        mode,
+        seed,
+        seeds,
+    )
+}
+
+/// Run one row with exactly `defences` in force (classic mode: any set).
+pub fn row_with(
+    attack: Option<Attack>,
+    nodes: usize,
+    defences: Defences,
+    mode: Mode,
+    seed: u64,
+    seeds: u64,
+) -> Result<Row, MatrixError> {
+    let middleware = !defences.is_empty();
+    let cfg = SimConfig {
+        defences: Some(defences),
+        ..scenario(attack, nodes, middleware, mode)
+    };
     cfg.validate()?;
     let mut r = Row {
         attack: attack.map_or("NONE".into(), |a| a.to_string()),

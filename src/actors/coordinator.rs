@@ -132,8 +132,9 @@ pub struct Coordinator {
 /// value). Every re-send of a value that was only slow may commit it twice.
 pub const PATIENCE: Duration = Duration::from_secs(2);
 
-/// The least patience, however fast commits are measured to be.
-pub const MIN_PATIENCE: Duration = Duration::from_millis(250);
+/// The least patience, however fast commits are measured to be: a
+/// millisecond commit says little about the next one under contention.
+pub const MIN_PATIENCE: Duration = Duration::from_secs(1);
 
 /// The most patience, however slow commits are measured to be.
 pub const MAX_PATIENCE: Duration = Duration::from_secs(60);

@@ -33,6 +33,9 @@ pub struct NodeOptions {
     pub data_dir: Option<PathBuf>,
     pub attack: Option<Attack>,
     pub middleware: bool,
+    /// Run only these defences (`--defences`); `None`: all of them with
+    /// `middleware`, else none.
+    pub defences: Option<Defences>,
     pub max_prepares: u32,
     /// Ask for this id (else the coordinator picks, or the data dir says).
     pub id: Option<NodeId>,
@@ -69,6 +72,7 @@ impl NodeOptions {
             data_dir: None,
             attack: None,
             middleware: false,
+            defences: None,
             max_prepares: 3,
             id: None,
             connect_timeout: Duration::from_secs(5),
@@ -92,7 +96,10 @@ impl NodeOptions {
             nodes: n,
             mode: Mode::from_flags(self.bft, self.faults),
             attack: self.attack.map(|a| (a, id)),
-            defences: Defences::all_if(self.middleware),
+            defences: self
+                .defences
+                .clone()
+                .unwrap_or_else(|| Defences::all_if(self.middleware)),
             signing: match self.auth {
                 true => Signing::Always,
                 false => Signing::WithDefences,

@@ -142,6 +142,9 @@ impl Shield {
         let Some((accept, prepared)) = pair else {
             return;
         };
+        if !self.on(super::Defence::Stale) {
+            return;
+        }
         let node = accept.from;
         if node == self.id || self.flagged_nodes.contains(&node) {
             return;

@@ -43,7 +43,9 @@ impl Shield {
             }
             Forgery::ShortCertificate { ballot } => {
                 let body = match (&self.identity, &msg) {
-                    (Some(identity), Message::Commit { pos, value }) if self.cfg.defend => {
+                    (Some(identity), Message::Commit { pos, value })
+                        if self.on(super::Defence::Certificates) =>
+                    {
                         let own = identity.sign_message(
                             self.id,
                             Message::Accept {

@@ -54,6 +54,7 @@ pub mod ballot_bound;
 pub mod bft;
 mod bft_shield;
 pub mod certificate;
+pub mod defence;
 pub mod echo;
 mod forge;
 pub mod justify;
@@ -73,6 +74,7 @@ use stale::StaleCheck;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::wire::proofs::{Evidence, Proof};
+pub use defence::{Defence, UnknownDefence};
 
 /// A value at a position in a ballot.
 pub type Slot = (crate::core::Pos, crate::core::Ballot, crate::core::Value);
@@ -137,6 +139,9 @@ pub struct ShieldConfig {
     pub n: usize,
     /// Run the defences (`--middleware`). Needs signatures.
     pub defend: bool,
+    /// Which defences run, when `defend` (all of them unless a learner
+    /// picked some: `--defences`). BFT mode runs all or none.
+    pub defences: BTreeSet<Defence>,
     /// Strikes at one position before a node is ignored (`--max-prepares`).
     pub max_prepares: u32,
     /// How young a promise must be for overtaking it to count as a strike.
@@ -164,6 +169,7 @@ impl ShieldConfig {
         ShieldConfig {
             n,
             defend,
+            defences: Defence::ALL.into_iter().collect(),
             max_prepares: 3,
             grace_ticks: 5,
             echo_wait_ticks: 20,
@@ -415,7 +421,11 @@ impl Shield {
                     }
                 }
                 self.justify.sent_prepare(*pos, *ballot);
-                self.climb(msg.clone())
+                if self.on(Defence::BallotBound) {
+                    self.climb(msg.clone())
+                } else {
+                    Body::Paxos(msg.clone())
+                }
             }
             Message::Prepared { .. } if to == Some(self.id) => {
                 // Loopback mode: our own promise, a signed vote like others'.
@@ -428,13 +438,21 @@ impl Shield {
                 let identity = self.identity.as_ref().expect("defend implies identity");
                 let signed = identity.sign_message(self.id, msg.clone());
                 self.justify.sent_propose(&signed);
-                Body::Justified(self.justify.justify(signed))
+                if self.on(Defence::Justify) {
+                    Body::Justified(self.justify.justify(signed))
+                } else {
+                    Body::Paxos(msg)
+                }
             }
             Message::Accept { pos, ballot, value } => {
                 self.justify.sent_accept(*pos, *ballot, value);
                 if self.bft() {
                     self.keep_accepted_proof(*pos, *ballot, value);
                 }
+                Body::Paxos(msg)
+            }
+            Message::Commit { pos, .. } if !self.on(Defence::Certificates) => {
+                self.justify.decided(*pos);
                 Body::Paxos(msg)
             }
             Message::Commit { pos, value } => {
@@ -451,6 +469,11 @@ impl Shield {
             _ => Body::Paxos(msg),
         };
         vec![self.packet(to, body)]
+    }
+
+    /// Whether defence `d` runs.
+    pub(super) fn on(&self, d: Defence) -> bool {
+        self.cfg.defend && self.cfg.defences.contains(&d)
     }
 
     pub(super) fn flag(&mut self, v: &mut Verdict, node: NodeId, kind: Evidence, reason: String) {
@@ -499,7 +522,7 @@ impl Shield {
                     packet.body.kind()
                 );
                 Self::dropped(&mut v, from, &packet.body, e.to_string());
-                if let (true, Some(sig)) = (self.cfg.defend, &packet.sig) {
+                if let (true, Some(sig)) = (self.on(Defence::Forgery), &packet.sig) {
                     self.find_forger(&mut v, from, &packet.body, sig);
                 }
                 return v;
@@ -541,10 +564,10 @@ impl Shield {
             }
             Body::BftPrepared(p) => self.on_proven(v_, from, p),
             Body::BftPropose(j) => self.on_justified(v_, from, j),
-            Body::Paxos(msg) if self.bound.overreaches(&msg) => {
+            Body::Paxos(msg) if self.out_of_bounds(&msg) => {
                 self.on_overreach_drop(v_, from, msg, sig)
             }
-            body @ Body::Paxos(Message::Propose { .. }) => {
+            body @ Body::Paxos(Message::Propose { .. }) if self.on(Defence::Justify) => {
                 let reason = "Propose without its justification".into();
                 Self::dropped(v_, from, &body, reason);
             }

@@ -5,7 +5,7 @@
 
 use super::justify::Refusal;
 use super::prepare_limit::Judgement;
-use super::{ballot_bound, certificate, Evidence, Seen, Shield, Verdict};
+use super::{ballot_bound, certificate, Defence, Evidence, Seen, Shield, Verdict};
 use crate::auth::Signed;
 use crate::core::{Message, NodeId};
 use crate::wire::proofs::Justification;
@@ -60,7 +60,7 @@ impl Shield {
         let justified = witness.from != from
             && ballot_bound::justifies(&witness.msg, &prepare, self.cfg.max_jump)
             && self.keys.verify_signed(&witness).is_ok();
-        if self.bound.overreaches(&prepare) && !justified {
+        if self.out_of_bounds(&prepare) && !justified {
             let body = Body::Climb { prepare, witness };
             let reason = "ballot jumps out of bounds, not justified by its witness";
             Self::dropped(v, from, &body, reason.into());
@@ -88,7 +88,12 @@ impl Shield {
             Self::dropped(v, from, &body, "Propose of another node".into());
             return;
         }
-        if self.bound.overreaches(&j.propose.msg) {
+        if !self.on(Defence::Justify) {
+            // Nobody here asks for justifications: the Propose alone counts.
+            let Signed { msg, sig, .. } = j.propose;
+            return self.on_paxos(v, from, msg, sig);
+        }
+        if self.out_of_bounds(&j.propose.msg) {
             let s = j.propose.clone();
             let body = Body::Justified(j);
             Self::dropped(v, from, &body, "ballot jumps out of bounds".into());
@@ -126,6 +131,10 @@ impl Shield {
         accepts: Vec<Signed>,
         sig: Vec<u8>,
     ) {
+        if !self.on(Defence::Certificates) {
+            // Nobody here asks for certificates: the Commit alone counts.
+            return v.deliver.push((from, commit));
+        }
         // Classic mode: only an equivocator's Accepts stop counting:
         // with quorums of f+1 they are what could back two
         // certificates for one position. A node caught lying in a
@@ -178,6 +187,9 @@ impl Shield {
         if self.flagged_nodes.contains(&s.from) || (s.from == self.id && !self.bft()) {
             return;
         }
+        if !self.on(Defence::Echo) {
+            return; // nobody here echoes: nothing to compare it with
+        }
         // One verification per signed Propose: the echoes of every
         // peer carry the very same bytes (n-2 of them per position).
         if !self.echo.known(&s) && self.keys.verify_signed(&s).is_err() {
@@ -190,7 +202,7 @@ impl Shield {
             );
             return;
         }
-        if self.bound.overreaches(&s.msg) {
+        if self.out_of_bounds(&s.msg) {
             // Verified above: the leader's own out-of-bound Propose.
             self.overreach(v, s);
             return;
@@ -205,6 +217,9 @@ impl Shield {
 
     pub(super) fn on_paxos(&mut self, v: &mut Verdict, from: NodeId, msg: Message, sig: Vec<u8>) {
         match &msg {
+            Message::Prepare { .. } if !self.on(Defence::PrepareLimit) => {
+                v.deliver.push((from, msg))
+            }
             Message::Prepare { pos, ballot } => {
                 match self.limit.observe(from, *pos, *ballot, self.now) {
                     Judgement::Ban { strikes } => {
@@ -221,6 +236,12 @@ impl Shield {
                 self.limit.proposed(from, *pos);
                 let signed = Signed { from, msg, sig };
                 self.justify.saw_propose(&signed);
+                if !self.on(Defence::Echo) {
+                    if !self.flagged_nodes.contains(&from) {
+                        v.deliver.push((from, signed.msg));
+                    }
+                    return;
+                }
                 if let Seen::Conflict(pair) = self.echo.record(&signed) {
                     let (a, b) = *pair;
                     self.convict(v, a, b)
@@ -268,6 +289,9 @@ impl Shield {
                 self.stale_pair(v, pair);
                 v.deliver.push((from, msg));
             }
+            Message::Commit { .. } if !self.on(Defence::Certificates) => {
+                v.deliver.push((from, msg))
+            }
             Message::Commit { .. } => {
                 let body = Body::Paxos(msg);
                 Self::dropped(
@@ -279,6 +303,11 @@ impl Shield {
             }
             _ => v.deliver.push((from, msg)),
         }
+    }
+
+    /// A ballot out of the bound, when the bound is in force.
+    pub(super) fn out_of_bounds(&self, msg: &Message) -> bool {
+        self.on(Defence::BallotBound) && self.bound.overreaches(msg)
     }
 
     /// Our own vote, signed by us: keep what a peer's would have left.

@@ -3,7 +3,7 @@
 //! cannot run ([`SimError`]).
 
 use crate::attack::Attack;
-use crate::cluster::{ClusterSpec, Tunables};
+use crate::cluster::{ClusterSpec, Defences, Tunables};
 use crate::core::NodeId;
 
 /// What to simulate.
@@ -26,6 +26,9 @@ pub struct SimConfig {
     pub attacker: NodeId,
     /// The middleware's defences on every node (signatures on).
     pub middleware: bool,
+    /// Run only these defences (`--defences`); `None`: all of them with
+    /// `middleware`, else none.
+    pub defences: Option<Defences>,
     /// Length of the faulty period, in ticks.
     pub fault_ticks: u64,
     /// Ticks after the faults heal within which everything must commit.
@@ -61,6 +64,7 @@ impl Default for SimConfig {
             attack: None,
             attacker: 0,
             middleware: false,
+            defences: None,
             fault_ticks: 300,
             live_ticks: 3000,
             patience: 200,
@@ -101,6 +105,10 @@ impl SimConfig {
                 max_jump: self.max_jump,
                 ..Tunables::default()
             },
+            defences: self
+                .defences
+                .clone()
+                .unwrap_or_else(|| Defences::all_if(self.middleware)),
             ..ClusterSpec::lab(n, attack, at, self.middleware, self.bft, self.faults)
         }
     }
