@@ -71,6 +71,15 @@ impl Defences {
         self.0.len() == Defence::ALL.len()
     }
 
+    /// How a header says it: `on`, `off`, or `only echo,stale`.
+    pub fn label(&self) -> String {
+        match (self.is_empty(), self.is_all()) {
+            (true, _) => "off".into(),
+            (_, true) => "on".into(),
+            _ => format!("only {self}"),
+        }
+    }
+
     /// No defence: the middleware only signs and verifies (if signing).
     pub fn none() -> Self {
         Defences(BTreeSet::new())

@@ -103,6 +103,11 @@ impl DemoConfig {
         }
     }
 
+    /// The defences in force (`--defences`, else all or none by `middleware`).
+    pub fn defences(&self) -> Defences {
+        self.spec().defences
+    }
+
     /// The spec, checked.
     pub fn validate(&self) -> Result<ClusterSpec, DemoError> {
         if !(0.0..=1.0).contains(&self.drop) {
@@ -121,6 +126,8 @@ pub struct Summary {
     pub attack: Option<String>,
     pub attackers: Vec<NodeId>,
     pub middleware: bool,
+    /// The defences in force: `all`, `none`, or their names (`echo,stale`).
+    pub defences: String,
     pub seed: u64,
     pub requested: usize,
     pub honest: Vec<NodeId>,
@@ -339,7 +346,8 @@ pub fn summarize(
         nodes: cfg.nodes,
         attack: cfg.attack.map(|a| a.to_string()),
         attackers: attackers.to_vec(),
-        middleware: cfg.middleware,
+        middleware: !cfg.defences().is_empty(),
+        defences: cfg.defences().to_string(),
         seed: cfg.seed,
         requested: requested.len(),
         logs: honest_statuses
@@ -679,7 +687,7 @@ fn chart(
         title: format!(
             "paxos demo: {} nodes, {attack}, middleware {}, seed {}",
             cfg.nodes,
-            if cfg.middleware { "on" } else { "off" },
+            cfg.defences().label(),
             cfg.seed
         ),
         caption,
@@ -711,7 +719,9 @@ fn render_header(out: &mut String, report: &Report) {
             (Some(a), Some(m)) => format!("{a} from node {m}"),
             _ => "none".to_string(),
         },
-        if s.middleware { "on" } else { "off" }
+        s.defences
+            .parse::<Defences>()
+            .map_or_else(|_| s.defences.clone(), |d| d.label())
     );
     if let Some(split) = &report.split {
         let p = &split.plan;

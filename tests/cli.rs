@@ -376,3 +376,70 @@ fn help_shows_its_examples_one_per_line() {
         );
     }
 }
+
+#[test]
+fn one_defence_at_a_time_stops_its_own_attack_and_not_another() {
+    // The README's `--defences` commands, with what their comments claim.
+    let list = paxos(&["defences"]);
+    assert!(list.status.success());
+    let text = String::from_utf8_lossy(&list.stdout);
+    for name in [
+        "echo",
+        "certificates",
+        "prepare-limit",
+        "ballot-bound",
+        "justify",
+        "stale",
+        "forgery",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    let v = json(&paxos(&[
+        "demo",
+        "--attack",
+        "SAFETY",
+        "--defences",
+        "echo",
+        "--json",
+    ]));
+    assert_eq!(
+        (v["agreement"].clone(), v["defences"].clone()),
+        (true.into(), "echo".into()),
+        "{v}"
+    );
+    assert_eq!(v["detected"], serde_json::json!([0]), "{v}");
+    let v = json(&paxos(&[
+        "demo",
+        "--attack",
+        "LIVENESS",
+        "--defences",
+        "echo",
+        "--deadline",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(v["live"], false, "{v}");
+    let v = json(&paxos(&[
+        "demo",
+        "--attack",
+        "LIVENESS",
+        "--defences",
+        "prepare-limit",
+        "--json",
+    ]));
+    assert_eq!(
+        (v["live"].clone(), v["detected"].clone()),
+        (true.into(), serde_json::json!([0])),
+        "{v}"
+    );
+    // Refusals: a name that is no defence, both switches, BFT with some.
+    assert_clear_error(&["demo", "--defences", "moat"], "'moat' is not a defence");
+    assert_clear_error(
+        &["demo", "--defences", "echo", "--middleware"],
+        "cannot be used with",
+    );
+    assert_clear_error(
+        &["demo", "--bft", "--nodes", "4", "--defences", "echo"],
+        "all of them (--middleware) or none",
+    );
+}

@@ -125,7 +125,7 @@ fn title(cfg: &SimConfig, seed: u64) -> String {
         "paxos sim: {} nodes{}, {attack}, middleware {}, seed {seed}",
         cfg.nodes,
         if cfg.bft { " (BFT)" } else { "" },
-        if cfg.middleware { "on" } else { "off" }
+        cfg.spec(seed).defences.label()
     )
 }
 
