@@ -884,15 +884,20 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn strangers_that_connect_and_stall_cost_little_and_lock_nobody_out() {
     let mut c = Cluster::start("slowloris", 3);
-    for i in 0..3 {
+    let peer0 = c.node(0, &[]);
+    for i in 1..3 {
         c.node(i, &[]);
     }
     let before = rss_kib(c.coordinator.child.id());
+    let node0 = c.nodes[0].as_ref().expect("started").child.id();
+    let node_before = rss_kib(node0);
     // 400 connections, more than the coordinator keeps unproven: half say
     // nothing, half announce a 1 MiB frame and stall after its first bytes.
+    // As many again at node 0's peer port.
     let mut held = Vec::new();
-    for i in 0..400 {
-        let mut s = TcpStream::connect(&c.addr).expect("connects");
+    for i in 0..800 {
+        let at = if i < 400 { &c.addr } else { &peer0 };
+        let mut s = TcpStream::connect(at).expect("connects");
         if i % 2 == 0 {
             let _ = s.write_all(&(1u32 << 20).to_be_bytes());
             let _ = s.write_all(&[0u8; 100]);
@@ -907,7 +912,9 @@ fn strangers_that_connect_and_stall_cost_little_and_lock_nobody_out() {
     let grown = rss_kib(c.coordinator.child.id()).saturating_sub(before);
     // 200 announced frames of 1 MiB each would be 200 MiB reserved.
     assert!(grown < 32 * 1024, "the coordinator grew by {grown} KiB");
-    eprintln!("coordinator RSS grew by {grown} KiB under 400 stalled connections");
+    let node_grown = rss_kib(node0).saturating_sub(node_before);
+    assert!(node_grown < 32 * 1024, "node 0 grew by {node_grown} KiB");
+    eprintln!("RSS grew by {grown} KiB (coordinator), {node_grown} KiB (node 0) under 400 stalled connections each");
     drop(held);
 }
 

@@ -296,6 +296,31 @@ impl Gate {
     }
 }
 
+/// Serve a new connection under `gate`: `serve` gets its ticket (to say
+/// when the other side proved itself) and runs as its own task, which an
+/// eviction aborts. `false` when the gate is full of proven connections.
+pub fn spawn_admitted<Fut>(
+    gate: &std::sync::Arc<Gate>,
+    serve: impl FnOnce(Ticket) -> Fut + 'static,
+) -> bool
+where
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let Some(ticket) = gate.enter() else {
+        return false;
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<Ticket>();
+    let task = actix_rt::spawn(async move {
+        // The ticket lives (and is dropped) with this task.
+        if let Ok(ticket) = rx.await {
+            serve(ticket).await;
+        }
+    });
+    ticket.arm(task.abort_handle());
+    let _ = tx.send(ticket);
+    true
+}
+
 impl Ticket {
     /// The task serving this connection, so that eviction can end it.
     pub fn arm(&self, handle: tokio::task::AbortHandle) {

@@ -94,14 +94,8 @@ pub async fn serve(
         loop {
             match listener.accept().await {
                 Ok((stream, addr)) => {
-                    let Some(ticket) = gate.enter() else {
-                        warnings.warn(&format!(
-                            "refused a connection from {addr}: {MAX_CONNECTIONS} members are connected"
-                        ));
-                        continue; // dropping the stream closes it
-                    };
                     let _ = stream.set_nodelay(true);
-                    let warnings = warnings.clone();
+                    let w = warnings.clone();
                     let ctx = Session {
                         key: key.clone(),
                         announce,
@@ -110,16 +104,16 @@ pub async fn serve(
                         stop: stop_tx.clone(),
                         members: counter.clone(),
                     };
-                    let (armed_tx, armed_rx) = oneshot::channel::<conn::Ticket>();
-                    let task = actix_rt::spawn(async move {
-                        // The ticket lives (and is dropped) with this task.
-                        let Ok(ticket) = armed_rx.await else { return };
+                    let admitted = conn::spawn_admitted(&gate, move |ticket| async move {
                         if let Err(e) = ctx.serve(stream, &ticket).await {
-                            warnings.warn(&format!("connection from {addr} dropped: {e}"));
+                            w.warn(&format!("connection from {addr} dropped: {e}"));
                         }
                     });
-                    ticket.arm(task.abort_handle());
-                    let _ = armed_tx.send(ticket);
+                    if !admitted {
+                        warnings.warn(&format!(
+                            "refused a connection from {addr}: {MAX_CONNECTIONS} members are connected"
+                        ));
+                    }
                 }
                 Err(e) => {
                     log::warn!("accept failed: {e}");

@@ -346,23 +346,34 @@ async fn follow_coordinator(
     }
 }
 
+/// Peer connections a node serves at once, and how many of them may not
+/// have proven who they are yet (the oldest is evicted for a newcomer).
+const MAX_PEER_LINKS: usize = 256;
+const MAX_UNPROVEN_PEERS: usize = 32;
+
 async fn accept_peers(listener: TcpListener, bridge: Addr<Bridge>) {
     let warnings = std::sync::Arc::new(conn::Throttled::default());
+    let gate = conn::Gate::new(MAX_PEER_LINKS, MAX_UNPROVEN_PEERS);
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
                 let _ = stream.set_nodelay(true);
                 let bridge = bridge.clone();
-                let warnings = warnings.clone();
-                actix_rt::spawn(async move {
-                    match serve_peer(stream, bridge).await {
+                let w = warnings.clone();
+                let admitted = conn::spawn_admitted(&gate, move |ticket| async move {
+                    match serve_peer(stream, bridge, &ticket).await {
                         Err(BridgeError::Closed) => log::debug!("{addr} hung up"),
                         Err(e) => {
-                            warnings.warn(&format!("connection from {addr} dropped: {e}"));
+                            w.warn(&format!("connection from {addr} dropped: {e}"));
                         }
                         Ok(()) => {}
                     }
                 });
+                if !admitted {
+                    warnings.warn(&format!(
+                        "refused a connection from {addr}: {MAX_PEER_LINKS} peer links are up"
+                    ));
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off, keep serving.
@@ -378,6 +389,7 @@ async fn accept_peers(listener: TcpListener, bridge: Addr<Bridge>) {
 async fn serve_peer(
     stream: tokio::net::TcpStream,
     bridge: Addr<Bridge>,
+    ticket: &conn::Ticket,
 ) -> Result<(), BridgeError> {
     let (mut reader, mut writer) = conn::split(stream);
     let nonce = conn::nonce();
@@ -401,6 +413,7 @@ async fn serve_peer(
         return Err(BridgeError::Refused(reason));
     }
     conn::write_frame(&mut writer, Frame::Ok).await?;
+    ticket.proven();
     conn::trust(&mut reader);
     log::debug!("peer {id} connected");
     bridge.do_send(PeerLink { id, up: true });
