@@ -127,6 +127,11 @@ fn frame_corpus() -> &'static [Vec<u8>] {
                 addr: "127.0.0.1:7001".into(),
                 attack: Some("SAFETY".into()),
                 middleware: true,
+                profile: paxos::actors::Profile {
+                    bft: true,
+                    faults: Some(1),
+                    defences: "all".into(),
+                },
                 sig: vec![8; 64],
             }),
             Frame::Propose {

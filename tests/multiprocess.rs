@@ -620,7 +620,34 @@ fn bft_with_too_few_nodes_is_a_clear_error() {
     let err = stderr(&out);
     assert!(err.contains("3f+1 = 4"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    c.nodes.clear();
+    // Refused before it took a slot: node 0 is still free.
+    c.node(0, &[]);
+}
+
+#[test]
+fn a_node_that_runs_the_protocol_differently_is_refused_before_taking_a_slot() {
+    let mut c = Cluster::start("mixed", 3);
+    c.node(0, &["--middleware"]);
+    for (flags, runs) in [
+        (&[][..], "classic mode, defences none"),
+        (&["--defences", "echo"][..], "classic mode, defences echo"),
+    ] {
+        let mut args = vec!["node", "--id", "1", "--connect-timeout", "5"];
+        args.extend_from_slice(flags);
+        let out = c.run(&args);
+        assert!(!out.status.success(), "{flags:?} was admitted");
+        let err = stderr(&out);
+        assert!(
+            err.contains("this cluster runs classic mode, defences all")
+                && err.contains(&format!("this node runs {runs}")),
+            "{err}"
+        );
+    }
+    // Its slot is still free for a node that runs like the others.
+    c.node(1, &["--middleware"]);
+    c.node(2, &["--middleware"]);
+    let out = c.propose(None, &["same"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 /// A fresh scratch directory with a cluster key of its own: a stranger's.

@@ -68,6 +68,31 @@ pub struct Admit {
     pub key: [u8; 32],
     /// The attack the node declares it runs, for honest reporting.
     pub attack: Option<String>,
+    /// How the node runs the protocol; every member must run it alike.
+    pub profile: Profile,
+}
+
+/// How a node runs the protocol: what every member of one cluster must
+/// share (a BFT node among classic ones, or one whose defences differ,
+/// would never commit with them).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    pub bft: bool,
+    /// BFT mode's `--faults`, if given.
+    pub faults: Option<usize>,
+    /// The defences in force: `all`, `none`, or their names.
+    pub defences: String,
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.bft, self.faults) {
+            (false, _) => f.write_str("classic mode")?,
+            (true, None) => f.write_str("BFT mode")?,
+            (true, Some(k)) => write!(f, "BFT mode with --faults {k}")?,
+        }
+        write!(f, ", defences {}", self.defences)
+    }
 }
 
 /// A registered node's connection went down: stop asking it for values and
@@ -109,6 +134,9 @@ pub struct Coordinator {
     /// admitted; an error refuses the admission. A coordinator with a data
     /// directory persists there, so no restart hands an id to a new key.
     persist: Option<Persist>,
+    /// How the cluster's members run the protocol: the first admitted
+    /// node's, which every other must share.
+    profile: Option<Profile>,
     attackers: BTreeSet<NodeId>,
     lost: BTreeSet<NodeId>,
     /// Print each `DebugInfo` line on stdout as it arrives (the brief's
@@ -152,6 +180,7 @@ impl Coordinator {
             size: None,
             keys: BTreeMap::new(),
             persist: None,
+            profile: None,
             attackers: BTreeSet::new(),
             lost: BTreeSet::new(),
             print: false,
@@ -196,6 +225,21 @@ impl Coordinator {
 
     fn admit(&mut self, msg: Admit) -> Result<NodeId, String> {
         let n = self.size.unwrap_or(usize::MAX);
+        // Before any slot is taken: a node that could never take part.
+        if let Some(size) = self.size {
+            crate::core::mode_config(size, msg.profile.bft, msg.profile.faults)
+                .map_err(|e| e.to_string())?;
+        }
+        match &self.profile {
+            Some(p) if *p != msg.profile => {
+                return Err(format!(
+                    "this cluster runs {p}, and this node runs {}: start every node with the same \
+                     --bft, --faults, --middleware and --defences",
+                    msg.profile
+                ))
+            }
+            _ => {}
+        }
         let id = if let Some(&id) = self.keys.get(&msg.key) {
             if msg.wanted.is_some_and(|w| w != id) {
                 return Err(format!(
@@ -232,6 +276,7 @@ impl Coordinator {
             }
         }
         self.keys.insert(msg.key, id);
+        self.profile = Some(msg.profile);
         if msg.attack.is_some() {
             self.attackers.insert(id);
         } else {
@@ -475,6 +520,7 @@ mod tests {
             wanted,
             key: [key; 32],
             attack: None,
+            profile: Profile::default(),
         })
     }
 

@@ -26,8 +26,8 @@ mod network;
 mod node;
 
 pub use coordinator::{
-    Admit, Coordinator, GetProgress, GetRegistry, GetStatuses, NodeLost, Progress, Registry,
-    TakeTimeline, TimelineEntry,
+    Admit, Coordinator, GetProgress, GetRegistry, GetStatuses, NodeLost, Profile, Progress,
+    Registry, TakeTimeline, TimelineEntry,
 };
 pub use messages::*;
 pub use middleware::Middleware;

@@ -236,6 +236,7 @@ impl Session {
                 wanted: reg.id,
                 key: reg.key,
                 attack: reg.attack.clone(),
+                profile: reg.profile.clone(),
             })
             .await?;
         let id = match admitted {

@@ -6,7 +6,7 @@
 //! bytes, not after 4 GiB. A frame that fails to decode is an error for that
 //! frame only; the caller decides whether to drop the connection.
 
-use crate::actors::{GetStatus, NodeCommand, NodeStatus};
+use crate::actors::{GetStatus, NodeCommand, NodeStatus, Profile};
 use crate::core::{Event, NodeId, Value};
 use crate::wire::Packet;
 use serde::{Deserialize, Serialize};
@@ -92,6 +92,9 @@ pub struct Registration {
     /// which nodes are the attackers (a real adversary would not say).
     pub attack: Option<String>,
     pub middleware: bool,
+    /// How it runs the protocol: the coordinator refuses a node that does
+    /// not run it like the cluster's other members.
+    pub profile: Profile,
     pub sig: Vec<u8>,
 }
 

@@ -60,6 +60,15 @@ pub struct NodeOptions {
 }
 
 impl NodeOptions {
+    /// How this node runs the protocol, for the coordinator to compare.
+    pub fn profile(&self) -> crate::actors::Profile {
+        crate::actors::Profile {
+            bft: self.bft,
+            faults: self.faults,
+            defences: self.spec(1, 0).defences.to_string(),
+        }
+    }
+
     /// A node of the coordinator at `coordinator`, listening on a port the
     /// OS picks, in memory, honest, with the core's default window and batch.
     pub fn new(coordinator: &str, cluster_key: ClusterKey) -> Self {
@@ -147,6 +156,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         addr: advertised,
         attack: opts.attack.map(|a| a.to_string()),
         middleware: opts.middleware,
+        profile: opts.profile(),
     };
     let (id, n, reader, writer) = me.register(wanted, opts.connect_timeout).await?;
     durable.set_id(id)?;
@@ -247,6 +257,7 @@ async fn dial_retrying(
 
 /// Who this node is, to (re-)register with the coordinator.
 struct Registrant {
+    profile: crate::actors::Profile,
     coordinator: String,
     key: ClusterKey,
     identity: Identity,
@@ -287,6 +298,7 @@ impl Registrant {
             addr: self.addr.clone(),
             attack: self.attack.clone(),
             middleware: self.middleware,
+            profile: self.profile.clone(),
             sig,
         };
         conn::write_frame(&mut writer, Frame::Register(reg)).await?;
