@@ -84,6 +84,13 @@ pub enum DemoError {
     Mailbox(#[from] MailboxError),
 }
 
+impl DemoError {
+    /// The request itself was wrong (not the run): exit code 2.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, DemoError::Mailbox(_))
+    }
+}
+
 impl DemoConfig {
     /// The cluster the demo runs: signed exactly when defended, so an
     /// undefended run shows what each attack does.

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use paxos::attack::Attack;
 use paxos::bridge::{self, admission::ClusterKey, client::Client, node::NodeOptions, status};
-use paxos::demo::{self, DemoConfig};
+use paxos::demo::{self, DemoConfig, DemoError};
 use paxos::term::Palette;
 use paxos::trace;
 use std::io::Write as _;
@@ -465,9 +465,29 @@ fn main() -> std::process::ExitCode {
                 }
             }
             eprintln!("error: {msg}");
-            std::process::ExitCode::FAILURE
+            if bad_input(&e) {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// Whether the failure is the request's (exit 2, as clap's usage errors),
+/// not the run's (exit 1).
+fn bad_input(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<paxos::cluster::ClusterError>()
+            || c.downcast_ref::<DemoError>()
+                .is_some_and(DemoError::is_bad_input)
+            || c.downcast_ref::<paxos::sim::SimError>()
+                .is_some_and(|e| e.is_bad_input())
+            || c.downcast_ref::<paxos::matrix::MatrixError>()
+                .is_some_and(|e| e.is_bad_input())
+            || c.downcast_ref::<paxos::trace::TraceError>()
+                .is_some_and(|e| e.is_bad_input())
+    })
 }
 
 fn run(command: Command) -> anyhow::Result<()> {

@@ -76,6 +76,16 @@ pub enum MatrixError {
     Sim(#[from] SimError),
 }
 
+impl MatrixError {
+    /// The request itself was wrong (not the run): exit code 2.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            MatrixError::Sim(e) => e.is_bad_input(),
+            _ => true,
+        }
+    }
+}
+
 /// One row of the table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row {

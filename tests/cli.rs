@@ -79,6 +79,26 @@ fn bad_input_gives_a_clear_error() {
         &["demo", "--attack", "safety", "--attacker", "9"],
         "not a node",
     );
+    // Bad input is exit code 2, whether clap or the cluster finds it.
+    for args in [
+        &["demo", "--nodes", "0"][..],
+        &["demo", "--drop", "2"],
+        &["demo", "--attack", "safety", "--attacker", "9"],
+        &["demo", "--bft", "--nodes", "3"],
+        &["demo", "--bft", "--nodes", "4", "--defences", "echo"],
+        &["demo", "--trace", "no-such-dir/x.svg"],
+        &["sim", "--loss", "1"],
+        &["sim", "--seeds", "0"],
+        &["matrix", "--seeds", "0"],
+    ] {
+        let out = paxos(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // An attacker with no attack would be ignored: refused instead.
     for cmd in ["demo", "sim"] {
         let out = paxos(&[cmd, "--attacker", "1"]);
@@ -219,7 +239,7 @@ fn demo_trace_writes_svg_and_mermaid_charts() {
 #[test]
 fn demo_trace_refuses_an_unknown_format_before_running() {
     let out = paxos(&["demo", "--trace", "chart.png"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "bad input");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(".svg or .mmd"), "{err}");
     let out = paxos(&["demo", "--trace", "x.svg", "--trace-positions", "4..2"]);
@@ -233,7 +253,7 @@ fn demo_trace_refuses_an_unknown_format_before_running() {
         let mut args = cmd.to_vec();
         args.extend(["--trace", "no/such/dir/run.svg"]);
         let out = paxos(&args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: bad input");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("no directory no/such/dir"), "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}: refused before the run");
@@ -310,7 +330,7 @@ fn an_attacker_alone_is_refused_not_a_panic() {
         "STALE_PREPARED",
     ] {
         let out = paxos(&["demo", "--nodes", "1", "--attack", attack]);
-        assert_eq!(out.status.code(), Some(1), "{attack}");
+        assert_eq!(out.status.code(), Some(2), "{attack}: bad input");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("no honest node"), "{err}");
         assert!(!err.contains("panicked"), "{err}");

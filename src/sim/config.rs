@@ -95,6 +95,13 @@ pub enum SimError {
     Io(String),
 }
 
+impl SimError {
+    /// The request itself was wrong (not the run): exit code 2.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, SimError::Io(_))
+    }
+}
+
 impl SimConfig {
     /// The cluster this simulates, with `seed` for its keys.
     pub fn spec(&self, seed: u64) -> ClusterSpec {

@@ -54,6 +54,14 @@ pub enum TraceError {
     Place { path: String, why: String },
 }
 
+impl TraceError {
+    /// The path asked for cannot be written (checked before a run): exit
+    /// code 2; a write that failed afterwards is not.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, TraceError::Io { .. })
+    }
+}
+
 /// Check that `path` names a format we draw, in a directory that exists,
 /// before the run starts: a run is not thrown away for a typo.
 pub fn check_path(path: &Path) -> Result<(), TraceError> {
