@@ -99,6 +99,9 @@ pub fn render(s: &StatusSummary, paint: &Palette) -> String {
     for id in &s.unreachable {
         let _ = writeln!(out, "  node {id}: unreachable");
     }
+    for (by, accused) in &s.flagged {
+        let _ = writeln!(out, "  node {by} flagged node(s) {accused:?}");
+    }
     for (id, missing) in &s.unlinked {
         let _ = writeln!(out, "  node {id}: no connection yet from {missing:?}");
     }
@@ -177,5 +180,18 @@ mod tests {
             text.contains("node 0: no connection yet from [2]"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_text_says_who_flagged_whom() {
+        let s = summarize(&ClusterStatus {
+            n: 3,
+            attackers: vec![0],
+            unreachable: vec![],
+            nodes: vec![node(1, &[], &[0]), node(2, &[], &[0])],
+        });
+        let text = render(&s, &Palette::plain());
+        assert!(text.contains("node 1 flagged node(s) [0]"), "{text}");
+        assert!(text.contains("node 2 flagged node(s) [0]"), "{text}");
     }
 }
