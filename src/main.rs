@@ -120,10 +120,11 @@ enum Command {
 struct MatrixArgs {
     /// Cluster sizes, comma-separated: classic rows run at each, BFT rows at
     /// each size of at least 4 (n >= 3f+1).
-    #[arg(long, value_delimiter = ',', default_values_t = [3usize, 4])]
-    nodes: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "3,4", value_name = "N,N,...",
+          value_parser = clap::value_parser!(u32).range(2..=paxos::matrix::MAX_NODES as i64))]
+    nodes: Vec<u32>,
     /// Seeds per row.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=paxos::matrix::MAX_SEEDS))]
     seeds: u64,
     /// The first seed.
     #[arg(long, default_value_t = 0)]
@@ -294,8 +295,9 @@ struct StatusArgs {
 
 #[derive(Args)]
 struct SimArgs {
-    /// How many seeds to run: SEED, SEED+1, …
-    #[arg(long, default_value_t = 100)]
+    /// How many seeds to run: SEED, SEED+1, … (at most 100 million: more
+    /// would run for days).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     seeds: u64,
     /// The first seed (with --replay: the one to replay).
     #[arg(long, default_value_t = 0)]
@@ -631,13 +633,14 @@ fn run_defences() -> anyhow::Result<()> {
 
 fn run_matrix(a: MatrixArgs) -> anyhow::Result<()> {
     let cfg = paxos::matrix::MatrixConfig {
-        nodes: a.nodes,
+        nodes: a.nodes.iter().map(|n| *n as usize).collect(),
         seeds: a.seeds,
         seed: a.seed,
     };
     let json = a.json;
     let m = paxos::matrix::run(&cfg, |done, total| {
-        if !json {
+        // Progress goes to stderr, so it is there under --json too.
+        {
             eprint!("\rsimulated {done}/{total} rows");
             if done == total {
                 eprintln!();

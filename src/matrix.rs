@@ -42,6 +42,13 @@ impl Mode {
 /// first (so a SAFETY attacker leads position 0, as in the brief's demo).
 pub const ATTACKER: NodeId = 0;
 
+/// The largest cluster a matrix row simulates: beyond it a row would take
+/// hours, not minutes.
+pub const MAX_NODES: usize = 25;
+
+/// The most seeds a row runs.
+pub const MAX_SEEDS: u64 = 10_000;
+
 /// What to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MatrixConfig {

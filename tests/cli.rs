@@ -374,7 +374,12 @@ fn matrix_json_has_a_row_per_attack_middleware_and_mode() {
 
 #[test]
 fn matrix_and_bft_refuse_bad_input_clearly() {
-    assert_clear_error(&["matrix", "--nodes", "1"], "at least 2 nodes");
+    assert_clear_error(&["matrix", "--nodes", "1"], "1 is not in 2..=25");
+    assert_clear_error(&["matrix", "--nodes", "1000"], "1000 is not in 2..=25");
+    assert_clear_error(
+        &["sim", "--seeds", "18446744073709551615"],
+        "not in 1..=100000000",
+    );
     assert_clear_error(&["matrix", "--seeds", "0"], "--seeds");
     assert_clear_error(&["demo", "--bft"], "3f+1 = 4");
     assert_clear_error(
