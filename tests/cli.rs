@@ -468,3 +468,38 @@ fn one_defence_at_a_time_stops_its_own_attack_and_not_another() {
         "all of them (--middleware) or none",
     );
 }
+
+#[test]
+fn sim_prints_the_whole_command_that_replays_its_first_violation() {
+    let out = paxos(&[
+        "sim",
+        "--seeds",
+        "30",
+        "--attack",
+        "SAFETY",
+        "--loss",
+        "0.1",
+        "--crashes",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.starts_with("paxos sim --loss 0.1 --crashes --attack SAFETY\n"),
+        "{text}"
+    );
+    let hint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("replay it with: paxos "))
+        .expect("a replay hint");
+    let first = text
+        .lines()
+        .find_map(|l| l.strip_prefix("first violation: "))
+        .expect("a violation");
+    // The hint, run as printed, shows that very violation.
+    let args: Vec<&str> = hint.split(' ').collect();
+    let replay = paxos(&args);
+    assert!(replay.status.success());
+    let what = first.split_once(", ").expect("seed, what").1;
+    let shown = String::from_utf8_lossy(&replay.stdout);
+    assert!(shown.contains(what), "{hint}: {what} not in\n{shown}");
+}

@@ -103,6 +103,54 @@ impl SimError {
 }
 
 impl SimConfig {
+    /// The `paxos sim` flags that give this configuration (those that
+    /// differ from the defaults), so a result names how to reproduce it.
+    pub fn flags(&self) -> String {
+        let d = SimConfig::default();
+        let mut f = Vec::new();
+        let mut num = |name: &str, v: String, dv: String| {
+            if v != dv {
+                f.push(format!("--{name} {v}"));
+            }
+        };
+        num("nodes", self.nodes.to_string(), d.nodes.to_string());
+        num("values", self.values.to_string(), d.values.to_string());
+        num("loss", self.loss.to_string(), d.loss.to_string());
+        num("dup", self.dup.to_string(), d.dup.to_string());
+        num(
+            "patience",
+            self.patience.to_string(),
+            d.patience.to_string(),
+        );
+        for (on, name) in [
+            (self.crashes, "--crashes"),
+            (self.partitions, "--partitions"),
+        ] {
+            if on {
+                f.push(name.into());
+            }
+        }
+        if let Some(a) = self.attack {
+            f.push(format!("--attack {a}"));
+            if self.attacker != 0 {
+                f.push(format!("--attacker {}", self.attacker));
+            }
+        }
+        let defences = self.spec(0).defences;
+        if defences.is_all() {
+            f.push("--middleware".into());
+        } else if !defences.is_empty() {
+            f.push(format!("--defences {defences}"));
+        }
+        if self.bft {
+            f.push("--bft".into());
+            if let Some(k) = self.faults {
+                f.push(format!("--faults {k}"));
+            }
+        }
+        f.join(" ")
+    }
+
     /// The cluster this simulates, with `seed` for its keys.
     pub fn spec(&self, seed: u64) -> ClusterSpec {
         let (n, attack, at) = (self.nodes, self.attack, self.attacker);

@@ -147,6 +147,9 @@ pub struct Summary {
     pub nodes: usize,
     pub attack: Option<String>,
     pub middleware: bool,
+    /// The `paxos sim` flags of this configuration (with `seed` and `runs`,
+    /// all it takes to run it again).
+    pub flags: String,
     pub elapsed_ms: f64,
 }
 
@@ -169,7 +172,8 @@ pub fn run_seeds(
         seed: start,
         nodes: cfg.nodes,
         attack: cfg.attack.map(|a| a.to_string()),
-        middleware: cfg.middleware,
+        middleware: !cfg.spec(0).defences.is_empty(),
+        flags: cfg.flags(),
         ..Summary::default()
     };
     for seed in start..start + count {
@@ -251,7 +255,8 @@ pub fn command(cmd: &Command, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     }
     writeln!(
         out,
-        "seeds {}..{}: {} runs, {} violations, {} live after the faults healed, {} with a node flagged ({:.0} ms)",
+        "paxos sim {}\nseeds {}..{}: {} runs, {} violations, {} live after the faults healed, {} with a node flagged ({:.0} ms)",
+        cmd.cfg.flags(),
         cmd.seed,
         cmd.seed + cmd.seeds,
         s.runs,
@@ -263,9 +268,11 @@ pub fn command(cmd: &Command, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     .map_err(io)?;
     if let (Some(seed), Some(what)) = (s.first_violation_seed, &s.first_violation) {
         writeln!(out, "first violation: seed {seed}, {what}").map_err(io)?;
+        let flags = cmd.cfg.flags();
+        let sep = if flags.is_empty() { "" } else { " " };
         writeln!(
             out,
-            "replay it with: paxos sim --seed {seed} --replay (and the same flags)"
+            "replay it with: paxos sim --seed {seed} --replay{sep}{flags}"
         )
         .map_err(io)?;
     }
