@@ -92,6 +92,48 @@ impl DemoError {
 }
 
 impl DemoConfig {
+    /// The `paxos demo` flags that give this configuration (those that
+    /// differ from the defaults; a chart's `--trace` aside).
+    pub fn flags(&self) -> String {
+        let d = DemoConfig::default();
+        let mut f = Vec::new();
+        let mut num = |name: &str, v: String, dv: String| {
+            if v != dv {
+                f.push(format!("--{name} {v}"));
+            }
+        };
+        num("nodes", self.nodes.to_string(), d.nodes.to_string());
+        num("values", self.values.to_string(), d.values.to_string());
+        num("seed", self.seed.to_string(), d.seed.to_string());
+        let secs = |t: Duration| t.as_secs_f64().to_string();
+        num("deadline", secs(self.deadline), secs(d.deadline));
+        num("drop", self.drop.to_string(), d.drop.to_string());
+        num(
+            "max-prepares",
+            self.max_prepares.to_string(),
+            d.max_prepares.to_string(),
+        );
+        if let Some(a) = self.attack {
+            f.push(format!("--attack {a}"));
+            if self.attacker != 0 {
+                f.push(format!("--attacker {}", self.attacker));
+            }
+        }
+        let defences = self.defences();
+        if defences.is_all() {
+            f.push("--middleware".into());
+        } else if !defences.is_empty() {
+            f.push(format!("--defences {defences}"));
+        }
+        if self.bft {
+            f.push("--bft".into());
+            if let Some(k) = self.faults {
+                f.push(format!("--faults {k}"));
+            }
+        }
+        f.join(" ")
+    }
+
     /// The cluster the demo runs: signed exactly when defended, so an
     /// undefended run shows what each attack does.
     pub fn spec(&self) -> ClusterSpec {
@@ -135,6 +177,8 @@ pub struct Summary {
     pub middleware: bool,
     /// The defences in force: `all`, `none`, or their names (`echo,stale`).
     pub defences: String,
+    /// The `paxos demo` flags that run this again.
+    pub flags: String,
     pub seed: u64,
     pub requested: usize,
     pub honest: Vec<NodeId>,
@@ -355,6 +399,7 @@ pub fn summarize(
         attackers: attackers.to_vec(),
         middleware: !cfg.defences().is_empty(),
         defences: cfg.defences().to_string(),
+        flags: cfg.flags(),
         seed: cfg.seed,
         requested: requested.len(),
         logs: honest_statuses
@@ -730,6 +775,9 @@ fn render_header(out: &mut String, report: &Report) {
             .parse::<Defences>()
             .map_or_else(|_| s.defences.clone(), |d| d.label())
     );
+    if !s.flags.is_empty() {
+        let _ = writeln!(out, "run again with: paxos demo {}", s.flags);
+    }
     if let Some(split) = &report.split {
         let p = &split.plan;
         let _ = writeln!(

@@ -503,3 +503,42 @@ fn sim_prints_the_whole_command_that_replays_its_first_violation() {
     let shown = String::from_utf8_lossy(&replay.stdout);
     assert!(shown.contains(what), "{hint}: {what} not in\n{shown}");
 }
+
+#[test]
+fn the_demo_names_every_flag_it_ran_with() {
+    let out = paxos(&[
+        "demo",
+        "--drop",
+        "0.1",
+        "--attack",
+        "SAFETY",
+        "--deadline",
+        "2",
+        "--max-prepares",
+        "4",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let again = text
+        .lines()
+        .find_map(|l| l.strip_prefix("run again with: paxos "))
+        .expect("the flags");
+    for flag in [
+        "--drop 0.1",
+        "--attack SAFETY",
+        "--deadline 2",
+        "--max-prepares 4",
+    ] {
+        assert!(again.contains(flag), "{flag} missing: {again}");
+    }
+    let mut args: Vec<&str> = again.split(' ').collect();
+    args.push("--json");
+    let v = json(&paxos(&args));
+    assert_eq!(
+        v["flags"],
+        again.strip_prefix("demo ").unwrap_or(again),
+        "{v}"
+    );
+    // The defaults name nothing.
+    let plain = String::from_utf8_lossy(&paxos(&["demo"]).stdout).into_owned();
+    assert!(!plain.contains("run again with"), "{plain}");
+}
