@@ -179,6 +179,9 @@ pub struct Summary {
     pub defences: String,
     /// The `paxos demo` flags that run this again.
     pub flags: String,
+    /// What to try next, when the run shows less than the attack or its
+    /// defence can (see [`hint`]).
+    pub hint: Option<String>,
     pub seed: u64,
     pub requested: usize,
     pub honest: Vec<NodeId>,
@@ -400,6 +403,7 @@ pub fn summarize(
         middleware: !cfg.defences().is_empty(),
         defences: cfg.defences().to_string(),
         flags: cfg.flags(),
+        hint: hint(cfg, agreement, live, !detected.is_empty()),
         seed: cfg.seed,
         requested: requested.len(),
         logs: honest_statuses
@@ -862,6 +866,49 @@ fn render_logs(out: &mut String, report: &Report) {
 }
 
 /// The three verdict lines.
+/// What a learner should try next, if the run leaves a question open: an
+/// attack that did not bite and why, a defence that was not the attack's
+/// own, a defence that can only detect at this size.
+pub fn hint(cfg: &DemoConfig, agreement: bool, live: bool, caught: bool) -> Option<String> {
+    let attack = cfg.attack?;
+    let name = attack.to_string();
+    let own = crate::middleware::Defence::ALL
+        .into_iter()
+        .find(|d| d.answers() == name);
+    let defences = cfg.defences();
+    let bit = !agreement || !live;
+    if attack == Attack::Replay && !bit && !cfg.defences().is_empty() {
+        return Some("REPLAY is stopped by the signatures themselves (they bind kind, position, ballot and value): nobody to flag".into());
+    }
+    if attack == Attack::Replay && !bit {
+        return Some(format!(
+            "REPLAY did not bite with {} nodes in this demo (it does from 4 on): try --nodes 5",
+            cfg.nodes
+        ));
+    }
+    if attack == Attack::StalePrepared
+        && !cfg.bft
+        && defences.contains(crate::middleware::Defence::Stale)
+        && bit
+    {
+        return Some(
+            "with n = 2f+1 the stale defence can only detect the lying acceptor, and too late: \
+             BFT mode prevents it; try --bft --nodes 4 --middleware"
+                .into(),
+        );
+    }
+    let own = own?;
+    match (bit || !caught, defences.is_empty(), defences.contains(own)) {
+        (true, true, _) => Some(format!(
+            "no defence ran; {name}'s own is {own}: try --defences {own} (or --middleware for all)"
+        )),
+        (true, false, false) => Some(format!(
+            "{name}'s own defence, {own}, was not among those that ran ({defences}): try --defences {own}"
+        )),
+        _ => None,
+    }
+}
+
 fn render_verdict(out: &mut String, s: &Summary, paint: &Palette) {
     let _ = writeln!(out, "\nverdict:");
     let _ = writeln!(
@@ -891,6 +938,9 @@ fn render_verdict(out: &mut String, s: &Summary, paint: &Palette) {
             paint.warn(&ids.join(", "))
         }
     );
+    if let Some(h) = &s.hint {
+        let _ = writeln!(out, "  note:      {h}");
+    }
 }
 
 #[cfg(test)]

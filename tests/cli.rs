@@ -542,3 +542,31 @@ fn the_demo_names_every_flag_it_ran_with() {
     let plain = String::from_utf8_lossy(&paxos(&["demo"]).stdout).into_owned();
     assert!(!plain.contains("run again with"), "{plain}");
 }
+
+#[test]
+fn a_run_that_leaves_a_question_open_says_what_to_try() {
+    let hint = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.push("--json");
+        json(&paxos(&args))["hint"].as_str().map(str::to_string)
+    };
+    let h = hint(&["demo", "--attack", "REPLAY"]).expect("REPLAY at 3 nodes");
+    assert!(h.contains("try --nodes 5"), "{h}");
+    let h = hint(&["demo", "--attack", "STALE_PREPARED", "--middleware"]).expect("detection only");
+    assert!(h.contains("--bft --nodes 4"), "{h}");
+    let h = hint(&[
+        "demo",
+        "--attack",
+        "LIVENESS",
+        "--defences",
+        "echo",
+        "--deadline",
+        "1",
+    ])
+    .expect("not its defence");
+    assert!(h.contains("try --defences prepare-limit"), "{h}");
+    let h = hint(&["demo", "--attack", "SAFETY"]).expect("no defence");
+    assert!(h.contains("--defences echo"), "{h}");
+    assert_eq!(hint(&["demo", "--attack", "SAFETY", "--middleware"]), None);
+    assert_eq!(hint(&["demo"]), None);
+}

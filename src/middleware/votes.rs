@@ -215,6 +215,44 @@ impl Shield {
         self.release(v);
     }
 
+    /// A Propose in bounds: echoed and held for the echoes (SAFETY's
+    /// defence), or straight to the core when the echo is off.
+    fn on_propose(&mut self, v: &mut Verdict, signed: Signed) {
+        let from = signed.from;
+        self.limit.proposed(from, signed.msg.pos());
+        self.justify.saw_propose(&signed);
+        if !self.on(Defence::Echo) {
+            if !self.flagged_nodes.contains(&from) {
+                v.deliver.push((from, signed.msg));
+            }
+            return;
+        }
+        if let Seen::Conflict(pair) = self.echo.record(&signed) {
+            let (a, b) = *pair;
+            self.convict(v, a, b)
+        }
+        if self.flagged_nodes.contains(&from) {
+            return;
+        }
+        // BFT: echo again whenever the leader re-sends. Nothing is
+        // released on a timeout there, so an echo lost on the way
+        // must be made up for, or a node could wait for good.
+        if self.echo.first_echo(&signed) || self.bft() {
+            let echo = self.packet(None, Body::Echo(signed.clone()));
+            if self.bft() {
+                // Our own echo vouches too, and goes in certificates.
+                let sig = echo.sig.clone().unwrap_or_default();
+                self.echo.echoed(self.id, &signed, sig);
+            }
+            v.send.push(echo);
+        }
+        if self.echo.hold(signed.clone(), self.now) {
+            v.deliver.push((from, signed.msg));
+        } else {
+            self.release(v);
+        }
+    }
+
     pub(super) fn on_paxos(&mut self, v: &mut Verdict, from: NodeId, msg: Message, sig: Vec<u8>) {
         match &msg {
             Message::Prepare { .. } if !self.on(Defence::PrepareLimit) => {
@@ -232,41 +270,7 @@ impl Shield {
                     Judgement::Strike { .. } | Judgement::Fine => v.deliver.push((from, msg)),
                 }
             }
-            Message::Propose { pos, .. } => {
-                self.limit.proposed(from, *pos);
-                let signed = Signed { from, msg, sig };
-                self.justify.saw_propose(&signed);
-                if !self.on(Defence::Echo) {
-                    if !self.flagged_nodes.contains(&from) {
-                        v.deliver.push((from, signed.msg));
-                    }
-                    return;
-                }
-                if let Seen::Conflict(pair) = self.echo.record(&signed) {
-                    let (a, b) = *pair;
-                    self.convict(v, a, b)
-                }
-                if self.flagged_nodes.contains(&from) {
-                    return;
-                }
-                // BFT: echo again whenever the leader re-sends. Nothing is
-                // released on a timeout there, so an echo lost on the way
-                // must be made up for, or a node could wait for good.
-                if self.echo.first_echo(&signed) || self.bft() {
-                    let echo = self.packet(None, Body::Echo(signed.clone()));
-                    if self.bft() {
-                        // Our own echo vouches too, and goes in certificates.
-                        let sig = echo.sig.clone().unwrap_or_default();
-                        self.echo.echoed(self.id, &signed, sig);
-                    }
-                    v.send.push(echo);
-                }
-                if self.echo.hold(signed.clone(), self.now) {
-                    v.deliver.push((from, signed.msg));
-                } else {
-                    self.release(v);
-                }
-            }
+            Message::Propose { .. } => self.on_propose(v, Signed { from, msg, sig }),
             Message::Accept { .. } => {
                 let signed = Signed {
                     from,
