@@ -105,6 +105,7 @@ enum Command {
     /// Examples:
     ///   paxos matrix                       # n = 3 and 4, 10 seeds a row
     ///   paxos matrix --nodes 4,7 --seeds 50 --json
+    ///   paxos matrix --by-defence         # which single defence stops which attack
     Matrix(MatrixArgs),
     #[command(verbatim_doc_comment)]
     /// List the middleware's defences: each one's name for --defences, the
@@ -129,6 +130,10 @@ struct MatrixArgs {
     /// The first seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Instead of middleware off/on: classic mode, each attack against its
+    /// own defence alone, and against every defence but its own.
+    #[arg(long)]
+    by_defence: bool,
     /// Print {"rows": […]} on stdout (no progress on stderr).
     #[arg(long)]
     json: bool,
@@ -636,6 +641,7 @@ fn run_matrix(a: MatrixArgs) -> anyhow::Result<()> {
         nodes: a.nodes.iter().map(|n| *n as usize).collect(),
         seeds: a.seeds,
         seed: a.seed,
+        by_defence: a.by_defence,
     };
     let json = a.json;
     let m = paxos::matrix::run(&cfg, |done, total| {

@@ -58,6 +58,9 @@ pub struct MatrixConfig {
     pub seeds: u64,
     /// The first seed.
     pub seed: u64,
+    /// Instead of middleware off/on: classic mode, each attack against its
+    /// own defence alone and against every defence but its own.
+    pub by_defence: bool,
 }
 
 impl Default for MatrixConfig {
@@ -66,6 +69,7 @@ impl Default for MatrixConfig {
             nodes: vec![3, 4],
             seeds: 10,
             seed: 0,
+            by_defence: false,
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct Row {
     /// The attack's `--attack` name, or "NONE" for the honest baseline.
     pub attack: String,
     pub middleware: bool,
+    /// The defences in force: `all`, `none`, or their names.
+    pub defences: String,
     /// "classic" or "bft".
     pub mode: Mode,
     pub nodes: usize,
@@ -141,8 +147,14 @@ pub fn scenario(attack: Option<Attack>, nodes: usize, middleware: bool, mode: Mo
     }
 }
 
-/// Every (mode, n, attack, middleware) the config asks for, in table order.
-pub fn plan(cfg: &MatrixConfig) -> Vec<(Mode, usize, Option<Attack>, bool)> {
+/// One row to run: mode, size, attack, defences.
+pub type Cell = (Mode, usize, Option<Attack>, Defences);
+
+/// Every row the config asks for, in table order.
+pub fn plan(cfg: &MatrixConfig) -> Vec<Cell> {
+    if cfg.by_defence {
+        return by_defence(cfg);
+    }
     let mut plan = Vec::new();
     for mode in [Mode::Classic, Mode::Bft] {
         for &n in &cfg.nodes {
@@ -152,8 +164,25 @@ pub fn plan(cfg: &MatrixConfig) -> Vec<(Mode, usize, Option<Attack>, bool)> {
             let attacks = std::iter::once(None).chain(Attack::ALL.iter().copied().map(Some));
             for attack in attacks {
                 for middleware in [false, true] {
-                    plan.push((mode, n, attack, middleware));
+                    plan.push((mode, n, attack, Defences::all_if(middleware)));
                 }
+            }
+        }
+    }
+    plan
+}
+
+/// Classic mode, each attack against its own defence alone, then against
+/// all but it: which defence suffices, and what the others do without it.
+fn by_defence(cfg: &MatrixConfig) -> Vec<Cell> {
+    let mut plan = Vec::new();
+    for &n in &cfg.nodes {
+        for d in crate::middleware::Defence::ALL {
+            let Ok(attack) = d.answers().parse::<Attack>() else {
+                continue;
+            };
+            for set in [Defences::of([d]), Defences::all_but(d)] {
+                plan.push((Mode::Classic, n, Some(attack), set));
             }
         }
     }
@@ -197,6 +226,11 @@ pub fn row_with(
     let mut r = Row {
         attack: attack.map_or("NONE".into(), |a| a.to_string()),
         middleware,
+        defences: cfg
+            .defences
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         mode,
         nodes,
         agreement: false,
@@ -253,10 +287,10 @@ pub fn run(
             let (tx, next, plan) = (tx.clone(), &next, &plan);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&(mode, n, attack, middleware)) = plan.get(i) else {
+                let Some((mode, n, attack, defences)) = plan.get(i).cloned() else {
                     return;
                 };
-                let r = row(attack, n, middleware, mode, cfg.seed, cfg.seeds);
+                let r = row_with(attack, n, defences, mode, cfg.seed, cfg.seeds);
                 if tx.send((i, r)).is_err() {
                     return;
                 }
@@ -274,6 +308,20 @@ pub fn run(
     })
 }
 
+/// The defences column: `on`, `off`, `only echo`, or `all but echo`.
+fn column(defences: &str) -> String {
+    let Ok(set) = defences.parse::<Defences>() else {
+        return defences.to_string();
+    };
+    match crate::middleware::Defence::ALL
+        .into_iter()
+        .find(|d| set == Defences::all_but(*d))
+    {
+        Some(d) => format!("all but {d}"),
+        None => set.label(),
+    }
+}
+
 /// `k/n`, or `-` where the column does not apply.
 fn count(k: u64, n: u64, applies: bool) -> String {
     if applies {
@@ -287,7 +335,7 @@ fn count(k: u64, n: u64, applies: bool) -> String {
 pub fn render(m: &Matrix, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<8} {:>2}  {:<17} {:<10} {:>9} {:>6} {:>8} {:>6}  evidence",
+        "{:<8} {:>2}  {:<17} {:<28} {:>9} {:>6} {:>8} {:>6}  evidence",
         "mode", "n", "attack", "middleware", "agreement", "live", "detected", "framed"
     )?;
     for r in &m.rows {
@@ -295,11 +343,11 @@ pub fn render(m: &Matrix, out: &mut dyn Write) -> std::io::Result<()> {
         let evidence: Vec<String> = r.evidence.iter().map(|e| e.to_string()).collect();
         writeln!(
             out,
-            "{:<8} {:>2}  {:<17} {:<10} {:>9} {:>6} {:>8} {:>6}  {}",
+            "{:<8} {:>2}  {:<17} {:<28} {:>9} {:>6} {:>8} {:>6}  {}",
             r.mode.name(),
             r.nodes,
             r.attack,
-            if r.middleware { "on" } else { "off" },
+            column(&r.defences),
             count(r.runs - r.violations, r.runs, true),
             count(r.live_runs, r.runs, true),
             count(r.detected_runs, r.runs, attacked),
@@ -328,7 +376,28 @@ mod tests {
         // Classic at 3 and 4, BFT only at 4 (3 < 3f+1).
         assert_eq!(p.len(), 3 * per_size);
         assert!(p.iter().all(|(m, n, ..)| *m == Mode::Classic || *n == 4));
-        assert!(p.contains(&(Mode::Bft, 4, Some(Attack::Safety), true)));
+        assert!(p.contains(&(Mode::Bft, 4, Some(Attack::Safety), Defences::all())));
+    }
+
+    #[test]
+    fn by_defence_pairs_each_defence_with_its_attack_alone_and_left_out() {
+        let cfg = MatrixConfig {
+            nodes: vec![3],
+            by_defence: true,
+            ..MatrixConfig::default()
+        };
+        let p = plan(&cfg);
+        assert_eq!(p.len(), 2 * crate::middleware::Defence::ALL.len());
+        let echo = crate::middleware::Defence::Echo;
+        assert!(p.contains(&(Mode::Classic, 3, Some(Attack::Safety), Defences::of([echo]))));
+        assert!(p.contains(&(
+            Mode::Classic,
+            3,
+            Some(Attack::Safety),
+            Defences::all_but(echo)
+        )));
+        assert_eq!(column(&Defences::all_but(echo).to_string()), "all but echo");
+        assert_eq!(column(&Defences::of([echo]).to_string()), "only echo");
     }
 
     #[test]
@@ -338,7 +407,7 @@ mod tests {
                 &MatrixConfig {
                     nodes,
                     seeds,
-                    seed: 0,
+                    ..MatrixConfig::default()
                 },
                 |_, _| {},
             )

@@ -570,3 +570,23 @@ fn a_run_that_leaves_a_question_open_says_what_to_try() {
     assert_eq!(hint(&["demo", "--attack", "SAFETY", "--middleware"]), None);
     assert_eq!(hint(&["demo"]), None);
 }
+
+#[test]
+fn matrix_by_defence_pairs_each_attack_with_its_own_defence() {
+    let v = json(&paxos(&[
+        "matrix",
+        "--by-defence",
+        "--nodes",
+        "3",
+        "--seeds",
+        "2",
+        "--json",
+    ]));
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 14, "{v}");
+    let safety_echo = rows
+        .iter()
+        .find(|r| r["attack"] == "SAFETY" && r["defences"] == "echo")
+        .expect("SAFETY with only echo");
+    assert_eq!(safety_echo["detected_runs"], 2, "{safety_echo}");
+}

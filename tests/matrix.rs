@@ -156,7 +156,7 @@ fn the_matrix_has_every_attack_in_both_modes() {
         &matrix::MatrixConfig {
             nodes: vec![4],
             seeds: 1,
-            seed: 0,
+            ..matrix::MatrixConfig::default()
         },
         |_, _| {},
     )
