@@ -275,6 +275,31 @@ impl ClusterSpec {
         }
     }
 
+    /// The command-line flags that ask for this spec's attack, defences and
+    /// mode (the ones `demo`, `sim` and `node` share), for a report that
+    /// says how to run it again.
+    pub fn flags(&self) -> Vec<String> {
+        let mut f = Vec::new();
+        if let Some((a, at)) = self.attack {
+            f.push(format!("--attack {a}"));
+            if at != 0 {
+                f.push(format!("--attacker {at}"));
+            }
+        }
+        if self.defences.is_all() {
+            f.push("--middleware".into());
+        } else if !self.defences.is_empty() {
+            f.push(format!("--defences {}", self.defences));
+        }
+        if let Mode::Bft { f: faults } = self.mode {
+            f.push("--bft".into());
+            if let Some(k) = faults {
+                f.push(format!("--faults {k}"));
+            }
+        }
+        f
+    }
+
     /// Check the spec once; every other method assumes it passed.
     pub fn validate(&self) -> Result<(), ClusterError> {
         if self.nodes == 0 {

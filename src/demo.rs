@@ -113,24 +113,7 @@ impl DemoConfig {
             self.max_prepares.to_string(),
             d.max_prepares.to_string(),
         );
-        if let Some(a) = self.attack {
-            f.push(format!("--attack {a}"));
-            if self.attacker != 0 {
-                f.push(format!("--attacker {}", self.attacker));
-            }
-        }
-        let defences = self.defences();
-        if defences.is_all() {
-            f.push("--middleware".into());
-        } else if !defences.is_empty() {
-            f.push(format!("--defences {defences}"));
-        }
-        if self.bft {
-            f.push("--bft".into());
-            if let Some(k) = self.faults {
-                f.push(format!("--faults {k}"));
-            }
-        }
+        f.extend(self.spec().flags());
         f.join(" ")
     }
 

@@ -371,8 +371,8 @@ const ALL: [&str; 8] = ["v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7"];
 
 /// One attacked cluster across processes, run like the demo: the SAFETY
 /// attacker is asked first (it leads position 0), the LIVENESS attacker is
-/// never asked. Returns the final status.
-fn attacked(name: &str, attack: &str, middleware: bool) -> Json {
+/// never asked. Returns the final status (and the cluster, still running).
+fn attacked(name: &str, attack: &str, middleware: bool) -> (Json, Cluster) {
     let mut c = Cluster::start(name, 3);
     let attacker = 1usize;
     for id in 0..3 {
@@ -404,31 +404,45 @@ fn attacked(name: &str, attack: &str, middleware: bool) -> Json {
         ]);
     }
     let honest = 2;
-    c.status_until(4, |s| all_have(s, honest, &values))
+    let s = c.status_until(4, |s| all_have(s, honest, &values));
+    (s, c)
 }
 
 #[test]
 fn the_seeds_attacks_across_processes_give_the_demos_verdicts() {
-    let s = attacked("safety-off", "SAFETY", false);
+    let (s, _) = attacked("safety-off", "SAFETY", false);
     assert_eq!(s["agreement"], false, "SAFETY without the middleware: {s}");
     assert_eq!(ids(&s, "attackers"), vec![1]);
 
-    let s = attacked("safety-on", "SAFETY", true);
+    let (s, _) = attacked("safety-on", "SAFETY", true);
     assert_eq!(s["agreement"], true, "SAFETY with the middleware: {s}");
     assert!(all_have(&s, 2, &ALL), "not live: {s}");
     assert_eq!(ids(&s, "detected"), vec![1], "{s}");
 
     // Across processes the climber's one-hop head start is a real race on
-    // real sockets: it stalls most positions, not always every one (in one
-    // process it stalls all). The verdict is the demo's: not live, still safe.
-    let s = attacked("liveness-off", "LIVENESS", false);
+    // real sockets: under load an honest round sometimes completes first,
+    // and a leader that won its round needs no Prepare for the next
+    // positions. So what is certain is the attack at work, not a full
+    // stall (that is what one process and the simulator show, where the
+    // race is decided by hop count: tests/attacks.rs, tests/matrix.rs):
+    // the climber's Prepares preempt the honest nodes' rounds, as the
+    // coordinator's terminal shows, and nothing unsafe happens.
+    let (s, c) = attacked("liveness-off", "LIVENESS", false);
     assert_eq!(s["agreement"], true, "{s}");
     assert!(
-        !all_have(&s, 2, &ALL),
-        "LIVENESS without the middleware: {s}"
+        ids(&s, "detected").is_empty(),
+        "nobody to catch without it: {s}"
     );
+    let line = c
+        .coordinator
+        .wait_for("an honest round preempted by node 1", |l| {
+            (l.starts_with("node 0: ") || l.starts_with("node 2: "))
+                && l.contains(" preempted by ")
+                && l.ends_with(".1")
+        });
+    assert!(line.contains("preempted"), "{line}");
 
-    let s = attacked("liveness-on", "LIVENESS", true);
+    let (s, _) = attacked("liveness-on", "LIVENESS", true);
     assert_eq!(s["agreement"], true, "{s}");
     assert!(all_have(&s, 2, &ALL), "not live: {s}");
     assert_eq!(ids(&s, "detected"), vec![1], "{s}");

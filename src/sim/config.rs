@@ -130,24 +130,7 @@ impl SimConfig {
                 f.push(name.into());
             }
         }
-        if let Some(a) = self.attack {
-            f.push(format!("--attack {a}"));
-            if self.attacker != 0 {
-                f.push(format!("--attacker {}", self.attacker));
-            }
-        }
-        let defences = self.spec(0).defences;
-        if defences.is_all() {
-            f.push("--middleware".into());
-        } else if !defences.is_empty() {
-            f.push(format!("--defences {defences}"));
-        }
-        if self.bft {
-            f.push("--bft".into());
-            if let Some(k) = self.faults {
-                f.push(format!("--faults {k}"));
-            }
-        }
+        f.extend(self.spec(0).flags());
         f.join(" ")
     }
 

@@ -74,15 +74,21 @@ impl Proc {
 
     /// The first stdout line containing `needle`.
     pub fn wait_line(&self, needle: &str) -> String {
+        self.wait_for(needle, |l| l.contains(needle))
+    }
+
+    /// The first stdout line (from now on) for which `wanted` holds, within
+    /// 20 s; `what` says what was awaited if none comes.
+    pub fn wait_for(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
+                Ok(line) if wanted(&line) => return line,
                 Ok(_) => {}
                 Err(_) => break,
             }
         }
-        panic!("{} never printed '{needle}'", self.name)
+        panic!("{} never printed {what}", self.name)
     }
 
     /// Send `sig` (as `kill` takes it: `-STOP`, `-CONT`) with the shell's
