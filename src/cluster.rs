@@ -141,6 +141,12 @@ impl std::str::FromStr for Defences {
     }
 }
 
+/// `--name value` if `value` is not the default's, for a report's flags.
+pub fn changed_flag(name: &str, value: impl ToString, default: impl ToString) -> Option<String> {
+    let (v, d) = (value.to_string(), default.to_string());
+    (v != d).then(|| format!("--{name} {v}"))
+}
+
 /// Whether packets carry signatures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Signing {

@@ -13,7 +13,7 @@ use crate::actors::{
     PeerRecord, Progress, TakeNetRecords, TakeTimeline, TimelineEntry, Wiring,
 };
 use crate::attack::Attack;
-use crate::cluster::{ClusterSpec, Defences, Tunables};
+use crate::cluster::{changed_flag, ClusterSpec, Defences, Tunables};
 use crate::core::{Event, NodeId, Pos, Value};
 use crate::term::Palette;
 use crate::trace::{Lane, LaneId, Step, Trace};
@@ -97,22 +97,21 @@ impl DemoConfig {
     pub fn flags(&self) -> String {
         let d = DemoConfig::default();
         let mut f = Vec::new();
-        let mut num = |name: &str, v: String, dv: String| {
-            if v != dv {
-                f.push(format!("--{name} {v}"));
-            }
-        };
-        num("nodes", self.nodes.to_string(), d.nodes.to_string());
-        num("values", self.values.to_string(), d.values.to_string());
-        num("seed", self.seed.to_string(), d.seed.to_string());
+        f.extend(changed_flag("nodes", self.nodes, d.nodes));
+        f.extend(changed_flag("values", self.values, d.values));
+        f.extend(changed_flag("seed", self.seed, d.seed));
         let secs = |t: Duration| t.as_secs_f64().to_string();
-        num("deadline", secs(self.deadline), secs(d.deadline));
-        num("drop", self.drop.to_string(), d.drop.to_string());
-        num(
+        f.extend(changed_flag(
+            "deadline",
+            secs(self.deadline),
+            secs(d.deadline),
+        ));
+        f.extend(changed_flag("drop", self.drop, d.drop));
+        f.extend(changed_flag(
             "max-prepares",
-            self.max_prepares.to_string(),
-            d.max_prepares.to_string(),
-        );
+            self.max_prepares,
+            d.max_prepares,
+        ));
         f.extend(self.spec().flags());
         f.join(" ")
     }

@@ -3,7 +3,7 @@
 //! cannot run ([`SimError`]).
 
 use crate::attack::Attack;
-use crate::cluster::{ClusterSpec, Defences, Tunables};
+use crate::cluster::{changed_flag, ClusterSpec, Defences, Tunables};
 use crate::core::NodeId;
 
 /// What to simulate.
@@ -108,20 +108,11 @@ impl SimConfig {
     pub fn flags(&self) -> String {
         let d = SimConfig::default();
         let mut f = Vec::new();
-        let mut num = |name: &str, v: String, dv: String| {
-            if v != dv {
-                f.push(format!("--{name} {v}"));
-            }
-        };
-        num("nodes", self.nodes.to_string(), d.nodes.to_string());
-        num("values", self.values.to_string(), d.values.to_string());
-        num("loss", self.loss.to_string(), d.loss.to_string());
-        num("dup", self.dup.to_string(), d.dup.to_string());
-        num(
-            "patience",
-            self.patience.to_string(),
-            d.patience.to_string(),
-        );
+        f.extend(changed_flag("nodes", self.nodes, d.nodes));
+        f.extend(changed_flag("values", self.values, d.values));
+        f.extend(changed_flag("loss", self.loss, d.loss));
+        f.extend(changed_flag("dup", self.dup, d.dup));
+        f.extend(changed_flag("patience", self.patience, d.patience));
         for (on, name) in [
             (self.crashes, "--crashes"),
             (self.partitions, "--partitions"),
