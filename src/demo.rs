@@ -635,6 +635,31 @@ const MAX_TRACED_REQUESTS: usize = 12;
 /// Rows in a chart; past this the chart says it stopped.
 const MAX_TRACED_STEPS: usize = 800;
 
+/// The chart's lanes: the coordinator, then each node with its attack (if
+/// it attacks) and its committed log.
+fn chart_lanes(cfg: &DemoConfig, attackers: &[NodeId], statuses: &[NodeStatus]) -> Vec<Lane> {
+    let mut lanes = vec![Lane {
+        id: LaneId::Coordinator,
+        attack: None,
+        log: Vec::new(),
+    }];
+    for id in 0..cfg.nodes as NodeId {
+        lanes.push(Lane {
+            id: LaneId::Node(id),
+            attack: cfg
+                .attack
+                .filter(|_| attackers.contains(&id))
+                .map(|a| a.to_string()),
+            log: statuses
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.log.values().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+        });
+    }
+    lanes
+}
+
 /// The sequence chart: the network's records, the coordinator's requests and
 /// the nodes' notable events, in time order.
 fn chart(
@@ -698,25 +723,7 @@ fn chart(
     if total > MAX_TRACED_STEPS {
         let _ = write!(caption, "; first {MAX_TRACED_STEPS} of {total} rows");
     }
-    let mut lanes = vec![Lane {
-        id: LaneId::Coordinator,
-        attack: None,
-        log: Vec::new(),
-    }];
-    for id in 0..cfg.nodes as NodeId {
-        lanes.push(Lane {
-            id: LaneId::Node(id),
-            attack: cfg
-                .attack
-                .filter(|_| attackers.contains(&id))
-                .map(|a| a.to_string()),
-            log: statuses
-                .iter()
-                .find(|s| s.id == id)
-                .map(|s| s.log.values().map(ToString::to_string).collect())
-                .unwrap_or_default(),
-        });
-    }
+    let lanes = chart_lanes(cfg, attackers, statuses);
     let attack = match cfg.attack {
         Some(a) => format!("{a} attack from node {}", cfg.attacker),
         None => "no attack".to_string(),
