@@ -161,8 +161,11 @@ pub struct Coordinator {
 pub const PATIENCE: Duration = Duration::from_secs(2);
 
 /// The least patience, however fast commits are measured to be: a
-/// millisecond commit says little about the next one under contention.
-pub const MIN_PATIENCE: Duration = Duration::from_secs(1);
+/// millisecond commit says little about the next one under contention, and
+/// every early re-send adds a competing proposer (which the Prepare limit
+/// may take for a climber under load). The measured timer only lengthens
+/// the wait.
+pub const MIN_PATIENCE: Duration = PATIENCE;
 
 /// The most patience, however slow commits are measured to be.
 pub const MAX_PATIENCE: Duration = Duration::from_secs(60);
