@@ -90,7 +90,7 @@ impl Actor for Middleware {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.tick, |act, _| {
+        super::every(ctx, self.tick, |act| {
             let v = act.shield.tick();
             act.apply(v);
         });

@@ -42,6 +42,23 @@ use std::time::Duration;
 /// How often node and middleware actors tick.
 pub const TICK: Duration = Duration::from_millis(1);
 
+/// Call `f` every `period`, counted from the end of the last call.
+///
+/// Not `run_interval`: after a stall (a loaded machine, a paused process)
+/// that fires every missed tick in one burst, before the mailbox is read, so
+/// every node's randomised backoff expires at the same instant and honest
+/// proposers duel in lock-step. A node's ticks measure the time it was
+/// running; a stall skips them.
+pub(crate) fn every<A>(ctx: &mut Context<A>, period: Duration, f: fn(&mut A))
+where
+    A: Actor<Context = Context<A>>,
+{
+    ctx.run_later(period, move |act, ctx| {
+        f(act);
+        every(ctx, period, f);
+    });
+}
+
 /// Where a node's actors send what they produce, and what they keep.
 pub struct Wiring {
     /// Where the middleware sends packets.

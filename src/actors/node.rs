@@ -110,7 +110,7 @@ impl Actor for NodeActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.tick, |act, _| {
+        super::every(ctx, self.tick, |act| {
             let entropy = act.rng.next_u64();
             act.feed(Input::Tick { entropy });
         });
