@@ -17,7 +17,7 @@ use crate::cluster::{changed_flag, ClusterSpec, Defences, Tunables};
 use crate::core::{Event, NodeId, Pos, Value};
 use crate::term::Palette;
 use crate::trace::{Lane, LaneId, Step, Trace};
-use crate::verdict;
+use crate::verdict::{self, Conflict};
 use actix::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -180,7 +180,21 @@ pub struct Summary {
     pub live: bool,
     /// Nodes that at least one honest node flagged.
     pub detected: Vec<NodeId>,
+    /// The first position two honest nodes committed different values at.
+    pub conflict: Option<Conflict>,
+    /// Each honest node's first accusation of each node, with its evidence.
+    pub evidence: Vec<Evidence>,
+    /// The run in a few plain sentences (see [`verdict::Story`]).
+    pub what_happened: Vec<String>,
     pub elapsed_ms: f64,
+}
+
+/// An honest node flagged a node, on this evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub by: NodeId,
+    pub node: NodeId,
+    pub reason: String,
 }
 
 /// A finished demo run.
@@ -359,6 +373,7 @@ pub fn summarize(
     attackers: &[NodeId],
     statuses: &[NodeStatus],
     flagged: &BTreeMap<NodeId, BTreeSet<NodeId>>,
+    evidence: &[Evidence],
     requested: &[Value],
     elapsed: Duration,
 ) -> Summary {
@@ -369,6 +384,13 @@ pub fn summarize(
         statuses.iter().filter(|s| honest.contains(&s.id)).collect();
     let logs: Vec<_> = honest_statuses.iter().map(|s| &s.log).collect();
     let (agreement, on_all) = verdict::agreement(&logs);
+    let with_ids: Vec<_> = honest_statuses.iter().map(|s| (s.id, &s.log)).collect();
+    let conflict = verdict::first_conflict(&with_ids);
+    let evidence: Vec<Evidence> = evidence
+        .iter()
+        .filter(|e| honest.contains(&e.by))
+        .cloned()
+        .collect();
     // A node that did not answer counts as having committed nothing.
     let all_answered = honest_statuses.len() == honest.len();
     let committed = if all_answered { on_all } else { 0 };
@@ -378,6 +400,22 @@ pub fn summarize(
     };
     let live = all_answered && values_committed == requested.len();
     let detected = verdict::detected(flagged.iter().map(|(r, f)| (*r, f)), &honest);
+    let hint = hint(cfg, agreement, live, !detected.is_empty());
+    let told: Vec<(NodeId, NodeId, String)> = evidence
+        .iter()
+        .map(|e| (e.by, e.node, e.reason.clone()))
+        .collect();
+    let what_happened = verdict::Story {
+        attack: cfg.attack,
+        attackers,
+        defences: &cfg.defences().to_string(),
+        conflict: conflict.as_ref(),
+        values: (requested.len(), values_committed),
+        deadline_s: cfg.deadline.as_secs_f64(),
+        evidence: &told,
+        hint: hint.as_deref(),
+    }
+    .sentences();
     Summary {
         nodes: cfg.nodes,
         attack: cfg.attack.map(|a| a.to_string()),
@@ -385,7 +423,7 @@ pub fn summarize(
         middleware: !cfg.defences().is_empty(),
         defences: cfg.defences().to_string(),
         flags: cfg.flags(),
-        hint: hint(cfg, agreement, live, !detected.is_empty()),
+        hint,
         seed: cfg.seed,
         requested: requested.len(),
         logs: honest_statuses
@@ -398,8 +436,27 @@ pub fn summarize(
         agreement,
         live,
         detected: detected.into_iter().collect(),
+        conflict,
+        evidence,
+        what_happened,
         elapsed_ms: elapsed.as_secs_f64() * 1e3,
     }
+}
+
+/// Each node's first accusation of each node in `timeline`, with its reason.
+fn evidence_of(timeline: &[TimelineEntry]) -> Vec<Evidence> {
+    let mut seen = BTreeSet::new();
+    timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Flagged { node, reason } if seen.insert((e.node, *node)) => Some(Evidence {
+                by: e.node,
+                node: *node,
+                reason: reason.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The running cluster's actors.
@@ -495,6 +552,7 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         &attackers,
         &statuses,
         &progress.flagged,
+        &evidence_of(&timeline),
         &requested,
         elapsed,
     );
@@ -854,32 +912,20 @@ fn render_logs(out: &mut String, report: &Report) {
     }
 }
 
-/// The three verdict lines.
 /// What a learner should try next, if the run leaves a question open: an
 /// attack that did not bite and why, a defence that was not the attack's
 /// own, a defence that can only detect at this size.
 pub fn hint(cfg: &DemoConfig, agreement: bool, live: bool, caught: bool) -> Option<String> {
+    use crate::middleware::Defence;
     let attack = cfg.attack?;
     let name = attack.to_string();
-    let own = crate::middleware::Defence::ALL
-        .into_iter()
-        .find(|d| d.answers() == name);
+    let own = Defence::ALL.into_iter().find(|d| d.answers() == name);
     let defences = cfg.defences();
     let bit = !agreement || !live;
-    if attack == Attack::Replay && !bit && !cfg.defences().is_empty() {
-        return Some("REPLAY is stopped by the signatures themselves (they bind kind, position, ballot and value): nobody to flag".into());
+    if !bit && !caught {
+        return Some(quiet_attack(cfg, attack, &defences));
     }
-    if attack == Attack::Replay && !bit {
-        return Some(format!(
-            "REPLAY did not bite with {} nodes in this demo (it does from 4 on): try --nodes 5",
-            cfg.nodes
-        ));
-    }
-    if attack == Attack::StalePrepared
-        && !cfg.bft
-        && defences.contains(crate::middleware::Defence::Stale)
-        && bit
-    {
+    if attack == Attack::StalePrepared && !cfg.bft && defences.contains(Defence::Stale) && bit {
         return Some(
             "with n = 2f+1 the stale defence can only detect the lying acceptor, and too late: \
              BFT mode prevents it; try --bft --nodes 4 --middleware"
@@ -887,9 +933,9 @@ pub fn hint(cfg: &DemoConfig, agreement: bool, live: bool, caught: bool) -> Opti
         );
     }
     let own = own?;
-    match (bit || !caught, defences.is_empty(), defences.contains(own)) {
+    match (bit, defences.is_empty(), defences.contains(own)) {
         (true, true, _) => Some(format!(
-            "no defence ran; {name}'s own is {own}: try --defences {own} (or --middleware for all)"
+            "{name}'s own defence is {own}: try --defences {own} (or --middleware for all)"
         )),
         (true, false, false) => Some(format!(
             "{name}'s own defence, {own}, was not among those that ran ({defences}): try --defences {own}"
@@ -898,37 +944,55 @@ pub fn hint(cfg: &DemoConfig, agreement: bool, live: bool, caught: bool) -> Opti
     }
 }
 
+/// Why an attack that nobody caught did no harm, and what to try.
+fn quiet_attack(cfg: &DemoConfig, attack: Attack, defences: &Defences) -> String {
+    match attack {
+        Attack::Replay if !defences.is_empty() => "REPLAY is stopped by the signatures themselves \
+            (they bind kind, position, ballot and value): nothing to flag"
+            .into(),
+        Attack::Replay if cfg.nodes < 5 => format!(
+            "REPLAY did not bite with {} nodes in this demo: try --nodes 5",
+            cfg.nodes
+        ),
+        _ if cfg.bft => format!(
+            "{attack} did not bite: in BFT mode every quorum shares an honest node, which signs \
+             one value only"
+        ),
+        _ => format!(
+            "{attack} did not bite in this run: try another --seed, or see where it does with \
+             paxos matrix"
+        ),
+    }
+}
+
 fn render_verdict(out: &mut String, s: &Summary, paint: &Palette) {
     let _ = writeln!(out, "\nverdict:");
-    let _ = writeln!(
-        out,
-        "  agreement: {}",
-        if s.agreement {
-            paint.good("yes — no position holds two different values on honest nodes")
-        } else {
-            paint.bad("NO — honest nodes committed different values at the same position")
-        }
-    );
-    let _ = writeln!(
-        out,
-        "  liveness:  {} — {} of {} values committed on every honest node, in {:.1} ms",
-        paint.verdict(s.live, if s.live { "yes" } else { "NO" }),
-        s.values_committed,
-        s.requested,
-        s.elapsed_ms
-    );
-    let _ = writeln!(
-        out,
-        "  detected:  {}",
-        if s.detected.is_empty() {
-            "nobody".to_string()
-        } else {
-            let ids: Vec<String> = s.detected.iter().map(|d| format!("node {d}")).collect();
-            paint.warn(&ids.join(", "))
-        }
-    );
-    if let Some(h) = &s.hint {
-        let _ = writeln!(out, "  note:      {h}");
+    let mut flagged_by: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+    for e in &s.evidence {
+        flagged_by.entry(e.node).or_default().insert(e.by);
+    }
+    for d in &s.detected {
+        flagged_by.entry(*d).or_default();
+    }
+    let v = verdict::Verdict {
+        conflict: s.conflict.as_ref(),
+        values: Some((s.requested, s.values_committed)),
+        elapsed_ms: Some(s.elapsed_ms),
+        positions: s.committed,
+        flagged_by,
+    };
+    for (label, good, text) in v.lines() {
+        let text = match good {
+            Some(true) => paint.good(&text),
+            Some(false) if label == "detected" => paint.warn(&text),
+            Some(false) => paint.bad(&text),
+            None => text,
+        };
+        let _ = writeln!(out, "  {:<10} {text}", format!("{label}:"));
+    }
+    let _ = writeln!(out, "\nwhat happened:");
+    for line in crate::term::wrap(&s.what_happened.join(" "), 76) {
+        let _ = writeln!(out, "  {line}");
     }
 }
 
@@ -960,7 +1024,7 @@ mod tests {
             status(0, &[(0, "v0"), (1, "v1")]),
             status(1, &[(0, "v0"), (1, "v1")]),
         ];
-        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &req, Duration::ZERO);
+        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &[], &req, Duration::ZERO);
         assert!(s.agreement && s.live);
         assert_eq!(s.committed, 2);
     }
@@ -969,7 +1033,7 @@ mod tests {
     fn different_values_at_one_position_break_agreement() {
         let req = requested_values(1);
         let st = [status(0, &[(0, "v0")]), status(1, &[(0, "evil")])];
-        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &req, Duration::ZERO);
+        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &[], &req, Duration::ZERO);
         assert!(!s.agreement);
         assert!(!s.live, "node 1 never committed v0");
     }
@@ -989,7 +1053,7 @@ mod tests {
             status(2, &[(0, "v0"), (1, "v1"), (2, "v1")]),
         ];
         for (st, live, values, positions) in [(&split, false, 1, 2), (&twice, true, 2, 3)] {
-            let s = summarize(&cfg(3), &[0], st, &BTreeMap::new(), &req, Duration::ZERO);
+            let s = summarize(&cfg(3), &[0], st, &BTreeMap::new(), &[], &req, Duration::ZERO);
             assert_eq!(
                 (s.live, s.values_committed, s.committed),
                 (live, values, positions)
@@ -1019,7 +1083,7 @@ mod tests {
             (0, BTreeSet::from([1])), // the attacker accuses an honest node
             (1, BTreeSet::from([0])),
         ]);
-        let s = summarize(&cfg(3), &[0], &st, &flagged, &req, Duration::ZERO);
+        let s = summarize(&cfg(3), &[0], &st, &flagged, &[], &req, Duration::ZERO);
         assert!(s.agreement && s.live);
         assert_eq!(s.honest, vec![1, 2]);
         assert_eq!(s.detected, vec![0]);
@@ -1098,7 +1162,7 @@ mod tests {
     fn a_silent_honest_node_is_not_live() {
         let req = requested_values(1);
         let st = [status(0, &[(0, "v0")])];
-        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &req, Duration::ZERO);
+        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &[], &req, Duration::ZERO);
         assert!(!s.live);
         assert_eq!(s.committed, 0);
     }

@@ -1,6 +1,7 @@
 //! Colour for the terminal, and only for the terminal: on when stdout is a
 //! terminal and `NO_COLOR` is unset or empty (<https://no-color.org>), off
-//! when piped, so scripts and files get plain text.
+//! when piped, so scripts and files get plain text. And [`wrap`], so prose
+//! (the demo's "what happened") reads as paragraphs in any terminal.
 
 use std::io::IsTerminal;
 
@@ -57,8 +58,39 @@ impl Palette {
     }
 }
 
+/// `text` in lines of at most `width` characters, broken between words (a
+/// word longer than `width` gets a line of its own).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wrap_breaks_between_words_and_keeps_every_word() {
+        let text = "Node 0 ran SAFETY: as leader it proposes one value to half the nodes";
+        let lines = super::wrap(text, 20);
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+        assert_eq!(super::wrap("", 10), Vec::<String>::new());
+        assert_eq!(super::wrap("abcdefghijkl x", 5), vec!["abcdefghijkl", "x"]);
+    }
+
     use super::*;
 
     #[test]

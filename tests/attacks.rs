@@ -140,7 +140,7 @@ fn ballot_overflow_fails_with_the_middleware() {
 /// attacks is defeated with the middleware on — agreement, every value
 /// committed, only the attacker flagged.
 #[test]
-fn bft_mode_defeats_the_seeds_attacks_in_the_actor_demo() {
+fn bft_mode_defeats_the_briefs_attacks_in_the_actor_demo() {
     for attack in [Attack::Safety, Attack::Liveness, Attack::BallotOverflow] {
         for m in [0, 3] {
             let cfg = DemoConfig {

@@ -409,7 +409,7 @@ fn attacked(name: &str, attack: &str, middleware: bool) -> (Json, Cluster) {
 }
 
 #[test]
-fn the_seeds_attacks_across_processes_give_the_demos_verdicts() {
+fn the_briefs_attacks_across_processes_give_the_demos_verdicts() {
     let (s, _) = attacked("safety-off", "SAFETY", false);
     assert_eq!(s["agreement"], false, "SAFETY without the middleware: {s}");
     assert_eq!(ids(&s, "attackers"), vec![1]);

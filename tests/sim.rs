@@ -445,7 +445,7 @@ fn honest_bft_clusters_stay_safe_and_live_under_loss_crashes_and_partitions() {
 /// In BFT mode the brief's attacks are defeated: agreement kept, every value
 /// committed, the attacker flagged, nobody else.
 #[test]
-fn bft_mode_defeats_the_seeds_attacks() {
+fn bft_mode_defeats_the_briefs_attacks() {
     for attack in [Attack::Safety, Attack::Liveness, Attack::BallotOverflow] {
         let cfg = SimConfig {
             nodes: 4,

@@ -22,7 +22,6 @@
 //! to be `L`, which is self-verifying proof (`Evidence::Forgery`), forwarded
 //! and re-checked by every receiver.
 
-use super::safety;
 use crate::core::{Config, Event, Forgery, Input, Message, NodeId, Output, Pos, Process, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,8 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// is a batch), marked so the simulator counts it as the attack's.
 pub fn forged(value: &Value) -> Value {
     match value.items().first() {
-        Some(first) if value.single().is_none() => safety::forged(&Value::one(first.clone())),
-        _ => safety::forged(value),
+        Some(first) if value.single().is_none() => super::mark(&Value::one(first.clone()), super::Attack::Forgery),
+        _ => super::mark(value, super::Attack::Forgery),
     }
 }
 
@@ -132,7 +131,7 @@ mod tests {
             .collect();
         let commit = Message::Commit {
             pos: 2,
-            value: "w (safety attack)".into(),
+            value: "w (forgery attack)".into(),
         };
         assert_eq!(
             forged,

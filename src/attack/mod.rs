@@ -26,7 +26,7 @@ pub mod replay;
 pub mod safety;
 pub mod stale_prepared;
 
-use crate::core::{Config, NodeId, Process, Replica};
+use crate::core::{Config, NodeId, Process, Replica, Value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -103,6 +103,25 @@ impl Attack {
         Attack::Replay,
     ];
 
+    /// What the attacker does, in a line a learner reads first.
+    pub fn what(self) -> &'static str {
+        match self {
+            Attack::Safety => "as leader it proposes one value to half the nodes and another to the other half",
+            Attack::Liveness => "it answers every Prepare at once with a higher Prepare and never proposes, so no round finishes",
+            Attack::BallotOverflow => "it prepares with the largest possible round, so honest ballots run out",
+            Attack::PrematureCommit => "it sends Commit before anyone accepted, one value to one half and another to the other",
+            Attack::Forgery => "it sends Commits of its own value in an honest leader's name",
+            Attack::Replay => "it re-sends Commits it recorded, as they were and re-bound to new positions",
+            Attack::IgnorePrepared => "as leader of a position already decided it proposes its own value, ignoring what the Prepared quorum reported",
+            Attack::StalePrepared => "it accepts honestly but reports nothing accepted in its Prepared, hiding a decided value",
+        }
+    }
+
+    /// The attack's name in prose: `safety`, `premature commit`.
+    pub fn label(self) -> String {
+        self.to_string().to_ascii_lowercase().replace('_', " ")
+    }
+
     /// Whether the client should ask the attacker to propagate values (the
     /// brief's demo asks the SAFETY attacker, and avoids the LIVENESS one;
     /// the BALLOT_OVERFLOW attacker never proposes either). The
@@ -138,6 +157,23 @@ impl Attack {
     }
 }
 
+/// An attacker's own value made from the client's `value`, marked with the
+/// attack's name (`v3 (safety attack)`, `v0 (forgery attack)`) so the
+/// damage is visible in every log and picture.
+pub fn mark(value: &Value, attack: Attack) -> Value {
+    Value::one(format!("{value} ({} attack)", attack.label()))
+}
+
+/// The client's value an attacker's value was made from (`None` if `value`
+/// carries no attack's mark).
+pub fn original(value: &Value) -> Option<Value> {
+    let v = value.single()?;
+    Attack::ALL.iter().find_map(|a| {
+        v.strip_suffix(&format!(" ({} attack)", a.label()))
+            .map(Value::from)
+    })
+}
+
 /// The participant for node `id`: an attacker if `attack` says so, else an
 /// honest replica.
 pub fn participant(id: NodeId, cfg: Config, attack: Option<Attack>) -> Box<dyn Process> {
@@ -159,6 +195,20 @@ pub fn participant(id: NodeId, cfg: Config, attack: Option<Attack>) -> Box<dyn P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_attack_marks_its_values_with_its_own_name() {
+        let v = Value::one("v3");
+        assert_eq!(mark(&v, Attack::Safety), Value::one("v3 (safety attack)"));
+        assert_eq!(
+            mark(&v, Attack::PrematureCommit),
+            Value::one("v3 (premature commit attack)")
+        );
+        for a in Attack::ALL {
+            assert_eq!(original(&mark(&v, a)), Some(v.clone()), "{a}");
+        }
+        assert_eq!(original(&v), None);
+    }
 
     #[test]
     fn names_parse_case_insensitively() {

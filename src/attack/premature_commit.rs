@@ -18,7 +18,6 @@
 //! Commit as proof against the attacker
 //! ([`crate::middleware::certificate::proves_premature`]).
 
-use super::safety;
 use crate::core::{Ballot, Event, Forgery, Input, Message, NodeId, Output, Pos, Process, Value};
 use std::collections::BTreeMap;
 
@@ -73,7 +72,7 @@ impl Process for PrematureCommit {
                 self.highest_pos = Some(pos);
                 self.max_round = self.max_round.saturating_add(1);
                 let ballot = Ballot::new(self.max_round, self.id);
-                let vb = safety::forged(&value);
+                let vb = super::mark(&value, super::Attack::PrematureCommit);
                 let (half_a, half_b) = self.halves();
                 out.push(Output::Event(Event::Note(format!(
                     "PREMATURE_COMMIT attack: Commit '{value}' to {half_a:?} and '{vb}' to {half_b:?} at pos {pos}, nothing accepted"
@@ -129,8 +128,8 @@ mod tests {
         }
         assert_eq!(commits[&1], "v");
         assert_eq!(commits[&2], "v");
-        assert_eq!(commits[&3], "v (safety attack)");
-        assert_eq!(commits[&4], "v (safety attack)");
+        assert_eq!(commits[&3], "v (premature commit attack)");
+        assert_eq!(commits[&4], "v (premature commit attack)");
         assert!(!commits.contains_key(&0), "never to itself");
     }
 }

@@ -22,17 +22,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How far above the highest round seen the attacker's ballots go.
 const BALLOT_JUMP: u64 = 100;
 
-/// What the attacker marks its second value with.
-const MARK: &str = " (safety attack)";
-
-/// The attacker's own value made from the client's `value`.
+/// The attacker's own value made from the client's `value`, marked as
+/// SAFETY's.
 pub fn forged(value: &Value) -> Value {
-    Value::one(format!("{value}{MARK}"))
-}
-
-/// The client's value a forged value was made from (`None` if not forged).
-pub fn original(value: &Value) -> Option<Value> {
-    value.single()?.strip_suffix(MARK).map(Value::from)
+    super::mark(value, super::Attack::Safety)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

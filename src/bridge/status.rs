@@ -23,6 +23,8 @@ pub struct StatusSummary {
     pub committed: usize,
     /// No position holds two different values on honest nodes.
     pub agreement: bool,
+    /// The first position two honest nodes disagree on.
+    pub conflict: Option<crate::verdict::Conflict>,
     /// Nodes that at least one honest node flagged.
     pub detected: Vec<NodeId>,
     /// Who flagged whom, attackers' accusations included.
@@ -44,6 +46,8 @@ pub fn summarize(status: &ClusterStatus) -> StatusSummary {
         .collect();
     let logs: Vec<_> = honest.iter().map(|s| &s.log).collect();
     let (agreement, committed) = crate::verdict::agreement(&logs);
+    let with_ids: Vec<_> = honest.iter().map(|s| (s.id, &s.log)).collect();
+    let conflict = crate::verdict::first_conflict(&with_ids);
     let honest_ids: BTreeSet<NodeId> = honest.iter().map(|s| s.id).collect();
     let detected = crate::verdict::detected(honest.iter().map(|s| (s.id, &s.flagged)), &honest_ids);
     let unreachable: BTreeSet<NodeId> = (0..status.n as NodeId)
@@ -60,6 +64,7 @@ pub fn summarize(status: &ClusterStatus) -> StatusSummary {
             .collect(),
         committed,
         agreement,
+        conflict,
         detected: detected.into_iter().collect(),
         flagged: status
             .nodes
@@ -100,18 +105,34 @@ pub fn render(s: &StatusSummary, paint: &Palette) -> String {
         let _ = writeln!(out, "  node {id}: unreachable");
     }
     for (by, accused) in &s.flagged {
-        let _ = writeln!(out, "  node {by} flagged node(s) {accused:?}");
+        let accused: BTreeSet<NodeId> = accused.iter().copied().collect();
+        let _ = writeln!(out, "  node {by} flagged {}", crate::verdict::nodes(&accused));
     }
     for (id, missing) in &s.unlinked {
         let _ = writeln!(out, "  node {id}: no connection yet from {missing:?}");
     }
-    let _ = writeln!(
-        out,
-        "agreement: {}   committed on every honest node: {}   detected: {:?}",
-        paint.verdict(s.agreement, if s.agreement { "yes" } else { "NO" }),
-        s.committed,
-        s.detected
-    );
+    let mut flagged_by: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+    for (by, accused) in &s.flagged {
+        for a in accused.iter().filter(|a| s.detected.contains(a)) {
+            if s.honest.contains(by) {
+                flagged_by.entry(*a).or_default().insert(*by);
+            }
+        }
+    }
+    let v = crate::verdict::Verdict {
+        conflict: s.conflict.as_ref(),
+        positions: s.committed,
+        flagged_by,
+        ..Default::default()
+    };
+    let _ = writeln!(out, "verdict:");
+    for (label, good, text) in v.lines() {
+        let text = match good {
+            Some(ok) if label != "detected" => paint.verdict(ok, &text),
+            _ => text,
+        };
+        let _ = writeln!(out, "  {:<10} {text}", format!("{label}:"));
+    }
     out
 }
 
@@ -191,7 +212,22 @@ mod tests {
             nodes: vec![node(1, &[], &[0]), node(2, &[], &[0])],
         });
         let text = render(&s, &Palette::plain());
-        assert!(text.contains("node 1 flagged node(s) [0]"), "{text}");
-        assert!(text.contains("node 2 flagged node(s) [0]"), "{text}");
+        assert!(text.contains("node 1 flagged node 0"), "{text}");
+        assert!(text.contains("node 2 flagged node 0"), "{text}");
+        assert!(
+            text.contains("detected:  node 0 (flagged by nodes 1 and 2)"),
+            "{text}"
+        );
+        let split = summarize(&ClusterStatus {
+            n: 3,
+            attackers: vec![0],
+            unreachable: vec![],
+            nodes: vec![node(1, &["a", "b"], &[]), node(2, &["a", "c"], &[])],
+        });
+        let text = render(&split, &Palette::plain());
+        assert!(
+            text.contains("agreement: NO — position 1: node 1 committed 'b', node 2 committed 'c'"),
+            "{text}"
+        );
     }
 }

@@ -12,7 +12,7 @@
 //! Liveness is checked by the run itself (see [`super::world`]), since it is
 //! a property of the whole run after the faults heal, not of one step.
 
-use crate::attack::safety;
+
 use crate::core::{NodeId, Pos, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,7 +95,7 @@ impl Invariants {
 
     fn valid(&self, value: &Value) -> bool {
         self.requested.contains(value)
-            || (self.attack && safety::original(value).is_some_and(|v| self.requested.contains(&v)))
+            || (self.attack && crate::attack::original(value).is_some_and(|v| self.requested.contains(&v)))
     }
 
     /// Check honest member `member` (node `node`) whose log is now `log`.
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn forged_values_are_valid_only_under_attack() {
-        let forged = safety::forged(&"a".into());
+        let forged = crate::attack::safety::forged(&"a".into());
         let forged = forged.single().expect("one value");
         let mut honest = Invariants::new(false);
         honest.requested(&"a".into());
