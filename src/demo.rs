@@ -411,9 +411,10 @@ pub fn summarize(
         defences: &cfg.defences().to_string(),
         conflict: conflict.as_ref(),
         values: (requested.len(), values_committed),
-        deadline_s: cfg.deadline.as_secs_f64(),
+        deadline_s: Some(cfg.deadline.as_secs_f64()),
         evidence: &told,
         hint: hint.as_deref(),
+        stopped_at_violation: false,
     }
     .sentences();
     Summary {
@@ -946,23 +947,7 @@ pub fn hint(cfg: &DemoConfig, agreement: bool, live: bool, caught: bool) -> Opti
 
 /// Why an attack that nobody caught did no harm, and what to try.
 fn quiet_attack(cfg: &DemoConfig, attack: Attack, defences: &Defences) -> String {
-    match attack {
-        Attack::Replay if !defences.is_empty() => "REPLAY is stopped by the signatures themselves \
-            (they bind kind, position, ballot and value): nothing to flag"
-            .into(),
-        Attack::Replay if cfg.nodes < 5 => format!(
-            "REPLAY did not bite with {} nodes in this demo: try --nodes 5",
-            cfg.nodes
-        ),
-        _ if cfg.bft => format!(
-            "{attack} did not bite: in BFT mode every quorum shares an honest node, which signs \
-             one value only"
-        ),
-        _ => format!(
-            "{attack} did not bite in this run: try another --seed, or see where it does with \
-             paxos matrix"
-        ),
-    }
+    verdict::why_harmless(attack, cfg.bft, !defences.is_empty(), cfg.nodes)
 }
 
 fn render_verdict(out: &mut String, s: &Summary, paint: &Palette) {
@@ -1024,7 +1009,15 @@ mod tests {
             status(0, &[(0, "v0"), (1, "v1")]),
             status(1, &[(0, "v0"), (1, "v1")]),
         ];
-        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &[], &req, Duration::ZERO);
+        let s = summarize(
+            &cfg(2),
+            &[],
+            &st,
+            &BTreeMap::new(),
+            &[],
+            &req,
+            Duration::ZERO,
+        );
         assert!(s.agreement && s.live);
         assert_eq!(s.committed, 2);
     }
@@ -1033,7 +1026,15 @@ mod tests {
     fn different_values_at_one_position_break_agreement() {
         let req = requested_values(1);
         let st = [status(0, &[(0, "v0")]), status(1, &[(0, "evil")])];
-        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &[], &req, Duration::ZERO);
+        let s = summarize(
+            &cfg(2),
+            &[],
+            &st,
+            &BTreeMap::new(),
+            &[],
+            &req,
+            Duration::ZERO,
+        );
         assert!(!s.agreement);
         assert!(!s.live, "node 1 never committed v0");
     }
@@ -1053,7 +1054,15 @@ mod tests {
             status(2, &[(0, "v0"), (1, "v1"), (2, "v1")]),
         ];
         for (st, live, values, positions) in [(&split, false, 1, 2), (&twice, true, 2, 3)] {
-            let s = summarize(&cfg(3), &[0], st, &BTreeMap::new(), &[], &req, Duration::ZERO);
+            let s = summarize(
+                &cfg(3),
+                &[0],
+                st,
+                &BTreeMap::new(),
+                &[],
+                &req,
+                Duration::ZERO,
+            );
             assert_eq!(
                 (s.live, s.values_committed, s.committed),
                 (live, values, positions)
@@ -1162,7 +1171,15 @@ mod tests {
     fn a_silent_honest_node_is_not_live() {
         let req = requested_values(1);
         let st = [status(0, &[(0, "v0")])];
-        let s = summarize(&cfg(2), &[], &st, &BTreeMap::new(), &[], &req, Duration::ZERO);
+        let s = summarize(
+            &cfg(2),
+            &[],
+            &st,
+            &BTreeMap::new(),
+            &[],
+            &req,
+            Duration::ZERO,
+        );
         assert!(!s.live);
         assert_eq!(s.committed, 0);
     }

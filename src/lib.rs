@@ -28,7 +28,7 @@
 //!    test harness), [`bridge`] (TCP between processes, every control
 //!    connection admitted by the cluster key) with [`storage`] (the data
 //!    directory).
-//! 7. Front ends: [`demo`], [`bench`], [`matrix`], and the pictures of
+//! 7. Front ends: [`demo`], [`bench`], [`matrix`], [`tour`], and the pictures of
 //!    [`trace`] and colours of [`term`]; `main.rs` holds the command line.
 
 pub mod actors;
@@ -46,6 +46,7 @@ pub mod node;
 pub mod sim;
 pub mod storage;
 pub mod term;
+pub mod tour;
 pub mod trace;
 pub mod verdict;
 pub mod wire;

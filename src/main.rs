@@ -8,7 +8,7 @@ use paxos::bridge::{self, admission::ClusterKey, client::Client, node::NodeOptio
 use paxos::demo::{self, DemoConfig, DemoError};
 use paxos::term::Palette;
 use paxos::trace;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -115,6 +115,33 @@ enum Command {
     ///   paxos defences
     ///   paxos demo --attack SAFETY --defences echo      # that defence alone
     Defences,
+    #[command(verbatim_doc_comment)]
+    /// The lab in the terminal: for each attack, what it does, then the same
+    /// simulated run with no defence and with its own defence, side by side
+    /// (verdicts, honest logs with the disagreeing position marked, what
+    /// happened), ending in the table of what stopped what.
+    ///
+    /// Examples:
+    ///   paxos tour                     # press Enter between attacks
+    ///   paxos tour --attack LIVENESS   # one stop
+    ///   paxos tour --no-pause > tour.txt
+    Tour(TourArgs),
+}
+
+#[derive(Args)]
+struct TourArgs {
+    /// Only this attack's stop (SAFETY, LIVENESS, …; case-insensitive).
+    #[arg(long, value_name = "NAME")]
+    attack: Option<Attack>,
+    /// The simulator's seed for every run (the same seed replays the same tour).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Do not wait for Enter between attacks (for scripts and printouts).
+    #[arg(long)]
+    no_pause: bool,
+    /// Print {"seed": S, "legs": […]} on stdout instead.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -454,13 +481,18 @@ fn main() -> std::process::ExitCode {
     // sim and matrix run thousands of simulated attacks: what each node
     // dropped is in their report (and in --replay), not worth a log line
     // each. RUST_LOG still overrides.
-    let quiet = matches!(cli.command, Command::Sim(_) | Command::Matrix(_));
+    let quiet = matches!(
+        cli.command,
+        Command::Sim(_) | Command::Matrix(_) | Command::Tour(_)
+    );
     let default = if quiet { "error" } else { "warn" };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
         .target(env_logger::Target::Stderr)
         .init();
     match run(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // A reader that stopped reading (`| head`) is not a failure.
+        Err(e) if broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The chain of causes on one line, without a backtrace: these are
             // messages for the user, not for a debugger.
@@ -479,6 +511,14 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
+}
+
+/// Whether stdout was closed under us.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Whether the failure is the request's (exit 2, as clap's usage errors),
@@ -509,6 +549,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Sim(args) => run_sim(args),
         Command::Matrix(args) => run_matrix(args),
         Command::Defences => run_defences(),
+        Command::Tour(args) => run_tour(args),
     }
 }
 
@@ -660,6 +701,36 @@ fn run_matrix(a: MatrixArgs) -> anyhow::Result<()> {
         let _ = paxos::matrix::render(&m, &mut text);
         String::from_utf8_lossy(&text).into_owned()
     })
+}
+
+fn run_tour(a: TourArgs) -> anyhow::Result<()> {
+    let tour = paxos::tour::run(a.attack, a.seed).context("the tour could not run")?;
+    if a.json {
+        return print_json_or_text(true, &tour, String::new);
+    }
+    let paint = paxos::term::Palette::for_stdout();
+    // Pause only for a reader at a terminal; a pipe reads straight through.
+    let pause = !a.no_pause && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let total = tour.legs.len();
+    let mut stdout = std::io::stdout();
+    for (i, leg) in tour.legs.iter().enumerate() {
+        write!(
+            stdout,
+            "{}",
+            paxos::tour::render_leg(leg, i + 1, total, &paint)
+        )?;
+        if pause {
+            write!(stdout, "\n[Enter: next attack, q then Enter: the table] ")?;
+            stdout.flush()?;
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line)? == 0 || line.trim() == "q" {
+                break;
+            }
+        }
+        writeln!(stdout)?;
+    }
+    write!(stdout, "{}", paxos::tour::render_table(&tour))?;
+    Ok(())
 }
 
 fn run_sim(a: SimArgs) -> anyhow::Result<()> {

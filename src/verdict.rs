@@ -108,7 +108,10 @@ impl Verdict<'_> {
             }
             out.push(("liveness", Some(live), text));
         } else {
-            let text = format!("{} positions committed on every honest node", self.positions);
+            let text = format!(
+                "{} positions committed on every honest node",
+                self.positions
+            );
             out.push(("committed", None, text));
         }
         let detected = if self.flagged_by.is_empty() {
@@ -121,7 +124,11 @@ impl Verdict<'_> {
                 .collect();
             who.join(", ")
         };
-        out.push(("detected", (!self.flagged_by.is_empty()).then_some(false), detected));
+        out.push((
+            "detected",
+            (!self.flagged_by.is_empty()).then_some(false),
+            detected,
+        ));
         out
     }
 }
@@ -148,13 +155,16 @@ pub struct Story<'a> {
     pub conflict: Option<&'a Conflict>,
     /// Values asked, values on every honest node.
     pub values: (usize, usize),
-    /// Seconds the run was given.
-    pub deadline_s: f64,
+    /// Seconds the run was given (`None`: a simulated run, in ticks).
+    pub deadline_s: Option<f64>,
     /// (reporter, accused, evidence), the first accusation of each honest
     /// reporter against each node.
     pub evidence: &'a [(NodeId, NodeId, String)],
     /// What to try next.
     pub hint: Option<&'a str>,
+    /// The run ended at the violation (the simulator stops there), so what
+    /// was committed is what had been by then.
+    pub stopped_at_violation: bool,
 }
 
 impl Story<'_> {
@@ -172,17 +182,25 @@ impl Story<'_> {
         }
         if let Some(c) = self.conflict {
             out.push(format!(
-                "At position {}, node {} committed '{}' and node {} committed '{}':                  two quorums decided different values, so agreement is broken.",
+                "At position {}, node {} committed '{}' and node {} committed '{}': two honest nodes hold different values for one position, so agreement is broken.",
                 c.pos, c.nodes[0], c.values[0], c.nodes[1], c.values[1]
             ));
         }
         let (asked, have) = self.values;
-        out.push(if have == asked {
+        out.push(if self.stopped_at_violation {
+            format!(
+                "The simulator stops at the first violation: by then {have} of the {asked} \
+                 values asked for were committed on every honest node."
+            )
+        } else if have == asked {
             format!("Every honest node committed all {asked} values asked for.")
         } else {
             format!(
-                "Only {have} of the {asked} values asked for were committed on every honest                  node within {:.0} s.",
-                self.deadline_s
+                "Only {have} of the {asked} values asked for were committed on every honest node {}.",
+                match self.deadline_s {
+                    Some(s) => format!("within {s:.0} s"),
+                    None => "by the end of the run".into(),
+                }
             )
         });
         out.extend(self.caught());
@@ -220,6 +238,16 @@ impl Story<'_> {
                 )
             })
             .collect()
+    }
+}
+
+/// Why an attack nobody caught did no harm, and what to try.
+pub fn why_harmless(attack: Attack, bft: bool, defended: bool, nodes: usize) -> String {
+    match attack {
+        Attack::Replay if defended => "REPLAY is stopped by the signatures themselves (they bind kind, position, ballot and value): nothing to flag".into(),
+        Attack::Replay if nodes < 5 && !bft => format!("REPLAY did not bite with {nodes} nodes in this demo: try --nodes 5"),
+        _ if bft => format!("{attack} did not bite: in BFT mode every quorum shares an honest node, which signs one value only"),
+        _ => format!("{attack} did not bite in this run: try another --seed, or see where it does with paxos matrix"),
     }
 }
 
@@ -346,10 +374,23 @@ mod tests {
         };
         let lines = v.lines();
         assert_eq!(lines[0].1, Some(false));
-        assert!(lines[0].2.starts_with("NO — position 3: node 1 committed 'v3'"));
-        assert_eq!(lines[1], ("liveness", Some(false), "NO — 4 of 5 values committed on every honest node".into()));
+        assert!(lines[0]
+            .2
+            .starts_with("NO — position 3: node 1 committed 'v3'"));
+        assert_eq!(
+            lines[1],
+            (
+                "liveness",
+                Some(false),
+                "NO — 4 of 5 values committed on every honest node".into()
+            )
+        );
         assert_eq!(lines[2].2, "node 0 (flagged by nodes 1 and 2)");
-        let ok = Verdict { values: Some((5, 5)), ..Verdict::default() }.lines();
+        let ok = Verdict {
+            values: Some((5, 5)),
+            ..Verdict::default()
+        }
+        .lines();
         assert!(ok[0].2.starts_with("yes") && ok[1].2.starts_with("yes") && ok[2].2 == "nobody");
     }
 
@@ -360,25 +401,44 @@ mod tests {
             nodes: [1, 2],
             values: [Value::one("v3"), Value::one("v3 (safety attack)")],
         };
-        let evidence = vec![(1, 0, "echo mismatch".to_string()), (2, 0, "echo mismatch".to_string())];
+        let evidence = vec![
+            (1, 0, "echo mismatch".to_string()),
+            (2, 0, "echo mismatch".to_string()),
+        ];
         let story = Story {
             attack: Some(Attack::Safety),
             attackers: &[0],
             defences: "echo",
             conflict: Some(&c),
             values: (5, 4),
-            deadline_s: 5.0,
+            deadline_s: Some(5.0),
             evidence: &evidence,
             hint: None,
+            stopped_at_violation: false,
         };
         let text = story.sentences().join(" ");
         assert!(text.starts_with("Node 0 ran SAFETY: "), "{text}");
-        assert!(text.contains("At position 1, node 1 committed 'v3'"), "{text}");
+        assert!(
+            text.contains("At position 1, node 1 committed 'v3'"),
+            "{text}"
+        );
         assert!(text.contains("Only 4 of the 5 values"), "{text}");
-        assert!(text.contains("Nodes 1 and 2 flagged node 0, on this evidence: echo mismatch."), "{text}");
-        let quiet = Story { attack: Some(Attack::Safety), attackers: &[0], defences: "none", values: (5, 5), ..Story::default() };
+        assert!(
+            text.contains("Nodes 1 and 2 flagged node 0, on this evidence: echo mismatch."),
+            "{text}"
+        );
+        let quiet = Story {
+            attack: Some(Attack::Safety),
+            attackers: &[0],
+            defences: "none",
+            values: (5, 5),
+            ..Story::default()
+        };
         let text = quiet.sentences().join(" ");
-        assert!(text.contains("No defence ran") && text.contains("all 5 values"), "{text}");
+        assert!(
+            text.contains("No defence ran") && text.contains("all 5 values"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -59,7 +59,11 @@ fn check(cfg: &DemoConfig, s: &Summary, text: &str) {
     // Agreement: yes exactly when no conflict; a conflict names a real
     // position with two different values of two honest nodes.
     let agreement = line(text, "agreement");
-    assert_eq!(agreement.starts_with("agreement: yes"), s.agreement, "{what}: {agreement}");
+    assert_eq!(
+        agreement.starts_with("agreement: yes"),
+        s.agreement,
+        "{what}: {agreement}"
+    );
     assert_eq!(s.conflict.is_none(), s.agreement, "{what}");
     if let Some(c) = &s.conflict {
         assert_ne!(c.values[0], c.values[1], "{what}");
@@ -79,20 +83,39 @@ fn check(cfg: &DemoConfig, s: &Summary, text: &str) {
     assert!(liveness.contains(&counts), "{what}: {liveness} vs {counts}");
     assert!(s.values_committed <= s.requested, "{what}");
     assert_eq!(s.live, s.values_committed == s.requested, "{what}");
-    assert_eq!(liveness.starts_with("liveness:  yes"), s.live, "{what}: {liveness}");
+    assert_eq!(
+        liveness.starts_with("liveness:  yes"),
+        s.live,
+        "{what}: {liveness}"
+    );
     // Detected: exactly the summary's nodes.
     let detected = line(text, "detected");
     if s.detected.is_empty() {
         assert_eq!(detected, "detected:  nobody", "{what}");
     }
     for d in &s.detected {
-        assert!(detected.contains(&format!("node {d} (flagged by")), "{what}: {detected}");
+        assert!(
+            detected.contains(&format!("node {d} (flagged by")),
+            "{what}: {detected}"
+        );
     }
     // What happened says the same.
     let story = s.what_happened.join(" ");
-    assert_eq!(story.contains("agreement is broken"), !s.agreement, "{what}: {story}");
-    assert_eq!(story.contains("Every honest node committed all"), s.live, "{what}: {story}");
-    assert_eq!(story.contains("flagged node"), !s.detected.is_empty(), "{what}: {story}");
+    assert_eq!(
+        story.contains("agreement is broken"),
+        !s.agreement,
+        "{what}: {story}"
+    );
+    assert_eq!(
+        story.contains("Every honest node committed all"),
+        s.live,
+        "{what}: {story}"
+    );
+    assert_eq!(
+        story.contains("flagged node"),
+        !s.detected.is_empty(),
+        "{what}: {story}"
+    );
     assert!(text.contains("what happened:"), "{what}");
 }
 

@@ -29,7 +29,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// is a batch), marked so the simulator counts it as the attack's.
 pub fn forged(value: &Value) -> Value {
     match value.items().first() {
-        Some(first) if value.single().is_none() => super::mark(&Value::one(first.clone()), super::Attack::Forgery),
+        Some(first) if value.single().is_none() => {
+            super::mark(&Value::one(first.clone()), super::Attack::Forgery)
+        }
         _ => super::mark(value, super::Attack::Forgery),
     }
 }

@@ -106,7 +106,11 @@ pub fn render(s: &StatusSummary, paint: &Palette) -> String {
     }
     for (by, accused) in &s.flagged {
         let accused: BTreeSet<NodeId> = accused.iter().copied().collect();
-        let _ = writeln!(out, "  node {by} flagged {}", crate::verdict::nodes(&accused));
+        let _ = writeln!(
+            out,
+            "  node {by} flagged {}",
+            crate::verdict::nodes(&accused)
+        );
     }
     for (id, missing) in &s.unlinked {
         let _ = writeln!(out, "  node {id}: no connection yet from {missing:?}");

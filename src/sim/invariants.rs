@@ -12,7 +12,6 @@
 //! Liveness is checked by the run itself (see [`super::world`]), since it is
 //! a property of the whole run after the faults heal, not of one step.
 
-
 use crate::core::{NodeId, Pos, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,7 +94,8 @@ impl Invariants {
 
     fn valid(&self, value: &Value) -> bool {
         self.requested.contains(value)
-            || (self.attack && crate::attack::original(value).is_some_and(|v| self.requested.contains(&v)))
+            || (self.attack
+                && crate::attack::original(value).is_some_and(|v| self.requested.contains(&v)))
     }
 
     /// Check honest member `member` (node `node`) whose log is now `log`.

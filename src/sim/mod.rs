@@ -48,6 +48,14 @@ pub struct Outcome {
     pub detected: Vec<NodeId>,
     /// What they were flagged on.
     pub evidence: Vec<crate::middleware::Evidence>,
+    /// Each honest node's first accusation of each node: (reporter,
+    /// accused, reason).
+    pub accusations: Vec<(NodeId, NodeId, String)>,
+    /// The honest nodes' committed logs at the end.
+    pub logs: std::collections::BTreeMap<
+        NodeId,
+        std::collections::BTreeMap<crate::core::Pos, crate::core::Value>,
+    >,
     /// The step-by-step trace, when `cfg.trace`.
     pub trace: Vec<String>,
     /// The sequence chart, when `cfg.chart`.
@@ -110,6 +118,8 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
         steps: w.steps(),
         detected: w.detected().into_iter().collect(),
         evidence: w.evidence().into_iter().collect(),
+        accusations: w.accusations().to_vec(),
+        logs: w.honest_logs(),
         trace: w.take_trace(),
         chart: w.chart(title(cfg, seed), cfg.attack.map(|a| a.to_string())),
     }

@@ -69,6 +69,8 @@ pub struct World {
     client: Client,
     invariants: Invariants,
     violation: Option<Found>,
+    /// Each honest member's first accusation of each node, with its reason.
+    accusations: Vec<(NodeId, NodeId, String)>,
     resend: bool,
     /// Ticks the client waits for a value before asking another node
     /// ([`Client::overdue`]); 0: never.
@@ -143,6 +145,7 @@ impl World {
             client: Client::new(0..n as NodeId),
             invariants: Invariants::new(cfg.attack.is_some()),
             violation: None,
+            accusations: Vec::new(),
             resend: false,
             patience: cfg.patience,
             trace: cfg.trace.then(Vec::new),
@@ -340,6 +343,20 @@ impl World {
         )
     }
 
+    /// Each honest member's first accusation of each node: (reporter,
+    /// accused, reason), in the order they were made.
+    pub fn accusations(&self) -> &[(NodeId, NodeId, String)] {
+        &self.accusations
+    }
+
+    /// The logs of the honest members, by node id (a crashed one's is empty).
+    pub fn honest_logs(&self) -> BTreeMap<NodeId, BTreeMap<crate::core::Pos, Value>> {
+        (0..self.members.len())
+            .filter(|m| self.members[*m].role == Role::Honest)
+            .map(|m| (self.members[m].id, self.log(m)))
+            .collect()
+    }
+
     /// The kinds of evidence honest members' shields flagged nodes on.
     pub fn evidence(&self) -> BTreeSet<crate::middleware::Evidence> {
         self.members
@@ -516,9 +533,16 @@ impl World {
         if honest {
             match &e {
                 Event::Committed { value, .. } => self.client.committed(value, self.now),
-                Event::Flagged { node, .. } => {
+                Event::Flagged { node, reason } => {
                     self.client.flagged(*node);
                     self.resend = true;
+                    if !self
+                        .accusations
+                        .iter()
+                        .any(|(b, a, _)| (*b, *a) == (id, *node))
+                    {
+                        self.accusations.push((id, *node, reason.clone()));
+                    }
                 }
                 _ => {}
             }
