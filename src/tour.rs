@@ -362,7 +362,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             demo_flags(&stale.on),
-            "--bft --nodes 4 --attack STALE_PREPARED --middleware"
+            "--attack STALE_PREPARED --bft --nodes 4 --middleware"
         );
     }
 
