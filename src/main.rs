@@ -246,8 +246,38 @@ struct CoordinatorAddr {
 }
 
 impl CoordinatorAddr {
-    fn key(&self) -> anyhow::Result<ClusterKey> {
-        Ok(ClusterKey::load(&self.cluster_key)?)
+    /// The cluster key. A process started in the same breath as its
+    /// coordinator may look before the coordinator created the key: while
+    /// the file is missing and the coordinator does not answer yet, wait
+    /// for it, up to `wait`.
+    fn key(&self, wait: Duration) -> anyhow::Result<ClusterKey> {
+        let now = std::time::Instant::now;
+        let give_up = now() + wait;
+        // A coordinator listens a moment before it writes a new key; one
+        // that answered a second ago and still has none keeps it elsewhere.
+        let mut answered: Option<std::time::Instant> = None;
+        loop {
+            let missing = !self.cluster_key.exists();
+            if answered.is_none() && missing && self.answers() {
+                answered = Some(now());
+            }
+            let elsewhere = answered.is_some_and(|t| t.elapsed() > Duration::from_secs(1));
+            if !missing || now() >= give_up || elsewhere {
+                return Ok(ClusterKey::load(&self.cluster_key)?);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether something listens at the coordinator's address.
+    fn answers(&self) -> bool {
+        use std::net::ToSocketAddrs as _;
+        let Ok(mut addrs) = self.coordinator.to_socket_addrs() else {
+            return false;
+        };
+        addrs.next().is_some_and(|a| {
+            std::net::TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_ok()
+        })
     }
 }
 
@@ -597,7 +627,9 @@ fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let opts = NodeOptions {
-        cluster_key: args.coordinator.key()?,
+        cluster_key: args
+            .coordinator
+            .key(Duration::from_secs_f64(args.connect_timeout))?,
         listen: args.listen,
         advertise: args.advertise,
         coordinator: args.coordinator.coordinator,
@@ -623,7 +655,18 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
         let addr = &args.coordinator.coordinator;
-        let mut client = Client::connect(addr, &args.coordinator.key()?, CLIENT_CONNECT).await?;
+        let mut client =
+            Client::connect(addr, &args.coordinator.key(CLIENT_CONNECT)?, CLIENT_CONNECT).await?;
+        // Proposing to a cluster still forming works (nodes catch up), but
+        // its first values would wait on retries: give it a moment.
+        let ready = client
+            .wait_for_members(CLIENT_CONNECT, |k, n| {
+                eprintln!("waiting for the cluster: {k} of {n} nodes connected")
+            })
+            .await?;
+        if !ready {
+            eprintln!("the cluster is not complete yet; proposing anyway");
+        }
         let committed = client
             .propose(
                 args.values.into_iter().map(Into::into).collect(),
@@ -642,7 +685,7 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
         let mut client = Client::connect(
             &args.coordinator.coordinator,
-            &args.coordinator.key()?,
+            &args.coordinator.key(CLIENT_CONNECT)?,
             CLIENT_CONNECT,
         )
         .await?;
@@ -655,7 +698,12 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
 
 fn run_shutdown(args: CoordinatorAddr) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
-        let mut client = Client::connect(&args.coordinator, &args.key()?, CLIENT_CONNECT).await?;
+        let mut client = Client::connect(
+            &args.coordinator,
+            &args.key(CLIENT_CONNECT)?,
+            CLIENT_CONNECT,
+        )
+        .await?;
         client.shutdown().await?;
         println!("cluster stopped");
         Ok(())

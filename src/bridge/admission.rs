@@ -89,8 +89,26 @@ impl ClusterKey {
         Ok((key, true))
     }
 
-    /// Write the key, readable by its owner only, never over another file.
+    /// Write the key, readable by its owner only, never over another file,
+    /// and all at once: it is written aside and linked into place, so a
+    /// node reading it while the coordinator starts sees no file or the
+    /// whole key, never half of it.
     fn save(&self, path: &Path) -> Result<(), BridgeError> {
+        let aside = path.with_extension(format!("new-{}", std::process::id()));
+        let _ = std::fs::remove_file(&aside);
+        let written = self.write_new(&aside).and_then(|()| {
+            std::fs::hard_link(&aside, path).map_err(|e| {
+                BridgeError::Storage(format!(
+                    "cannot create the cluster key {}: {e}",
+                    path.display()
+                ))
+            })
+        });
+        let _ = std::fs::remove_file(&aside);
+        written
+    }
+
+    fn write_new(&self, path: &Path) -> Result<(), BridgeError> {
         let fail = |e: std::io::Error| {
             BridgeError::Storage(format!(
                 "cannot create the cluster key {}: {e}",

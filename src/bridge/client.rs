@@ -42,7 +42,7 @@ impl Client {
         key: &ClusterKey,
         timeout: Duration,
     ) -> Result<Client, BridgeError> {
-        let stream = conn::dial(addr, timeout).await?;
+        let stream = conn::dial_retrying(addr, timeout).await?;
         let (mut reader, mut writer) = conn::split(stream);
         tokio::time::timeout(
             timeout,
@@ -56,6 +56,50 @@ impl Client {
             writer,
             addr: addr.to_string(),
         })
+    }
+
+    /// Wait, up to `timeout`, until every slot of the cluster is taken
+    /// and every answering node hears every other answering one, calling
+    /// `waiting(connected, n)` each time the count changes. Returns
+    /// whether the cluster got there. A node that died after registering
+    /// counts as taken: nobody waits for a process that is not coming.
+    pub async fn wait_for_members(
+        &mut self,
+        timeout: Duration,
+        mut waiting: impl FnMut(usize, usize),
+    ) -> Result<bool, BridgeError> {
+        let give_up = tokio::time::Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            let st = self.status().await?;
+            let answering: BTreeSet<NodeId> = st.nodes.iter().map(|s| s.id).collect();
+            let taken = answering.len()
+                + st.unreachable
+                    .iter()
+                    .filter(|u| !answering.contains(u))
+                    .count();
+            let meshed = st.nodes.iter().all(|s| {
+                s.hears_from
+                    .as_ref()
+                    .is_none_or(|h| answering.iter().all(|a| *a == s.id || h.contains(a)))
+            });
+            if taken >= st.n && meshed {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Ok(false);
+            }
+            let connected = if meshed {
+                taken
+            } else {
+                taken.saturating_sub(1)
+            };
+            if last != Some(connected) {
+                waiting(connected, st.n);
+                last = Some(connected);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn request(&mut self, frame: Frame) -> Result<Frame, BridgeError> {

@@ -47,6 +47,25 @@ pub async fn dial(addr: &str, timeout: Duration) -> Result<TcpStream, BridgeErro
     Ok(stream)
 }
 
+/// Reach the coordinator, retrying with backoff until `timeout`: nodes are
+/// often started in the same breath as their coordinator.
+pub async fn dial_retrying(
+    addr: &str,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, BridgeError> {
+    let give_up = tokio::time::Instant::now() + timeout;
+    let mut wait = Duration::from_millis(20);
+    loop {
+        match dial(addr, Duration::from_secs(2)).await {
+            Ok(s) => return Ok(s),
+            Err(e) if tokio::time::Instant::now() + wait >= give_up => return Err(e),
+            Err(e) => log::debug!("{e}; retrying in {wait:?}"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(500));
+    }
+}
+
 /// Split a stream into a frame reader and its write half. The reader takes
 /// only handshake-sized frames until [`trust`] says the other side proved
 /// who it is.

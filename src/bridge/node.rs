@@ -236,25 +236,6 @@ fn rebuild(
     )
 }
 
-/// Reach the coordinator, retrying with backoff until `timeout`: nodes are
-/// often started in the same breath as their coordinator.
-async fn dial_retrying(
-    addr: &str,
-    timeout: Duration,
-) -> Result<tokio::net::TcpStream, BridgeError> {
-    let give_up = tokio::time::Instant::now() + timeout;
-    let mut wait = Duration::from_millis(20);
-    loop {
-        match conn::dial(addr, Duration::from_secs(2)).await {
-            Ok(s) => return Ok(s),
-            Err(e) if tokio::time::Instant::now() + wait >= give_up => return Err(e),
-            Err(e) => log::debug!("{e}; retrying in {wait:?}"),
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_millis(500));
-    }
-}
-
 /// Who this node is, to (re-)register with the coordinator.
 struct Registrant {
     profile: crate::actors::Profile,
@@ -274,7 +255,7 @@ impl Registrant {
         timeout: Duration,
     ) -> Result<(NodeId, usize, Reader, OwnedWriteHalf), BridgeError> {
         let give_up = tokio::time::Instant::now() + timeout;
-        let stream = dial_retrying(&self.coordinator, timeout).await?;
+        let stream = conn::dial_retrying(&self.coordinator, timeout).await?;
         // Every later step within what is left of the same deadline.
         tokio::time::timeout_at(give_up, self.handshake(stream, wanted))
             .await
