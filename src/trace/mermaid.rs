@@ -18,6 +18,7 @@ fn clean(s: &str) -> String {
 }
 
 pub fn render(trace: &Trace) -> String {
+    let trace = &trace.collapsed();
     let mut out = String::from("sequenceDiagram\n");
     let _ = writeln!(out, "    %% {}", clean(&trace.title));
     if !trace.caption.is_empty() {
@@ -55,12 +56,22 @@ pub fn render(trace: &Trace) -> String {
             }
         }
     }
+    let conflict = trace.first_conflict();
     for lane in trace.lanes.iter().filter(|l| l.id != LaneId::Coordinator) {
+        let log: Vec<String> = lane
+            .log
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match Some(i) == conflict {
+                true => format!("≠{i}: {v}"),
+                false => v.clone(),
+            })
+            .collect();
         let _ = writeln!(
             out,
             "    Note over {}: log [{}]",
             alias(lane.id),
-            clean(&lane.log.join(", "))
+            clean(&log.join(", "))
         );
     }
     out

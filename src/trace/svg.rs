@@ -1,7 +1,11 @@
 //! A trace as a standalone SVG: lanes left to right, time downward, one
 //! `<line class="msg">` per delivered message (`class="lost"`, dashed, for
 //! lost ones), notes as boxes on their lane, the attacker's lane in red, and
-//! each node's log under its lane. Classes make the file easy to check.
+//! each node's log under its lane, the first position where honest logs
+//! disagree in red on every lane. Notes wrap inside their box (never cut),
+//! labels carry a white halo so lane lines do not strike them through, and
+//! repeats are collapsed ([`Trace::collapsed`]). Classes make the file easy
+//! to check.
 
 use super::chart::{lane_title, Lane, LaneId, Step, Trace};
 use std::collections::BTreeMap;
@@ -11,6 +15,9 @@ const LANE_W: usize = 230;
 const ROW_H: usize = 24;
 const TOP: usize = 70;
 const LEFT: usize = 20;
+/// Characters of a note's line, in its box of `LANE_W - 20` pixels.
+const NOTE_CHARS: usize = 30;
+const LINE_H: usize = 13;
 
 /// Escape text for XML.
 fn esc(s: &str) -> String {
@@ -29,15 +36,30 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// A step's lines of text: a note wraps, an arrow's label is one line.
+fn note_lines(text: &str) -> Vec<String> {
+    crate::term::wrap(text, NOTE_CHARS)
+}
+
+/// How tall a step's row is.
+fn row_height(step: &Step) -> usize {
+    match step {
+        Step::Arrow { .. } => ROW_H,
+        Step::Note { text, .. } => ROW_H.max(note_lines(text).len() * LINE_H + 16),
+    }
+}
+
 pub fn render(trace: &Trace) -> String {
+    let trace = &trace.collapsed();
+    let conflict = trace.first_conflict();
     let x: BTreeMap<LaneId, usize> = trace
         .lanes
         .iter()
         .enumerate()
         .map(|(i, l)| (l.id, LEFT + LANE_W / 2 + i * LANE_W))
         .collect();
-    let rows = trace.steps.len();
-    let bottom = TOP + (rows + 1) * ROW_H;
+    let rows: usize = trace.steps.iter().map(row_height).sum();
+    let bottom = TOP + rows + ROW_H;
     let width = LEFT * 2 + trace.lanes.len().max(1) * LANE_W;
     let height = bottom
         + 40
@@ -66,10 +88,12 @@ pub fn render(trace: &Trace) -> String {
         esc(&trace.caption)
     );
     for lane in &trace.lanes {
-        draw_lane(&mut s, lane, x[&lane.id], bottom);
+        draw_lane(&mut s, lane, x[&lane.id], bottom, conflict);
     }
-    for (row, step) in trace.steps.iter().enumerate() {
-        let y = TOP + (row + 1) * ROW_H;
+    let mut y = TOP;
+    for step in &trace.steps {
+        let h = row_height(step);
+        y += h;
         match step {
             Step::Arrow {
                 from,
@@ -77,7 +101,9 @@ pub fn render(trace: &Trace) -> String {
                 label,
                 dropped,
             } => draw_arrow(&mut s, (x[from], x[to]), y, label, *dropped),
-            Step::Note { lane, text, alarm } => draw_note(&mut s, x[lane], y, text, *alarm),
+            Step::Note { lane, text, alarm } => {
+                draw_note(&mut s, x[lane], y - h + ROW_H, text, *alarm)
+            }
         }
     }
     s.push_str("</svg>\n");
@@ -85,7 +111,7 @@ pub fn render(trace: &Trace) -> String {
 }
 
 /// One lane: its title, its line, and (for a node) its log below.
-fn draw_lane(s: &mut String, lane: &Lane, lx: usize, bottom: usize) {
+fn draw_lane(s: &mut String, lane: &Lane, lx: usize, bottom: usize, conflict: Option<usize>) {
     let colour = if lane.attack.is_some() {
         "#c0392b"
     } else {
@@ -108,9 +134,16 @@ fn draw_lane(s: &mut String, lane: &Lane, lx: usize, bottom: usize) {
         );
         for (i, v) in lane.log.iter().take(20).enumerate() {
             y += 16;
+            let (class, mark) = match Some(i) == conflict {
+                true => (
+                    r##" class="conflict" fill="#c0392b" font-weight="bold""##,
+                    "≠ ",
+                ),
+                false => ("", ""),
+            };
             let _ = writeln!(
                 s,
-                r#"<text x="{lx}" y="{y}" text-anchor="middle">{i}: {}</text>"#,
+                r#"<text{class} x="{lx}" y="{y}" text-anchor="middle">{mark}{i}: {}</text>"#,
                 esc(v)
             );
         }
@@ -128,17 +161,24 @@ fn draw_arrow(s: &mut String, (x1, x2): (usize, usize), y: usize, label: &str, d
     } else {
         ("msg", r##"stroke="#333" marker-end="url(#head)""##)
     };
-    let tx = (x1 + x2) / 2;
+    // The label starts beside the sender, in the gap to the next lane, on
+    // a white halo that lane lines pass under.
+    let (tx, anchor) = if x2 >= x1 {
+        (x1 + 6, "start")
+    } else {
+        (x1 - 6, "end")
+    };
     let _ = writeln!(
         s,
-        r##"<line class="{class}" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" {style}/><text x="{tx}" y="{}" text-anchor="middle" fill="{}">{}</text>"##,
+        r##"<line class="{class}" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" {style}/><text x="{tx}" y="{}" text-anchor="{anchor}" fill="{}" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"##,
         y - 4,
         if dropped { "#999" } else { "#000" },
         esc(label)
     );
 }
 
-/// One note in lane `lx`'s box at height `y`.
+/// One note in lane `lx`'s box, its first line at height `y`, wrapped to
+/// fit: every word of it is in the picture.
 fn draw_note(s: &mut String, lx: usize, y: usize, text: &str, alarm: bool) {
     let (fill, stroke) = if alarm {
         ("#fdecea", "#c0392b")
@@ -146,20 +186,18 @@ fn draw_note(s: &mut String, lx: usize, y: usize, text: &str, alarm: bool) {
         ("#fff8dc", "#b8a96a")
     };
     let w = LANE_W - 20;
-    // A note stays inside its box; the whole text is its tooltip.
-    let fits = w / 7;
-    let shown: String = if text.chars().count() > fits {
-        text.chars().take(fits - 1).chain(['…']).collect()
-    } else {
-        text.to_string()
-    };
-    let _ = writeln!(
+    let lines = note_lines(text);
+    let h = lines.len() * LINE_H + 5;
+    let _ = write!(
         s,
-        r#"<g class="note"><title>{}</title><rect x="{}" y="{}" width="{w}" height="18" fill="{fill}" stroke="{stroke}"/><text x="{lx}" y="{}" text-anchor="middle">{}</text></g>"#,
+        r#"<g class="note"><title>{}</title><rect x="{}" y="{}" width="{w}" height="{h}" fill="{fill}" stroke="{stroke}"/><text x="{lx}" y="{y}" text-anchor="middle">"#,
         esc(text),
         lx - w / 2,
         y - 13,
-        y,
-        esc(&shown)
     );
+    for (i, line) in lines.iter().enumerate() {
+        let dy = if i == 0 { 0 } else { LINE_H };
+        let _ = write!(s, r#"<tspan x="{lx}" dy="{dy}">{}</tspan>"#, esc(line));
+    }
+    s.push_str("</text></g>\n");
 }
