@@ -664,6 +664,25 @@ fn a_node_that_runs_the_protocol_differently_is_refused_before_taking_a_slot() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+#[test]
+fn a_node_that_fails_after_registering_gives_its_slot_back() {
+    // BFT mode takes every defence or none: this node is admitted (its
+    // mode fits 4 nodes), then cannot start. Its slot must not stay taken.
+    let mut c = Cluster::start("leave", 4);
+    let out = c.run(&["node", "--listen", "127.0.0.1:0", "--bft", "--defences", "echo"]);
+    assert!(!out.status.success(), "a partial BFT node started");
+    let err = stderr(&out);
+    assert!(err.contains("BFT mode"), "{err}");
+    let s = c.status();
+    assert_eq!(ids(&s, "free"), vec![0, 1, 2, 3], "{s}");
+    // Node 0's slot, and the cluster's mode, are free for nodes that run.
+    for id in 0..4 {
+        c.node(id, &["--bft", "--middleware"]);
+    }
+    let out = c.propose(None, &["after"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// A fresh scratch directory with a cluster key of its own: a stranger's.
 fn stranger_key(name: &str) -> (PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("paxos-mp-{}-{name}", std::process::id()));

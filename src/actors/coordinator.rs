@@ -256,7 +256,8 @@ impl Coordinator {
             match msg.wanted {
                 Some(w) if (w as usize) >= n => {
                     return Err(format!(
-                        "node {w} does not exist in this {n}-node cluster (ids are 0..{n})"
+                        "node {w} does not exist in this {n}-node cluster (ids are 0 to {})",
+                        n - 1
                     ))
                 }
                 Some(w) if taken.contains(&w) => {
@@ -483,6 +484,35 @@ impl Handler<Admit> for Coordinator {
     type Result = Result<NodeId, String>;
     fn handle(&mut self, msg: Admit, _: &mut Context<Self>) -> Self::Result {
         self.admit(msg)
+    }
+}
+
+/// A node welcomed under `id` left before it started: undo its admission,
+/// so its slot is free (it never voted, so nobody can miss its promises).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Release {
+    pub id: NodeId,
+    pub key: [u8; 32],
+}
+
+impl Handler<Release> for Coordinator {
+    type Result = ();
+    fn handle(&mut self, msg: Release, _: &mut Context<Self>) {
+        if self.keys.get(&msg.key) != Some(&msg.id) || self.peers.contains_key(&msg.id) {
+            return;
+        }
+        self.keys.remove(&msg.key);
+        self.attackers.remove(&msg.id);
+        if self.keys.is_empty() {
+            self.profile = None;
+        }
+        if let Some(persist) = self.persist.as_mut() {
+            let all: BTreeMap<NodeId, [u8; 32]> = self.keys.iter().map(|(k, i)| (*i, *k)).collect();
+            if let Err(e) = persist(&all) {
+                log::warn!("the coordinator cannot keep its registry: {e}");
+            }
+        }
     }
 }
 

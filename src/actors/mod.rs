@@ -27,7 +27,7 @@ mod node;
 
 pub use coordinator::{
     Admit, Coordinator, GetProgress, GetRegistry, GetStatuses, NodeLost, Profile, Progress,
-    Registry, TakeTimeline, TimelineEntry,
+    Registry, Release, TakeTimeline, TimelineEntry,
 };
 pub use messages::*;
 pub use middleware::Middleware;

@@ -11,7 +11,7 @@ use super::BridgeError;
 use crate::actors::{
     Admit, Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, DebugInfo,
     GetProgress, GetRegistry, GetStatus, GetStatuses, NodeCommand, NodeLost, NodeStatus, PeerInfo,
-    PeerRecord,
+    PeerRecord, Release,
 };
 use crate::auth::{handshake_bytes, verify_handshake};
 use crate::core::NodeId;
@@ -244,6 +244,27 @@ impl Session {
             Err(reason) => return refuse(&mut writer, reason).await,
         };
         conn::write_frame(&mut writer, Frame::Welcome { id, n: self.n }).await?;
+        // The slot is held until the node says it is set up; one that
+        // cannot start gives it back.
+        let ready = match conn::next_frame(&mut reader, Duration::MAX).await {
+            Ok(Frame::Ready) => Ok(()),
+            Ok(Frame::Leave { reason }) => Err(reason),
+            Ok(other) => Err(format!(
+                "it sent {} before it was ready",
+                admission::frame_kind(&other)
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = ready {
+            self.coordinator.do_send(Release { id, key: reg.key });
+            let line = format!("node {id} left before it started ({why}): its slot is free");
+            if self.announce {
+                println!("{line}");
+            } else {
+                log::info!("{line}");
+            }
+            return Ok(());
+        }
         let what = match &reg.attack {
             Some(a) => format!("attacker ({a})"),
             None => "honest".to_string(),
@@ -388,6 +409,7 @@ impl Session {
                     n: self.n,
                     attackers: registry.attackers.into_iter().collect(),
                     unreachable: registry.unreachable.into_iter().collect(),
+                    registered: registry.registered.into_iter().collect(),
                     nodes,
                 })
             }

@@ -78,6 +78,12 @@ pub enum Frame {
     Shutdown,
     /// Coordinator → client: done.
     Ok,
+    /// Node → coordinator, after its `Welcome`: set up, about to take part.
+    /// Until then its slot is held, not taken.
+    Ready,
+    /// Node → coordinator, after its `Welcome`: it cannot start, and why;
+    /// it never voted, so its slot is free again.
+    Leave { reason: String },
 }
 
 /// A node's registration with the coordinator.
@@ -107,6 +113,8 @@ pub struct ClusterStatus {
     pub attackers: Vec<NodeId>,
     /// Registered nodes whose connection is currently down.
     pub unreachable: Vec<NodeId>,
+    /// Every registered node (the others' slots are free).
+    pub registered: Vec<NodeId>,
     /// Each answering node's status.
     pub nodes: Vec<NodeStatus>,
 }

@@ -158,16 +158,30 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         middleware: opts.middleware,
         profile: opts.profile(),
     };
-    let (id, n, reader, writer) = me.register(wanted, opts.connect_timeout).await?;
-    durable.set_id(id)?;
+    let (id, n, reader, mut writer) = me.register(wanted, opts.connect_timeout).await?;
+    // Until `Ready` the coordinator only holds the slot: a node that cannot
+    // start gives it back, so the next one can have it.
+    let set_up = durable.set_id(id).and_then(|()| {
+        let spec = opts.spec(n, id);
+        spec.validate()?;
+        Ok(spec)
+    });
+    let spec = match set_up {
+        Ok(spec) => spec,
+        Err(e) => {
+            let leave = Frame::Leave {
+                reason: e.to_string(),
+            };
+            let _ = conn::write_frame(&mut writer, leave).await;
+            return Err(e);
+        }
+    };
+    let (member, proofs) = rebuild(&spec, id, &identity, &mut durable);
+    conn::write_frame(&mut writer, Frame::Ready).await?;
     if opts.announce {
         println!("node {id} listening on {local}");
     }
     log::info!("node {id} of {n} registered with {}", opts.coordinator);
-
-    let spec = opts.spec(n, id);
-    spec.validate()?;
-    let (member, proofs) = rebuild(&spec, id, &identity, &mut durable);
 
     let (exit_tx, exit_rx) = oneshot::channel();
     let to_coordinator = conn::spawn_writer(writer);
@@ -313,7 +327,11 @@ async fn follow_coordinator(
         let mut said = String::new();
         loop {
             let trouble = match me.register(Some(id), Duration::from_secs(2)).await {
-                Ok((again, m, r, w)) if again == id && m == n => {
+                Ok((again, m, r, mut w)) if again == id && m == n => {
+                    if let Err(e) = conn::write_frame(&mut w, Frame::Ready).await {
+                        log::debug!("node {id}: the coordinator went away again: {e}");
+                        continue;
+                    }
                     log::info!("node {id}: registered again with {}", me.coordinator);
                     bridge.do_send(NewCoordinator(conn::spawn_writer(w)));
                     reader = r;

@@ -17,6 +17,8 @@ pub struct StatusSummary {
     /// Registered nodes whose connection to the coordinator is down, or that
     /// did not answer.
     pub unreachable: Vec<NodeId>,
+    /// Slots no node has taken yet.
+    pub free: Vec<NodeId>,
     /// Each answering honest node's committed values, in log order.
     pub logs: BTreeMap<NodeId, Vec<Value>>,
     /// Positions committed on every answering honest node.
@@ -50,14 +52,22 @@ pub fn summarize(status: &ClusterStatus) -> StatusSummary {
     let conflict = crate::verdict::first_conflict(&with_ids);
     let honest_ids: BTreeSet<NodeId> = honest.iter().map(|s| s.id).collect();
     let detected = crate::verdict::detected(honest.iter().map(|s| (s.id, &s.flagged)), &honest_ids);
+    let registered: BTreeSet<NodeId> = status.registered.iter().copied().collect();
     let unreachable: BTreeSet<NodeId> = (0..status.n as NodeId)
+        .filter(|id| registered.contains(id) || status.unreachable.contains(id))
         .filter(|id| status.unreachable.contains(id) || !answered.contains(id))
+        .collect();
+    let free: Vec<NodeId> = (0..status.n as NodeId)
+        .filter(|id| {
+            !registered.contains(id) && !answered.contains(id) && !unreachable.contains(id)
+        })
         .collect();
     StatusSummary {
         nodes: status.n,
         attackers: attackers.iter().copied().collect(),
         honest: honest.iter().map(|s| s.id).collect(),
         unreachable: unreachable.into_iter().collect(),
+        free,
         logs: honest
             .iter()
             .map(|s| (s.id, s.log.values().cloned().collect()))
@@ -103,6 +113,9 @@ pub fn render(s: &StatusSummary, paint: &Palette) -> String {
     }
     for id in &s.unreachable {
         let _ = writeln!(out, "  node {id}: unreachable");
+    }
+    for id in &s.free {
+        let _ = writeln!(out, "  node {id}: not registered yet (a free slot)");
     }
     for (by, accused) in &s.flagged {
         let accused: BTreeSet<NodeId> = accused.iter().copied().collect();
@@ -165,6 +178,7 @@ mod tests {
             n: 4,
             attackers: vec![0],
             unreachable: vec![],
+            registered: vec![0, 1, 2, 3],
             nodes: vec![
                 node(0, &["evil"], &[1]),
                 node(1, &["a", "b"], &[0]),
@@ -176,12 +190,14 @@ mod tests {
         assert_eq!(s.committed, 1);
         assert_eq!(s.detected, vec![0]);
         assert_eq!(s.unreachable, vec![3]);
+        assert!(s.free.is_empty());
         assert_eq!(s.flagged.get(&0), Some(&vec![1]));
 
         let s = summarize(&ClusterStatus {
             n: 2,
             attackers: vec![],
             unreachable: vec![],
+            registered: (0..2).collect(),
             nodes: vec![node(0, &["a"], &[]), node(1, &["b"], &[])],
         });
         assert!(!s.agreement);
@@ -197,6 +213,7 @@ mod tests {
             n: 3,
             attackers: vec![],
             unreachable: vec![],
+            registered: (0..3).collect(),
             nodes: vec![a, b, node(2, &[], &[])],
         });
         assert_eq!(s.unlinked, BTreeMap::from([(0, vec![2])]));
@@ -213,6 +230,7 @@ mod tests {
             n: 3,
             attackers: vec![0],
             unreachable: vec![],
+            registered: (0..3).collect(),
             nodes: vec![node(1, &[], &[0]), node(2, &[], &[0])],
         });
         let text = render(&s, &Palette::plain());
@@ -226,9 +244,14 @@ mod tests {
             n: 3,
             attackers: vec![0],
             unreachable: vec![],
+            registered: vec![1, 2],
             nodes: vec![node(1, &["a", "b"], &[]), node(2, &["a", "c"], &[])],
         });
         let text = render(&split, &Palette::plain());
+        assert!(
+            text.contains("node 0: not registered yet (a free slot)"),
+            "{text}"
+        );
         assert!(
             text.contains("agreement: NO — position 1: node 1 committed 'b', node 2 committed 'c'"),
             "{text}"

@@ -116,7 +116,10 @@ mod tests {
             ballot: Ballot::new(3, 2),
             value: "a rather long value indeed".into(),
         });
-        assert_eq!(label(&body), "Propose(pos 1, b 3.2, 'a rather long value …')");
+        assert_eq!(
+            label(&body),
+            "Propose(pos 1, b 3.2, 'a rather long value …')"
+        );
         assert_eq!(position(&body), Some(1));
     }
 }
