@@ -79,6 +79,21 @@ enum Command {
     ///   paxos shutdown --coordinator 127.0.0.1:7000
     Shutdown(CoordinatorAddr),
     #[command(verbatim_doc_comment)]
+    /// Cut every link between two groups of nodes, as a pulled cable would
+    /// (each still reaches the nodes in neither group): the split scenario
+    /// IGNORE_PREPARED and STALE_PREPARED need, across processes.
+    ///
+    /// Example:
+    ///   paxos partition --coordinator 127.0.0.1:7000 1 2   # node 1 | node 2; node 0 reaches both
+    ///   paxos partition 1 2,3                              # node 1 | nodes 2 and 3
+    Partition(PartitionArgs),
+    #[command(verbatim_doc_comment)]
+    /// Restore every link `paxos partition` cut.
+    ///
+    /// Example:
+    ///   paxos heal --coordinator 127.0.0.1:7000
+    Heal(CoordinatorAddr),
+    #[command(verbatim_doc_comment)]
     /// Measure how fast a cluster commits, like redis-benchmark: rounds/s
     /// (positions committed), values/s, p50 and p99 commit latency.
     ///
@@ -356,6 +371,18 @@ struct StatusArgs {
 }
 
 #[derive(Args)]
+struct PartitionArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorAddr,
+    /// One side: node ids, comma-separated.
+    #[arg(value_delimiter = ',', num_args = 1, required = true)]
+    a: Vec<paxos::core::NodeId>,
+    /// The other side: node ids, comma-separated.
+    #[arg(value_delimiter = ',', num_args = 1, required = true)]
+    b: Vec<paxos::core::NodeId>,
+}
+
+#[derive(Args)]
 struct SimArgs {
     /// How many seeds to run: SEED, SEED+1, … (at most 100 million: more
     /// would run for days).
@@ -575,6 +602,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Propose(args) => run_propose(args),
         Command::Status(args) => run_status(args),
         Command::Shutdown(args) => run_shutdown(args),
+        Command::Partition(args) => run_partition(args.coordinator, args.a, args.b),
+        Command::Heal(args) => run_partition(args, Vec::new(), Vec::new()),
         Command::Bench(args) => run_bench(args),
         Command::Sim(args) => run_sim(args),
         Command::Matrix(args) => run_matrix(args),
@@ -693,6 +722,29 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
         print_json_or_text(args.json, &summary, || {
             status::render(&summary, &Palette::for_stdout())
         })
+    })
+}
+
+/// `paxos partition` (or, with both sides empty, `paxos heal`).
+fn run_partition(
+    args: CoordinatorAddr,
+    a: Vec<paxos::core::NodeId>,
+    b: Vec<paxos::core::NodeId>,
+) -> anyhow::Result<()> {
+    actix::System::new().block_on(async move {
+        let mut client = Client::connect(
+            &args.coordinator,
+            &args.key(CLIENT_CONNECT)?,
+            CLIENT_CONNECT,
+        )
+        .await?;
+        let heal = a.is_empty() && b.is_empty();
+        client.partition(a.clone(), b.clone()).await?;
+        match heal {
+            true => println!("every link healed"),
+            false => println!("links cut between nodes {a:?} and nodes {b:?}"),
+        }
+        Ok(())
     })
 }
 

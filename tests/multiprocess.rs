@@ -669,7 +669,14 @@ fn a_node_that_fails_after_registering_gives_its_slot_back() {
     // BFT mode takes every defence or none: this node is admitted (its
     // mode fits 4 nodes), then cannot start. Its slot must not stay taken.
     let mut c = Cluster::start("leave", 4);
-    let out = c.run(&["node", "--listen", "127.0.0.1:0", "--bft", "--defences", "echo"]);
+    let out = c.run(&[
+        "node",
+        "--listen",
+        "127.0.0.1:0",
+        "--bft",
+        "--defences",
+        "echo",
+    ]);
     assert!(!out.status.success(), "a partial BFT node started");
     let err = stderr(&out);
     assert!(err.contains("BFT mode"), "{err}");
@@ -1091,5 +1098,102 @@ fn a_long_propose_on_a_healthy_cluster_commits_each_value_once() {
             log.len() - distinct.len(),
             log.len()
         );
+    }
+}
+
+/// One round of a split scenario across processes: cut `left` from `right`
+/// through the coordinator (`paxos partition`), ask each `(node, value)`
+/// at the same moment, as the demo does, let the proposes run out, heal
+/// (`paxos heal`). Returns the status after.
+fn split_round(c: &Cluster, left: &str, right: &str, asks: &[(usize, String)]) -> Json {
+    let cut = c.run(&["partition", left, right]);
+    assert!(cut.status.success(), "{}", stderr(&cut));
+    let proposes: Vec<_> = asks
+        .iter()
+        .map(|(node, value)| {
+            Command::new(BIN)
+                .args([
+                    "propose",
+                    "--timeout",
+                    "2",
+                    "--node",
+                    &node.to_string(),
+                    value,
+                ])
+                .args(["--coordinator", &c.addr, "--cluster-key", &c.key()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("propose runs")
+        })
+        .collect();
+    for mut p in proposes {
+        let _ = p.wait();
+    }
+    let heal = c.run(&["heal"]);
+    assert!(heal.status.success(), "{}", stderr(&heal));
+    c.status()
+}
+
+/// The attack, its cluster, and whom each round asks: IGNORE_PREPARED's
+/// leader cuts in while node 1 decides; STALE_PREPARED's acceptor hides
+/// from node 2 what it accepted from node 1.
+const SPLITS: [(&str, [usize; 2]); 2] = [("IGNORE_PREPARED", [0, 1]), ("STALE_PREPARED", [1, 2])];
+
+/// Rounds a race across processes gets to show the attack.
+const ROUNDS: usize = 6;
+
+#[test]
+fn the_split_attacks_break_agreement_across_processes_with_links_cut_by_the_coordinator() {
+    for (attack, [x, y]) in SPLITS {
+        let mut c = Cluster::start(&format!("split-{attack}"), 3);
+        c.node(0, &["--attack", attack]);
+        c.node(1, &[]);
+        c.node(2, &[]);
+        c.connected();
+        let mut last = Json::Null;
+        let broke = (0..ROUNDS).any(|r| {
+            last = split_round(&c, "1", "2", &[(x, format!("a{r}")), (y, format!("b{r}"))]);
+            last["agreement"] == false
+        });
+        assert!(
+            broke,
+            "{attack} never split the honest nodes in {ROUNDS} rounds: {last}"
+        );
+    }
+}
+
+#[test]
+fn the_split_attacks_fail_across_processes_with_their_defence() {
+    // IGNORE_PREPARED: the justify defence, classic mode.
+    let mut c = Cluster::start("split-defended-ip", 3);
+    c.node(0, &["--attack", "IGNORE_PREPARED", "--middleware"]);
+    c.node(1, &["--middleware"]);
+    c.node(2, &["--middleware"]);
+    c.connected();
+    for r in 0..ROUNDS {
+        let s = split_round(&c, "1", "2", &[(0, format!("a{r}")), (1, format!("b{r}"))]);
+        assert_eq!(s["agreement"], true, "round {r}: {s}");
+        if ids(&s, "detected") == vec![0] {
+            break;
+        }
+    }
+    drop(c);
+    // STALE_PREPARED: classic mode only detects it too late; BFT mode
+    // prevents it (4 nodes, halves {1} and {2, 3}).
+    let mut c = Cluster::start("split-defended-sp", 4);
+    c.node(0, &["--attack", "STALE_PREPARED", "--bft", "--middleware"]);
+    for id in 1..4 {
+        c.node(id, &["--bft", "--middleware"]);
+    }
+    c.connected();
+    for r in 0..ROUNDS {
+        let s = split_round(
+            &c,
+            "1",
+            "2,3",
+            &[(1, format!("a{r}")), (2, format!("b{r}"))],
+        );
+        assert_eq!(s["agreement"], true, "round {r}: {s}");
     }
 }

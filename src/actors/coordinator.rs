@@ -11,7 +11,7 @@
 
 use super::messages::{
     CoordinatorExitCommand, CoordinatorPropagateMessage, DebugInfo, GetStatus, NodeCommand,
-    NodeStatus, PeerInfo, PeerRecord,
+    NodeStatus, Partition, PeerInfo, PeerRecord,
 };
 use crate::client::Client;
 use crate::core::{Event, NodeId, Value};
@@ -449,6 +449,29 @@ impl Handler<CoordinatorExitCommand> for Coordinator {
             peer.commands.do_send(NodeCommand::Exit);
         }
         ctx.stop();
+    }
+}
+
+impl Handler<Partition> for Coordinator {
+    type Result = ();
+    fn handle(&mut self, Partition { a, b }: Partition, _: &mut Context<Self>) {
+        for (id, peer) in &self.peers {
+            let cut = match (a.contains(id), b.contains(id)) {
+                (true, _) => b.clone(),
+                (_, true) => a.clone(),
+                _ => Vec::new(),
+            };
+            peer.commands.do_send(NodeCommand::Cut(cut));
+        }
+        let line = match a.is_empty() && b.is_empty() {
+            true => "every link healed".to_string(),
+            false => format!("links cut between nodes {a:?} and nodes {b:?}"),
+        };
+        if self.print {
+            println!("coordinator: {line}");
+        } else {
+            log::info!("{line}");
+        }
     }
 }
 

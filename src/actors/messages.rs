@@ -59,6 +59,19 @@ pub enum NodeCommand {
     Peers(Vec<PeerRecord>),
     /// The brief's `CoordinatorExitCommand`, as delivered to one node.
     Exit,
+    /// Drop every packet to and from these peers from now on (none: heal):
+    /// the coordinator's `paxos partition`, for split scenarios across
+    /// processes. Carried out by the node's bridge, like a cable pulled.
+    Cut(Vec<NodeId>),
+}
+
+/// Client → coordinator: cut every link between the nodes of `a` and those
+/// of `b` (each node still reaches the rest); empty sets heal every link.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Partition {
+    pub a: Vec<NodeId>,
+    pub b: Vec<NodeId>,
 }
 
 /// Node or middleware → coordinator: one line of the brief's `DebugInfo`.

@@ -134,7 +134,7 @@ impl Handler<NodeCommand> for NodeActor {
         match cmd {
             NodeCommand::Propagate(value) => self.feed(Input::Request { value }),
             // Keys are the middleware's business; it keeps Peers for itself.
-            NodeCommand::Peers(_) => {}
+            NodeCommand::Peers(_) | NodeCommand::Cut(_) => {}
             NodeCommand::Exit => ctx.stop(),
         }
     }

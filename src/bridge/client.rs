@@ -102,6 +102,15 @@ impl Client {
         }
     }
 
+    /// Cut every link between the nodes of `a` and those of `b`; both
+    /// empty: heal every link.
+    pub async fn partition(&mut self, a: Vec<NodeId>, b: Vec<NodeId>) -> Result<(), BridgeError> {
+        match self.request(Frame::Partition { a, b }).await? {
+            Frame::Ok => Ok(()),
+            other => Err(BridgeError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
     async fn request(&mut self, frame: Frame) -> Result<Frame, BridgeError> {
         conn::write_frame(&mut self.writer, frame).await?;
         match conn::next_frame(&mut self.reader, Duration::from_secs(10)).await? {

@@ -10,8 +10,8 @@ use super::registry::RegistryFile;
 use super::BridgeError;
 use crate::actors::{
     Admit, Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, DebugInfo,
-    GetProgress, GetRegistry, GetStatus, GetStatuses, NodeCommand, NodeLost, NodeStatus, PeerInfo,
-    PeerRecord, Release,
+    GetProgress, GetRegistry, GetStatus, GetStatuses, NodeCommand, NodeLost, NodeStatus, Partition,
+    PeerInfo, PeerRecord, Release,
 };
 use crate::auth::{handshake_bytes, verify_handshake};
 use crate::core::NodeId;
@@ -412,6 +412,27 @@ impl Session {
                     registered: registry.registered.into_iter().collect(),
                     nodes,
                 })
+            }
+            Frame::Partition { a, b } => {
+                let registry = c.send(GetRegistry).await?;
+                let unknown: Vec<NodeId> = a
+                    .iter()
+                    .chain(&b)
+                    .filter(|id| !registry.registered.contains(id))
+                    .copied()
+                    .collect();
+                if !unknown.is_empty() {
+                    Frame::Refused {
+                        reason: format!("nodes {unknown:?} are not registered"),
+                    }
+                } else if a.iter().any(|x| b.contains(x)) {
+                    Frame::Refused {
+                        reason: "a node cannot be on both sides of a partition".into(),
+                    }
+                } else {
+                    c.send(Partition { a, b }).await?;
+                    Frame::Ok
+                }
             }
             Frame::Shutdown => {
                 c.send(CoordinatorExitCommand).await.ok();

@@ -76,6 +76,9 @@ pub enum Frame {
     ClusterStatus(ClusterStatus),
     /// Client → coordinator: stop the cluster.
     Shutdown,
+    /// Client → coordinator: cut every link between `a` and `b` (both
+    /// empty: heal every link).
+    Partition { a: Vec<NodeId>, b: Vec<NodeId> },
     /// Coordinator → client: done.
     Ok,
     /// Node → coordinator, after its `Welcome`: set up, about to take part.

@@ -192,6 +192,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         links: BTreeMap::new(),
         keys: BTreeMap::new(),
         inbound: BTreeMap::new(),
+        cut: BTreeSet::new(),
         coordinator: to_coordinator,
         exit: Some(exit_tx),
     }
@@ -455,6 +456,8 @@ pub struct Bridge {
     /// Authenticated connections from each peer that are up (a peer that
     /// re-dials may briefly have two).
     inbound: BTreeMap<NodeId, usize>,
+    /// Peers whose packets are dropped both ways (`paxos partition`).
+    cut: BTreeSet<NodeId>,
     coordinator: mpsc::Sender<Frame>,
     /// Ends the process: `None` on the coordinator's command, `Some(why)`
     /// when the node halted for good.
@@ -653,12 +656,13 @@ impl Handler<Transmit> for Bridge {
     type Result = ();
     fn handle(&mut self, Transmit(packet): Transmit, _: &mut Context<Self>) {
         match packet.to {
+            Some(to) if self.cut.contains(&to) => {}
             Some(to) => match self.links.get(&to) {
                 Some(link) => conn::enqueue(&link.tx, Frame::Packet(packet), &link.addr),
                 None => log::debug!("no link to node {to} yet; packet dropped"),
             },
             None => {
-                for link in self.links.values() {
+                for (_, link) in self.links.iter().filter(|(p, _)| !self.cut.contains(p)) {
                     conn::enqueue(&link.tx, Frame::Packet(packet.clone()), &link.addr);
                 }
             }
@@ -680,6 +684,9 @@ impl Handler<DebugInfo> for Bridge {
 impl Handler<FromPeer> for Bridge {
     type Result = ();
     fn handle(&mut self, FromPeer { id, packet }: FromPeer, _: &mut Context<Self>) {
+        if self.cut.contains(&id) {
+            return;
+        }
         if packet.from != id {
             log::warn!(
                 "node {id} sent a packet claiming to come from node {}; dropped",
@@ -710,6 +717,10 @@ impl Handler<FromCoordinator> for Bridge {
             Frame::Command(NodeCommand::Peers(peers)) => {
                 self.update_peers(&peers);
                 m.do_send(NodeCommand::Peers(peers));
+            }
+            Frame::Command(NodeCommand::Cut(peers)) => {
+                log::info!("node {}: links to {peers:?} cut (none: healed)", self.id);
+                self.cut = peers.into_iter().filter(|p| *p != self.id).collect();
             }
             Frame::Command(NodeCommand::Exit) => {
                 m.do_send(NodeCommand::Exit);
