@@ -10,7 +10,7 @@
 use crate::actors::{
     spawn_node, Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, CutLinks,
     DebugInfo, GetProgress, GetStatuses, HealLinks, Join, NetRecord, Network, NodeStatus, PeerInfo,
-    PeerRecord, Progress, TakeNetRecords, TakeTimeline, TimelineEntry, Wiring,
+    PeerRecord, Progress, TakeLost, TakeNetRecords, TakeTimeline, TimelineEntry, Wiring,
 };
 use crate::attack::Attack;
 use crate::cluster::{changed_flag, ClusterSpec, Defences, Tunables};
@@ -470,7 +470,7 @@ struct Running {
 /// registered with the coordinator (its PeerInfo) and joined to the network.
 fn start(spec: &ClusterSpec, cfg: &DemoConfig, start: Instant) -> Running {
     let coordinator = Coordinator::new().start();
-    let mut network = Network::new(cfg.seed, cfg.drop);
+    let mut network = Network::new(cfg.seed, cfg.drop).timed_from(start);
     if let Some(range) = &cfg.trace {
         network = network.recording(start, range.clone());
     }
@@ -545,8 +545,25 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         .coordinator
         .send(GetStatuses(crate::actors::GetStatus::ALL))
         .await?;
-    let timeline = cluster.coordinator.send(TakeTimeline).await?;
+    let mut timeline = cluster.coordinator.send(TakeTimeline).await?;
     let records = cluster.network.send(TakeNetRecords).await?;
+    // What the network lost belongs in the story of the run too.
+    let lost = cluster.network.send(TakeLost).await?;
+    timeline.extend(lost.into_iter().map(|r| TimelineEntry {
+        at: r.at,
+        node: r.from,
+        event: Event::Note(format!(
+            "{LOST}{} to node {} ({})",
+            r.label,
+            r.to,
+            if r.cut {
+                "the link is cut"
+            } else {
+                "the network dropped it"
+            }
+        )),
+    }));
+    timeline.sort_by_key(|e| e.at);
     cluster.coordinator.do_send(CoordinatorExitCommand);
     let summary = summarize(
         cfg,
@@ -628,7 +645,11 @@ impl DemoClient<'_> {
         deadline: Instant,
     ) -> Result<Progress, DemoError> {
         loop {
+            let asked_at = Instant::now();
             let progress = self.cluster.coordinator.send(GetProgress).await?;
+            // Looking costs more as values pile up: look less often then,
+            // so the cluster keeps the time to commit them.
+            let pause = (asked_at.elapsed() * 4).max(Duration::from_millis(2));
             self.heal_if_due(&progress).await?;
             self.ask(&progress);
             let done = requested.iter().all(|v| {
@@ -637,10 +658,11 @@ impl DemoClient<'_> {
                     .get(v)
                     .is_some_and(|nodes| self.honest.is_subset(nodes))
             });
-            if done || Instant::now() >= deadline {
+            let now = Instant::now();
+            if done || now >= deadline {
                 return Ok(progress);
             }
-            actix_rt::time::sleep(Duration::from_millis(2)).await;
+            actix_rt::time::sleep(pause.min(deadline - now)).await;
         }
     }
 
@@ -852,6 +874,9 @@ fn render_header(out: &mut String, report: &Report) {
 }
 
 /// The nodes' DebugInfo lines, at most `max_lines`.
+/// How a lost delivery's timeline line begins.
+const LOST: &str = "lost: ";
+
 fn render_timeline(out: &mut String, report: &Report, max_lines: usize, paint: &Palette) {
     let _ = writeln!(out, "\ntimeline (from the nodes' DebugInfo):");
     let shown = report.timeline.len().min(max_lines);
@@ -864,11 +889,17 @@ fn render_timeline(out: &mut String, report: &Report, max_lines: usize, paint: &
             Event::Note(_) => paint.warn(&text),
             _ => text,
         };
+        // The scenario's cuts and heals are the network's, not a node's.
+        let who = match &e.event {
+            Event::Note(n) if n.starts_with("SPLIT:") || n.starts_with("HEALED:") => {
+                "network".to_string()
+            }
+            _ => format!("node {}", e.node),
+        };
         let _ = writeln!(
             out,
-            "  {:>9.3} ms  node {}  {text}",
-            e.at.as_secs_f64() * 1e3,
-            e.node,
+            "  {:>9.3} ms  {who:<7} {text}",
+            e.at.as_secs_f64() * 1e3
         );
     }
     if report.timeline.len() > shown {

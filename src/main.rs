@@ -445,11 +445,13 @@ struct SimArgs {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Number of nodes (numbered 0..N-1).
+    /// Number of nodes (numbered 0 to N-1).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     nodes: u32,
-    /// Number of values the coordinator asks the cluster to commit (v0, v1, …).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    /// Number of values the coordinator asks the cluster to commit (v0, v1, …;
+    /// at most 100,000: the demo keeps every message for its report; for
+    /// more, measure with `paxos bench`).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     values: u32,
     /// Seed for every random choice (retry jitter, message loss): a run replays from it.
     #[arg(long, default_value_t = 42)]

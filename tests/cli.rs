@@ -594,3 +594,25 @@ fn matrix_by_defence_pairs_each_attack_with_its_own_defence() {
         .expect("SAFETY with only echo");
     assert_eq!(safety_echo["detected_runs"], 2, "{safety_echo}");
 }
+
+#[test]
+fn the_demo_timeline_shows_lost_messages_and_the_networks_own_events() {
+    let text = String::from_utf8_lossy(&paxos(&["demo", "--drop", "0.3", "--values", "3"]).stdout)
+        .into_owned();
+    assert!(text.contains("(the network dropped it)"), "{text}");
+    let split = String::from_utf8_lossy(&paxos(&["demo", "--attack", "IGNORE_PREPARED"]).stdout)
+        .into_owned();
+    assert!(split.contains("network SPLIT:"), "{split}");
+    assert!(split.contains("(the link is cut)"), "{split}");
+    assert!(!split.contains("node 1  SPLIT"), "{split}");
+}
+
+#[test]
+fn a_demo_too_big_to_report_is_refused_with_exit_code_2() {
+    let out = paxos(&["demo", "--values", "100001"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("100000"),
+        "{out:?}"
+    );
+}

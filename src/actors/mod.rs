@@ -31,7 +31,7 @@ pub use coordinator::{
 };
 pub use messages::*;
 pub use middleware::Middleware;
-pub use network::{CutLinks, HealLinks, Join, NetRecord, Network, TakeNetRecords};
+pub use network::{CutLinks, HealLinks, Join, NetRecord, Network, TakeLost, TakeNetRecords};
 pub use node::{NodeActor, Persist};
 
 use crate::cluster::Member;

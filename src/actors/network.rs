@@ -21,6 +21,8 @@ pub struct NetRecord {
     pub to: NodeId,
     pub label: String,
     pub dropped: bool,
+    /// Lost because the link was cut (the split scenario), not by chance.
+    pub cut: bool,
 }
 
 /// Take what the network recorded so far.
@@ -70,6 +72,25 @@ pub struct Network {
     /// Probability of losing each delivery, in millionths.
     drop_ppm: u64,
     recorder: Option<Recorder>,
+    /// The first [`MAX_LOST`] deliveries lost to `drop` or a cut link, for
+    /// the demo's timeline.
+    lost: Vec<NetRecord>,
+    start: Instant,
+}
+
+/// How many lost deliveries the network remembers for the timeline.
+pub const MAX_LOST: usize = 10_000;
+
+/// Take the lost deliveries remembered so far.
+#[derive(Message)]
+#[rtype(result = "Vec<NetRecord>")]
+pub struct TakeLost;
+
+impl Handler<TakeLost> for Network {
+    type Result = MessageResult<TakeLost>;
+    fn handle(&mut self, _: TakeLost, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(std::mem::take(&mut self.lost))
+    }
 }
 
 impl Network {
@@ -82,11 +103,20 @@ impl Network {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x006e_6574_776f_726b),
             drop_ppm: (drop.clamp(0.0, 1.0) * 1e6) as u64,
             recorder: None,
+            lost: Vec::new(),
+            start: Instant::now(),
         }
+    }
+
+    /// Time what it remembers from `start` (the run's beginning).
+    pub fn timed_from(mut self, start: Instant) -> Self {
+        self.start = start;
+        self
     }
 
     /// Also record every packet about `positions`, timed from `start`.
     pub fn recording(mut self, start: Instant, positions: Range<Pos>) -> Self {
+        self.start = start;
         self.recorder = Some(Recorder {
             start,
             positions,
@@ -96,6 +126,17 @@ impl Network {
     }
 
     fn record(&mut self, packet: &Packet, to: NodeId, dropped: bool) {
+        let cut = dropped && self.cut.contains(&link(packet.from, to));
+        if dropped && self.lost.len() < MAX_LOST {
+            self.lost.push(NetRecord {
+                at: self.start.elapsed(),
+                from: packet.from,
+                to,
+                label: crate::trace::label(&packet.body),
+                dropped,
+                cut,
+            });
+        }
         let Some(r) = &mut self.recorder else {
             return;
         };
@@ -106,6 +147,7 @@ impl Network {
                 to,
                 label: crate::trace::label(&packet.body),
                 dropped,
+                cut,
             });
         }
     }

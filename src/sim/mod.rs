@@ -195,7 +195,7 @@ pub fn run_seeds(
             s.violations += 1;
             if s.first_violation_seed.is_none() {
                 s.first_violation_seed = Some(seed);
-                s.first_violation = Some(format!("tick {}: {}", f.tick, f.violation));
+                s.first_violation = Some(format!("at time {}: {}", f.tick, f.violation));
             }
         }
         s.elapsed_ms = began.elapsed().as_secs_f64() * 1e3;
@@ -232,13 +232,13 @@ pub fn command(cmd: &Command, out: &mut dyn Write, err: &mut dyn Write) -> Resul
             writeln!(out, "{line}").map_err(io)?;
         }
         let verdict = match &o.violation {
-            Some(f) => format!("VIOLATION at tick {}: {}", f.tick, f.violation),
+            Some(f) => format!("VIOLATION at time {}: {}", f.tick, f.violation),
             None if o.live => format!(
-                "no violation; live: everything committed by tick {}",
+                "no violation; live: everything committed by time {} (simulated)",
                 o.ticks
             ),
             None => format!(
-                "no violation; NOT live: still missing values at tick {}",
+                "no violation; NOT live: still missing values at time {} (simulated)",
                 o.ticks
             ),
         };

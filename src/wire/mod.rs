@@ -82,7 +82,7 @@ impl Body {
             Body::Certified { .. } => "Commit+certificate",
             Body::Echo(_) => "Echo",
             Body::Accuse(p) => p.kind(),
-            Body::Climb { .. } => "Prepare+witness",
+            Body::Climb { .. } => "Prepare+justification",
             Body::BftPrepared(_) => "Prepared+proofs",
             Body::BftPropose(_) => "Propose+justification",
             Body::Justified(_) => "Propose+justification",

@@ -149,8 +149,8 @@ impl Replica {
                 Self::event(
                     st,
                     Event::Note(format!(
-                        "node {}: ballot rounds exhausted (round {} seen), not proposing",
-                        self.id, self.max_round
+                        "ballot rounds exhausted (round {} seen), not proposing",
+                        self.max_round
                     )),
                 );
             }
