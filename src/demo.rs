@@ -915,15 +915,23 @@ fn render_timeline(out: &mut String, report: &Report, max_lines: usize, paint: &
 fn render_logs(out: &mut String, report: &Report) {
     let s = &report.summary;
     let _ = writeln!(out, "\ncommitted logs:");
+    // Neighbours with the same log share a line: 100 agreeing nodes are
+    // one line, and a split stands out.
+    let mut groups: Vec<(NodeId, NodeId, &Vec<Value>)> = Vec::new();
     for (id, log) in &s.logs {
-        let _ = writeln!(
-            out,
-            "  node {id}: {}",
-            log.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        match groups.last_mut() {
+            Some((_, last, l)) if *l == log && *last + 1 == *id => *last = *id,
+            _ => groups.push((*id, *id, log)),
+        }
+    }
+    for (first, last, log) in groups {
+        let who = match last - first {
+            0 => format!("node {first}"),
+            1 => format!("nodes {first}, {last}"),
+            _ => format!("nodes {first} to {last}"),
+        };
+        let values: Vec<String> = log.iter().map(ToString::to_string).collect();
+        let _ = writeln!(out, "  {who}: {}", values.join(" "));
     }
     let flags: Vec<String> = report
         .timeline

@@ -394,9 +394,9 @@ struct SimArgs {
     /// Print the run of --seed step by step (use the same flags as the search).
     #[arg(long)]
     replay: bool,
-    /// Number of nodes.
-    #[arg(long, default_value_t = 3)]
-    nodes: usize,
+    /// Number of nodes (at most 1000).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    nodes: u32,
     /// Number of values the client asks for.
     #[arg(long, default_value_t = 5)]
     values: usize,
@@ -445,8 +445,9 @@ struct SimArgs {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Number of nodes (numbered 0 to N-1).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Number of nodes (numbered 0 to N-1; at most 100 in one process: a
+    /// larger cluster runs in `paxos sim`).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     nodes: u32,
     /// Number of values the coordinator asks the cluster to commit (v0, v1, …;
     /// at most 100,000: the demo keeps every message for its report; for
@@ -838,7 +839,7 @@ fn run_tour(a: TourArgs) -> anyhow::Result<()> {
 fn run_sim(a: SimArgs) -> anyhow::Result<()> {
     let cmd = paxos::sim::Command {
         cfg: paxos::sim::SimConfig {
-            nodes: a.nodes,
+            nodes: a.nodes as usize,
             values: a.values,
             loss: a.loss,
             dup: a.dup,
