@@ -32,7 +32,6 @@ pub struct TakeNetRecords;
 
 /// What to record: packets about these positions, timed from `start`.
 struct Recorder {
-    start: Instant,
     positions: Range<Pos>,
     records: Vec<NetRecord>,
 }
@@ -118,7 +117,6 @@ impl Network {
     pub fn recording(mut self, start: Instant, positions: Range<Pos>) -> Self {
         self.start = start;
         self.recorder = Some(Recorder {
-            start,
             positions,
             records: Vec::new(),
         });
@@ -126,29 +124,26 @@ impl Network {
     }
 
     fn record(&mut self, packet: &Packet, to: NodeId, dropped: bool) {
-        let cut = dropped && self.cut.contains(&link(packet.from, to));
-        if dropped && self.lost.len() < MAX_LOST {
-            self.lost.push(NetRecord {
-                at: self.start.elapsed(),
-                from: packet.from,
-                to,
-                label: crate::trace::label(&packet.body),
-                dropped,
-                cut,
-            });
-        }
-        let Some(r) = &mut self.recorder else {
+        let keep_lost = dropped && self.lost.len() < MAX_LOST;
+        let drawn = self.recorder.as_ref().is_some_and(|r| {
+            crate::trace::position(&packet.body).is_some_and(|p| r.positions.contains(&p))
+        });
+        if !keep_lost && !drawn {
             return;
+        }
+        let record = NetRecord {
+            at: self.start.elapsed(),
+            from: packet.from,
+            to,
+            label: crate::trace::label(&packet.body),
+            dropped,
+            cut: dropped && self.cut.contains(&link(packet.from, to)),
         };
-        if crate::trace::position(&packet.body).is_some_and(|p| r.positions.contains(&p)) {
-            r.records.push(NetRecord {
-                at: r.start.elapsed(),
-                from: packet.from,
-                to,
-                label: crate::trace::label(&packet.body),
-                dropped,
-                cut,
-            });
+        if keep_lost {
+            self.lost.push(record.clone());
+        }
+        if let Some(r) = self.recorder.as_mut().filter(|_| drawn) {
+            r.records.push(record);
         }
     }
 

@@ -159,23 +159,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         profile: opts.profile(),
     };
     let (id, n, reader, mut writer) = me.register(wanted, opts.connect_timeout).await?;
-    // Until `Ready` the coordinator only holds the slot: a node that cannot
-    // start gives it back, so the next one can have it.
-    let set_up = durable.set_id(id).and_then(|()| {
-        let spec = opts.spec(n, id);
-        spec.validate()?;
-        Ok(spec)
-    });
-    let spec = match set_up {
-        Ok(spec) => spec,
-        Err(e) => {
-            let leave = Frame::Leave {
-                reason: e.to_string(),
-            };
-            let _ = conn::write_frame(&mut writer, leave).await;
-            return Err(e);
-        }
-    };
+    let spec = set_up(&opts, &mut durable, id, n, &mut writer).await?;
     let (member, proofs) = rebuild(&spec, id, &identity, &mut durable);
     conn::write_frame(&mut writer, Frame::Ready).await?;
     if opts.announce {
@@ -215,6 +199,30 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
     }
     log::info!("node {id}: exiting on the coordinator's command");
     Ok(())
+}
+
+/// Keep the id the coordinator gave, and check the cluster's spec. Until
+/// `Ready` the coordinator only holds the slot: a node that cannot start
+/// says `Leave`, and the next one can have the slot.
+async fn set_up(
+    opts: &NodeOptions,
+    durable: &mut super::disk::NodeDisk,
+    id: NodeId,
+    n: usize,
+    writer: &mut OwnedWriteHalf,
+) -> Result<ClusterSpec, BridgeError> {
+    let spec = durable.set_id(id).and_then(|()| {
+        let spec = opts.spec(n, id);
+        spec.validate()?;
+        Ok(spec)
+    });
+    if let Err(e) = &spec {
+        let leave = Frame::Leave {
+            reason: e.to_string(),
+        };
+        let _ = conn::write_frame(writer, leave).await;
+    }
+    spec
 }
 
 /// This node as it restarts from its data directory (or starts, in memory):
