@@ -11,13 +11,75 @@
 //! the wire layer's to say ([`crate::wire`] adds `Identity::sign`,
 //! `Identity::sign_message`, `Keyring::verify` and `Keyring::verify_signed`
 //! over its `Body`), so nothing here depends on what travels.
+//!
+//! A [`Keyring`] verifies each signature once: a signed Accept checked on
+//! arrival is not checked again when a certificate, an echo or a
+//! justification carries it. Its cache remembers a digest of exactly what
+//! verified — signer, signed bytes and signature — so a signature that did
+//! not verify, or a valid one moved onto other bytes, never counts.
+//! [`verifies_done`] counts the curve checks actually made, for the bench.
 
 use crate::core::{Message, NodeId};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Ed25519 checks made by every keyring of this process (cache hits aside).
+static VERIFIES: AtomicU64 = AtomicU64::new(0);
+
+/// Checks a keyring answered from its cache instead.
+static HITS: AtomicU64 = AtomicU64::new(0);
+
+/// How many ed25519 signature checks this process has made so far.
+pub fn verifies_done() -> u64 {
+    VERIFIES.load(Ordering::Relaxed)
+}
+
+/// How many signature checks this process answered from a cache so far.
+pub fn verifies_spared() -> u64 {
+    HITS.load(Ordering::Relaxed)
+}
+
+/// Verified (signer, bytes, signature) digests a keyring remembers, per
+/// generation; two generations are kept, so the bound is twice this.
+const CACHE_GENERATION: usize = 4096;
+
+/// What verified lately: two generations of digests, the older dropped
+/// when the newer fills, so memory stays bounded and recent proofs stay in.
+#[derive(Default)]
+struct Verified {
+    new: HashSet<[u8; 32]>,
+    old: HashSet<[u8; 32]>,
+}
+
+impl Verified {
+    fn contains(&self, d: &[u8; 32]) -> bool {
+        self.new.contains(d) || self.old.contains(d)
+    }
+
+    fn insert(&mut self, d: [u8; 32]) {
+        if self.new.len() >= CACHE_GENERATION {
+            self.old = std::mem::take(&mut self.new);
+        }
+        self.new.insert(d);
+    }
+}
+
+/// The digest a cache entry is: everything a verification depended on.
+fn digest(from: NodeId, key: &VerifyingKey, bytes: &[u8], sig: &[u8; 64]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(from.to_le_bytes());
+    h.update(key.as_bytes());
+    h.update(sig);
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+    h.finalize().into()
+}
 
 /// Separates this project's packet signatures from any other use of the same
 /// keys (the handshake has its own tag). v2: the body is postcard, not JSON.
@@ -124,10 +186,38 @@ pub struct Signed {
     pub sig: Vec<u8>,
 }
 
-/// The verifying keys of the cluster, as the coordinator's registry gave them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The verifying keys of the cluster, as the coordinator's registry gave
+/// them, and what verified under them lately.
+#[derive(Default)]
 pub struct Keyring {
     keys: BTreeMap<NodeId, VerifyingKey>,
+    verified: Mutex<Verified>,
+    /// Curve checks this keyring made (cache hits aside).
+    checks: AtomicU64,
+}
+
+impl Clone for Keyring {
+    /// The same keys; the copy verifies afresh.
+    fn clone(&self) -> Self {
+        Keyring {
+            keys: self.keys.clone(),
+            ..Keyring::default()
+        }
+    }
+}
+
+impl PartialEq for Keyring {
+    fn eq(&self, other: &Self) -> bool {
+        self.keys == other.keys
+    }
+}
+
+impl Eq for Keyring {}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring").field("keys", &self.keys).finish()
+    }
 }
 
 impl Keyring {
@@ -147,12 +237,23 @@ impl Keyring {
         self.keys.contains_key(&id)
     }
 
-    /// Check that `sig` is `from`'s signature over `bytes`.
+    /// Check that `sig` is `from`'s signature over `bytes`; once it did,
+    /// the same check is answered from the cache.
     pub fn verify_bytes(&self, from: NodeId, bytes: &[u8], sig: &[u8]) -> Result<(), AuthError> {
         let key = self.keys.get(&from).ok_or(AuthError::UnknownSigner(from))?;
         let sig: [u8; 64] = sig.try_into().map_err(|_| AuthError::Malformed)?;
+        let d = digest(from, key, bytes, &sig);
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.contains(&d) {
+            HITS.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        VERIFIES.fetch_add(1, Ordering::Relaxed);
+        self.checks.fetch_add(1, Ordering::Relaxed);
         key.verify_strict(bytes, &Signature::from_bytes(&sig))
-            .map_err(|_| AuthError::BadSignature(from))
+            .map_err(|_| AuthError::BadSignature(from))?;
+        verified.insert(d);
+        Ok(())
     }
 
     /// Check that `sig` is `signer`'s signature over a packet claiming to
@@ -179,6 +280,11 @@ impl Keyring {
             .map_err(|_| AuthError::BadSignature(signer))
     }
 
+    /// Curve checks this keyring made so far (answers from its cache aside).
+    pub fn checks_made(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
     /// The nodes whose keys we know, in order.
     pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.keys.keys().copied()
@@ -187,6 +293,64 @@ impl Keyring {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_signature_is_checked_once_and_the_cache_never_admits_a_bad_one() {
+        let (a, b) = (Identity::from_seed(3, 0), Identity::from_seed(3, 1));
+        let mut keys = Keyring::default();
+        assert!(keys.insert(0, a.public()) && keys.insert(1, b.public()));
+        let bytes = b"an accept of v at 7".to_vec();
+        let sig = a.sign_bytes(&bytes);
+        assert_eq!(keys.verify_bytes(0, &bytes, &sig), Ok(()));
+        assert_eq!(keys.verify_bytes(0, &bytes, &sig), Ok(()));
+        assert_eq!(
+            keys.checks_made(),
+            1,
+            "the second check came from the cache"
+        );
+        // Everything the same but the signature: not admitted.
+        let mut forged = sig.clone();
+        forged[63] ^= 1;
+        assert_eq!(
+            keys.verify_bytes(0, &bytes, &forged),
+            Err(AuthError::BadSignature(0))
+        );
+        assert_eq!(
+            keys.verify_bytes(0, &bytes, &forged),
+            Err(AuthError::BadSignature(0))
+        );
+        // The valid signature moved onto other bytes, or claimed by another
+        // signer: not admitted either.
+        let other = b"an accept of w at 7".to_vec();
+        assert_eq!(
+            keys.verify_bytes(0, &other, &sig),
+            Err(AuthError::BadSignature(0))
+        );
+        assert_eq!(
+            keys.verify_bytes(1, &bytes, &sig),
+            Err(AuthError::BadSignature(1))
+        );
+        // A key replaced: what verified under the old one is checked again.
+        assert!(keys.insert(0, b.public()));
+        assert_eq!(
+            keys.verify_bytes(0, &bytes, &sig),
+            Err(AuthError::BadSignature(0))
+        );
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let a = Identity::from_seed(4, 0);
+        let mut keys = Keyring::default();
+        assert!(keys.insert(0, a.public()));
+        for i in 0..(2 * CACHE_GENERATION + 10) {
+            let bytes = i.to_le_bytes();
+            let sig = a.sign_bytes(&bytes);
+            assert_eq!(keys.verify_bytes(0, &bytes, &sig), Ok(()));
+        }
+        let v = keys.verified.lock().unwrap();
+        assert!(v.new.len() + v.old.len() <= 2 * CACHE_GENERATION);
+    }
+
     use super::*;
 
     #[test]

@@ -159,6 +159,19 @@ fn bench_json_reports_throughput_latency_and_its_configuration() {
         v["rounds"].as_u64().unwrap_or(0) > 0,
         "BFT mode commits: {v}"
     );
+    // Signed runs read against this machine's ed25519, measured in the run.
+    let (checks, verify) = (
+        v["verifies_per_position"].as_f64().unwrap(),
+        v["verify_us"].as_f64().unwrap(),
+    );
+    assert!(checks > 0.0 && verify > 0.0, "{v}");
+    let rate = v["rounds_per_sec"].as_f64().unwrap();
+    let times = v["verify_times_per_position"].as_f64().unwrap();
+    assert!((times * rate * verify * 1e-6 - 1.0).abs() < 1e-6, "{v}");
+    assert!(
+        v["spared_per_position"].as_f64().unwrap() > 0.0,
+        "BFT proofs re-carry signatures: {v}"
+    );
 }
 
 #[test]
