@@ -445,6 +445,7 @@ impl BenchConfig {
                 false => Signing::Never,
             },
             seed: self.seed,
+            scheme: crate::auth::Scheme::Ed25519,
             tunables: Tunables {
                 window: self.window,
                 batch: self.batch,

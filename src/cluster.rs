@@ -195,6 +195,8 @@ pub struct ClusterSpec {
     pub attack: Option<(Attack, NodeId)>,
     pub defences: Defences,
     pub signing: Signing,
+    /// Real ed25519, or the simulator's modelled signatures.
+    pub scheme: crate::auth::Scheme,
     /// Seeds the nodes' keys in one process ([`ClusterSpec::identity`]) and
     /// every random choice a runtime makes.
     pub seed: u64,
@@ -210,6 +212,7 @@ impl Default for ClusterSpec {
             attack: None,
             defences: Defences::none(),
             signing: Signing::WithDefences,
+            scheme: crate::auth::Scheme::Ed25519,
             seed: 42,
             tunables: Tunables::default(),
         }
@@ -405,7 +408,7 @@ impl ClusterSpec {
     /// Node `id`'s key when the whole cluster runs in one process (demo,
     /// bench, simulator): derived from the seed, so a run replays.
     pub fn identity(&self, id: NodeId) -> Identity {
-        Identity::from_seed(self.seed, id)
+        Identity::for_scheme(self.scheme, self.seed, id)
     }
 
     /// The one shield configuration: how node `id`'s middleware behaves.

@@ -441,6 +441,11 @@ struct SimArgs {
     /// Which log positions the chart shows, as A..B (B excluded).
     #[arg(long, value_name = "A..B", value_parser = trace::parse_positions, requires = "trace")]
     trace_positions: Option<std::ops::Range<u64>>,
+    /// Signatures the simulated nodes use: modelled (a hash only the signer's
+    /// code can make, checked like a signature: fast) or ed25519 (real).
+    /// The same seeds give the same outcomes with either.
+    #[arg(long, default_value = "modelled", value_name = "ed25519|modelled")]
+    signatures: paxos::auth::Scheme,
 }
 
 #[derive(Args)]
@@ -852,6 +857,7 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
             patience: a.patience,
             bft: a.mode.bft,
             faults: a.mode.faults,
+            signatures: a.signatures,
             ..Default::default()
         },
         seed: a.seed,

@@ -630,3 +630,45 @@ fn restarts_after_rounds_past_the_ballot_bound_flag_no_honest_node() {
     assert!(restarts >= 60);
     assert_eq!(w.violation(), None);
 }
+
+/// Seeds per attack the signature-scheme comparison runs (the 300:
+/// `PAXOS_SIGNATURE_SEEDS=300 cargo test --release --test sim modelled`).
+fn signature_seeds() -> u64 {
+    std::env::var("PAXOS_SIGNATURE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+}
+
+#[test]
+fn modelled_signatures_give_the_same_outcomes_as_ed25519_seed_by_seed() {
+    use paxos::auth::Scheme;
+    let attacks = std::iter::once(None).chain(Attack::ALL.into_iter().map(Some));
+    for attack in attacks {
+        for (nodes, bft) in [(3, false), (4, true)] {
+            let modelled = SimConfig {
+                nodes,
+                bft,
+                attack,
+                middleware: true,
+                loss: 0.05,
+                partitions: true,
+                signatures: Scheme::Modelled,
+                ..SimConfig::default()
+            };
+            let real = SimConfig {
+                signatures: Scheme::Ed25519,
+                ..modelled.clone()
+            };
+            for seed in 0..signature_seeds() {
+                let (m, r) = (sim::run(&modelled, seed), sim::run(&real, seed));
+                let what = |o: &sim::Outcome| (o.violation.is_some(), o.live, o.detected.clone());
+                assert_eq!(
+                    what(&m),
+                    what(&r),
+                    "{attack:?} n={nodes} bft={bft} seed {seed}: modelled vs ed25519"
+                );
+            }
+        }
+    }
+}

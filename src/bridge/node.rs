@@ -114,6 +114,7 @@ impl NodeOptions {
                 false => Signing::WithDefences,
             },
             seed: 0,
+            scheme: crate::auth::Scheme::Ed25519,
             tunables: Tunables {
                 window: self.window.max(1),
                 batch: self.batch.max(1),

@@ -49,6 +49,9 @@ pub struct SimConfig {
     pub trace: bool,
     /// Draw a sequence chart of the messages about these positions.
     pub chart: Option<std::ops::Range<crate::core::Pos>>,
+    /// Modelled signatures (fast, the default) or real ed25519: the same
+    /// seeds give the same outcomes with either (`tests/sim.rs`).
+    pub signatures: crate::auth::Scheme,
 }
 
 impl Default for SimConfig {
@@ -74,6 +77,7 @@ impl Default for SimConfig {
             twins: None,
             trace: false,
             chart: None,
+            signatures: crate::auth::Scheme::Modelled,
         }
     }
 }
@@ -113,6 +117,7 @@ impl SimConfig {
         f.extend(changed_flag("loss", self.loss, d.loss));
         f.extend(changed_flag("dup", self.dup, d.dup));
         f.extend(changed_flag("patience", self.patience, d.patience));
+        f.extend(changed_flag("signatures", self.signatures, d.signatures));
         for (on, name) in [
             (self.crashes, "--crashes"),
             (self.partitions, "--partitions"),
@@ -130,6 +135,7 @@ impl SimConfig {
         let (n, attack, at) = (self.nodes, self.attack, self.attacker);
         ClusterSpec {
             seed,
+            scheme: self.signatures,
             tunables: Tunables {
                 max_jump: self.max_jump,
                 ..Tunables::default()

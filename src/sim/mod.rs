@@ -186,22 +186,64 @@ pub fn run_seeds(
         flags: cfg.flags(),
         ..Summary::default()
     };
-    for seed in start..start + count {
-        let o = run(cfg, seed);
-        s.runs += 1;
-        s.live_runs += u64::from(o.live);
-        s.detected_runs += u64::from(!o.detected.is_empty());
-        if let Some(f) = o.violation {
-            s.violations += 1;
-            if s.first_violation_seed.is_none() {
-                s.first_violation_seed = Some(seed);
-                s.first_violation = Some(format!("at time {}: {}", f.tick, f.violation));
-            }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let chunk = threads * 8;
+    let mut next = start;
+    while next < start + count {
+        let end = (next + chunk).min(start + count);
+        for (seed, o) in (next..end).zip(run_parallel(cfg, next..end, threads)) {
+            tally(&mut s, seed, o);
+            s.elapsed_ms = began.elapsed().as_secs_f64() * 1e3;
+            progress(&s);
         }
-        s.elapsed_ms = began.elapsed().as_secs_f64() * 1e3;
-        progress(&s);
+        next = end;
     }
     Ok(s)
+}
+
+/// Run `seeds` on `threads` threads; the outcomes come back in seed order,
+/// so what is reported is the same however many cores ran it.
+fn run_parallel(cfg: &SimConfig, seeds: std::ops::Range<u64>, threads: u64) -> Vec<Outcome> {
+    let seeds: Vec<u64> = seeds.collect();
+    let mut out: Vec<Option<Outcome>> = seeds.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1) as usize)
+            .map(|t| {
+                let mine: Vec<(usize, u64)> = seeds
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .skip(t)
+                    .step_by(threads.max(1) as usize)
+                    .collect();
+                scope.spawn(move || {
+                    mine.into_iter()
+                        .map(|(i, seed)| (i, run(cfg, seed)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for w in workers {
+            for (i, o) in w.join().expect("a simulation thread panicked") {
+                out[i] = Some(o);
+            }
+        }
+    });
+    out.into_iter().flatten().collect()
+}
+
+/// Add one run's outcome to the summary.
+fn tally(s: &mut Summary, seed: u64, o: Outcome) {
+    s.runs += 1;
+    s.live_runs += u64::from(o.live);
+    s.detected_runs += u64::from(!o.detected.is_empty());
+    if let Some(f) = o.violation {
+        s.violations += 1;
+        if s.first_violation_seed.is_none() {
+            s.first_violation_seed = Some(seed);
+            s.first_violation = Some(format!("at time {}: {}", f.tick, f.violation));
+        }
+    }
 }
 
 /// What the `paxos sim` command was asked to do.
