@@ -157,6 +157,48 @@ pub struct BenchReport {
     /// 1 / (positions/s × verify time): how many verify-times of one core
     /// each committed position cost. The machine's speed cancels out.
     pub verify_times_per_position: f64,
+    /// With `--transport tcp`: loopback TCP round trips per second, one at
+    /// a time, measured in the same run (0 otherwise): a position over the
+    /// bridge needs at least one.
+    pub loopback_round_trips_per_sec: f64,
+    /// Positions per second as a fraction of that limit.
+    pub of_loopback: f64,
+}
+
+/// This machine's loopback TCP round trips per second, one 64-byte ping
+/// and its echo at a time: the limit a position over the bridge reads
+/// against.
+pub async fn loopback_round_trips() -> Result<f64, BenchError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const ROUNDS: u32 = 2000;
+    let io = |e: std::io::Error| BenchError::Tcp(format!("loopback baseline: {e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
+    let echo = actix_rt::spawn(async move {
+        let Ok((mut s, _)) = listener.accept().await else {
+            return;
+        };
+        let _ = s.set_nodelay(true);
+        let mut b = [0u8; 64];
+        while let Ok(n) = s.read(&mut b).await {
+            if n == 0 || s.write_all(&b[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut c = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
+    c.set_nodelay(true).map_err(io)?;
+    let (ping, mut pong) = ([1u8; 64], [0u8; 64]);
+    let start = Instant::now();
+    for _ in 0..ROUNDS {
+        c.write_all(&ping).await.map_err(io)?;
+        c.read_exact(&mut pong).await.map_err(io)?;
+    }
+    let rate = f64::from(ROUNDS) / start.elapsed().as_secs_f64().max(1e-9);
+    echo.abort();
+    Ok(rate)
 }
 
 /// This machine's ed25519 sign and verify time in µs, over a message the
@@ -185,10 +227,17 @@ pub fn ed25519_baseline() -> (f64, f64) {
 impl BenchReport {
     /// The signature figures beside their limit, when signatures ran.
     fn signature_lines(&self) -> String {
-        if self.verify_us == 0.0 {
-            return String::new();
+        let mut out = String::new();
+        if self.loopback_round_trips_per_sec > 0.0 {
+            out += &format!(
+                "{:>14.0} loopback TCP round trips/s here, one at a time: positions/s is {:.2} of it\n",
+                self.loopback_round_trips_per_sec, self.of_loopback
+            );
         }
-        format!(
+        if self.verify_us == 0.0 {
+            return out;
+        }
+        out + &format!(
             "{:>14.1} ed25519 checks per position per node (and {:.1} answered by the cache)\n\
              {:>14.1} verify-times per position  (ed25519 here: sign {:.1} µs, verify {:.1} µs)\n",
             self.verifies_per_position,
@@ -427,6 +476,8 @@ impl Handler<Finish> for Client {
             sign_us: 0.0,
             verify_us: 0.0,
             verify_times_per_position: 0.0,
+            loopback_round_trips_per_sec: 0.0,
+            of_loopback: 0.0,
         })
     }
 }
@@ -659,5 +710,10 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         let _ = tokio::time::timeout(Duration::from_secs(1), node).await;
     }
     serving.abort();
-    Ok(report)
+    let loopback = loopback_round_trips().await?;
+    Ok(BenchReport {
+        loopback_round_trips_per_sec: loopback,
+        of_loopback: report.rounds_per_sec / loopback.max(1e-9),
+        ..report
+    })
 }

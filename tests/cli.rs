@@ -363,6 +363,14 @@ fn bench_over_tcp_commits_values() {
     assert_eq!(v["auth"], false);
     assert!(v["values_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
     assert!(v["rounds_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+    // Read beside this machine's loopback round-trip rate, measured in the run.
+    let loopback = v["loopback_round_trips_per_sec"].as_f64().unwrap();
+    assert!(loopback > 0.0, "{v}");
+    let ratio = v["rounds_per_sec"].as_f64().unwrap() / loopback;
+    assert!(
+        (v["of_loopback"].as_f64().unwrap() - ratio).abs() < 1e-9,
+        "{v}"
+    );
 }
 
 #[test]
