@@ -646,6 +646,8 @@ async fn all_registered(
 /// from the `DebugInfo` lines the nodes send it, so every value crosses the
 /// bridge at least twice more than in process.
 async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
+    // The baseline first, on a quiet machine, not among a cluster's remains.
+    let loopback = loopback_round_trips().await?;
     use crate::actors::{Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage};
     use crate::bridge::{admission::ClusterKey, coordinator, node};
     let n = cfg.nodes;
@@ -710,7 +712,6 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         let _ = tokio::time::timeout(Duration::from_secs(1), node).await;
     }
     serving.abort();
-    let loopback = loopback_round_trips().await?;
     Ok(BenchReport {
         loopback_round_trips_per_sec: loopback,
         of_loopback: report.rounds_per_sec / loopback.max(1e-9),
