@@ -1041,6 +1041,19 @@ mod tests {
         }
     }
 
+    /// The verdict over `st`, nobody flagged, no time taken.
+    fn judge(nodes: usize, attackers: &[NodeId], st: &[NodeStatus], req: &[Value]) -> Summary {
+        summarize(
+            &cfg(nodes),
+            attackers,
+            st,
+            &BTreeMap::new(),
+            &[],
+            req,
+            Duration::ZERO,
+        )
+    }
+
     #[test]
     fn identical_logs_are_agreement_and_live() {
         let req = requested_values(2);
@@ -1048,15 +1061,7 @@ mod tests {
             status(0, &[(0, "v0"), (1, "v1")]),
             status(1, &[(0, "v0"), (1, "v1")]),
         ];
-        let s = summarize(
-            &cfg(2),
-            &[],
-            &st,
-            &BTreeMap::new(),
-            &[],
-            &req,
-            Duration::ZERO,
-        );
+        let s = judge(2, &[], &st, &req);
         assert!(s.agreement && s.live);
         assert_eq!(s.committed, 2);
     }
@@ -1065,15 +1070,7 @@ mod tests {
     fn different_values_at_one_position_break_agreement() {
         let req = requested_values(1);
         let st = [status(0, &[(0, "v0")]), status(1, &[(0, "evil")])];
-        let s = summarize(
-            &cfg(2),
-            &[],
-            &st,
-            &BTreeMap::new(),
-            &[],
-            &req,
-            Duration::ZERO,
-        );
+        let s = judge(2, &[], &st, &req);
         assert!(!s.agreement);
         assert!(!s.live, "node 1 never committed v0");
     }
@@ -1093,15 +1090,7 @@ mod tests {
             status(2, &[(0, "v0"), (1, "v1"), (2, "v1")]),
         ];
         for (st, live, values, positions) in [(&split, false, 1, 2), (&twice, true, 2, 3)] {
-            let s = summarize(
-                &cfg(3),
-                &[0],
-                st,
-                &BTreeMap::new(),
-                &[],
-                &req,
-                Duration::ZERO,
-            );
+            let s = judge(3, &[0], st, &req);
             assert_eq!(
                 (s.live, s.values_committed, s.committed),
                 (live, values, positions)
@@ -1210,15 +1199,7 @@ mod tests {
     fn a_silent_honest_node_is_not_live() {
         let req = requested_values(1);
         let st = [status(0, &[(0, "v0")])];
-        let s = summarize(
-            &cfg(2),
-            &[],
-            &st,
-            &BTreeMap::new(),
-            &[],
-            &req,
-            Duration::ZERO,
-        );
+        let s = judge(2, &[], &st, &req);
         assert!(!s.live);
         assert_eq!(s.committed, 0);
     }

@@ -261,6 +261,12 @@ struct CoordinatorAddr {
 }
 
 impl CoordinatorAddr {
+    /// A client connection to the coordinator, both sides proven.
+    async fn client(&self) -> anyhow::Result<Client> {
+        let key = self.key(CLIENT_CONNECT)?;
+        Ok(Client::connect(&self.coordinator, &key, CLIENT_CONNECT).await?)
+    }
+
     /// The cluster key. A process started in the same breath as its
     /// coordinator may look before the coordinator created the key: while
     /// the file is missing and the coordinator does not answer yet, wait
@@ -691,9 +697,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 
 fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
-        let addr = &args.coordinator.coordinator;
-        let mut client =
-            Client::connect(addr, &args.coordinator.key(CLIENT_CONNECT)?, CLIENT_CONNECT).await?;
+        let mut client = args.coordinator.client().await?;
         // Proposing to a cluster still forming works (nodes catch up), but
         // its first values would wait on retries: give it a moment.
         let ready = client
@@ -720,12 +724,7 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
 
 fn run_status(args: StatusArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
-        let mut client = Client::connect(
-            &args.coordinator.coordinator,
-            &args.coordinator.key(CLIENT_CONNECT)?,
-            CLIENT_CONNECT,
-        )
-        .await?;
+        let mut client = args.coordinator.client().await?;
         let summary = status::summarize(&client.status().await?);
         print_json_or_text(args.json, &summary, || {
             status::render(&summary, &Palette::for_stdout())
@@ -740,12 +739,7 @@ fn run_partition(
     b: Vec<paxos::core::NodeId>,
 ) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
-        let mut client = Client::connect(
-            &args.coordinator,
-            &args.key(CLIENT_CONNECT)?,
-            CLIENT_CONNECT,
-        )
-        .await?;
+        let mut client = args.client().await?;
         let heal = a.is_empty() && b.is_empty();
         client.partition(a.clone(), b.clone()).await?;
         match heal {
@@ -758,12 +752,7 @@ fn run_partition(
 
 fn run_shutdown(args: CoordinatorAddr) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
-        let mut client = Client::connect(
-            &args.coordinator,
-            &args.key(CLIENT_CONNECT)?,
-            CLIENT_CONNECT,
-        )
-        .await?;
+        let mut client = args.client().await?;
         client.shutdown().await?;
         println!("cluster stopped");
         Ok(())
