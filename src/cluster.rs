@@ -179,7 +179,10 @@ impl Default for Tunables {
         let core = Config::new(1);
         Tunables {
             window: core.window,
-            batch: core.batch,
+            // The lab commits one client value per position, so every value
+            // has a position of its own in verdicts, traces and pictures;
+            // `--batch` lets a leader fold queued values (the core's default).
+            batch: 1,
             max_prepares: 3,
             max_jump: ballot_bound::DEFAULT_MAX_JUMP,
         }

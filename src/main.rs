@@ -347,7 +347,7 @@ struct NodeArgs {
     #[arg(long, default_value_t = paxos::core::Config::new(1).window as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     window: u32,
     /// Client values per position when it leads.
-    #[arg(long, default_value_t = paxos::core::Config::new(1).batch as u32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    #[arg(long, default_value_t = paxos::cluster::Tunables::default().batch as u32, value_parser = clap::value_parser!(u32).range(1..=65536))]
     batch: u32,
 }
 

@@ -12,7 +12,7 @@ use crate::actors::{
 use crate::attack::Attack;
 use crate::auth::{handshake_bytes, verify_handshake, Identity};
 use crate::cluster::{ClusterSpec, Defences, Member, Mode, Saved, Signing, Tunables};
-use crate::core::{Config, NodeId};
+use crate::core::NodeId;
 use crate::wire::Packet;
 use actix::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,9 +70,9 @@ impl NodeOptions {
     }
 
     /// A node of the coordinator at `coordinator`, listening on a port the
-    /// OS picks, in memory, honest, with the core's default window and batch.
+    /// OS picks, in memory, honest, with the lab's default window and batch.
     pub fn new(coordinator: &str, cluster_key: ClusterKey) -> Self {
-        let core = Config::new(1);
+        let lab = crate::cluster::Tunables::default();
         NodeOptions {
             cluster_key,
             listen: "127.0.0.1:0".into(),
@@ -85,8 +85,8 @@ impl NodeOptions {
             max_prepares: 3,
             id: None,
             connect_timeout: Duration::from_secs(5),
-            window: core.window,
-            batch: core.batch,
+            window: lab.window,
+            batch: lab.batch,
             auth: true,
             announce: true,
             bft: false,

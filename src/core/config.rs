@@ -21,7 +21,10 @@ pub struct Config {
     pub grace_ticks: u64,
     /// Positions this proposer keeps in flight at once (pipelining).
     pub window: usize,
-    /// Most client values one position carries (batching).
+    /// Most client values one position carries: a ceiling. A leader
+    /// proposes a value at once while its window has room and folds what
+    /// queued meanwhile into one position when a slot frees, as OmniPaxos
+    /// does, so a busy leader batches without being told to.
     pub batch: usize,
     /// Distinct nodes whose Prepared (phase 1) or Accept (phase 2) make a
     /// quorum: a majority in classic mode, [`bft_quorum`] in BFT mode.
@@ -47,7 +50,7 @@ impl Config {
             sync_ticks: 25,
             grace_ticks: 5,
             window: 4,
-            batch: 1,
+            batch: 1024,
             quorum: majority(n),
             loopback: false,
         }

@@ -269,6 +269,11 @@ pub trait Process: Send {
     fn id(&self) -> NodeId;
     /// React to one input.
     fn step(&mut self, input: Input) -> Vec<Output>;
+    /// React to one input, appending the outputs to `out` (what `step`
+    /// returns, in the same order), so a driver can reuse one buffer.
+    fn step_into(&mut self, input: Input, out: &mut Vec<Output>) {
+        out.extend(self.step(input));
+    }
     /// The committed log, position by position.
     fn log(&self) -> &BTreeMap<Pos, Value>;
 }

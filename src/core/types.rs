@@ -26,13 +26,28 @@ pub type Pos = u64;
 /// In JSON a one-value batch is the plain string (so `demo --json` logs read
 /// `["v0", "v1"]`) and a larger batch an array; binary encodings (postcard,
 /// what is signed and sent) always use the sequence.
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Default, Eq, PartialOrd, Ord)]
 pub struct Value(Arc<[String]>);
+
+/// Equal when they share one allocation (the common case: an Accept echoes
+/// the very batch its Propose carried), else compared value by value. So a
+/// leader matching an Accept of a 1,000-value batch compares one pointer.
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.hash(h)
+    }
+}
 
 impl Value {
     /// A batch of one client value.
     pub fn one(v: impl Into<String>) -> Self {
-        Value(Arc::from(vec![v.into()]))
+        Value(Arc::from([v.into()]))
     }
 
     /// A batch of several client values, in order.
@@ -41,6 +56,11 @@ impl Value {
     }
 
     /// The client values of this batch, in order.
+    /// Whether `other` is this very batch in memory (not just equal).
+    pub fn shares(&self, other: &Value) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     pub fn items(&self) -> &[String] {
         &self.0
     }

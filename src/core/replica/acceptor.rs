@@ -15,7 +15,7 @@ impl Replica {
         if ballot.node != from {
             return; // a ballot belongs to the node that uses it
         }
-        if self.log.contains_key(&pos) {
+        if self.is_committed(pos) {
             // The asker is behind: it learns first, then asks again from
             // its new first gap.
             self.send_commits(st, from, pos);
@@ -85,7 +85,7 @@ impl Replica {
         if ballot.node != from {
             return;
         }
-        if let Some(v) = self.log.get(&pos) {
+        if let Some(v) = self.committed_at(pos) {
             let value = v.clone();
             self.send(st, from, Message::Commit { pos, value });
             return;

@@ -9,14 +9,28 @@ use crate::core::types::{NodeId, Pos, Value};
 use crate::core::{Event, Write};
 
 impl Replica {
+    /// What was committed at `pos`. The log holds every position below the
+    /// first gap, so when it holds no more than that (the steady state) a
+    /// position at or above the gap is answered without searching it.
+    pub(super) fn committed_at(&self, pos: Pos) -> Option<&Value> {
+        if pos >= self.gap && self.log.len() as u64 == self.gap {
+            return None;
+        }
+        self.log.get(&pos)
+    }
+
+    pub(super) fn is_committed(&self, pos: Pos) -> bool {
+        pos < self.gap || self.committed_at(pos).is_some()
+    }
+
     pub(super) fn advance_gap(&mut self) {
-        while self.log.contains_key(&self.gap) {
+        while self.log.len() as u64 > self.gap && self.log.contains_key(&self.gap) {
             self.gap += 1;
         }
     }
 
     pub(super) fn learn(&mut self, st: &mut Step, pos: Pos, value: Value) {
-        if let Some(kept) = self.log.get(&pos) {
+        if let Some(kept) = self.committed_at(pos) {
             if *kept != value {
                 let kept = kept.clone();
                 Self::event(
@@ -53,9 +67,8 @@ impl Replica {
                         value: own.clone(),
                     },
                 );
-                for v in own.items().iter().rev() {
-                    self.queue.push_front(v.clone());
-                }
+                self.queued += own.len();
+                self.queue.push_front(own);
             }
         }
         Self::event(st, Event::Committed { pos, value });

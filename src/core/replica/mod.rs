@@ -58,7 +58,7 @@ use super::message::Message;
 use super::types::{Ballot, NodeId, Pos, Value};
 use super::{Durable, Event, Input, Output, Process, Write};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Most Commits sent in answer to one `CatchUp`.
 const CATCH_UP_BATCH: usize = 64;
@@ -121,12 +121,39 @@ struct Slot {
     /// What was proposed, in `ballot`.
     value: Value,
     ballot: Ballot,
-    accepts: BTreeSet<NodeId>,
+    accepts: Voters,
     /// The tick at which to re-send the Propose.
     deadline: u64,
     attempts: u32,
     /// The tick of the last Propose sent, to measure commit latency.
     sent_at: u64,
+}
+
+/// Distinct voters: a bitmask for ids below 128, a sorted list above, so
+/// counting a quorum allocates nothing in any cluster a lab runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+struct Voters {
+    low: u128,
+    high: Vec<NodeId>,
+}
+
+impl Voters {
+    fn insert(&mut self, id: NodeId) {
+        if id < 128 {
+            self.low |= 1 << id;
+        } else if let Err(at) = self.high.binary_search(&id) {
+            self.high.insert(at, id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.low.count_ones() as usize + self.high.len()
+    }
+
+    fn clear(&mut self) {
+        self.low = 0;
+        self.high.clear();
+    }
 }
 
 /// An honest Multi-Paxos replica. See the module docs for the rules it keeps.
@@ -142,7 +169,10 @@ pub struct Replica {
     log: BTreeMap<Pos, Value>,
     /// The first position not in `log` (everything below is committed).
     gap: Pos,
-    queue: VecDeque<String>,
+    /// Client batches not yet bound to a position, as they arrived.
+    queue: VecDeque<Value>,
+    /// How many client values `queue` holds.
+    queued: usize,
     prep: Option<Prep>,
     lead: Option<Lead>,
     slots: BTreeMap<Pos, Slot>,
@@ -159,6 +189,10 @@ pub struct Replica {
     srtt: u64,
     next_sync: u64,
     syncs: u64,
+    /// Messages to self of the step under way; empty between steps (kept
+    /// only so each step does not allocate its own).
+    #[serde(skip)]
+    local: VecDeque<Message>,
 }
 
 /// Outputs being gathered during one `step`, plus messages to self.
@@ -180,6 +214,7 @@ impl Replica {
             log: BTreeMap::new(),
             gap: 0,
             queue: VecDeque::new(),
+            queued: 0,
             prep: None,
             lead: None,
             slots: BTreeMap::new(),
@@ -189,6 +224,7 @@ impl Replica {
             srtt: 0,
             next_sync,
             syncs: 0,
+            local: VecDeque::new(),
         }
     }
 
@@ -236,7 +272,7 @@ impl Replica {
 
     /// Client values not yet bound to a position.
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.queued
     }
 
     /// Positions this node is currently proposing at.
@@ -396,9 +432,16 @@ impl Process for Replica {
     }
 
     fn step(&mut self, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.step_into(input, &mut out);
+        out
+    }
+
+    fn step_into(&mut self, input: Input, out: &mut Vec<Output>) {
+        let start = out.len();
         let mut st = Step {
-            out: Vec::new(),
-            local: VecDeque::new(),
+            out: std::mem::take(out),
+            local: std::mem::take(&mut self.local),
         };
         match input {
             Input::Deliver { from, msg } => self.on_message(&mut st, from, msg),
@@ -407,7 +450,10 @@ impl Process for Replica {
                 self.on_tick(&mut st);
             }
             Input::Request { value } => {
-                self.queue.extend(value.items().iter().cloned());
+                if !value.is_empty() {
+                    self.queued += value.len();
+                    self.queue.push_back(value);
+                }
                 self.fill_window(&mut st);
             }
         }
@@ -417,8 +463,13 @@ impl Process for Replica {
         }
         // Writes first, so a driver that works through the outputs in order
         // persists before it sends (the order among the rest is kept).
-        st.out.sort_by_key(|o| !matches!(o, Output::Persist(_)));
-        st.out
+        let later = |o: &Output| !matches!(o, Output::Persist(_));
+        let tail = &mut st.out[start..];
+        if !tail.is_sorted_by_key(later) {
+            tail.sort_by_key(later);
+        }
+        *out = st.out;
+        self.local = st.local;
     }
 
     fn log(&self) -> &BTreeMap<Pos, Value> {

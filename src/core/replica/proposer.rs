@@ -3,7 +3,7 @@
 //! a quorum of `Accept`, then `Commit`), with client values batched per
 //! position, retries with backoff, and preemption by higher ballots.
 
-use super::{Lead, Prep, Replica, Slot, Step};
+use super::{Lead, Prep, Replica, Slot, Step, Voters};
 use crate::core::message::Message;
 use crate::core::types::{Ballot, NodeId, Pos, Value};
 use crate::core::{Event, Output};
@@ -95,7 +95,7 @@ impl Replica {
     /// in flight (recovered), so every other one from the lead on is free.
     pub(super) fn next_free(&mut self) -> Pos {
         let mut p = self.cursor.max(self.gap);
-        while self.log.contains_key(&p) || self.slots.contains_key(&p) {
+        while self.is_committed(p) || self.slots.contains_key(&p) {
             p += 1;
         }
         self.cursor = p + 1;
@@ -112,8 +112,7 @@ impl Replica {
             return;
         };
         while self.slots.len() < self.cfg.window.max(1) && !self.queue.is_empty() {
-            let take = self.cfg.batch.max(1).min(self.queue.len());
-            let own = Value::batch(self.queue.drain(..take).collect());
+            let own = self.next_batch();
             let pos = self.next_free();
             let deadline = self.now + self.rto(0);
             self.slots.insert(
@@ -122,7 +121,7 @@ impl Replica {
                     own: Some(own.clone()),
                     value: own.clone(),
                     ballot: lead.ballot,
-                    accepts: BTreeSet::new(),
+                    accepts: Voters::default(),
                     deadline,
                     attempts: 0,
                     sent_at: self.now,
@@ -137,6 +136,38 @@ impl Replica {
                 },
             );
         }
+    }
+
+    /// The next client batch to propose: up to `batch` values from the
+    /// front of the queue. A queued batch that fits goes as it is (a value
+    /// that arrived while the window had room is proposed without a copy);
+    /// values that queued up while the window was full go out together, so
+    /// `batch` is a ceiling, not what makes a leader fast.
+    fn next_batch(&mut self) -> Value {
+        let ceiling = self.cfg.batch.max(1);
+        let front = self.queue.front().map_or(0, Value::len);
+        let next = self.queue.get(1).map_or(usize::MAX, Value::len);
+        if front <= ceiling && front.saturating_add(next) > ceiling {
+            let v = self.queue.pop_front().expect("queue is not empty");
+            self.queued -= v.len();
+            return v;
+        }
+        let mut items = Vec::with_capacity(ceiling.min(self.queued));
+        while items.len() < ceiling {
+            let Some(v) = self.queue.pop_front() else {
+                break;
+            };
+            let room = ceiling - items.len();
+            if v.len() <= room {
+                items.extend_from_slice(v.items());
+            } else {
+                items.extend_from_slice(&v.items()[..room]);
+                self.queue
+                    .push_front(Value::batch(v.items()[room..].to_vec()));
+            }
+        }
+        self.queued -= items.len();
+        Value::batch(items)
     }
 
     /// Phase 1 for every position from the first gap on, in a new ballot.
@@ -172,7 +203,7 @@ impl Replica {
             .slots
             .values()
             .find_map(|s| s.own.clone())
-            .or_else(|| self.queue.front().map(|v| Value::one(v.clone())))
+            .or_else(|| self.queue.front().map(|v| Value::one(v.items()[0].clone())))
             .unwrap_or_default();
         Self::event(
             st,
@@ -279,7 +310,7 @@ impl Replica {
         // Paxos's rule, per position: the highest-ballot value reported.
         let mut reported: BTreeMap<Pos, (Ballot, Value)> = BTreeMap::new();
         for (pos, b, v) in prep.promises.into_values().flatten() {
-            if pos < from || self.log.contains_key(&pos) {
+            if pos < from || self.is_committed(pos) {
                 continue;
             }
             match reported.get(&pos) {
@@ -302,7 +333,7 @@ impl Replica {
                 own: None,
                 value: report.clone().unwrap_or_default(),
                 ballot,
-                accepts: BTreeSet::new(),
+                accepts: Voters::default(),
                 deadline,
                 attempts: 0,
                 sent_at: now,

@@ -34,8 +34,13 @@ struct Net {
 }
 
 impl Net {
+    /// One client value per position, so tests can count positions.
     fn new(n: usize, seed: u64) -> Self {
-        Net::with_config(Config::new(n), seed)
+        let cfg = Config {
+            batch: 1,
+            ..Config::new(n)
+        };
+        Net::with_config(cfg, seed)
     }
 
     fn with_config(cfg: Config, seed: u64) -> Self {
@@ -598,6 +603,61 @@ fn a_stable_leader_commits_with_one_propose_accept_commit_fan_out() {
             assert_eq!(net.log(i).len(), 4);
         }
     }
+}
+
+/// A leader with room proposes a request's own value (no copy); values that
+/// queue while its window is full go out together, never more than `batch`
+/// a position, and a client batch above the ceiling is split.
+#[test]
+fn a_busy_leader_folds_what_queued_into_positions_up_to_its_ceiling() {
+    let cfg = Config {
+        window: 1,
+        batch: 4,
+        ..Config::new(3)
+    };
+    let mut net = Net::with_config(cfg, 5);
+    net.input(
+        0,
+        Input::Request {
+            value: "warm".into(),
+        },
+    );
+    net.run(100);
+    assert!(net.nodes[0].leading());
+    let first = Value::from("x0");
+    let out = net.nodes[0].step(Input::Request {
+        value: first.clone(),
+    });
+    let proposed = out.iter().find_map(|o| match o {
+        Output::Broadcast {
+            msg: Message::Propose { value, .. },
+        } => Some(value.clone()),
+        _ => None,
+    });
+    let proposed = proposed.expect("a leader with room proposes at once");
+    assert!(proposed.shares(&first), "not copied");
+    net.route(0, out);
+    for i in 1..7 {
+        let value = format!("x{i}").into();
+        net.input(0, Input::Request { value });
+    }
+    let big = Value::batch((0..6).map(|i| format!("y{i}")).collect());
+    net.input(0, Input::Request { value: big });
+    net.run(300);
+    let sizes: Vec<usize> = net.log(0).values().map(Value::len).collect();
+    assert_eq!(sizes, [1, 1, 4, 4, 4], "x1..x6 and y0..y5 in fours");
+    let flat: Vec<&str> = net
+        .log(0)
+        .values()
+        .flat_map(|v| v.items())
+        .map(String::as_str)
+        .collect();
+    let want: Vec<String> = ["warm".to_string()]
+        .into_iter()
+        .chain((0..7).map(|i| format!("x{i}")))
+        .chain((0..6).map(|i| format!("y{i}")))
+        .collect();
+    assert_eq!(flat, want, "client order kept");
 }
 
 /// Values queued while the window is full share positions, up to `batch`
