@@ -34,13 +34,21 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Ed25519 checks made by every keyring of this process (cache hits aside).
 static VERIFIES: AtomicU64 = AtomicU64::new(0);
 
 /// Checks a keyring answered from its cache instead.
 static HITS: AtomicU64 = AtomicU64::new(0);
+
+/// Packet and message signatures this process made (each a distinct one).
+static SIGNS: AtomicU64 = AtomicU64::new(0);
+
+/// How many signatures this process has made so far (handshakes aside).
+pub fn signs_done() -> u64 {
+    SIGNS.load(Ordering::Relaxed)
+}
 
 /// How many ed25519 signature checks this process has made so far.
 pub fn verifies_done() -> u64 {
@@ -89,8 +97,9 @@ fn digest(from: NodeId, key: &VerifyingKey, bytes: &[u8], sig: &[u8; 64]) -> [u8
 }
 
 /// Separates this project's packet signatures from any other use of the same
-/// keys (the handshake has its own tag). v2: the body is postcard, not JSON.
-pub const DOMAIN: &[u8] = b"paxos/packet/v2";
+/// keys (the handshake has its own tag). v2: the body is postcard, not JSON;
+/// v3: values enter as their digests.
+pub const DOMAIN: &[u8] = b"paxos/packet/v3";
 
 /// Why a signature was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,6 +241,7 @@ impl Identity {
 
     /// Sign `bytes` (a packet's signing bytes, see [`crate::wire`]).
     pub fn sign_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        SIGNS.fetch_add(1, Ordering::Relaxed);
         match &self.key {
             Secret::Ed25519(k) => k.sign(bytes).to_bytes().to_vec(),
             Secret::Modelled(p) => token(p, bytes).to_vec(),
@@ -285,9 +295,11 @@ pub struct Signed {
 pub struct Keyring {
     scheme: Scheme,
     keys: BTreeMap<NodeId, Key>,
-    verified: Mutex<Verified>,
-    /// Curve checks this keyring made (cache hits aside).
-    checks: AtomicU64,
+    /// Shared with [`Keyring::sharing`] copies (a verifier on another
+    /// core warms it); a plain `clone` starts afresh.
+    verified: Arc<Mutex<Verified>>,
+    /// Curve checks this keyring (and its sharing copies) made, cache hits aside.
+    checks: Arc<AtomicU64>,
 }
 
 /// A peer's verifying key, in the keyring's scheme.
@@ -335,6 +347,19 @@ impl Keyring {
         };
         self.keys.insert(id, key);
         true
+    }
+
+    /// A copy with the same keys that shares this keyring's cache: what it
+    /// verifies, this one then finds verified. A cache entry is keyed by
+    /// signer, key, bytes and signature, so a copy whose keys are older
+    /// can only add entries that are true under the keys they name.
+    pub fn sharing(&self) -> Keyring {
+        Keyring {
+            scheme: self.scheme,
+            keys: self.keys.clone(),
+            verified: Arc::clone(&self.verified),
+            checks: Arc::clone(&self.checks),
+        }
     }
 
     /// An empty keyring that checks `scheme`'s signatures.

@@ -150,6 +150,10 @@ pub struct BenchReport {
     pub verifies_per_position: f64,
     /// Checks per position per node a keyring's cache answered instead.
     pub spared_per_position: f64,
+    /// Signatures made per committed position, all nodes together: each is
+    /// a distinct signature, so this is how many distinct signatures a
+    /// position's messages carry (what a node could at best check once each).
+    pub signatures_per_position: f64,
     /// This machine's ed25519 sign and verify time, measured in the same
     /// run, in µs: the limit the signed figures read against.
     pub sign_us: f64,
@@ -238,10 +242,12 @@ impl BenchReport {
             return out;
         }
         out + &format!(
-            "{:>14.1} ed25519 checks per position per node (and {:.1} answered by the cache)\n\
+            "{:>14.1} ed25519 checks per position per node (and {:.1} answered by the cache), \
+             of {:.1} distinct signatures a position's messages carry\n\
              {:>14.1} verify-times per position  (ed25519 here: sign {:.1} µs, verify {:.1} µs)\n",
             self.verifies_per_position,
             self.spared_per_position,
+            self.signatures_per_position,
             self.verify_times_per_position,
             self.sign_us,
             self.verify_us
@@ -250,11 +256,12 @@ impl BenchReport {
 
     /// Fill in the signature figures: `checks` curve checks were made
     /// while it measured.
-    fn with_signatures(mut self, (checks, spared): (u64, u64)) -> Self {
+    fn with_signatures(mut self, (checks, spared, signs): (u64, u64, u64)) -> Self {
         let (sign, verify) = ed25519_baseline();
         let per = self.rounds.max(1) as f64 * self.nodes.max(1) as f64;
         self.verifies_per_position = checks as f64 / per;
         self.spared_per_position = spared as f64 / per;
+        self.signatures_per_position = signs as f64 / self.rounds.max(1) as f64;
         self.sign_us = sign;
         self.verify_us = verify;
         self.verify_times_per_position = 1.0 / (self.rounds_per_sec.max(1e-9) * verify * 1e-6);
@@ -473,6 +480,7 @@ impl Handler<Finish> for Client {
             bft: cfg.bft,
             verifies_per_position: 0.0,
             spared_per_position: 0.0,
+            signatures_per_position: 0.0,
             sign_us: 0.0,
             verify_us: 0.0,
             verify_times_per_position: 0.0,
@@ -529,7 +537,13 @@ async fn measure(
     done: tokio::sync::oneshot::Receiver<()>,
     cfg: &BenchConfig,
 ) -> Result<BenchReport, BenchError> {
-    let counts = || (crate::auth::verifies_done(), crate::auth::verifies_spared());
+    let counts = || {
+        (
+            crate::auth::verifies_done(),
+            crate::auth::verifies_spared(),
+            crate::auth::signs_done(),
+        )
+    };
     let before = counts();
     match cfg.limit {
         Limit::Time(d) => actix_rt::time::sleep(d).await,
@@ -541,7 +555,9 @@ async fn measure(
         .map_err(|_| BenchError::ClientGone)?;
     let after = counts();
     Ok(match cfg.auth {
-        true => report.with_signatures((after.0 - before.0, after.1 - before.1)),
+        true => {
+            report.with_signatures((after.0 - before.0, after.1 - before.1, after.2 - before.2))
+        }
         false => report,
     })
 }
@@ -570,6 +586,7 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     // Node i runs on arbiter i mod threads; the client and the network stay
     // on the caller's thread (arbiter 0).
     let arbiters: Vec<Arbiter> = (1..cfg.threads).map(|_| Arbiter::new()).collect();
+    let verifiers = crate::actors::verifiers(spec.signs(), n);
     let client = Client::create(|ctx| {
         let me = ctx.address();
         for id in 0..n as NodeId {
@@ -579,6 +596,7 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
                     0 => None,
                     t => Some(arbiters[t - 1].handle()),
                 },
+                verifier: verifiers.as_ref().map(|v| v.for_node(id)),
                 ..Wiring::new(
                     network.clone().recipient(),
                     me.clone().recipient(),

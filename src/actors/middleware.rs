@@ -9,10 +9,13 @@ use super::messages::{
     DebugInfo, Deliver, GetStatus, Incoming, NodeCommand, NodeStatus, Outgoing, Transmit,
 };
 use super::node::NodeActor;
+use super::verifier::{Checked, Precheck, Verifier};
+use crate::auth::Keyring;
 use crate::middleware::{Shield, Verdict};
 use crate::node;
 use crate::storage::ProofLog;
 use actix::prelude::*;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Middleware {
@@ -22,6 +25,9 @@ pub struct Middleware {
     coordinator: Recipient<DebugInfo>,
     tick: Duration,
     proofs: Option<ProofLog>,
+    /// Checks incoming signatures on another core, with a copy of the
+    /// shield's keys that shares its cache (renewed when keys change).
+    verifier: Option<(Addr<Verifier>, Arc<Keyring>)>,
 }
 
 impl Middleware {
@@ -39,7 +45,19 @@ impl Middleware {
             coordinator,
             tick,
             proofs: None,
+            verifier: None,
         }
+    }
+
+    /// Have `verifier` check incoming signatures first (see [`Verifier`]).
+    pub fn with_verifier(mut self, verifier: Option<Addr<Verifier>>) -> Self {
+        self.verifier = verifier.map(|v| (v, Arc::new(self.shield.keys().sharing())));
+        self
+    }
+
+    fn take(&mut self, packet: crate::wire::Packet) {
+        let v = self.shield.incoming(packet);
+        self.apply(v);
     }
 
     /// Append the shield's new proofs to `log` from now on.
@@ -117,9 +135,24 @@ impl Handler<Outgoing> for Middleware {
 
 impl Handler<Incoming> for Middleware {
     type Result = ();
-    fn handle(&mut self, Incoming(packet): Incoming, _: &mut Context<Self>) {
-        let v = self.shield.incoming(packet);
-        self.apply(v);
+    fn handle(&mut self, Incoming(packet): Incoming, ctx: &mut Context<Self>) {
+        match &self.verifier {
+            // Every packet goes through the verifier, so they come back in
+            // the order they arrived.
+            Some((verifier, keys)) => verifier.do_send(Precheck {
+                packet,
+                keys: Arc::clone(keys),
+                back: ctx.address().recipient(),
+            }),
+            None => self.take(packet),
+        }
+    }
+}
+
+impl Handler<Checked> for Middleware {
+    type Result = ();
+    fn handle(&mut self, Checked(packet): Checked, _: &mut Context<Self>) {
+        self.take(packet);
     }
 }
 
@@ -138,6 +171,9 @@ impl Handler<NodeCommand> for Middleware {
                             );
                         }
                     }
+                }
+                if let Some((_, keys)) = self.verifier.as_mut() {
+                    *keys = Arc::new(self.shield.keys().sharing());
                 }
             }
             NodeCommand::Exit => {

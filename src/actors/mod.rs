@@ -24,6 +24,7 @@ mod messages;
 mod middleware;
 mod network;
 mod node;
+mod verifier;
 
 pub use coordinator::{
     Admit, Coordinator, GetProgress, GetRegistry, GetStatuses, NodeLost, Profile, Progress,
@@ -33,6 +34,7 @@ pub use messages::*;
 pub use middleware::Middleware;
 pub use network::{CutLinks, HealLinks, Join, NetRecord, Network, TakeLost, TakeNetRecords};
 pub use node::{NodeActor, Persist};
+pub use verifier::{Checked, Precheck, Verifier, Verifiers};
 
 use crate::cluster::Member;
 use crate::storage::ProofLog;
@@ -75,6 +77,8 @@ pub struct Wiring {
     pub arbiter: Option<ArbiterHandle>,
     /// Told if the node halts for good (its store failed).
     pub fatal: Option<Recipient<Fatal>>,
+    /// Checks incoming signatures on another core first ([`verifier`]).
+    pub verifier: Option<Addr<Verifier>>,
 }
 
 impl Wiring {
@@ -88,8 +92,15 @@ impl Wiring {
             proofs: None,
             arbiter: None,
             fatal: None,
+            verifier: None,
         }
     }
+}
+
+/// Verifier threads for the nodes of this process, when signatures are on
+/// and a core is free for them.
+pub fn verifiers(signs: bool, nodes: usize) -> Option<Verifiers> {
+    signs.then(|| Verifiers::start(nodes)).flatten()
 }
 
 /// Start `member` as a `NodeActor` behind its `Middleware` (both on one
@@ -107,6 +118,7 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
         proofs,
         arbiter,
         fatal,
+        verifier,
     } = w;
     let build = move |ctx: &mut Context<Middleware>| {
         // Started from inside the middleware's context: the same thread.
@@ -120,7 +132,9 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
         .with_store(store)
         .with_fatal(fatal)
         .start();
-        Middleware::new(shield, node, network, coordinator, TICK).with_proofs(proofs)
+        Middleware::new(shield, node, network, coordinator, TICK)
+            .with_proofs(proofs)
+            .with_verifier(verifier)
     };
     match arbiter {
         None => Middleware::create(build),

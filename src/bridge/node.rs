@@ -187,6 +187,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         store: durable.into_store(),
         proofs,
         fatal: Some(bridge.clone().recipient()),
+        verifier: crate::actors::verifiers(spec.signs(), 1).map(|v| v.for_node(id)),
         ..Wiring::new(bridge.clone().recipient(), bridge.clone().recipient(), seed)
     };
     let middleware = spawn_node(member, wiring);

@@ -15,7 +15,7 @@ mod types;
 pub use config::{bft_faults, bft_quorum, mode_config, BftError, Config};
 pub use message::Message;
 pub use replica::{AcceptorSlot, Replica};
-pub use types::{majority, Ballot, NodeId, Pos, Value};
+pub use types::{digest_form, majority, Ballot, NodeId, Pos, Value};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

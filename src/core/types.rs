@@ -5,8 +5,10 @@
 //! simulator and a model checker unchanged.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use std::cell::Cell;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A node of the cluster, numbered `0..n` everywhere (output, flags, JSON).
 pub type NodeId = u32;
@@ -26,57 +28,118 @@ pub type Pos = u64;
 /// In JSON a one-value batch is the plain string (so `demo --json` logs read
 /// `["v0", "v1"]`) and a larger batch an array; binary encodings (postcard,
 /// what is signed and sent) always use the sequence.
-#[derive(Clone, Default, Eq, PartialOrd, Ord)]
-pub struct Value(Arc<[String]>);
+#[derive(Clone, Default)]
+pub struct Value(Arc<Batch>);
+
+/// A batch and, once something signed or checked it, its digest.
+#[derive(Default)]
+struct Batch {
+    items: Vec<String>,
+    digest: OnceLock<[u8; 32]>,
+}
 
 /// Equal when they share one allocation (the common case: an Accept echoes
 /// the very batch its Propose carried), else compared value by value. So a
 /// leader matching an Accept of a 1,000-value batch compares one pointer.
 impl PartialEq for Value {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+        Arc::ptr_eq(&self.0, &other.0) || self.0.items == other.0.items
+    }
+}
+
+impl Eq for Value {}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Value {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.items.cmp(&other.0.items)
     }
 }
 
 impl std::hash::Hash for Value {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.0.hash(h)
+        self.0.items.hash(h)
     }
+}
+
+thread_local! {
+    /// Set while [`digest_form`] serializes: values then encode as digests.
+    static DIGEST_FORM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f` with every [`Value`] it serializes encoded as its 32-byte
+/// [`Value::digest`] instead of its items: what a signature covers, so a
+/// batch is hashed once (per process) however many messages, echoes and
+/// certificates carry it and sign or check it, while the value itself
+/// travels beside the signature. Deterministic: the digest depends on the
+/// items alone.
+pub fn digest_form<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DIGEST_FORM.with(|d| d.set(self.0));
+        }
+    }
+    let _reset = Reset(DIGEST_FORM.with(|d| d.replace(true)));
+    f()
 }
 
 impl Value {
     /// A batch of one client value.
     pub fn one(v: impl Into<String>) -> Self {
-        Value(Arc::from([v.into()]))
+        Value::batch(vec![v.into()])
     }
 
     /// A batch of several client values, in order.
     pub fn batch(values: Vec<String>) -> Self {
-        Value(Arc::from(values))
+        Value(Arc::new(Batch {
+            items: values,
+            digest: OnceLock::new(),
+        }))
     }
 
     /// The client values of this batch, in order.
+    /// SHA-256 of the batch (its length, then each value's length and
+    /// bytes), computed once per batch in memory.
+    pub fn digest(&self) -> [u8; 32] {
+        *self.0.digest.get_or_init(|| {
+            let mut h = Sha256::new();
+            h.update(b"paxos/value/v1");
+            h.update((self.len() as u64).to_le_bytes());
+            for v in self.items() {
+                h.update((v.len() as u64).to_le_bytes());
+                h.update(v.as_bytes());
+            }
+            h.finalize().into()
+        })
+    }
+
     /// Whether `other` is this very batch in memory (not just equal).
     pub fn shares(&self, other: &Value) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
     pub fn items(&self) -> &[String] {
-        &self.0
+        &self.0.items
     }
 
     /// How many client values the batch holds.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.items.is_empty()
     }
 
     /// The value itself when the batch holds exactly one.
     pub fn single(&self) -> Option<&str> {
-        match &self.0[..] {
+        match self.items() {
             [v] => Some(v),
             _ => None,
         }
@@ -109,10 +172,10 @@ impl PartialEq<&str> for Value {
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0[..] {
+        match self.items() {
             [v] => f.write_str(v),
             [] => f.write_str("(empty batch)"),
-            [first, .., last] => write!(f, "{first}…{last} ({} values)", self.0.len()),
+            [first, .., last] => write!(f, "{first}…{last} ({} values)", self.len()),
         }
     }
 }
@@ -121,7 +184,7 @@ impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.single() {
             Some(v) => write!(f, "{v:?}"),
-            None => f.debug_list().entries(self.0.iter()).finish(),
+            None => f.debug_list().entries(self.items()).finish(),
         }
     }
 }
@@ -130,7 +193,8 @@ impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.single() {
             Some(v) if s.is_human_readable() => s.serialize_str(v),
-            _ => self.0.serialize(s),
+            _ if DIGEST_FORM.with(Cell::get) => s.serialize_bytes(&self.digest()),
+            _ => self.0.items.serialize(s),
         }
     }
 }

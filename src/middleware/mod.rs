@@ -294,6 +294,12 @@ impl Shield {
         &self.evidence
     }
 
+    /// The keys this shield checks signatures with (a [`Keyring::sharing`]
+    /// copy lets a verifier on another core warm its cache).
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
+    }
+
     /// Learn a peer's verifying key (from the coordinator's registry).
     pub fn add_peer_key(&mut self, id: NodeId, key: [u8; 32]) -> bool {
         self.keys.insert(id, key)

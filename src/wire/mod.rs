@@ -12,7 +12,7 @@
 pub mod proofs;
 
 use crate::auth::{AuthError, Identity, Keyring, Signed, DOMAIN};
-use crate::core::{Message, NodeId};
+use crate::core::{digest_form, Message, NodeId};
 use proofs::{BftJustified, Justification, Proof, Proven};
 use serde::{Deserialize, Serialize};
 
@@ -90,20 +90,23 @@ impl Body {
     }
 }
 
-/// The exact bytes a signature covers: a domain tag, the sender, the body.
+/// The exact bytes a signature covers: a domain tag, the sender, the body
+/// with every value as its digest ([`crate::core::digest_form`]), so a
+/// signature over a 256-value Propose hashes ~100 bytes, and each batch is
+/// hashed once however many echoes, certificates and proofs carry it.
 pub fn signing_bytes(from: NodeId, body: &Body) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(DOMAIN.len() + 4 + 64);
+    let mut bytes = Vec::with_capacity(DOMAIN.len() + 4 + 96);
     bytes.extend_from_slice(DOMAIN);
     bytes.extend_from_slice(&from.to_le_bytes());
     // postcard is compact, fast and deterministic over our types (no maps
     // with unordered keys), so equal bodies always sign the same bytes.
-    postcard::to_io(body, &mut bytes).expect("bodies always serialize");
+    digest_form(|| postcard::to_io(body, &mut bytes).expect("bodies always serialize"));
     bytes
 }
 
 /// The body part of [`signing_bytes`]: what a forgery proof carries.
 pub fn body_bytes(body: &Body) -> Vec<u8> {
-    postcard::to_allocvec(body).expect("bodies always serialize")
+    digest_form(|| postcard::to_allocvec(body).expect("bodies always serialize"))
 }
 
 impl Identity {
@@ -128,6 +131,62 @@ impl Keyring {
     /// Check a forwarded signed message.
     pub fn verify_signed(&self, s: &Signed) -> Result<(), AuthError> {
         self.verify(s.from, &Body::Paxos(s.msg.clone()), &s.sig)
+    }
+}
+
+/// Every signature `p` carries, as `(signer, signing bytes, signature)`:
+/// the packet's own and those of the signed messages inside it (echoes,
+/// certificates, witnesses, justifications, BFT proofs). What a verifier on
+/// another core checks ahead of the shield ([`precheck`]).
+pub fn signatures(p: &Packet) -> Vec<(NodeId, Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    if let Some(sig) = &p.sig {
+        out.push((p.from, signing_bytes(p.from, &p.body), sig.clone()));
+    }
+    let mut signed = |s: &Signed| {
+        out.push((
+            s.from,
+            signing_bytes(s.from, &Body::Paxos(s.msg.clone())),
+            s.sig.clone(),
+        ));
+    };
+    match &p.body {
+        Body::Echo(s) | Body::Climb { witness: s, .. } => signed(s),
+        Body::Certified { accepts, .. } => accepts.iter().for_each(&mut signed),
+        Body::Justified(j) => {
+            signed(&j.propose);
+            j.prepareds.iter().chain(&j.own).for_each(&mut signed);
+        }
+        Body::BftPrepared(proven) => proven_signatures(proven, &mut signed),
+        Body::BftPropose(j) => {
+            signed(&j.propose);
+            for proven in &j.justification {
+                proven_signatures(proven, &mut signed);
+            }
+        }
+        Body::Paxos(_) | Body::Accuse(_) => {}
+    }
+    out
+}
+
+fn proven_signatures(p: &Proven, signed: &mut impl FnMut(&Signed)) {
+    signed(&p.prepared);
+    for proof in p.proofs.iter().flatten() {
+        match proof {
+            proofs::ValueProof::Prepared { propose, .. } => signed(propose),
+            proofs::ValueProof::Committed { accepts } => accepts.iter().for_each(&mut *signed),
+        }
+    }
+}
+
+/// Check every signature `p` carries against `keys`, ignoring the
+/// answers: a keyring that shares `keys`' cache ([`Keyring::sharing`]) then
+/// finds the good ones verified. The shield still decides everything and
+/// checks a bad or unknown signature itself, so running this (on another
+/// core) changes what the shield costs, never what it concludes.
+pub fn precheck(keys: &Keyring, p: &Packet) {
+    for (from, bytes, sig) in signatures(p) {
+        let _ = keys.verify_bytes(from, &bytes, &sig);
     }
 }
 
@@ -183,5 +242,90 @@ mod tests {
         let mut short = a.sign_message(0, propose("x"));
         short.sig.truncate(10);
         assert_eq!(keys.verify_signed(&short), Err(AuthError::Malformed));
+    }
+
+    /// A value signs as its digest: the same batch signs the same bytes
+    /// however it was built, a different one different bytes, and the
+    /// signature still binds the value (altering it breaks the signature).
+    #[test]
+    fn a_signature_covers_the_values_digest() {
+        let a = Identity::from_seed(2, 0);
+        let keys = ring(&[&a]);
+        let big = |last: &str| {
+            let mut vs: Vec<String> = (0..300).map(|i| format!("value {i}")).collect();
+            vs.push(last.into());
+            Message::Propose {
+                pos: 3,
+                ballot: Ballot::new(1, 0),
+                value: crate::core::Value::batch(vs),
+            }
+        };
+        let body = |m: Message| Body::Paxos(m);
+        let bytes = signing_bytes(0, &body(big("z")));
+        assert!(bytes.len() < 100, "{} bytes signed", bytes.len());
+        assert_eq!(bytes, signing_bytes(0, &body(big("z"))));
+        assert_ne!(bytes, signing_bytes(0, &body(big("y"))));
+        let mut s = a.sign_message(0, big("z"));
+        assert_eq!(keys.verify_signed(&s), Ok(()));
+        s.msg = big("y");
+        assert_eq!(keys.verify_signed(&s), Err(AuthError::BadSignature(0)));
+    }
+
+    /// What a verifier on another core checks ahead is the packet's own
+    /// signature and every signed message inside; what it verified the
+    /// shield's keyring finds cached, and what failed stays a failure.
+    #[test]
+    fn a_precheck_warms_the_shared_cache_and_never_admits_a_bad_signature() {
+        let (a, b, c) = (
+            Identity::from_seed(4, 0),
+            Identity::from_seed(4, 1),
+            Identity::from_seed(4, 2),
+        );
+        let keys = ring(&[&a, &b, &c]);
+        let accept = |id: &Identity, from: NodeId| {
+            let msg = Message::Accept {
+                pos: 0,
+                ballot: Ballot::new(1, 0),
+                value: "x".into(),
+            };
+            id.sign_message(from, msg)
+        };
+        let body = Body::Certified {
+            commit: Message::Commit {
+                pos: 0,
+                value: "x".into(),
+            },
+            accepts: vec![accept(&a, 0), accept(&b, 1)],
+        };
+        let sig = a.sign(0, &body);
+        let packet = Packet {
+            from: 0,
+            to: None,
+            body: body.clone(),
+            sig: Some(sig.clone()),
+        };
+        assert_eq!(signatures(&packet).len(), 3, "the packet's and two Accepts");
+        let ahead = keys.sharing();
+        precheck(&ahead, &packet);
+        let checks = keys.checks_made();
+        assert_eq!(checks, 3);
+        assert_eq!(keys.verify(0, &body, &sig), Ok(()));
+        for s in [accept(&a, 0), accept(&b, 1)] {
+            assert_eq!(keys.verify_signed(&s), Ok(()));
+        }
+        assert_eq!(
+            keys.checks_made(),
+            checks,
+            "all three answered by the cache"
+        );
+        // Node 2 signs an Accept in node 1's name: precheck checks it,
+        // caches nothing, and the shield's own check still fails.
+        let forged = accept(&c, 1);
+        let bad = Packet {
+            body: Body::Echo(forged.clone()),
+            ..packet
+        };
+        precheck(&ahead, &bad);
+        assert_eq!(keys.verify_signed(&forged), Err(AuthError::BadSignature(1)));
     }
 }
