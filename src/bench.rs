@@ -87,6 +87,10 @@ pub struct BenchConfig {
     /// BFT mode (`--bft`): 2f+1 quorums, every vote a message, and with the
     /// middleware the proofs and justifications.
     pub bft: bool,
+    /// Durable nodes: each persists to a fresh directory under this one
+    /// (removed afterwards), every write fsync'd before what depends on it
+    /// is sent.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for BenchConfig {
@@ -103,6 +107,7 @@ impl Default for BenchConfig {
             seed: 42,
             threads: 1,
             bft: false,
+            data_dir: None,
         }
     }
 }
@@ -122,6 +127,8 @@ pub enum BenchError {
     Tcp(String),
     #[error("the bench client stopped before the end of the run")]
     ClientGone,
+    #[error("cannot use the data directory: {0}")]
+    Disk(String),
 }
 
 /// What a run measured (`paxos bench --json` prints exactly this).
@@ -161,6 +168,14 @@ pub struct BenchReport {
     /// 1 / (positions/s × verify time): how many verify-times of one core
     /// each committed position cost. The machine's speed cancels out.
     pub verify_times_per_position: f64,
+    /// With `--data-dir`: fsyncs per committed position per node, and this
+    /// disk's rate of one-at-a-time fdatasyncs of a small append, measured
+    /// in the same run (0 otherwise).
+    pub syncs_per_position: f64,
+    /// Steps per committed position per node that wrote something: each
+    /// would cost an fsync without group commit.
+    pub writing_steps_per_position: f64,
+    pub fsyncs_per_sec: f64,
     /// With `--transport tcp`: loopback TCP round trips per second, one at
     /// a time, measured in the same run (0 otherwise): a position over the
     /// bridge needs at least one.
@@ -228,10 +243,73 @@ pub fn ed25519_baseline() -> (f64, f64) {
     (sign, verify)
 }
 
+/// A fresh directory for one durable bench, under the user's `--data-dir`
+/// (on the disk they want measured), removed when the run ends.
+struct Disk {
+    root: std::path::PathBuf,
+}
+
+impl Disk {
+    fn create(under: &std::path::Path) -> Result<Disk, BenchError> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let root = under.join(format!("paxos-bench-{}-{stamp}", std::process::id()));
+        std::fs::create_dir_all(&root)
+            .map_err(|e| BenchError::Disk(format!("{}: {e}", root.display())))?;
+        Ok(Disk { root })
+    }
+
+    fn node(&self, id: NodeId) -> std::path::PathBuf {
+        self.root.join(format!("node-{id}"))
+    }
+
+    /// One-at-a-time fdatasyncs of a 64-byte append for about half a
+    /// second: the most sequential syncs per second this disk gives.
+    fn fsyncs_per_sec(&self) -> Result<f64, BenchError> {
+        use std::io::Write;
+        let path = self.root.join("fsync-baseline");
+        let disk = |e: std::io::Error| BenchError::Disk(format!("{}: {e}", path.display()));
+        let mut f = std::fs::File::create(&path).map_err(disk)?;
+        let start = Instant::now();
+        let mut n = 0u32;
+        while start.elapsed() < Duration::from_millis(500) || n < 10 {
+            f.write_all(&[7u8; 64]).map_err(disk)?;
+            f.sync_data().map_err(disk)?;
+            n += 1;
+        }
+        let rate = f64::from(n) / start.elapsed().as_secs_f64();
+        let _ = std::fs::remove_file(&path);
+        Ok(rate)
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
 impl BenchReport {
+    /// Fill in the durable figures: `syncs` log fsyncs while it measured.
+    fn with_syncs(mut self, (syncs, steps): (u64, u64), fsyncs_per_sec: f64) -> Self {
+        let per = self.rounds.max(1) as f64 * self.nodes.max(1) as f64;
+        self.syncs_per_position = syncs as f64 / per;
+        self.writing_steps_per_position = steps as f64 / per;
+        self.fsyncs_per_sec = fsyncs_per_sec;
+        self
+    }
+
     /// The signature figures beside their limit, when signatures ran.
     fn signature_lines(&self) -> String {
         let mut out = String::new();
+        if self.fsyncs_per_sec > 0.0 {
+            out += &format!(
+                "{:>14.2} fsyncs per position per node, for {:.2} steps that wrote (group commit); \
+                 this disk: {:.0} fsyncs/s one at a time\n",
+                self.syncs_per_position, self.writing_steps_per_position, self.fsyncs_per_sec
+            );
+        }
         if self.loopback_round_trips_per_sec > 0.0 {
             out += &format!(
                 "{:>14.0} loopback TCP round trips/s here, one at a time: positions/s is {:.2} of it\n",
@@ -484,6 +562,9 @@ impl Handler<Finish> for Client {
             sign_us: 0.0,
             verify_us: 0.0,
             verify_times_per_position: 0.0,
+            syncs_per_position: 0.0,
+            writing_steps_per_position: 0.0,
+            fsyncs_per_sec: 0.0,
             loopback_round_trips_per_sec: 0.0,
             of_loopback: 0.0,
         })
@@ -536,12 +617,15 @@ async fn measure(
     client: &Addr<Client>,
     done: tokio::sync::oneshot::Receiver<()>,
     cfg: &BenchConfig,
+    fsyncs_per_sec: Option<f64>,
 ) -> Result<BenchReport, BenchError> {
     let counts = || {
         (
             crate::auth::verifies_done(),
             crate::auth::verifies_spared(),
             crate::auth::signs_done(),
+            crate::storage::syncs_done(),
+            crate::actors::writing_steps(),
         )
     };
     let before = counts();
@@ -554,6 +638,10 @@ async fn measure(
         .await
         .map_err(|_| BenchError::ClientGone)?;
     let after = counts();
+    let report = match fsyncs_per_sec {
+        Some(rate) => report.with_syncs((after.3 - before.3, after.4 - before.4), rate),
+        None => report,
+    };
     Ok(match cfg.auth {
         true => {
             report.with_signatures((after.0 - before.0, after.1 - before.1, after.2 - before.2))
@@ -587,11 +675,25 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     // on the caller's thread (arbiter 0).
     let arbiters: Vec<Arbiter> = (1..cfg.threads).map(|_| Arbiter::new()).collect();
     let verifiers = crate::actors::verifiers(spec.signs(), n);
+    let disk = cfg.data_dir.as_deref().map(Disk::create).transpose()?;
+    let fsyncs = disk.as_ref().map(Disk::fsyncs_per_sec).transpose()?;
+    let mut stores: Vec<Option<Box<dyn crate::actors::Persist>>> = Vec::with_capacity(n);
+    for id in 0..n as NodeId {
+        stores.push(match &disk {
+            Some(d) => {
+                let (store, _) = crate::storage::Store::open(&d.node(id))
+                    .map_err(|e| BenchError::Disk(e.to_string()))?;
+                Some(Box::new(store))
+            }
+            None => None,
+        });
+    }
     let client = Client::create(|ctx| {
         let me = ctx.address();
         for id in 0..n as NodeId {
             let member = spec.member(id, || spec.identity(id));
             let wiring = Wiring {
+                store: stores[id as usize].take(),
                 arbiter: match id as usize % cfg.threads {
                     0 => None,
                     t => Some(arbiters[t - 1].handle()),
@@ -620,7 +722,7 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         client.armed = true;
         client
     });
-    let report = measure(&client, rx, cfg).await?;
+    let report = measure(&client, rx, cfg, fsyncs).await?;
     for m in &middlewares {
         m.do_send(NodeCommand::Exit);
     }
@@ -664,8 +766,10 @@ async fn all_registered(
 /// from the `DebugInfo` lines the nodes send it, so every value crosses the
 /// bridge at least twice more than in process.
 async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
-    // The baseline first, on a quiet machine, not among a cluster's remains.
+    // The baselines first, on a quiet machine, not among a cluster's remains.
     let loopback = loopback_round_trips().await?;
+    let disk = cfg.data_dir.as_deref().map(Disk::create).transpose()?;
+    let fsyncs = disk.as_ref().map(Disk::fsyncs_per_sec).transpose()?;
     use crate::actors::{Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage};
     use crate::bridge::{admission::ClusterKey, coordinator, node};
     let n = cfg.nodes;
@@ -715,6 +819,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
             batch: cfg.batch,
             announce: false,
             bft: cfg.bft,
+            data_dir: disk.as_ref().map(|d| d.node(id)),
             ..node::NodeOptions::new(&addr, key.clone())
         };
         nodes.push(actix_rt::spawn(node::run(opts)));
@@ -722,7 +827,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     // Start the clock once every node registered (and so knows its peers).
     all_registered(&coord, n).await?;
     client.do_send(Arm);
-    let report = measure(&client, rx, cfg).await?;
+    let report = measure(&client, rx, cfg, fsyncs).await?;
     coord.do_send(CoordinatorExitCommand);
     // Each node returns once it read its Exit; one that does not within a
     // second is dropped with the system.

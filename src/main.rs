@@ -213,6 +213,11 @@ struct BenchArgs {
     /// message; with --middleware the proofs and justifications too.
     #[arg(long)]
     bft: bool,
+    /// Durable nodes: each persists to a fresh directory under DIR (on the
+    /// disk to measure; removed afterwards), and the report adds fsyncs per
+    /// position beside this disk's fsync rate, measured first.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
     /// Print one JSON object on stdout instead of the report.
     #[arg(long)]
     json: bool,
@@ -930,6 +935,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         seed: 42,
         threads: args.threads as usize,
         bft: args.bft,
+        data_dir: args.data_dir,
     };
     paxos::bench::validate(&cfg)?;
     if !args.json {

@@ -217,6 +217,15 @@ pub struct Store {
     _lock: File,
 }
 
+/// fdatasyncs every store of this process made (what `paxos bench
+/// --data-dir` counts per position).
+static SYNCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many log fsyncs this process's stores made so far.
+pub fn syncs_done() -> u64 {
+    SYNCS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Store {
     /// Opens (creating if missing) the data directory `dir` with default
     /// [`Options`], and returns what it holds.
@@ -319,6 +328,7 @@ impl Store {
             .write_all(&buf)
             .map_err(io_err("append to", &self.wal_path))
             .and_then(|()| {
+                SYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.wal
                     .sync_data()
                     .map_err(io_err("fsync", &self.wal_path))

@@ -33,7 +33,7 @@ pub use coordinator::{
 pub use messages::*;
 pub use middleware::Middleware;
 pub use network::{CutLinks, HealLinks, Join, NetRecord, Network, TakeLost, TakeNetRecords};
-pub use node::{NodeActor, Persist};
+pub use node::{writing_steps, NodeActor, Persist};
 pub use verifier::{Checked, Precheck, Verifier, Verifiers};
 
 use crate::cluster::Member;
