@@ -351,8 +351,11 @@ struct NodeArgs {
     /// Positions this node keeps in flight when it leads.
     #[arg(long, default_value_t = paxos::core::Config::new(1).window as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     window: u32,
-    /// Client values per position when it leads.
-    #[arg(long, default_value_t = paxos::cluster::Tunables::default().batch as u32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    /// Most client values one position carries when it leads: a ceiling. A
+    /// leader proposes a value at once while its window has room and folds
+    /// what queued meanwhile into one position (the demo and the simulator
+    /// keep one value per position).
+    #[arg(long, default_value_t = paxos::core::Config::new(1).batch as u32, value_parser = clap::value_parser!(u32).range(1..=65536))]
     batch: u32,
 }
 

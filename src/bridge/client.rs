@@ -24,7 +24,7 @@ pub enum ProposeError {
     Bridge(#[from] BridgeError),
     #[error(
         "timed out after {timeout:?}: {} of {asked} values not committed by a majority ({}): {}",
-        .missing.len(), .quorum, .missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        .missing.len(), .quorum, first_few(.missing)
     )]
     Timeout {
         timeout: Duration,
@@ -32,6 +32,18 @@ pub enum ProposeError {
         quorum: usize,
         missing: Vec<Value>,
     },
+}
+
+/// At most this many missing values are named in a timeout.
+const NAMED: usize = 10;
+
+/// The first [`NAMED`] values, and how many more there are.
+fn first_few(values: &[Value]) -> String {
+    let mut out: Vec<String> = values.iter().take(NAMED).map(ToString::to_string).collect();
+    if values.len() > NAMED {
+        out.push(format!("and {} more", values.len() - NAMED));
+    }
+    out.join(", ")
 }
 
 impl Client {
@@ -229,5 +241,26 @@ fn merge(all: &mut ClusterStatus, page: ClusterStatus) {
             }
             None => all.nodes.push(status),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_names_the_first_ten_missing_values_and_counts_the_rest() {
+        let missing: Vec<Value> = (0..4136).map(|i| format!("x{i}").into()).collect();
+        let e = ProposeError::Timeout {
+            timeout: Duration::from_secs(10),
+            asked: 10_000,
+            quorum: 2,
+            missing,
+        };
+        let text = e.to_string();
+        assert!(text.contains("4136 of 10000 values"), "{text}");
+        assert!(text.ends_with("x8, x9, and 4126 more"), "{text}");
+        let few = first_few(&["a".into(), "b".into()]);
+        assert_eq!(few, "a, b");
     }
 }

@@ -70,7 +70,7 @@ impl NodeOptions {
     }
 
     /// A node of the coordinator at `coordinator`, listening on a port the
-    /// OS picks, in memory, honest, with the lab's default window and batch.
+    /// OS picks, in memory, honest, with the lab's window and the core's batch ceiling.
     pub fn new(coordinator: &str, cluster_key: ClusterKey) -> Self {
         let lab = crate::cluster::Tunables::default();
         NodeOptions {
@@ -86,7 +86,9 @@ impl NodeOptions {
             id: None,
             connect_timeout: Duration::from_secs(5),
             window: lab.window,
-            batch: lab.batch,
+            // Across processes a busy leader folds queued values into one
+            // position: many values from one `propose` share their syncs.
+            batch: crate::core::Config::new(1).batch,
             auth: true,
             announce: true,
             bft: false,
