@@ -184,10 +184,19 @@ fn logs(s: &Json) -> Vec<Vec<String>> {
             l.as_array()
                 .expect("a log")
                 .iter()
-                .map(|v| v.as_str().expect("a value").to_string())
+                .flat_map(values_at)
                 .collect()
         })
         .collect()
+}
+
+/// The client values one position holds: a string, or (a batch a busy
+/// leader folded) an array of them.
+fn values_at(v: &Json) -> Vec<String> {
+    match v.as_array() {
+        Some(batch) => batch.iter().flat_map(values_at).collect(),
+        None => vec![v.as_str().expect("a value").to_string()],
+    }
 }
 
 /// Every honest node answered and has every value in `values`.

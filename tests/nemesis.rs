@@ -466,8 +466,15 @@ fn logs(s: &Json) -> BTreeMap<String, Vec<String>> {
             let l = l.as_array().expect("a log").iter();
             (
                 k.clone(),
-                l.map(|v| v.as_str().expect("a value").to_string())
-                    .collect(),
+                l.flat_map(|v| match v.as_array() {
+                    // A batch a busy leader folded into one position.
+                    Some(batch) => batch
+                        .iter()
+                        .map(|v| v.as_str().expect("a value").to_string())
+                        .collect::<Vec<_>>(),
+                    None => vec![v.as_str().expect("a value").to_string()],
+                })
+                .collect(),
             )
         })
         .collect()
