@@ -1083,6 +1083,77 @@ fn shutdown_reaches_members_that_were_reconnecting() {
     assert!(log.contains("back during the shutdown"), "{log}");
 }
 
+/// Clients keep proposing while the leader is SIGKILLed: the coordinator's
+/// client fails over to the survivors, every propose is acknowledged, and
+/// every acknowledged value is on both survivors and, once it restarts from
+/// its directory, on the killed node too.
+#[test]
+fn proposes_fail_over_when_the_leader_is_killed_and_no_acknowledged_value_is_lost() {
+    let mut c = Cluster::start("failover", 3);
+    for i in 0..3 {
+        c.durable_node(i, &[]);
+    }
+    c.connected();
+    // Node 0 leads: the first value was asked of it.
+    let out = c.propose(Some(0), &["warm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    const N: usize = 60;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let failed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (addr, key) = (c.addr.clone(), c.key());
+    let client = {
+        let (acked, failed) = (acked.clone(), failed.clone());
+        std::thread::spawn(move || {
+            for i in 0..N {
+                let v = format!("f{i:03}");
+                let out = Command::new(BIN)
+                    .args(["propose", "--timeout", "30", &v])
+                    .args(["--coordinator", &addr, "--cluster-key", &key])
+                    .output()
+                    .expect("the paxos binary runs");
+                let to = if out.status.success() {
+                    &acked
+                } else {
+                    &failed
+                };
+                to.lock().unwrap().push(format!("{v}: {}", stderr(&out)));
+            }
+        })
+    };
+    // Kill the leader a third of the way in.
+    let start = Instant::now();
+    while acked.lock().unwrap().len() < N / 3 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.nodes[0].as_mut().expect("node 0 runs").kill();
+    client.join().expect("the client thread");
+    assert!(
+        failed.lock().unwrap().is_empty(),
+        "{:?}",
+        failed.lock().unwrap()
+    );
+    let acked: Vec<String> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| l.split(':').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(acked.len(), N);
+    let refs: Vec<&str> = acked.iter().map(String::as_str).collect();
+    let s = c.status_until(20, |s| all_have(s, 2, &refs));
+    assert!(
+        all_have(&s, 2, &refs),
+        "an acknowledged value is missing: {s}"
+    );
+    assert_eq!(s["agreement"], true, "{s}");
+    c.durable_node(0, &[]);
+    let s = c.status_until(20, |s| all_have(s, 3, &refs));
+    assert!(
+        all_have(&s, 3, &refs),
+        "the restarted leader did not catch up: {s}"
+    );
+}
+
 #[test]
 fn a_long_propose_on_a_healthy_cluster_commits_each_value_once() {
     let mut c = Cluster::start("patience", 3);
