@@ -264,6 +264,17 @@ impl Disk {
         self.root.join(format!("node-{id}"))
     }
 
+    /// A fresh store for each of `n` in-process nodes.
+    fn stores(&self, n: usize) -> Result<Vec<Option<Box<dyn crate::actors::Persist>>>, BenchError> {
+        (0..n as NodeId)
+            .map(|id| {
+                let (store, _) = crate::storage::Store::open(&self.node(id))
+                    .map_err(|e| BenchError::Disk(e.to_string()))?;
+                Ok(Some(Box::new(store) as Box<dyn crate::actors::Persist>))
+            })
+            .collect()
+    }
+
     /// One-at-a-time fdatasyncs of a 64-byte append for about half a
     /// second: the most sequential syncs per second this disk gives.
     fn fsyncs_per_sec(&self) -> Result<f64, BenchError> {
@@ -677,17 +688,10 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     let verifiers = crate::actors::verifiers(spec.signs(), n);
     let disk = cfg.data_dir.as_deref().map(Disk::create).transpose()?;
     let fsyncs = disk.as_ref().map(Disk::fsyncs_per_sec).transpose()?;
-    let mut stores: Vec<Option<Box<dyn crate::actors::Persist>>> = Vec::with_capacity(n);
-    for id in 0..n as NodeId {
-        stores.push(match &disk {
-            Some(d) => {
-                let (store, _) = crate::storage::Store::open(&d.node(id))
-                    .map_err(|e| BenchError::Disk(e.to_string()))?;
-                Some(Box::new(store))
-            }
-            None => None,
-        });
-    }
+    let mut stores = match &disk {
+        Some(d) => d.stores(n)?,
+        None => (0..n).map(|_| None).collect(),
+    };
     let client = Client::create(|ctx| {
         let me = ctx.address();
         for id in 0..n as NodeId {
