@@ -708,14 +708,7 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
         let mut client = args.coordinator.client().await?;
         // Proposing to a cluster still forming works (nodes catch up), but
         // its first values would wait on retries: give it a moment.
-        let ready = client
-            .wait_for_members(CLIENT_CONNECT, |k, n| {
-                eprintln!("waiting for the cluster: {k} of {n} nodes connected")
-            })
-            .await?;
-        if !ready {
-            eprintln!("the cluster is not complete yet; proposing anyway");
-        }
+        wait_for_cluster(&mut client, "proposing").await?;
         let committed = client
             .propose(
                 args.values.into_iter().map(Into::into).collect(),
@@ -740,6 +733,20 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Give a cluster still forming a moment to be complete (every slot taken,
+/// every link up), saying what it waits for; then go on with `doing` anyway.
+async fn wait_for_cluster(client: &mut Client, doing: &str) -> anyhow::Result<()> {
+    let ready = client
+        .wait_for_members(CLIENT_CONNECT, |k, n| {
+            eprintln!("waiting for the cluster: {k} of {n} nodes connected")
+        })
+        .await?;
+    if !ready {
+        eprintln!("the cluster is not complete yet; {doing} anyway");
+    }
+    Ok(())
+}
+
 /// `paxos partition` (or, with both sides empty, `paxos heal`).
 fn run_partition(
     args: CoordinatorAddr,
@@ -749,6 +756,10 @@ fn run_partition(
     actix::System::new().block_on(async move {
         let mut client = args.client().await?;
         let heal = a.is_empty() && b.is_empty();
+        if !heal {
+            // Nodes started a moment ago may not have registered yet.
+            wait_for_cluster(&mut client, "cutting").await?;
+        }
         client.partition(a.clone(), b.clone()).await?;
         match heal {
             true => println!("every link healed"),
