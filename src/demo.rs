@@ -545,25 +545,8 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         .coordinator
         .send(GetStatuses(crate::actors::GetStatus::ALL))
         .await?;
-    let mut timeline = cluster.coordinator.send(TakeTimeline).await?;
+    let timeline = timeline_of(&cluster).await?;
     let records = cluster.network.send(TakeNetRecords).await?;
-    // What the network lost belongs in the story of the run too.
-    let lost = cluster.network.send(TakeLost).await?;
-    timeline.extend(lost.into_iter().map(|r| TimelineEntry {
-        at: r.at,
-        node: r.from,
-        event: Event::Note(format!(
-            "{LOST}{} to node {} ({})",
-            r.label,
-            r.to,
-            if r.cut {
-                "the link is cut"
-            } else {
-                "the network dropped it"
-            }
-        )),
-    }));
-    timeline.sort_by_key(|e| e.at);
     cluster.coordinator.do_send(CoordinatorExitCommand);
     let summary = summarize(
         cfg,
@@ -591,6 +574,29 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         trace,
         split,
     })
+}
+
+/// The run's story: the coordinator's timeline with what the network
+/// lost woven in, in time order.
+async fn timeline_of(cluster: &Running) -> Result<Vec<TimelineEntry>, DemoError> {
+    let mut timeline = cluster.coordinator.send(TakeTimeline).await?;
+    let lost = cluster.network.send(TakeLost).await?;
+    timeline.extend(lost.into_iter().map(|r| TimelineEntry {
+        at: r.at,
+        node: r.from,
+        event: Event::Note(format!(
+            "{LOST}{} to node {} ({})",
+            r.label,
+            r.to,
+            if r.cut {
+                "the link is cut"
+            } else {
+                "the network dropped it"
+            }
+        )),
+    }));
+    timeline.sort_by_key(|e| e.at);
+    Ok(timeline)
 }
 
 /// The demo's client: asks for the values and, in the split scenario,
