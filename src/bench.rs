@@ -793,12 +793,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         coord = Some(c.clone());
         Client::new(
             cfg,
-            Box::new(move |value| {
-                c.do_send(CoordinatorPropagateMessage {
-                    value,
-                    node: Some(0),
-                })
-            }),
+            Box::new(move |value| c.do_send(CoordinatorPropagateMessage::ask(value, Some(0)))),
             tx,
         )
     });

@@ -15,6 +15,16 @@
 //! slowness must not become duplicates. The client is at-least-once: a
 //! value asked twice may be committed at two positions.
 //!
+//! It asks one node for everything ([`Client::pick`]), so one proposer
+//! leads the log and nobody contends for it. A node that does not lead
+//! answers with the leader it knows (`Event::Redirected`), and the client
+//! asks that node to propose the value ([`Client::redirected`]): leader
+//! forwarding, done by the client as Raft's and etcd's clients do, so no
+//! new message crosses the shields. A value asked again — after a
+//! redirect, a flag, a crash or the patience — is always proposed by the
+//! node asked: a node that names a leader that then sits on the value
+//! cannot keep it from the log.
+//!
 //! Time is whatever the caller counts in (ticks in the simulator,
 //! milliseconds in the coordinator actor): the client has no clock. The
 //! coordinator actor and the simulator both drive this very code, so the
@@ -24,14 +34,19 @@ use crate::attack::Attack;
 use crate::core::{NodeId, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The order in which the client asks nodes, one value each, round robin.
+/// The order in which the demo's and the simulator's scripted client asks
+/// nodes, one value each, round robin.
 ///
-/// The brief's habit: ask the SAFETY attacker first (so it leads position 0)
-/// and never ask the LIVENESS attacker; otherwise every node in turn,
-/// starting at `attacker`.
+/// Under attack, the brief's habit, which the attack scenarios are built
+/// on: ask the SAFETY attacker first (so it leads position 0) and never ask
+/// the LIVENESS attacker; otherwise every node in turn, starting at
+/// `attacker` — each node proposes what it is asked, contending for the
+/// log as the brief's nodes do. With no attack, one node (the first the
+/// [`Client`] picks), which may name the leader instead.
 pub fn targets(nodes: usize, attack: Option<Attack>, attacker: NodeId) -> Vec<NodeId> {
     let n = nodes as NodeId;
     match attack {
+        None => vec![0],
         Some(a) if !a.takes_requests() => (0..n).filter(|&id| id != attacker).collect(),
         _ => (0..n).map(|i| (i + attacker) % n.max(1)).collect(),
     }
@@ -69,6 +84,9 @@ pub struct Client {
     /// Nodes out of reach for now (a lost connection): not asked until
     /// they are back.
     down: BTreeSet<NodeId>,
+    /// The node new values are asked of: the leader as far as the client
+    /// knows (a node's redirect names it), else the node it settled on.
+    leader: Option<NodeId>,
     next: usize,
     /// Smoothed commit latency and its variation (RFC 6298's SRTT and
     /// RTTVAR), from values committed on their first ask (Karn's rule: a
@@ -175,9 +193,27 @@ impl Client {
         self.suspects.contains(&node) || self.down.contains(&node)
     }
 
-    /// The next node, round robin, that nobody flagged and that is not
-    /// down.
+    /// The node to ask for a new value: the leader the client knows of,
+    /// as long as nobody flagged it and it is not down; else the next
+    /// trusted node round robin, which it then keeps asking. One node asked
+    /// for everything is one proposer: nobody contends for the log until
+    /// that node is lost.
     pub fn pick(&mut self) -> Option<NodeId> {
+        if let Some(l) = self.leader.filter(|&l| self.usable(l)) {
+            return Some(l);
+        }
+        let id = self.rotate(None)?;
+        self.leader = Some(id);
+        Some(id)
+    }
+
+    fn usable(&self, node: NodeId) -> bool {
+        self.nodes.contains(&node) && !self.avoided(node)
+    }
+
+    /// The next trusted node round robin other than `not` (`not` itself
+    /// if it is the only one left).
+    fn rotate(&mut self, not: Option<NodeId>) -> Option<NodeId> {
         let ok: Vec<NodeId> = self
             .nodes
             .iter()
@@ -187,19 +223,47 @@ impl Client {
         if ok.is_empty() {
             return None;
         }
-        let id = ok[self.next % ok.len()];
-        self.next += 1;
+        let others = ok.iter().filter(|&&id| Some(id) != not).count();
+        loop {
+            let id = ok[self.next % ok.len()];
+            self.next += 1;
+            if others == 0 || Some(id) != not {
+                return Some(id);
+            }
+        }
+    }
+
+    /// A trusted node other than `not` (which failed to commit a value in
+    /// time): the leader if that is another node, else the next one round
+    /// robin, which new values then go to as well.
+    fn pick_other(&mut self, not: NodeId) -> Option<NodeId> {
+        if let Some(l) = self.leader.filter(|&l| l != not && self.usable(l)) {
+            return Some(l);
+        }
+        let id = self.rotate(Some(not))?;
+        self.leader = Some(id);
         Some(id)
     }
 
-    /// The next trusted node other than `not`, if there is one; `not`
-    /// itself if it is the only one left.
-    fn pick_other(&mut self, not: NodeId) -> Option<NodeId> {
-        let first = self.pick()?;
-        if first != not {
-            return Some(first);
+    /// Node `by`, asked for `value`, answered that `leader` leads: the node
+    /// to ask now, which must then propose the value itself — the leader,
+    /// or `by` when the client will not ask the leader (flagged, down, or
+    /// not a member). New values go to the leader too. `None`: nothing to
+    /// do (the value committed, or was asked of another node since).
+    pub fn redirected(&mut self, value: &Value, by: NodeId, leader: NodeId) -> Option<NodeId> {
+        if self.asked.get(value)?.node != by {
+            return None;
         }
-        Some(self.pick().unwrap_or(first))
+        let to = if leader != by && self.usable(leader) {
+            self.leader = Some(leader);
+            leader
+        } else {
+            by
+        };
+        if let Some(a) = self.asked.get_mut(value) {
+            a.node = to;
+        }
+        Some(to)
     }
 
     /// The node to ask for a new value meant for `preferred`: that node,
@@ -290,7 +354,34 @@ mod tests {
         assert_eq!(targets(3, Some(Attack::Safety), 1), vec![1, 2, 0]);
         assert_eq!(targets(3, Some(Attack::Liveness), 1), vec![0, 2]);
         assert_eq!(targets(3, Some(Attack::BallotOverflow), 1), vec![0, 2]);
-        assert_eq!(targets(3, None, 0), vec![0, 1, 2]);
+        assert_eq!(targets(3, None, 2), vec![0], "no attack: one node");
+    }
+
+    #[test]
+    fn the_client_keeps_asking_one_node_and_follows_a_redirect_to_the_leader() {
+        let mut c = Client::new(0..3);
+        let first = c.pick().unwrap();
+        assert_eq!(c.pick(), Some(first), "one node for every new value");
+        c.asked("a".into(), first, 0);
+        let leader = (first + 1) % 3;
+        assert_eq!(c.redirected(&"a".into(), first, leader), Some(leader));
+        assert_eq!(c.pick(), Some(leader), "new values go to the leader");
+        // Only the node last asked can redirect a value; a committed one
+        // is not asked again.
+        assert_eq!(c.redirected(&"a".into(), first, leader), None);
+        c.committed(&"a".into(), 1);
+        assert_eq!(c.redirected(&"a".into(), leader, first), None);
+        // A redirect to a node the client avoids: the node asked proposes it.
+        c.asked("b".into(), leader, 2);
+        let flagged = (leader + 1) % 3;
+        c.flagged(flagged);
+        assert_eq!(c.redirected(&"b".into(), leader, flagged), Some(leader));
+        assert_eq!(c.pick(), Some(leader));
+        // The leader lost: new values and overdue ones move to another node.
+        c.lost(leader);
+        let next = c.pick().unwrap();
+        assert!(next != leader && next != flagged);
+        assert_eq!(c.overdue(10_000, 10), vec![(Value::from("b"), next)]);
     }
 
     #[test]

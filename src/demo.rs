@@ -536,6 +536,7 @@ pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
         waiting_for: None,
         split,
         propagations: Vec::new(),
+        pinned: cfg.attack.is_some(),
     };
     client.cut().await?;
     let progress = client.drive(&requested, begin + cfg.deadline).await?;
@@ -621,6 +622,9 @@ struct DemoClient<'a> {
     split: Option<SplitRun>,
     /// The requests drawn on the chart.
     propagations: Vec<(Duration, NodeId, Value)>,
+    /// Each node asked proposes its value (the attack scenarios' habit,
+    /// see [`crate::client::targets`]); else it may name the leader.
+    pinned: bool,
 }
 
 impl DemoClient<'_> {
@@ -711,6 +715,7 @@ impl DemoClient<'_> {
                 .do_send(CoordinatorPropagateMessage {
                     value,
                     node: Some(node),
+                    pinned: self.pinned,
                 });
         }
     }

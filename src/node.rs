@@ -52,8 +52,22 @@ pub enum NodeInput {
     /// actors tick the two halves on timers of their own; the simulator
     /// ticks a node's shield, then its process.
     Tick { entropy: u64 },
-    /// The client asks this node to propagate `value`.
+    /// The client asks this node to propagate `value`, and this node
+    /// proposes it (a retry, or a scenario that needs this proposer).
     Request(Value),
+    /// The client asks this node for `value`: it proposes it, or names the
+    /// leader it knows for the client to ask instead ([`ask`]).
+    Ask(Value),
+}
+
+/// A client's ask of `process`: the input that proposes `value`, or, when
+/// the process knows a live leader other than itself, the event that
+/// names it for the client (which then asks that node).
+pub fn ask(process: &dyn Process, value: Value) -> Result<Input, Event> {
+    match process.leader() {
+        Some(leader) => Err(Event::Redirected { value, leader }),
+        None => Ok(Input::Request { value }),
+    }
 }
 
 /// The process's outputs of one step, sorted by what the runtime does with
@@ -154,6 +168,10 @@ impl Node {
             }
             NodeInput::Tick { entropy } => self.feed(Input::Tick { entropy }, &mut ready),
             NodeInput::Request(value) => self.feed(Input::Request { value }, &mut ready),
+            NodeInput::Ask(value) => match ask(&*self.process, value) {
+                Ok(input) => self.feed(input, &mut ready),
+                Err(redirect) => ready.events.push(redirect),
+            },
         }
         ready.proofs = self.shield.take_durable();
         ready

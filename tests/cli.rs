@@ -54,6 +54,21 @@ fn demo_defaults_work_and_print_a_verdict() {
     assert!(text.contains("liveness:  yes"), "{text}");
 }
 
+/// With no attack the client asks one node, which leads the whole log: one
+/// phase 1 and no contention, whatever the cluster's size.
+#[test]
+fn demo_without_attack_has_one_leader_and_nobody_contends() {
+    for nodes in ["3", "5", "7"] {
+        let out = paxos(&["demo", "--nodes", nodes, "--values", "40"]);
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("40 of 40 values committed"), "{text}");
+        let prepares: Vec<&str> = text.lines().filter(|l| l.contains("Prepare pos")).collect();
+        assert_eq!(prepares.len(), 1, "{nodes} nodes: {prepares:?}");
+        assert!(!text.contains("preempted"), "{text}");
+    }
+}
+
 fn assert_clear_error(args: &[&str], mention: &str) {
     let out = paxos(args);
     assert!(!out.status.success(), "{args:?} must fail");

@@ -316,39 +316,100 @@ impl Coordinator {
         (n - 1) / 2 + 1
     }
 
-    fn propagate(&mut self, value: Value, node: NodeId) {
-        if let Some(peer) = self.peers.get(&node) {
-            log::debug!("asking node {node} to propagate '{value}'");
-            peer.commands.do_send(NodeCommand::Propagate(value.clone()));
-            if self.tap.is_none() {
-                // A bench's client keeps its own books (millions of values).
-                let now = self.now();
-                self.client.asked(value, node, now);
-            }
-        } else {
+    /// Ask `node` for `value` (one value, or a batch of them: the client
+    /// keeps books on each): with `may_redirect`, it proposes it or names
+    /// the leader; without, it proposes it. One command whatever the
+    /// batch's size, so a `propose` of many values is one frame to the
+    /// node, not a flood of them.
+    fn propagate(&mut self, value: Value, node: NodeId, may_redirect: bool) {
+        let Some(peer) = self.peers.get(&node) else {
             log::warn!("cannot propagate '{value}': node {node} is not registered");
+            return;
+        };
+        log::debug!("asking node {node} to propagate '{value}'");
+        peer.commands.do_send(match may_redirect {
+            true => NodeCommand::Ask(value.clone()),
+            false => NodeCommand::Propagate(value.clone()),
+        });
+        if self.tap.is_none() {
+            // A bench's client keeps its own books (millions of values).
+            let now = self.now();
+            for item in value.items() {
+                self.client.asked(Value::one(item.clone()), node, now);
+            }
         }
+    }
+
+    /// Ask each node for its values, all of a node's in one command; none
+    /// may be redirected (they are asked again, or after a redirect).
+    fn propagate_each(&mut self, asks: Vec<(Value, NodeId)>) {
+        let mut by_node: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
+        for (value, node) in asks {
+            by_node
+                .entry(node)
+                .or_default()
+                .extend(value.items().iter().cloned());
+        }
+        for (node, items) in by_node {
+            self.propagate(Value::batch(items), node, false);
+        }
+    }
+
+    /// Node `by` named `leader` for `value` (one or a batch): ask the node
+    /// the client follows for each (a bench's client keeps no books: the
+    /// leader) to propose it.
+    fn redirected(&mut self, value: &Value, by: NodeId, leader: NodeId) {
+        log::debug!("node {by} names node {leader} as leader for '{value}'");
+        let asks = match self.tap {
+            Some(_) => vec![(value.clone(), leader)],
+            None => value
+                .items()
+                .iter()
+                .map(|item| Value::one(item.clone()))
+                .filter_map(|v| self.client.redirected(&v, by, leader).map(|to| (v, to)))
+                .collect(),
+        };
+        self.propagate_each(asks);
     }
 
     /// Ask again what a flagged or lost node had not committed, and what
     /// nobody committed within the patience.
     fn resend(&mut self) {
         let now = self.now();
-        for (value, node) in self.client.resend_from_suspects(now) {
-            log::info!("re-sending '{value}' to node {node}: its first node was flagged or lost");
-            self.propagate(value, node);
+        let again = self.client.resend_from_suspects(now);
+        if !again.is_empty() {
+            log::info!(
+                "re-sending {} to other nodes: their first node was flagged or lost",
+                first_few(&again)
+            );
         }
         let patience = self.client.patience(
             PATIENCE.as_millis() as u64,
             MIN_PATIENCE.as_millis() as u64,
             MAX_PATIENCE.as_millis() as u64,
         );
-        for (value, node) in self.client.overdue(now, patience) {
+        let late = self.client.overdue(now, patience);
+        if !late.is_empty() {
             log::info!(
-                "re-sending '{value}' to node {node}: not committed within the client's patience"
+                "re-sending {} to other nodes: not committed within the client's patience",
+                first_few(&late)
             );
-            self.propagate(value, node);
         }
+        self.propagate_each(again);
+        self.propagate_each(late);
+    }
+}
+
+/// `'a', 'b', 'c' and 7 more`: what a log line says of many values.
+fn first_few(asks: &[(Value, NodeId)]) -> String {
+    let named: Vec<String> = asks
+        .iter()
+        .take(3)
+        .map(|(v, n)| format!("'{v}' (to node {n})"))
+        .collect();
+    match asks.len().saturating_sub(3) {
+        0 => named.join(", "),
+        more => format!("{} and {more} more", named.join(", ")),
     }
 }
 
@@ -420,6 +481,7 @@ impl Handler<DebugInfo> for Coordinator {
                 }
             }
             Event::Flagged { node, .. } => self.report(info.node, *node),
+            Event::Redirected { value, leader } => self.redirected(value, info.node, *leader),
             _ => {}
         }
         if self.keep_timeline {
@@ -436,7 +498,7 @@ impl Handler<CoordinatorPropagateMessage> for Coordinator {
     type Result = ();
     fn handle(&mut self, msg: CoordinatorPropagateMessage, _: &mut Context<Self>) {
         match msg.node.or_else(|| self.client.pick()) {
-            Some(node) => self.propagate(msg.value, node),
+            Some(node) => self.propagate(msg.value, node, !msg.pinned),
             None => log::warn!("cannot propagate '{}': no node registered", msg.value),
         }
     }

@@ -59,6 +59,9 @@ pub enum NodeCommand {
     Peers(Vec<PeerRecord>),
     /// The brief's `CoordinatorExitCommand`, as delivered to one node.
     Exit,
+    /// The client asks this node for a value: it proposes it, or answers
+    /// with an `Event::Redirected` naming the leader (see `node::ask`).
+    Ask(Value),
     /// Drop every packet to and from these peers from now on (none: heal):
     /// the coordinator's `paxos partition`, for split scenarios across
     /// processes. Carried out by the node's bridge, like a cable pulled.
@@ -82,13 +85,29 @@ pub struct DebugInfo {
     pub event: Event,
 }
 
-/// Client → coordinator: ask `node` (or one the coordinator picks) to
-/// propagate `value`.
+/// Client → coordinator: ask `node` (or the one the coordinator's client
+/// picks, the leader it knows) to propagate `value`.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct CoordinatorPropagateMessage {
     pub value: Value,
     pub node: Option<NodeId>,
+    /// The node must propose the value itself, even if it knows another
+    /// leader: an attack scenario that needs this proposer. Otherwise a
+    /// node that does not lead names the leader and the value goes there.
+    pub pinned: bool,
+}
+
+impl CoordinatorPropagateMessage {
+    /// Ask `node` (or the client's pick) for `value`; it may name the
+    /// leader instead of proposing it.
+    pub fn ask(value: Value, node: Option<NodeId>) -> Self {
+        CoordinatorPropagateMessage {
+            value,
+            node,
+            pinned: false,
+        }
+    }
 }
 
 /// Client → coordinator: stop every node.

@@ -201,6 +201,10 @@ impl Handler<NodeCommand> for NodeActor {
     fn handle(&mut self, cmd: NodeCommand, ctx: &mut Context<Self>) {
         match cmd {
             NodeCommand::Propagate(value) => self.feed(Input::Request { value }),
+            NodeCommand::Ask(value) => match node::ask(&*self.process, value) {
+                Ok(input) => self.feed(input),
+                Err(redirect) => self.dispatch(vec![Output::Event(redirect)]),
+            },
             // Keys are the middleware's business; it keeps Peers for itself.
             NodeCommand::Peers(_) | NodeCommand::Cut(_) => {}
             NodeCommand::Exit => ctx.stop(),

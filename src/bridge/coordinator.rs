@@ -14,7 +14,7 @@ use crate::actors::{
     PeerInfo, PeerRecord, Release,
 };
 use crate::auth::{handshake_bytes, verify_handshake};
-use crate::core::NodeId;
+use crate::core::{NodeId, Value};
 use actix::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -380,8 +380,11 @@ impl Session {
                         ),
                     }
                 } else {
-                    for value in values {
-                        c.do_send(CoordinatorPropagateMessage { value, node });
+                    // One ask for the lot: one command to one node, not a
+                    // frame per value (the node's queue holds 4,096 frames).
+                    if !values.is_empty() {
+                        let all = Value::concat(&values);
+                        c.do_send(CoordinatorPropagateMessage::ask(all, node));
                     }
                     Frame::Ok
                 }

@@ -56,6 +56,15 @@ impl Config {
         }
     }
 
+    /// How long a follower trusts that the leader it last saw is alive
+    /// without hearing from it: two rounds of every node's anti-entropy
+    /// `CatchUp`s (each node sends one to each peer in turn every
+    /// `sync_ticks`), which a live leader sends even when idle. Past this,
+    /// a follower asked for a value leads itself instead of redirecting.
+    pub fn leader_ticks(&self) -> u64 {
+        2 * self.sync_ticks.max(1) * (self.n.max(2) as u64 - 1)
+    }
+
     /// BFT mode for `n` nodes tolerating `f` Byzantine ones: every vote a
     /// signed message, and quorums of [`bft_quorum`] (`2f+1` at
     /// `n = 3f+1`). `n >= 3f+1` is the caller's to check ([`bft_faults`]).

@@ -226,6 +226,10 @@ pub enum Event {
         kind: String,
         reason: String,
     },
+    /// A client asked this node, which does not lead, for `value`: it
+    /// proposed nothing and names the node it knows leads, for the client
+    /// to ask instead (leader forwarding, done by the client).
+    Redirected { value: Value, leader: NodeId },
     /// Free-form narration (attackers explain what they do).
     Note(String),
 }
@@ -258,6 +262,12 @@ impl fmt::Display for Event {
             Event::Dropped { from, kind, reason } => {
                 write!(f, "dropped {kind} from node {from}: {reason}")
             }
+            Event::Redirected { value, leader } => {
+                write!(
+                    f,
+                    "not leading: '{value}' is for node {leader}, which leads"
+                )
+            }
             Event::Note(s) => f.write_str(s),
         }
     }
@@ -276,6 +286,13 @@ pub trait Process: Send {
     }
     /// The committed log, position by position.
     fn log(&self) -> &BTreeMap<Pos, Value>;
+    /// Where this participant would send a client's ask instead of
+    /// proposing the value itself: the live leader it knows of, when it
+    /// does not lead or try to. `None`: it proposes what it is asked
+    /// (attackers always do).
+    fn leader(&self) -> Option<NodeId> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -103,7 +103,16 @@ impl Value {
         }))
     }
 
-    /// The client values of this batch, in order.
+    /// One batch of every client value of `values`, in order.
+    pub fn concat<'a>(values: impl IntoIterator<Item = &'a Value>) -> Self {
+        Value::batch(
+            values
+                .into_iter()
+                .flat_map(|v| v.items().iter().cloned())
+                .collect(),
+        )
+    }
+
     /// SHA-256 of the batch (its length, then each value's length and
     /// bytes), computed once per batch in memory.
     pub fn digest(&self) -> [u8; 32] {
@@ -124,6 +133,7 @@ impl Value {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
+    /// The client values of this batch, in order.
     pub fn items(&self) -> &[String] {
         &self.0.items
     }

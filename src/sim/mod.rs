@@ -73,7 +73,7 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
     let last_request = schedule
         .actions
         .iter()
-        .filter(|(_, a)| matches!(a, Action::Request(..)))
+        .filter(|(_, a)| a.is_request())
         .map(|(t, _)| *t)
         .max()
         .unwrap_or(0);
@@ -95,6 +95,7 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
                 Action::Crash(m) => w.crash(m),
                 Action::Restart(m) => w.restart(m),
                 Action::Request(m, value) => w.request(m, value),
+                Action::Ask(value) => w.ask(value),
             }
             next += 1;
         }

@@ -23,8 +23,19 @@ pub enum Action {
     Split(BTreeSet<usize>, BTreeSet<usize>),
     Crash(usize),
     Restart(usize),
-    /// The client asks member `.0` to propagate `.1`.
+    /// The client asks member `.0` to propagate `.1`, and that member
+    /// proposes it (the attack scenarios' scripted client).
     Request(usize, Value),
+    /// The client asks the node it follows for `.0`, which proposes it or
+    /// names the leader (the client with no attack to stage).
+    Ask(Value),
+}
+
+impl Action {
+    /// A client request, to whichever node.
+    pub fn is_request(&self) -> bool {
+        matches!(self, Action::Request(..) | Action::Ask(_))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +78,11 @@ impl Schedule {
             } else {
                 rng.next_u64() % (span / 2).max(1)
             };
-            actions.push((at, Action::Request(node as usize, value.into())));
+            let action = match cfg.attack {
+                None => Action::Ask(value.into()),
+                Some(_) => Action::Request(node as usize, value.into()),
+            };
+            actions.push((at, action));
         }
 
         // The scenario of the attacks that need a decided value one side
@@ -128,11 +143,7 @@ mod tests {
             let s = Schedule::new(&cfg, seed);
             assert_eq!(s, Schedule::new(&cfg, seed), "same seed, same script");
             assert!(s.actions.iter().all(|(t, _)| *t < s.heal));
-            let requests = s
-                .actions
-                .iter()
-                .filter(|(_, a)| matches!(a, Action::Request(..)))
-                .count();
+            let requests = s.actions.iter().filter(|(_, a)| a.is_request()).count();
             assert_eq!(requests, cfg.values);
             // Every crash is followed by its restart, every partition by a heal.
             let crashes = s

@@ -72,6 +72,8 @@ pub struct World {
     /// Each honest member's first accusation of each node, with its reason.
     accusations: Vec<(NodeId, NodeId, String)>,
     resend: bool,
+    /// Redirects the last ask drew: (by, value, leader named).
+    redirects: Vec<(NodeId, Value, NodeId)>,
     /// Ticks the client waits for a value before asking another node
     /// ([`Client::overdue`]); 0: never.
     patience: u64,
@@ -147,6 +149,7 @@ impl World {
             violation: None,
             accusations: Vec::new(),
             resend: false,
+            redirects: Vec::new(),
             patience: cfg.patience,
             trace: cfg.trace.then(Vec::new),
             chart: cfg.chart.clone().map(|positions| Chart {
@@ -450,6 +453,37 @@ impl World {
         }
     }
 
+    /// The client asks the node it follows for `value` ([`Client::pick`]);
+    /// a node that names another leader has the client ask that one
+    /// ([`Client::redirected`]), which proposes it.
+    pub fn ask(&mut self, value: Value) {
+        self.invariants.requested(&value);
+        let Some(id) = self.client.pick() else {
+            return;
+        };
+        let Some(m) = self.members.iter().position(|x| x.id == id) else {
+            return;
+        };
+        self.client.asked(value.clone(), id, self.now);
+        if !self.is_up(m) {
+            self.log_line(|| format!("client cannot reach node {id} for '{value}' (down)"));
+            return;
+        }
+        self.log_line(|| format!("client asks node {id} for '{value}'"));
+        self.draw(|| Step::Arrow {
+            from: LaneId::Coordinator,
+            to: LaneId::Node(id),
+            label: format!("Propagate '{value}'"),
+            dropped: false,
+        });
+        self.step(m, NodeInput::Ask(value));
+        for (by, value, leader) in std::mem::take(&mut self.redirects) {
+            if let Some(to) = self.client.redirected(&value, by, leader) {
+                self.ask_again(value, to, &format!("node {by} names it the leader"));
+            }
+        }
+    }
+
     /// Member `m` crashes: everything not persisted is lost.
     pub fn crash(&mut self, m: usize) {
         if std::mem::replace(&mut self.members[m].up, false) {
@@ -533,6 +567,9 @@ impl World {
         if honest {
             match &e {
                 Event::Committed { value, .. } => self.client.committed(value, self.now),
+                Event::Redirected { value, leader } => {
+                    self.redirects.push((id, value.clone(), *leader))
+                }
                 Event::Flagged { node, reason } => {
                     self.client.flagged(*node);
                     self.resend = true;

@@ -20,8 +20,11 @@
 //!
 //! The price: nodes that all get client requests contend for the whole log,
 //! and a preempted proposer backs off before it climbs (see the retry policy
-//! below), so many concurrent proposers are slower than one leader. Clients
-//! should send to one node; forwarding to the leader is not implemented.
+//! below), so many concurrent proposers are slower than one leader. So a
+//! follower asked by a client names the leader it knows instead
+//! ([`Process::leader`], from the last Propose it could accept and whether
+//! it heard from that node within [`Config::leader_ticks`]); the client
+//! asks that node, and a value it gets again after a timeout it proposes.
 //!
 //! It is safe under loss, duplication and reordering because:
 //!
@@ -112,6 +115,14 @@ struct Lead {
     ballot: Ballot,
 }
 
+/// The leader this node last saw: the owner of the highest ballot whose
+/// Propose it could accept, and when it last heard anything from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+struct Heard {
+    ballot: Ballot,
+    at: u64,
+}
+
 /// A position this node proposed at and has not seen decided.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 struct Slot {
@@ -189,6 +200,9 @@ pub struct Replica {
     srtt: u64,
     next_sync: u64,
     syncs: u64,
+    /// Who leads, as far as this node can tell (volatile: a restarted
+    /// node learns it again from the leader's next message).
+    heard: Option<Heard>,
     /// Messages to self of the step under way; empty between steps (kept
     /// only so each step does not allocate its own).
     #[serde(skip)]
@@ -224,6 +238,7 @@ impl Replica {
             srtt: 0,
             next_sync,
             syncs: 0,
+            heard: None,
             local: VecDeque::new(),
         }
     }
@@ -402,10 +417,39 @@ impl Replica {
     }
 
     /// One message from a peer, handed to the role it concerns.
+    /// Keep track of who leads, for a client's ask ([`Process::leader`]):
+    /// a Propose this node could accept names its sender; a competing
+    /// Prepare means nobody is known to lead until someone proposes; any
+    /// message from the leader says it is alive.
+    fn hear(&mut self, from: NodeId, msg: &Message) {
+        let known = self.heard.map(|h| h.ballot);
+        match msg {
+            Message::Propose { pos, ballot, .. }
+                if ballot.node == from
+                    && known.is_none_or(|b| *ballot >= b)
+                    && *ballot >= self.promise_at(*pos).0 =>
+            {
+                self.heard = Some(Heard {
+                    ballot: *ballot,
+                    at: self.now,
+                });
+            }
+            Message::Prepare { ballot, .. } if known.is_some_and(|b| *ballot > b) => {
+                self.heard = None;
+            }
+            _ => {
+                if let Some(h) = self.heard.as_mut().filter(|h| h.ballot.node == from) {
+                    h.at = self.now;
+                }
+            }
+        }
+    }
+
     fn on_message(&mut self, st: &mut Step, from: NodeId, msg: Message) {
         if let Some(b) = msg.ballot() {
             self.note_ballot(b);
         }
+        self.hear(from, &msg);
         match msg {
             Message::Prepare { pos, ballot } => self.on_prepare(st, from, pos, ballot),
             Message::Prepared {
@@ -429,6 +473,15 @@ impl Replica {
 impl Process for Replica {
     fn id(&self) -> NodeId {
         self.id
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        if self.lead.is_some() || self.prep.is_some() || !self.queue.is_empty() {
+            return None; // it leads, or is trying to: it takes the value
+        }
+        let h = self.heard?;
+        let fresh = self.now.saturating_sub(h.at) <= self.cfg.leader_ticks();
+        (fresh && h.ballot.node != self.id).then_some(h.ballot.node)
     }
 
     fn step(&mut self, input: Input) -> Vec<Output> {

@@ -952,3 +952,44 @@ fn a_proposer_preempted_in_phase_1_ignores_late_prepareds() {
         "{late:?}"
     );
 }
+
+#[test]
+fn a_follower_names_the_leader_it_hears_from_until_it_falls_silent() {
+    let mut net = Net::new(3, 7);
+    assert_eq!(net.nodes[1].leader(), None, "nobody has led yet");
+    net.input(0, Input::Request { value: "a".into() });
+    net.run(30);
+    net.assert_all_committed_once(&["a"]);
+    assert_eq!(net.nodes[0].leader(), None, "the leader proposes itself");
+    assert_eq!(net.nodes[1].leader(), Some(0));
+    assert_eq!(net.nodes[2].leader(), Some(0));
+
+    // The leader falls silent: trusted for leader_ticks, then not.
+    let quiet = net.nodes[1].config().leader_ticks();
+    let mut follower = net.nodes[1].clone();
+    let since = follower.now - follower.heard.expect("heard the leader").at;
+    for _ in since..quiet {
+        follower.step(Input::Tick { entropy: 1 });
+    }
+    assert_eq!(follower.leader(), Some(0), "still within leader_ticks");
+    follower.step(Input::Tick { entropy: 1 });
+    assert_eq!(follower.leader(), None, "silent too long: it leads itself");
+
+    // A competing Prepare: nobody is known to lead until someone proposes.
+    let mut follower = net.nodes[1].clone();
+    let prepare = Message::Prepare {
+        pos: 1,
+        ballot: Ballot::new(99, 2),
+    };
+    follower.step(Input::Deliver {
+        from: 2,
+        msg: prepare,
+    });
+    assert_eq!(follower.leader(), None);
+
+    // A follower with a value of its own queued is proposing: it names nobody.
+    let mut follower = net.nodes[2].clone();
+    net.isolated = vec![2];
+    follower.step(Input::Request { value: "b".into() });
+    assert_eq!(follower.leader(), None);
+}
