@@ -9,8 +9,9 @@
 //! the one it prepared on stays undecided for good. Agreement is never at
 //! risk — only liveness, and permanently, from one message.
 //!
-//! - On an honest `Prepare(pos, b)` it answers at once with
-//!   `Prepare(pos, u64::MAX)`.
+//! - On an honest `Prepare(pos, b)` — or a `Propose(pos, b)` of a leader
+//!   that won its phase 1 before the attacker could answer — it answers at
+//!   once with `Prepare(pos, u64::MAX)`.
 //! - Every [`RESEND_TICKS`] ticks it prepares again at the open positions it
 //!   saw, each time with a huge jump above the highest round it saw or used
 //!   (at least 2^62, the rest drawn from the tick's `entropy`), so a lost
@@ -103,7 +104,11 @@ impl Process for BallotOverflow {
             Input::Request { .. } => return Vec::new(),
         };
         match msg {
-            Message::Prepare { pos, ballot } if from != self.id => {
+            // A Propose is a leader that needs no Prepare any more (it won
+            // phase 1 before this node could answer): cut it off the same way.
+            Message::Prepare { pos, ballot } | Message::Propose { pos, ballot, .. }
+                if from != self.id =>
+            {
                 self.top = self.top.max(ballot.round);
                 if self.done.contains(&pos) {
                     return Vec::new();
@@ -177,6 +182,34 @@ mod tests {
         ] {
             assert!(m.step(input).is_empty());
         }
+    }
+
+    #[test]
+    fn a_leader_that_needs_no_prepare_is_cut_off_at_its_next_propose() {
+        let mut m = BallotOverflow::new(1);
+        let out = m.step(Input::Deliver {
+            from: 2,
+            msg: Message::Propose {
+                pos: 4,
+                ballot: Ballot::new(1, 2),
+                value: "v".into(),
+            },
+        });
+        assert_eq!(prepares(&out), vec![(4, Ballot::new(u64::MAX, 1))]);
+        // A position it saw committed is left alone.
+        m.step(Input::Deliver {
+            from: 2,
+            msg: Message::Commit {
+                pos: 5,
+                value: "w".into(),
+            },
+        });
+        let late = Message::Propose {
+            pos: 5,
+            ballot: Ballot::new(1, 2),
+            value: "w".into(),
+        };
+        assert!(m.step(Input::Deliver { from: 2, msg: late }).is_empty());
     }
 
     #[test]
