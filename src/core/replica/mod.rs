@@ -123,6 +123,39 @@ struct Heard {
     at: u64,
 }
 
+/// Who leads, as far as this node can tell: a hint, compared and hashed as
+/// equal whatever it holds. No message the node sends and no vote depends
+/// on it — only the answer to a client's ask ([`Process::leader`]) — so two
+/// replicas that differ only here are the same state to the model checker,
+/// which would otherwise count every moment a follower last heard from the
+/// leader as a state of its own.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+struct Hint(Option<Heard>);
+
+impl PartialEq for Hint {
+    fn eq(&self, _: &Hint) -> bool {
+        true
+    }
+}
+
+impl Eq for Hint {}
+
+impl PartialOrd for Hint {
+    fn partial_cmp(&self, other: &Hint) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Hint {
+    fn cmp(&self, _: &Hint) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl std::hash::Hash for Hint {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
 /// A position this node proposed at and has not seen decided.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 struct Slot {
@@ -202,7 +235,7 @@ pub struct Replica {
     syncs: u64,
     /// Who leads, as far as this node can tell (volatile: a restarted
     /// node learns it again from the leader's next message).
-    heard: Option<Heard>,
+    heard: Hint,
     /// Messages to self of the step under way; empty between steps (kept
     /// only so each step does not allocate its own).
     #[serde(skip)]
@@ -238,7 +271,7 @@ impl Replica {
             srtt: 0,
             next_sync,
             syncs: 0,
-            heard: None,
+            heard: Hint(None),
             local: VecDeque::new(),
         }
     }
@@ -422,23 +455,23 @@ impl Replica {
     /// Prepare means nobody is known to lead until someone proposes; any
     /// message from the leader says it is alive.
     fn hear(&mut self, from: NodeId, msg: &Message) {
-        let known = self.heard.map(|h| h.ballot);
+        let known = self.heard.0.map(|h| h.ballot);
         match msg {
             Message::Propose { pos, ballot, .. }
                 if ballot.node == from
                     && known.is_none_or(|b| *ballot >= b)
                     && *ballot >= self.promise_at(*pos).0 =>
             {
-                self.heard = Some(Heard {
+                self.heard.0 = Some(Heard {
                     ballot: *ballot,
                     at: self.now,
                 });
             }
             Message::Prepare { ballot, .. } if known.is_some_and(|b| *ballot > b) => {
-                self.heard = None;
+                self.heard.0 = None;
             }
             _ => {
-                if let Some(h) = self.heard.as_mut().filter(|h| h.ballot.node == from) {
+                if let Some(h) = self.heard.0.as_mut().filter(|h| h.ballot.node == from) {
                     h.at = self.now;
                 }
             }
@@ -479,7 +512,7 @@ impl Process for Replica {
         if self.lead.is_some() || self.prep.is_some() || !self.queue.is_empty() {
             return None; // it leads, or is trying to: it takes the value
         }
-        let h = self.heard?;
+        let h = self.heard.0?;
         let fresh = self.now.saturating_sub(h.at) <= self.cfg.leader_ticks();
         (fresh && h.ballot.node != self.id).then_some(h.ballot.node)
     }

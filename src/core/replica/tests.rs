@@ -967,7 +967,7 @@ fn a_follower_names_the_leader_it_hears_from_until_it_falls_silent() {
     // The leader falls silent: trusted for leader_ticks, then not.
     let quiet = net.nodes[1].config().leader_ticks();
     let mut follower = net.nodes[1].clone();
-    let since = follower.now - follower.heard.expect("heard the leader").at;
+    let since = follower.now - follower.heard.0.expect("heard the leader").at;
     for _ in since..quiet {
         follower.step(Input::Tick { entropy: 1 });
     }
