@@ -362,33 +362,42 @@ impl Session {
         }
     }
 
+    /// A client's `propose`: refused before any node registered or for an
+    /// unknown node; else one ask for all its values.
+    async fn propose(
+        &self,
+        values: Vec<Value>,
+        node: Option<NodeId>,
+    ) -> Result<Frame, BridgeError> {
+        let c = &self.coordinator;
+        let registry = c.send(GetRegistry).await?;
+        Ok(if registry.registered.is_empty() {
+            Frame::Refused {
+                reason: "no node has registered yet".into(),
+            }
+        } else if let Some(id) = node.filter(|id| !registry.registered.contains(id)) {
+            Frame::Refused {
+                reason: format!(
+                    "node {id} is not registered (registered: {:?})",
+                    registry.registered
+                ),
+            }
+        } else {
+            // One ask for the lot: one command to one node, not a
+            // frame per value (the node's queue holds 4,096 frames).
+            if !values.is_empty() {
+                let all = Value::concat(&values);
+                c.do_send(CoordinatorPropagateMessage::ask(all, node));
+            }
+            Frame::Ok
+        })
+    }
+
     /// The answer to one client request; `None` for a shutdown.
     async fn answer(&self, request: Frame) -> Result<Option<Frame>, BridgeError> {
         let c = &self.coordinator;
         Ok(Some(match request {
-            Frame::Propose { values, node } => {
-                let registry = c.send(GetRegistry).await?;
-                if registry.registered.is_empty() {
-                    Frame::Refused {
-                        reason: "no node has registered yet".into(),
-                    }
-                } else if let Some(id) = node.filter(|id| !registry.registered.contains(id)) {
-                    Frame::Refused {
-                        reason: format!(
-                            "node {id} is not registered (registered: {:?})",
-                            registry.registered
-                        ),
-                    }
-                } else {
-                    // One ask for the lot: one command to one node, not a
-                    // frame per value (the node's queue holds 4,096 frames).
-                    if !values.is_empty() {
-                        let all = Value::concat(&values);
-                        c.do_send(CoordinatorPropagateMessage::ask(all, node));
-                    }
-                    Frame::Ok
-                }
-            }
+            Frame::Propose { values, node } => self.propose(values, node).await?,
             Frame::QueryCommits { values } => {
                 let progress = c.send(GetProgress).await?;
                 let committed = values
