@@ -437,20 +437,7 @@ impl World {
                 m = self.members.iter().position(|x| x.id == id).unwrap_or(m);
             }
         }
-        let id = self.members[m].id;
-        self.client.asked(value.clone(), id, self.now);
-        if self.is_up(m) {
-            self.log_line(|| format!("client asks node {id} to propagate '{value}'"));
-            self.draw(|| Step::Arrow {
-                from: LaneId::Coordinator,
-                to: LaneId::Node(id),
-                label: format!("Propagate '{value}'"),
-                dropped: false,
-            });
-            self.step(m, NodeInput::Request(value));
-        } else {
-            self.log_line(|| format!("client cannot reach node {id} for '{value}' (down)"));
-        }
+        self.hand(m, value, NodeInput::Request);
     }
 
     /// The client asks the node it follows for `value` ([`Client::pick`]);
@@ -464,24 +451,31 @@ impl World {
         let Some(m) = self.members.iter().position(|x| x.id == id) else {
             return;
         };
+        self.hand(m, value, NodeInput::Ask);
+        for (by, value, leader) in std::mem::take(&mut self.redirects) {
+            if let Some(to) = self.client.redirected(&value, by, leader) {
+                self.ask_again(value, to, &format!("node {by} names it the leader"));
+            }
+        }
+    }
+
+    /// Give `value` to member `m` as `input` says, if it is up; the client
+    /// records the ask either way.
+    fn hand(&mut self, m: usize, value: Value, input: fn(Value) -> NodeInput) {
+        let id = self.members[m].id;
         self.client.asked(value.clone(), id, self.now);
         if !self.is_up(m) {
             self.log_line(|| format!("client cannot reach node {id} for '{value}' (down)"));
             return;
         }
-        self.log_line(|| format!("client asks node {id} for '{value}'"));
+        self.log_line(|| format!("client asks node {id} to propagate '{value}'"));
         self.draw(|| Step::Arrow {
             from: LaneId::Coordinator,
             to: LaneId::Node(id),
             label: format!("Propagate '{value}'"),
             dropped: false,
         });
-        self.step(m, NodeInput::Ask(value));
-        for (by, value, leader) in std::mem::take(&mut self.redirects) {
-            if let Some(to) = self.client.redirected(&value, by, leader) {
-                self.ask_again(value, to, &format!("node {by} names it the leader"));
-            }
-        }
+        self.step(m, input(value));
     }
 
     /// Member `m` crashes: everything not persisted is lost.
