@@ -504,9 +504,10 @@ fn start(spec: &ClusterSpec, cfg: &DemoConfig, start: Instant) -> Running {
     }
 }
 
-/// The values to ask for, and the node each is asked of. The brief's
-/// habit: ask the SAFETY attacker first (so it leads position 0), never ask
-/// the LIVENESS attacker; otherwise every node in turn.
+/// The values to ask for, and the node each is asked of
+/// ([`crate::client::targets`]): under attack the brief's habit (the SAFETY
+/// attacker first, never the LIVENESS attacker, otherwise every node in
+/// turn); with no attack one node, which may name the leader.
 fn requests(cfg: &DemoConfig) -> (Vec<Value>, Vec<(Value, NodeId)>) {
     let targets = crate::client::targets(cfg.nodes, cfg.attack, cfg.attacker);
     let requested = requested_values(cfg.values);

@@ -9,7 +9,9 @@
 //! 1. [`core`] — the protocol as plain deterministic state machines
 //!    (`Replica`: acceptor, proposer, learner; `Config` and the quorum of
 //!    each mode). No actix, sockets, clock or RNG: `step(input) -> outputs`.
-//!    [`attack`] holds the attackers, state machines of the same shape.
+//!    [`attack`] holds the attackers, state machines of the same shape;
+//!    [`kv`] a key-value state machine with exactly-once client sessions,
+//!    applied to the committed log (no runtime drives it yet).
 //! 2. [`auth`] (keys, signatures over bytes) and [`wire`] (what travels: a
 //!    `Packet` carrying a `Body`, the proofs inside bodies, and which bytes
 //!    a body signs).
@@ -40,6 +42,7 @@ pub mod client;
 pub mod cluster;
 pub mod core;
 pub mod demo;
+pub mod kv;
 pub mod matrix;
 pub mod middleware;
 pub mod node;

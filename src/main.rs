@@ -363,8 +363,9 @@ struct NodeArgs {
 struct ProposeArgs {
     #[command(flatten)]
     coordinator: CoordinatorAddr,
-    /// Ask this node to propagate every value (default: the coordinator
-    /// picks nodes in turn).
+    /// Ask this node for every value; if it does not lead it names the
+    /// leader, and the values go there (default: the leader the
+    /// coordinator's client knows).
     #[arg(long, value_name = "ID")]
     node: Option<u32>,
     /// Seconds to wait for the values to commit.

@@ -1,0 +1,315 @@
+//! A key-value state machine on the log, with exactly-once client sessions:
+//! the first layer above the core's log of opaque values (issue 17's items
+//! 1 and 2; the runtimes do not drive it yet).
+//!
+//! A client value that parses as a [`Command`] is an operation of a client
+//! session: `put`, `get`, `cas` and `delete` on string keys, with
+//! Maelstrom's `lin-kv` error meanings ([`Reply::KeyMissing`] is its error
+//! 20, [`Reply::CasMismatch`] its error 22). Every node applies the
+//! committed log in position order, each position's batch in order, so
+//! every node computes the same replies.
+//!
+//! **Exactly once.** A client numbers its requests `1, 2, …` and sends one
+//! at a time (Maelstrom's and Raft's session rule). Applying keeps, per
+//! client, the last sequence number applied and its reply: a command whose
+//! number is not above it was applied already — it was asked again after a
+//! timeout, a redirect or a flag, and committed twice — and is skipped; its
+//! reply is the first one's. So a value committed at two positions takes
+//! effect once.
+//!
+//! Sans-IO like the core: no clock, no RNG, no I/O; the same bytes in give
+//! the same state out.
+
+use crate::core::{Pos, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An operation on the store.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Set `key` to `value`.
+    Put { key: String, value: String },
+    /// Read `key`.
+    Get { key: String },
+    /// Set `key` to `to` if it holds `from`.
+    Cas {
+        key: String,
+        from: String,
+        to: String,
+    },
+    /// Remove `key`.
+    Delete { key: String },
+}
+
+impl Op {
+    /// The key the operation is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Op::Put { key, .. } | Op::Get { key } | Op::Cas { key, .. } | Op::Delete { key } => key,
+        }
+    }
+}
+
+/// One request of a client session: the `seq`-th of client `client`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Command {
+    pub client: u64,
+    pub seq: u64,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+impl Command {
+    /// The client value that carries this command through the log.
+    pub fn encode(&self) -> String {
+        // Serializing plain strings and integers cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The command a client value carries, if it is one.
+    pub fn decode(value: &str) -> Option<Command> {
+        serde_json::from_str(value).ok()
+    }
+}
+
+/// What applying a command answered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Reply {
+    /// Done; a `get` carries the value read.
+    Ok { value: Option<String> },
+    /// The key does not exist (Maelstrom's error 20).
+    KeyMissing,
+    /// A `cas` found another value than `from` (Maelstrom's error 22).
+    CasMismatch { found: String },
+}
+
+/// A command applied, and whether it took effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub client: u64,
+    pub seq: u64,
+    /// The reply: for a repeat, the first one's. `None` only for a repeat
+    /// older than its client's latest request (the client had its answer
+    /// and moved on).
+    pub reply: Option<Reply>,
+    /// `false`: a repeat of a command already applied, skipped.
+    pub fresh: bool,
+}
+
+/// Per client: the last sequence number applied and its reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub seq: u64,
+    pub reply: Option<Reply>,
+}
+
+/// The state machine: the data and the session table, and how far into
+/// the log it has applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Store {
+    data: BTreeMap<String, String>,
+    sessions: BTreeMap<u64, Session>,
+    /// The next position to apply.
+    next: Pos,
+}
+
+impl Store {
+    /// What `key` holds.
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.data.get(key)
+    }
+
+    /// The next log position this store will apply.
+    pub fn applied_up_to(&self) -> Pos {
+        self.next
+    }
+
+    /// The session table (what a snapshot must keep beside the data).
+    pub fn sessions(&self) -> &BTreeMap<u64, Session> {
+        &self.sessions
+    }
+
+    /// Apply one command, once per (client, seq).
+    pub fn apply(&mut self, cmd: Command) -> Applied {
+        let session = self.sessions.entry(cmd.client).or_default();
+        if cmd.seq <= session.seq {
+            let reply = match cmd.seq == session.seq {
+                true => session.reply.clone(),
+                false => None,
+            };
+            return Applied {
+                client: cmd.client,
+                seq: cmd.seq,
+                reply,
+                fresh: false,
+            };
+        }
+        let reply = Self::run(&mut self.data, cmd.op);
+        let session = self.sessions.entry(cmd.client).or_default();
+        session.seq = cmd.seq;
+        session.reply = Some(reply.clone());
+        Applied {
+            client: cmd.client,
+            seq: cmd.seq,
+            reply: Some(reply),
+            fresh: true,
+        }
+    }
+
+    fn run(data: &mut BTreeMap<String, String>, op: Op) -> Reply {
+        match op {
+            Op::Put { key, value } => {
+                data.insert(key, value);
+                Reply::Ok { value: None }
+            }
+            Op::Get { key } => match data.get(&key) {
+                Some(v) => Reply::Ok {
+                    value: Some(v.clone()),
+                },
+                None => Reply::KeyMissing,
+            },
+            Op::Cas { key, from, to } => match data.get_mut(&key) {
+                None => Reply::KeyMissing,
+                Some(v) if *v == from => {
+                    *v = to;
+                    Reply::Ok { value: None }
+                }
+                Some(v) => Reply::CasMismatch { found: v.clone() },
+            },
+            Op::Delete { key } => match data.remove(&key) {
+                Some(_) => Reply::Ok { value: None },
+                None => Reply::KeyMissing,
+            },
+        }
+    }
+
+    /// Apply the committed log from where this store stopped, up to its
+    /// first gap: every command of every position, in order. Values that
+    /// are not commands (a plain log's values) are passed over.
+    pub fn catch_up(&mut self, log: &BTreeMap<Pos, Value>) -> Vec<Applied> {
+        let mut out = Vec::new();
+        while let Some(value) = log.get(&self.next) {
+            for item in value.items() {
+                if let Some(cmd) = Command::decode(item) {
+                    out.push(self.apply(cmd));
+                }
+            }
+            self.next += 1;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(client: u64, seq: u64, op: Op) -> Command {
+        Command { client, seq, op }
+    }
+
+    fn put(k: &str, v: &str) -> Op {
+        Op::Put {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    fn get(k: &str) -> Op {
+        Op::Get { key: k.into() }
+    }
+
+    fn ok(v: Option<&str>) -> Reply {
+        Reply::Ok {
+            value: v.map(String::from),
+        }
+    }
+
+    #[test]
+    fn operations_have_maelstroms_meanings() {
+        let mut s = Store::default();
+        assert_eq!(s.apply(cmd(1, 1, get("x"))).reply, Some(Reply::KeyMissing));
+        assert_eq!(s.apply(cmd(1, 2, put("x", "a"))).reply, Some(ok(None)));
+        assert_eq!(s.apply(cmd(1, 3, get("x"))).reply, Some(ok(Some("a"))));
+        let cas = |from: &str, to: &str| Op::Cas {
+            key: "x".into(),
+            from: from.into(),
+            to: to.into(),
+        };
+        assert_eq!(
+            s.apply(cmd(1, 4, cas("b", "c"))).reply,
+            Some(Reply::CasMismatch { found: "a".into() })
+        );
+        assert_eq!(s.apply(cmd(1, 5, cas("a", "c"))).reply, Some(ok(None)));
+        assert_eq!(s.get("x"), Some(&"c".to_string()));
+        let del = Op::Delete { key: "x".into() };
+        assert_eq!(s.apply(cmd(1, 6, del.clone())).reply, Some(ok(None)));
+        assert_eq!(s.apply(cmd(1, 7, del)).reply, Some(Reply::KeyMissing));
+        let missing = Op::Cas {
+            key: "y".into(),
+            from: "a".into(),
+            to: "b".into(),
+        };
+        assert_eq!(s.apply(cmd(1, 8, missing)).reply, Some(Reply::KeyMissing));
+    }
+
+    #[test]
+    fn a_command_committed_twice_takes_effect_once_and_answers_as_the_first() {
+        let mut s = Store::default();
+        let first = s.apply(cmd(7, 1, put("x", "a")));
+        assert!(first.fresh);
+        s.apply(cmd(8, 1, put("x", "b")));
+        // Client 7's put, asked again and committed at a later position:
+        // skipped, so client 8's later write stands.
+        let again = s.apply(cmd(7, 1, put("x", "a")));
+        assert!(!again.fresh);
+        assert_eq!(again.reply, first.reply);
+        assert_eq!(s.get("x"), Some(&"b".to_string()));
+        // A repeated read answers what the first read saw.
+        let read = s.apply(cmd(7, 2, get("x")));
+        s.apply(cmd(8, 2, put("x", "c")));
+        assert_eq!(s.apply(cmd(7, 2, get("x"))).reply, read.reply);
+        assert_eq!(read.reply, Some(ok(Some("b"))));
+        // Older than the client's latest: skipped, and nobody waits for it.
+        let stale = s.apply(cmd(7, 1, put("x", "z")));
+        assert_eq!((stale.fresh, stale.reply), (false, None));
+        assert_eq!(s.get("x"), Some(&"c".to_string()));
+    }
+
+    #[test]
+    fn the_log_is_applied_in_order_up_to_its_first_gap_skipping_plain_values() {
+        let mut log = BTreeMap::new();
+        log.insert(0, Value::one(cmd(1, 1, put("k", "v")).encode()));
+        log.insert(
+            1,
+            Value::batch(vec!["plain".into(), cmd(2, 1, get("k")).encode()]),
+        );
+        log.insert(3, Value::one(cmd(1, 2, put("k", "w")).encode()));
+        let mut s = Store::default();
+        let applied = s.catch_up(&log);
+        assert_eq!(applied.len(), 2);
+        assert_eq!(applied[1].reply, Some(ok(Some("v"))));
+        assert_eq!(s.applied_up_to(), 2, "stops at the gap at 2");
+        log.insert(2, Value::one(cmd(2, 2, get("k")).encode()));
+        let applied = s.catch_up(&log);
+        assert_eq!(applied.len(), 2);
+        assert_eq!(s.get("k"), Some(&"w".to_string()));
+        assert_eq!(s.applied_up_to(), 4);
+    }
+
+    #[test]
+    fn a_command_round_trips_through_its_client_value() {
+        let c = cmd(
+            3,
+            9,
+            Op::Cas {
+                key: "a b".into(),
+                from: "\"x\"".into(),
+                to: "y".into(),
+            },
+        );
+        assert_eq!(Command::decode(&c.encode()), Some(c));
+        assert_eq!(Command::decode("v0"), None);
+    }
+}
