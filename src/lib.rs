@@ -11,7 +11,8 @@
 //!    each mode). No actix, sockets, clock or RNG: `step(input) -> outputs`.
 //!    [`attack`] holds the attackers, state machines of the same shape;
 //!    [`kv`] a key-value state machine with exactly-once client sessions,
-//!    applied to the committed log (no runtime drives it yet).
+//!    applied to the committed log, and the linearizability check of
+//!    client histories (no runtime drives them yet).
 //! 2. [`auth`] (keys, signatures over bytes) and [`wire`] (what travels: a
 //!    `Packet` carrying a `Body`, the proofs inside bodies, and which bytes
 //!    a body signs).

@@ -24,6 +24,8 @@ use crate::core::{Pos, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod check;
+
 /// An operation on the store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -145,7 +147,7 @@ impl Store {
                 fresh: false,
             };
         }
-        let reply = Self::run(&mut self.data, cmd.op);
+        let reply = run(&mut self.data, cmd.op);
         let session = self.sessions.entry(cmd.client).or_default();
         session.seq = cmd.seq;
         session.reply = Some(reply.clone());
@@ -154,33 +156,6 @@ impl Store {
             seq: cmd.seq,
             reply: Some(reply),
             fresh: true,
-        }
-    }
-
-    fn run(data: &mut BTreeMap<String, String>, op: Op) -> Reply {
-        match op {
-            Op::Put { key, value } => {
-                data.insert(key, value);
-                Reply::Ok { value: None }
-            }
-            Op::Get { key } => match data.get(&key) {
-                Some(v) => Reply::Ok {
-                    value: Some(v.clone()),
-                },
-                None => Reply::KeyMissing,
-            },
-            Op::Cas { key, from, to } => match data.get_mut(&key) {
-                None => Reply::KeyMissing,
-                Some(v) if *v == from => {
-                    *v = to;
-                    Reply::Ok { value: None }
-                }
-                Some(v) => Reply::CasMismatch { found: v.clone() },
-            },
-            Op::Delete { key } => match data.remove(&key) {
-                Some(_) => Reply::Ok { value: None },
-                None => Reply::KeyMissing,
-            },
         }
     }
 
@@ -198,6 +173,35 @@ impl Store {
             self.next += 1;
         }
         out
+    }
+}
+
+/// What `op` does to `data`: the store's sequential semantics, which the
+/// linearizability check ([`check`]) takes as its reference too.
+pub fn run(data: &mut BTreeMap<String, String>, op: Op) -> Reply {
+    match op {
+        Op::Put { key, value } => {
+            data.insert(key, value);
+            Reply::Ok { value: None }
+        }
+        Op::Get { key } => match data.get(&key) {
+            Some(v) => Reply::Ok {
+                value: Some(v.clone()),
+            },
+            None => Reply::KeyMissing,
+        },
+        Op::Cas { key, from, to } => match data.get_mut(&key) {
+            None => Reply::KeyMissing,
+            Some(v) if *v == from => {
+                *v = to;
+                Reply::Ok { value: None }
+            }
+            Some(v) => Reply::CasMismatch { found: v.clone() },
+        },
+        Op::Delete { key } => match data.remove(&key) {
+            Some(_) => Reply::Ok { value: None },
+            None => Reply::KeyMissing,
+        },
     }
 }
 
