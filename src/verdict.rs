@@ -143,6 +143,21 @@ pub fn nodes(ids: &BTreeSet<NodeId>) -> String {
     }
 }
 
+/// The first `named` of `items`, and how many more there are: `a, b, c and
+/// 7 more` (a log line or an error about many values).
+/// Only the named ones are formatted.
+pub fn first_few<T: std::fmt::Display>(
+    items: impl ExactSizeIterator<Item = T>,
+    named: usize,
+) -> String {
+    let total = items.len();
+    let mut out: Vec<String> = items.take(named).map(|t| t.to_string()).collect();
+    if total > named {
+        out.push(format!("and {} more", total - named));
+    }
+    out.join(", ")
+}
+
 /// What a learner is told happened in a run: the facts the verdict rests
 /// on, in the order they matter.
 #[derive(Clone, Debug, Default)]

@@ -400,17 +400,10 @@ impl Coordinator {
     }
 }
 
-/// `'a', 'b', 'c' and 7 more`: what a log line says of many values.
+/// `'a' (to node 1), 'b' (to node 1), 'c' (to node 2), and 7 more`.
 fn first_few(asks: &[(Value, NodeId)]) -> String {
-    let named: Vec<String> = asks
-        .iter()
-        .take(3)
-        .map(|(v, n)| format!("'{v}' (to node {n})"))
-        .collect();
-    match asks.len().saturating_sub(3) {
-        0 => named.join(", "),
-        more => format!("{} and {more} more", named.join(", ")),
-    }
+    let named = asks.iter().map(|(v, n)| format!("'{v}' (to node {n})"));
+    crate::verdict::first_few(named, 3)
 }
 
 impl Actor for Coordinator {

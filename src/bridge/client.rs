@@ -39,11 +39,7 @@ const NAMED: usize = 10;
 
 /// The first [`NAMED`] values, and how many more there are.
 fn first_few(values: &[Value]) -> String {
-    let mut out: Vec<String> = values.iter().take(NAMED).map(ToString::to_string).collect();
-    if values.len() > NAMED {
-        out.push(format!("and {} more", values.len() - NAMED));
-    }
-    out.join(", ")
+    crate::verdict::first_few(values.iter(), NAMED)
 }
 
 impl Client {
