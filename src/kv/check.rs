@@ -224,67 +224,53 @@ fn changes_nothing(c: &Call) -> bool {
 mod tests {
     use super::*;
 
-    fn put(k: &str, v: &str) -> Op {
-        Op::Put {
-            key: k.into(),
-            value: v.into(),
-        }
-    }
-
-    fn get(k: &str) -> Op {
-        Op::Get { key: k.into() }
-    }
-
-    fn ok(v: Option<&str>) -> Reply {
-        Reply::Ok {
-            value: v.map(String::from),
-        }
-    }
-
     #[test]
     fn overlapping_operations_may_take_effect_in_either_order() {
         let mut h = History::default();
-        h.invoke(1, put("x", "a")).unwrap();
-        h.invoke(2, get("x")).unwrap();
+        h.invoke(1, Op::put("x", "a")).unwrap();
+        h.invoke(2, Op::get("x")).unwrap();
         // The read saw the write: fine, they overlap.
-        h.complete(2, ok(Some("a"))).unwrap();
-        h.complete(1, ok(None)).unwrap();
-        h.invoke(2, get("x")).unwrap();
-        h.complete(2, ok(Some("a"))).unwrap();
+        h.complete(2, Reply::ok(Some("a"))).unwrap();
+        h.complete(1, Reply::ok(None)).unwrap();
+        h.invoke(2, Op::get("x")).unwrap();
+        h.complete(2, Reply::ok(Some("a"))).unwrap();
         // A write that never completed may or may not have happened.
-        h.invoke(3, put("x", "b")).unwrap();
-        h.invoke(2, get("x")).unwrap();
-        h.complete(2, ok(Some("b"))).unwrap();
+        h.invoke(3, Op::put("x", "b")).unwrap();
+        h.invoke(2, Op::get("x")).unwrap();
+        h.complete(2, Reply::ok(Some("b"))).unwrap();
         assert_eq!(h.check(), Verdict::Linearizable);
     }
 
     #[test]
     fn a_stale_read_is_found_and_reduced_to_the_calls_that_cannot_be_ordered() {
         let mut h = History::default();
-        h.invoke(1, put("y", "other")).unwrap();
-        h.complete(1, ok(None)).unwrap();
-        h.invoke(1, put("x", "a")).unwrap();
-        h.complete(1, ok(None)).unwrap();
-        h.invoke(3, get("x")).unwrap();
-        h.complete(3, ok(Some("a"))).unwrap();
+        h.invoke(1, Op::put("y", "other")).unwrap();
+        h.complete(1, Reply::ok(None)).unwrap();
+        h.invoke(1, Op::put("x", "a")).unwrap();
+        h.complete(1, Reply::ok(None)).unwrap();
+        h.invoke(3, Op::get("x")).unwrap();
+        h.complete(3, Reply::ok(Some("a"))).unwrap();
         // After the write completed, a read that misses it: what a follower
         // answering from its own state (or a split log) gives.
-        h.invoke(2, get("x")).unwrap();
+        h.invoke(2, Op::get("x")).unwrap();
         h.complete(2, Reply::KeyMissing).unwrap();
         let Verdict::NotLinearizable { key, calls } = h.check() else {
             panic!("a stale read must be found");
         };
         assert_eq!(key, "x");
         let ops: Vec<(u64, Op)> = calls.iter().map(|c| (c.client, c.op.clone())).collect();
-        assert_eq!(ops, vec![(1, put("x", "a")), (2, get("x"))]);
+        assert_eq!(ops, vec![(1, Op::put("x", "a")), (2, Op::get("x"))]);
     }
 
     #[test]
     fn a_client_with_two_operations_at_once_is_not_a_history() {
         let mut h = History::default();
-        h.invoke(1, get("x")).unwrap();
-        assert_eq!(h.invoke(1, get("x")), Err(HistoryError::Overlapping(1)));
-        assert_eq!(h.complete(2, ok(None)), Err(HistoryError::NotInvoked(2)));
+        h.invoke(1, Op::get("x")).unwrap();
+        assert_eq!(h.invoke(1, Op::get("x")), Err(HistoryError::Overlapping(1)));
+        assert_eq!(
+            h.complete(2, Reply::ok(None)),
+            Err(HistoryError::NotInvoked(2))
+        );
         assert!(h.in_progress(1));
     }
 }

@@ -45,6 +45,19 @@ pub enum Op {
 }
 
 impl Op {
+    /// `put key value`.
+    pub fn put(key: impl Into<String>, value: impl Into<String>) -> Op {
+        Op::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// `get key`.
+    pub fn get(key: impl Into<String>) -> Op {
+        Op::Get { key: key.into() }
+    }
+
     /// The key the operation is about.
     pub fn key(&self) -> &str {
         match self {
@@ -84,6 +97,15 @@ pub enum Reply {
     KeyMissing,
     /// A `cas` found another value than `from` (Maelstrom's error 22).
     CasMismatch { found: String },
+}
+
+impl Reply {
+    /// Done, with the value read (`None` for a write).
+    pub fn ok(value: Option<&str>) -> Reply {
+        Reply::Ok {
+            value: value.map(String::from),
+        }
+    }
 }
 
 /// A command applied, and whether it took effect.
@@ -213,29 +235,21 @@ mod tests {
         Command { client, seq, op }
     }
 
-    fn put(k: &str, v: &str) -> Op {
-        Op::Put {
-            key: k.into(),
-            value: v.into(),
-        }
-    }
-
-    fn get(k: &str) -> Op {
-        Op::Get { key: k.into() }
-    }
-
-    fn ok(v: Option<&str>) -> Reply {
-        Reply::Ok {
-            value: v.map(String::from),
-        }
-    }
-
     #[test]
     fn operations_have_maelstroms_meanings() {
         let mut s = Store::default();
-        assert_eq!(s.apply(cmd(1, 1, get("x"))).reply, Some(Reply::KeyMissing));
-        assert_eq!(s.apply(cmd(1, 2, put("x", "a"))).reply, Some(ok(None)));
-        assert_eq!(s.apply(cmd(1, 3, get("x"))).reply, Some(ok(Some("a"))));
+        assert_eq!(
+            s.apply(cmd(1, 1, Op::get("x"))).reply,
+            Some(Reply::KeyMissing)
+        );
+        assert_eq!(
+            s.apply(cmd(1, 2, Op::put("x", "a"))).reply,
+            Some(Reply::ok(None))
+        );
+        assert_eq!(
+            s.apply(cmd(1, 3, Op::get("x"))).reply,
+            Some(Reply::ok(Some("a")))
+        );
         let cas = |from: &str, to: &str| Op::Cas {
             key: "x".into(),
             from: from.into(),
@@ -245,10 +259,13 @@ mod tests {
             s.apply(cmd(1, 4, cas("b", "c"))).reply,
             Some(Reply::CasMismatch { found: "a".into() })
         );
-        assert_eq!(s.apply(cmd(1, 5, cas("a", "c"))).reply, Some(ok(None)));
+        assert_eq!(
+            s.apply(cmd(1, 5, cas("a", "c"))).reply,
+            Some(Reply::ok(None))
+        );
         assert_eq!(s.get("x"), Some(&"c".to_string()));
         let del = Op::Delete { key: "x".into() };
-        assert_eq!(s.apply(cmd(1, 6, del.clone())).reply, Some(ok(None)));
+        assert_eq!(s.apply(cmd(1, 6, del.clone())).reply, Some(Reply::ok(None)));
         assert_eq!(s.apply(cmd(1, 7, del)).reply, Some(Reply::KeyMissing));
         let missing = Op::Cas {
             key: "y".into(),
@@ -261,22 +278,22 @@ mod tests {
     #[test]
     fn a_command_committed_twice_takes_effect_once_and_answers_as_the_first() {
         let mut s = Store::default();
-        let first = s.apply(cmd(7, 1, put("x", "a")));
+        let first = s.apply(cmd(7, 1, Op::put("x", "a")));
         assert!(first.fresh);
-        s.apply(cmd(8, 1, put("x", "b")));
+        s.apply(cmd(8, 1, Op::put("x", "b")));
         // Client 7's put, asked again and committed at a later position:
         // skipped, so client 8's later write stands.
-        let again = s.apply(cmd(7, 1, put("x", "a")));
+        let again = s.apply(cmd(7, 1, Op::put("x", "a")));
         assert!(!again.fresh);
         assert_eq!(again.reply, first.reply);
         assert_eq!(s.get("x"), Some(&"b".to_string()));
         // A repeated read answers what the first read saw.
-        let read = s.apply(cmd(7, 2, get("x")));
-        s.apply(cmd(8, 2, put("x", "c")));
-        assert_eq!(s.apply(cmd(7, 2, get("x"))).reply, read.reply);
-        assert_eq!(read.reply, Some(ok(Some("b"))));
+        let read = s.apply(cmd(7, 2, Op::get("x")));
+        s.apply(cmd(8, 2, Op::put("x", "c")));
+        assert_eq!(s.apply(cmd(7, 2, Op::get("x"))).reply, read.reply);
+        assert_eq!(read.reply, Some(Reply::ok(Some("b"))));
         // Older than the client's latest: skipped, and nobody waits for it.
-        let stale = s.apply(cmd(7, 1, put("x", "z")));
+        let stale = s.apply(cmd(7, 1, Op::put("x", "z")));
         assert_eq!((stale.fresh, stale.reply), (false, None));
         assert_eq!(s.get("x"), Some(&"c".to_string()));
     }
@@ -284,18 +301,18 @@ mod tests {
     #[test]
     fn the_log_is_applied_in_order_up_to_its_first_gap_skipping_plain_values() {
         let mut log = BTreeMap::new();
-        log.insert(0, Value::one(cmd(1, 1, put("k", "v")).encode()));
+        log.insert(0, Value::one(cmd(1, 1, Op::put("k", "v")).encode()));
         log.insert(
             1,
-            Value::batch(vec!["plain".into(), cmd(2, 1, get("k")).encode()]),
+            Value::batch(vec!["plain".into(), cmd(2, 1, Op::get("k")).encode()]),
         );
-        log.insert(3, Value::one(cmd(1, 2, put("k", "w")).encode()));
+        log.insert(3, Value::one(cmd(1, 2, Op::put("k", "w")).encode()));
         let mut s = Store::default();
         let applied = s.catch_up(&log);
         assert_eq!(applied.len(), 2);
-        assert_eq!(applied[1].reply, Some(ok(Some("v"))));
+        assert_eq!(applied[1].reply, Some(Reply::ok(Some("v"))));
         assert_eq!(s.applied_up_to(), 2, "stops at the gap at 2");
-        log.insert(2, Value::one(cmd(2, 2, get("k")).encode()));
+        log.insert(2, Value::one(cmd(2, 2, Op::get("k")).encode()));
         let applied = s.catch_up(&log);
         assert_eq!(applied.len(), 2);
         assert_eq!(s.get("k"), Some(&"w".to_string()));
