@@ -95,6 +95,7 @@ impl Replica {
             self.nack(st, from, pos, ballot, promised);
             return;
         }
+        self.saw_leader(ballot);
         let now = self.now;
         let acc = self.acceptor.entry(pos).or_default();
         let changed = ballot > acc.promised

@@ -451,22 +451,12 @@ impl Replica {
 
     /// One message from a peer, handed to the role it concerns.
     /// Keep track of who leads, for a client's ask ([`Process::leader`]):
-    /// a Propose this node could accept names its sender; a competing
-    /// Prepare means nobody is known to lead until someone proposes; any
-    /// message from the leader says it is alive.
+    /// a competing Prepare means nobody is known to lead until someone
+    /// proposes; any message from the leader says it is alive. (A Propose
+    /// this node accepts names its sender: [`Self::saw_leader`].)
     fn hear(&mut self, from: NodeId, msg: &Message) {
         let known = self.heard.0.map(|h| h.ballot);
         match msg {
-            Message::Propose { pos, ballot, .. }
-                if ballot.node == from
-                    && known.is_none_or(|b| *ballot >= b)
-                    && *ballot >= self.promise_at(*pos).0 =>
-            {
-                self.heard.0 = Some(Heard {
-                    ballot: *ballot,
-                    at: self.now,
-                });
-            }
             Message::Prepare { ballot, .. } if known.is_some_and(|b| *ballot > b) => {
                 self.heard.0 = None;
             }
@@ -475,6 +465,17 @@ impl Replica {
                     h.at = self.now;
                 }
             }
+        }
+    }
+
+    /// This node accepts a Propose in `ballot`: its owner leads, unless a
+    /// higher ballot's owner was seen leading.
+    fn saw_leader(&mut self, ballot: Ballot) {
+        if self.heard.0.is_none_or(|h| ballot >= h.ballot) {
+            self.heard.0 = Some(Heard {
+                ballot,
+                at: self.now,
+            });
         }
     }
 
