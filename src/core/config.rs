@@ -65,6 +65,15 @@ impl Config {
         2 * self.sync_ticks.max(1) * (self.n.max(2) as u64 - 1)
     }
 
+    /// How long node `id` lets a hole in its log stand (a position not
+    /// committed while a later one is) before it runs phase 1 to fill it:
+    /// past the catch-ups that fill a hole left by a lost Commit
+    /// ([`Self::leader_ticks`]), staggered by id so the nodes that see one
+    /// hole do not all compete for it at once.
+    pub fn hole_ticks(&self, id: crate::core::NodeId) -> u64 {
+        self.leader_ticks() + self.sync_ticks.max(1) * u64::from(id)
+    }
+
     /// BFT mode for `n` nodes tolerating `f` Byzantine ones: every vote a
     /// signed message, and quorums of [`bft_quorum`] (`2f+1` at
     /// `n = 3f+1`). `n >= 3f+1` is the caller's to check ([`bft_faults`]).

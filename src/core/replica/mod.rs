@@ -233,6 +233,9 @@ pub struct Replica {
     srtt: u64,
     next_sync: u64,
     syncs: u64,
+    /// The hole this node has seen in its log since when (set on ticks
+    /// only): see [`Replica::watch_hole`].
+    hole: Option<(Pos, u64)>,
     /// Who leads, as far as this node can tell (volatile: a restarted
     /// node learns it again from the leader's next message).
     heard: Hint,
@@ -271,6 +274,7 @@ impl Replica {
             srtt: 0,
             next_sync,
             syncs: 0,
+            hole: None,
             heard: Hint(None),
             local: VecDeque::new(),
         }
@@ -446,6 +450,33 @@ impl Replica {
             self.syncs += 1;
             let from = self.gap;
             self.send(st, peer as NodeId, Message::CatchUp { from });
+        }
+        self.watch_hole(st);
+    }
+
+    /// A hole — the first uncommitted position, with a later one committed
+    /// — is normally a lost Commit, which the catch-ups fill. But when the
+    /// proposer of that position crashed or lost its lead with nothing
+    /// queued, nobody would ever propose there again, and the log (and any
+    /// state machine applied in its order) would stop at the hole for good
+    /// while later positions commit. A node that sees the same hole for
+    /// [`Config::hole_ticks`] runs phase 1 from it, which re-proposes what
+    /// was accepted there or fills it with a no-op ([`Self::take_lead`]).
+    fn watch_hole(&mut self, st: &mut Step) {
+        let holed = self.log.len() as u64 > self.gap;
+        if !holed || self.prep.is_some() || self.slots.contains_key(&self.gap) {
+            self.hole = None;
+            return;
+        }
+        match self.hole {
+            Some((pos, since)) if pos == self.gap => {
+                if self.now >= since + self.cfg.hole_ticks(self.id) {
+                    self.hole = None;
+                    self.lead = None;
+                    self.start_prepare(st, 0);
+                }
+            }
+            _ => self.hole = Some((self.gap, self.now)),
         }
     }
 

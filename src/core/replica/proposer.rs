@@ -360,5 +360,42 @@ impl Replica {
             self.broadcast(st, Message::Propose { pos, ballot, value });
         }
         self.fill_window(st);
+        self.fill_holes(st, from, ballot);
+    }
+
+    /// Propose a no-op (an empty batch) at every position from `from` below
+    /// the highest one committed or in flight here that is neither: no
+    /// Prepared report named a value there and no client batch was left to
+    /// fill it, so nothing can have been chosen there yet, and a hole left
+    /// open would hold up the log behind it for good.
+    fn fill_holes(&mut self, st: &mut Step, from: Pos, ballot: Ballot) {
+        let top = [self.log.keys().last(), self.slots.keys().last()]
+            .into_iter()
+            .flatten()
+            .max()
+            .copied();
+        let Some(top) = top else {
+            return;
+        };
+        let (deadline, now) = (self.now + self.rto(0), self.now);
+        for pos in from..top {
+            if self.is_committed(pos) || self.slots.contains_key(&pos) {
+                continue;
+            }
+            self.slots.insert(
+                pos,
+                Slot {
+                    own: None,
+                    value: Value::default(),
+                    ballot,
+                    accepts: Voters::default(),
+                    deadline,
+                    attempts: 0,
+                    sent_at: now,
+                },
+            );
+            let value = Value::default();
+            self.broadcast(st, Message::Propose { pos, ballot, value });
+        }
     }
 }

@@ -993,3 +993,35 @@ fn a_follower_names_the_leader_it_hears_from_until_it_falls_silent() {
     follower.step(Input::Request { value: "b".into() });
     assert_eq!(follower.leader(), None);
 }
+
+#[test]
+fn a_hole_whose_proposer_is_gone_is_filled_with_a_no_op_so_the_log_behind_it_is_whole() {
+    let mut net = Net::new(3, 5);
+    net.input(0, Input::Request { value: "a".into() });
+    net.run(100);
+    assert_eq!(net.log(1).len(), 1, "node 0 leads and 'a' is committed");
+    // Node 0 proposes 'b' at 1 and 'c' at 2; every Propose of 'b' is lost,
+    // so nobody accepts anything at 1, while 'c' commits at 2.
+    for v in ["b", "c"] {
+        net.input(0, Input::Request { value: v.into() });
+    }
+    net.flight
+        .retain(|(_, _, m)| !matches!(m, Message::Propose { pos: 1, .. }));
+    // Then node 0 is gone for good, before it re-sends its Propose.
+    while net.log(1).len() < 2 || net.log(2).len() < 2 {
+        assert!(net.deliver_one(), "'c' commits on nodes 1 and 2");
+    }
+    net.isolated = vec![0];
+    assert!(!net.log(1).contains_key(&1), "a hole at 1, behind 'c' at 2");
+    // Nobody has a client value left to propose. Only the hole can make a
+    // node run phase 1: it finds nothing accepted at 1, and fills it.
+    let patience = net.nodes[1].cfg.hole_ticks(2) as usize;
+    net.run(patience + 200);
+    net.assert_agreement();
+    for i in [1, 2] {
+        let log = net.log(i);
+        assert_eq!(log.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert!(log[&1].is_empty(), "a no-op at 1, not {}", log[&1]);
+        assert_eq!(log[&2].single(), Some("c"));
+    }
+}
