@@ -461,6 +461,52 @@ struct SimArgs {
     /// The same seeds give the same outcomes with either.
     #[arg(long, default_value = "modelled", value_name = "ed25519|modelled")]
     signatures: paxos::auth::Scheme,
+    #[command(flatten)]
+    kv: KvWorkloadArgs,
+}
+
+/// What the clients do in `paxos sim`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Workload {
+    /// One client asks for --values opaque values.
+    Values,
+    /// Clients read, write, compare-and-set and delete keys of the KV
+    /// store; their history is checked for linearizability.
+    Kv,
+}
+
+#[derive(Args)]
+struct KvWorkloadArgs {
+    /// values: the client asks for --values values; kv: --clients clients
+    /// do --ops operations each on --keys keys, and the history of what
+    /// they saw is checked for linearizability.
+    #[arg(long, value_enum, default_value = "values")]
+    workload: Workload,
+    /// With --workload kv: concurrent clients, one operation in flight each.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    clients: u32,
+    /// With --workload kv: keys the operations pick from (k0, k1, …).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    keys: u32,
+    /// With --workload kv: operations per client.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    ops: u32,
+    /// With --workload kv: how reads are served. log: through the log
+    /// (linearizable); local: from the asked node's own store at once — a
+    /// planted bug the linearizability check catches.
+    #[arg(long, default_value = "log", value_name = "log|local")]
+    reads: paxos::sim::kv::ReadPath,
+}
+
+impl KvWorkloadArgs {
+    fn workload(&self) -> Option<paxos::sim::kv::KvWorkload> {
+        (self.workload == Workload::Kv).then_some(paxos::sim::kv::KvWorkload {
+            clients: self.clients as usize,
+            keys: self.keys as usize,
+            ops: self.ops as usize,
+            reads: self.reads,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -867,6 +913,7 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
             bft: a.mode.bft,
             faults: a.mode.faults,
             signatures: a.signatures,
+            kv: a.kv.workload(),
             ..Default::default()
         },
         seed: a.seed,

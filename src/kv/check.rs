@@ -31,9 +31,9 @@ pub struct Call {
 
 impl fmt::Display for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "client {} {:?}", self.client, self.op)?;
+        write!(f, "client {} {}", self.client, self.op)?;
         match (&self.reply, self.completed) {
-            (Some(r), Some(at)) => write!(f, " → {r:?} (events {}..{at})", self.invoked),
+            (Some(r), Some(at)) => write!(f, " → {r} (events {}..{at})", self.invoked),
             _ => write!(f, " → no reply (invoked at event {})", self.invoked),
         }
     }
@@ -54,7 +54,8 @@ pub enum Verdict {
     Linearizable,
     /// The operations on `key` that cannot be put in any order consistent
     /// with their real-time order and the store's semantics; the fewest
-    /// such (removing any one of them leaves a linearizable history).
+    /// such: removing any one of them leaves a linearizable history, or
+    /// one that reads a value nobody wrote.
     NotLinearizable {
         key: String,
         calls: Vec<Call>,
@@ -129,6 +130,42 @@ impl History {
     }
 }
 
+/// Draw calls as a timeline, one row per call, in the history's real-time
+/// order: `|----|` from invocation to completion, `|--->` for one that
+/// never completed; events none of the calls has are left out, so a few
+/// calls of a long history stay readable.
+pub fn draw(calls: &[Call]) -> String {
+    let mut at: Vec<usize> = calls
+        .iter()
+        .flat_map(|c| std::iter::once(c.invoked).chain(c.completed))
+        .collect();
+    at.sort_unstable();
+    at.dedup();
+    let col = |event: usize| at.partition_point(|&e| e < event) * 4;
+    let width = at.len() * 4;
+    let mut out = String::new();
+    for c in calls {
+        let start = col(c.invoked);
+        let (end, tip) = match c.completed {
+            Some(e) => (col(e), '|'),
+            None => (width, '>'),
+        };
+        let bar = format!("|{}{tip}", "-".repeat(end.saturating_sub(start + 1)));
+        let reply = match &c.reply {
+            Some(r) => r.to_string(),
+            None => "no reply".into(),
+        };
+        out.push_str(&format!(
+            "client {:<3} {:start$}{bar:<w$}  {} → {reply}\n",
+            c.client,
+            "",
+            c.op,
+            w = width + 1 - start
+        ));
+    }
+    out
+}
+
 /// The store's semantics restricted to one key: the reference object.
 #[derive(Clone, Debug)]
 struct KeyModel {
@@ -183,8 +220,8 @@ fn linearizable(key: &str, calls: &[&Call]) -> bool {
 /// non-linearizable. Calls that change nothing (reads, failed writes) go
 /// first: dropping one only loosens the history, so it cannot make up a
 /// violation the history did not have. Writes go after, latest first, so
-/// the writes that earlier reads saw stay. Repeated until nothing more
-/// can go, so removing any call left makes the rest linearizable.
+/// the writes that earlier reads saw stay; a write whose value a kept call
+/// saw is never dropped. Repeated until nothing more can go.
 fn minimal<'a>(key: &str, mut calls: Vec<&'a Call>) -> Vec<&'a Call> {
     loop {
         let before = calls.len();
@@ -201,7 +238,7 @@ fn drop_passes(key: &str, calls: &mut Vec<&Call>) {
         let mut i = calls.len();
         while i > 0 {
             i -= 1;
-            if changes_nothing(calls[i]) != pass_reads {
+            if changes_nothing(calls[i]) != pass_reads || observed(calls[i], calls) {
                 continue;
             }
             let mut without = calls.clone();
@@ -211,6 +248,21 @@ fn drop_passes(key: &str, calls: &mut Vec<&Call>) {
             }
         }
     }
+}
+
+/// Whether another of `calls` saw the value `c` wrote: such a write stays,
+/// or the reduced history would show a read of a value nobody wrote — a
+/// violation of its own, not the one found.
+fn observed(c: &Call, calls: &[&Call]) -> bool {
+    let wrote = match &c.op {
+        Op::Put { value, .. } => value,
+        Op::Cas { to, .. } => to,
+        _ => return false,
+    };
+    calls.iter().any(|o| match &o.reply {
+        Some(Reply::Ok { value: Some(v) }) | Some(Reply::CasMismatch { found: v }) => v == wrote,
+        _ => false,
+    })
 }
 
 /// A read, or a write that failed: whatever order it took, the key's value
@@ -260,6 +312,23 @@ mod tests {
         assert_eq!(key, "x");
         let ops: Vec<(u64, Op)> = calls.iter().map(|c| (c.client, c.op.clone())).collect();
         assert_eq!(ops, vec![(1, Op::put("x", "a")), (2, Op::get("x"))]);
+    }
+
+    #[test]
+    fn a_drawing_shows_each_call_from_invocation_to_completion() {
+        let mut h = History::default();
+        h.invoke(1, Op::put("x", "a")).unwrap();
+        h.invoke(2, Op::get("x")).unwrap();
+        h.complete(1, Reply::ok(None)).unwrap();
+        h.complete(2, Reply::KeyMissing).unwrap();
+        h.invoke(3, Op::get("x")).unwrap();
+        let picture = draw(h.calls());
+        let rows: Vec<&str> = picture.lines().collect();
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].starts_with("client 1   |-------|"), "{picture}");
+        assert!(rows[1].starts_with("client 2       |-------|"), "{picture}");
+        assert!(rows[2].contains("|--->"), "never completed: {picture}");
+        assert!(rows[2].ends_with("no reply"), "{picture}");
     }
 
     #[test]

@@ -66,6 +66,17 @@ impl Op {
     }
 }
 
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Put { key, value } => write!(f, "put {key} = {value:?}"),
+            Op::Get { key } => write!(f, "get {key}"),
+            Op::Cas { key, from, to } => write!(f, "cas {key} {from:?} → {to:?}"),
+            Op::Delete { key } => write!(f, "delete {key}"),
+        }
+    }
+}
+
 /// One request of a client session: the `seq`-th of client `client`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Command {
@@ -97,6 +108,17 @@ pub enum Reply {
     KeyMissing,
     /// A `cas` found another value than `from` (Maelstrom's error 22).
     CasMismatch { found: String },
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Ok { value: Some(v) } => write!(f, "{v:?}"),
+            Reply::Ok { value: None } => f.write_str("ok"),
+            Reply::KeyMissing => f.write_str("key missing"),
+            Reply::CasMismatch { found } => write!(f, "mismatch, found {found:?}"),
+        }
+    }
 }
 
 impl Reply {

@@ -52,6 +52,9 @@ pub struct SimConfig {
     /// Modelled signatures (fast, the default) or real ed25519: the same
     /// seeds give the same outcomes with either (`tests/sim.rs`).
     pub signatures: crate::auth::Scheme,
+    /// Clients doing KV operations instead of asking for `values`
+    /// (`--workload kv`); their history is checked for linearizability.
+    pub kv: Option<super::kv::KvWorkload>,
 }
 
 impl Default for SimConfig {
@@ -78,6 +81,7 @@ impl Default for SimConfig {
             trace: false,
             chart: None,
             signatures: crate::auth::Scheme::Modelled,
+            kv: None,
         }
     }
 }
@@ -95,6 +99,8 @@ pub enum SimError {
     NoSeeds,
     #[error("seeds {start}..{start}+{count} run past the largest seed")]
     SeedOverflow { start: u64, count: u64 },
+    #[error("a KV workload needs at least one client, one key and one operation per client")]
+    EmptyWorkload,
     #[error("could not write the report: {0}")]
     Io(String),
 }
@@ -125,6 +131,14 @@ impl SimConfig {
             if on {
                 f.push(name.into());
             }
+        }
+        if let Some(kv) = &self.kv {
+            let d = super::kv::KvWorkload::default();
+            f.push("--workload kv".into());
+            f.extend(changed_flag("clients", kv.clients, d.clients));
+            f.extend(changed_flag("keys", kv.keys, d.keys));
+            f.extend(changed_flag("ops", kv.ops, d.ops));
+            f.extend(changed_flag("reads", kv.reads, d.reads));
         }
         f.extend(self.spec(0).flags());
         f.join(" ")
@@ -157,6 +171,11 @@ impl SimConfig {
         }
         if self.loss >= 1.0 {
             return Err(SimError::TotalLoss);
+        }
+        if let Some(kv) = &self.kv {
+            if kv.clients == 0 || kv.keys == 0 || kv.ops == 0 {
+                return Err(SimError::EmptyWorkload);
+            }
         }
         Ok(())
     }

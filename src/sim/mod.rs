@@ -20,6 +20,7 @@
 
 mod config;
 pub mod invariants;
+pub mod kv;
 pub mod network;
 pub mod schedule;
 pub mod world;
@@ -60,9 +61,14 @@ pub struct Outcome {
     pub trace: Vec<String>,
     /// The sequence chart, when `cfg.chart`.
     pub chart: Option<crate::trace::Trace>,
+    /// The KV workload's history and its check, when `cfg.kv`.
+    pub kv: Option<kv::KvOutcome>,
 }
 
 /// Run one seed. The config must be valid ([`SimConfig::validate`]).
+///
+/// A KV workload's run goes on past a broken invariant, so the clients'
+/// history shows what they saw of it.
 pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
     let schedule = Schedule::new(cfg, seed);
     let mut w = World::new(cfg, seed);
@@ -70,6 +76,7 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
         loss: cfg.loss,
         dup: cfg.dup,
     });
+    let mut driver = cfg.kv.as_ref().map(|k| kv::Driver::new(cfg, k, seed));
     let last_request = schedule
         .actions
         .iter()
@@ -88,21 +95,17 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
             });
         }
         while next < schedule.actions.len() && schedule.actions[next].0 <= t {
-            match schedule.actions[next].1.clone() {
-                Action::Partition(side) => w.partition(&side),
-                Action::Heal => w.heal(),
-                Action::Split(a, b) => w.split(&a, &b),
-                Action::Crash(m) => w.crash(m),
-                Action::Restart(m) => w.restart(m),
-                Action::Request(m, value) => w.request(m, value),
-                Action::Ask(value) => w.ask(value),
-            }
+            act(&mut w, schedule.actions[next].1.clone());
             next += 1;
         }
-        if w.violation().is_some() {
+        if let Some(d) = &mut driver {
+            d.step(&mut w);
+        }
+        if w.violation().is_some() && driver.is_none() {
             break;
         }
-        if t >= schedule.heal && t >= last_request && w.all_committed() {
+        let clients_done = driver.as_ref().is_none_or(|d| d.done());
+        if t >= schedule.heal && t >= last_request && clients_done && w.all_committed() {
             live = true;
             break;
         }
@@ -123,6 +126,20 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
         logs: w.honest_logs(),
         trace: w.take_trace(),
         chart: w.chart(title(cfg, seed), cfg.attack.map(|a| a.to_string())),
+        kv: driver.map(|d| d.finish(&w, live)),
+    }
+}
+
+/// Carry out one action of the script.
+fn act(w: &mut World, action: Action) {
+    match action {
+        Action::Partition(side) => w.partition(&side),
+        Action::Heal => w.heal(),
+        Action::Split(a, b) => w.split(&a, &b),
+        Action::Crash(m) => w.crash(m),
+        Action::Restart(m) => w.restart(m),
+        Action::Request(m, value) => w.request(m, value),
+        Action::Ask(value) => w.ask(value),
     }
 }
 
@@ -154,6 +171,10 @@ pub struct Summary {
     pub live_runs: u64,
     /// Runs in which some honest node flagged some node.
     pub detected_runs: u64,
+    /// With a KV workload: runs whose client history is linearizable (a
+    /// run whose history is not counts as a violation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linearizable_runs: Option<u64>,
     pub seed: u64,
     pub nodes: usize,
     pub attack: Option<String>,
@@ -185,6 +206,7 @@ pub fn run_seeds(
         attack: cfg.attack.map(|a| a.to_string()),
         middleware: !cfg.spec(0).defences.is_empty(),
         flags: cfg.flags(),
+        linearizable_runs: cfg.kv.as_ref().map(|_| 0),
         ..Summary::default()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
@@ -238,12 +260,19 @@ fn tally(s: &mut Summary, seed: u64, o: Outcome) {
     s.runs += 1;
     s.live_runs += u64::from(o.live);
     s.detected_runs += u64::from(!o.detected.is_empty());
-    if let Some(f) = o.violation {
-        s.violations += 1;
-        if s.first_violation_seed.is_none() {
-            s.first_violation_seed = Some(seed);
-            s.first_violation = Some(format!("at time {}: {}", f.tick, f.violation));
-        }
+    let kv_broken = o.kv.as_ref().and_then(|k| k.violation());
+    if let (Some(n), Some(k)) = (&mut s.linearizable_runs, &o.kv) {
+        *n += u64::from(k.verdict == crate::kv::check::Verdict::Linearizable);
+    }
+    let what = match (o.violation, kv_broken) {
+        (Some(f), _) => format!("at time {}: {}", f.tick, f.violation),
+        (None, Some(what)) => what,
+        (None, None) => return,
+    };
+    s.violations += 1;
+    if s.first_violation_seed.is_none() {
+        s.first_violation_seed = Some(seed);
+        s.first_violation = Some(what);
     }
 }
 
@@ -286,6 +315,9 @@ pub fn command(cmd: &Command, out: &mut dyn Write, err: &mut dyn Write) -> Resul
             ),
         };
         writeln!(out, "seed {}: {verdict} ({} steps)", o.seed, o.steps).map_err(io)?;
+        if let Some(k) = &o.kv {
+            write!(out, "{}", k.report()).map_err(io)?;
+        }
         return Ok(());
     }
     let every = (cmd.seeds / 100).max(1);
@@ -319,6 +351,9 @@ pub fn command(cmd: &Command, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         s.elapsed_ms
     )
     .map_err(io)?;
+    if let Some(n) = s.linearizable_runs {
+        writeln!(out, "{n} of {} client histories linearizable", s.runs).map_err(io)?;
+    }
     if let (Some(seed), Some(what)) = (s.first_violation_seed, &s.first_violation) {
         writeln!(out, "first violation: seed {seed}, {what}").map_err(io)?;
         let flags = cmd.cfg.flags();

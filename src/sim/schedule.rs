@@ -70,7 +70,9 @@ impl Schedule {
         // faulty period; a SAFETY attacker gets the first at once (as in the
         // demo, so it leads position 0).
         let targets = client::targets(cfg.nodes, cfg.attack, cfg.attacker);
-        for i in 0..cfg.values {
+        // A KV workload's clients invoke their own operations (`kv.rs`).
+        let values = if cfg.kv.is_some() { 0 } else { cfg.values };
+        for i in 0..values {
             let value = format!("v{i}");
             let node: NodeId = targets[i % targets.len()];
             let at = if i == 0 && cfg.attack == Some(Attack::Safety) {

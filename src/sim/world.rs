@@ -22,6 +22,7 @@ use super::network::{Faults, InFlight, Net, Sent};
 use crate::client::Client;
 use crate::cluster::{ClusterSpec, Saved};
 use crate::core::{Event, NodeId, Value};
+use crate::kv::{Op, Reply, Store};
 use crate::node::{Node, NodeInput, Ready};
 use crate::trace::{self, Lane, LaneId, Step, Trace};
 use crate::wire::{Body, Packet};
@@ -47,6 +48,25 @@ struct Member {
     up: bool,
     /// What this member persisted, as its data directory would hold it.
     saved: Saved,
+    /// The key-value store it applies its committed log to, when the run
+    /// drives a KV workload (honest members only): rebuilt from the log on
+    /// restart, as a node process rebuilds it from its data directory.
+    store: Option<Store>,
+    /// How often its store applied each (client, seq) as a fresh command,
+    /// since it last started: exactly once is 1.
+    fresh: Applications,
+}
+
+/// How often a store applied each (client, seq) as a fresh command.
+pub type Applications = BTreeMap<(u64, u64), u32>;
+
+/// A node's answer to a client's KV command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvReply {
+    pub client: u64,
+    pub seq: u64,
+    pub reply: Reply,
+    pub by: NodeId,
 }
 
 /// A violation and the tick it happened at.
@@ -80,6 +100,8 @@ pub struct World {
     trace: Option<Vec<String>>,
     /// The sequence chart being drawn (`--replay --trace FILE`).
     chart: Option<Chart>,
+    /// Replies of the members' stores not yet taken ([`World::take_replies`]).
+    replies: Vec<KvReply>,
 }
 
 /// Rows of a sequence chart, for messages about `positions` only.
@@ -156,6 +178,7 @@ impl World {
                 positions,
                 steps: Vec::new(),
             }),
+            replies: Vec::new(),
         };
         for id in (0..n as NodeId).chain(cfg.twins) {
             let role = match (cfg.twins == Some(id), w.spec.role(id)) {
@@ -164,12 +187,15 @@ impl World {
                 (false, crate::cluster::Role::Honest) => Role::Honest,
             };
             let node = w.build(id, None);
+            let store = (cfg.kv.is_some() && role == Role::Honest).then(Store::default);
             w.members.push(Member {
                 id,
                 role,
                 node,
                 up: true,
                 saved: Saved::default(),
+                store,
+                fresh: BTreeMap::new(),
             });
         }
         w
@@ -500,6 +526,10 @@ impl World {
         let (commits, promises) = (saved.core.log.len(), saved.core.acceptor.len());
         self.members[m].node = self.build(id, Some(saved));
         self.members[m].up = true;
+        if let Some(store) = &mut self.members[m].store {
+            *store = Store::default();
+            self.members[m].fresh.clear();
+        }
         self.log_line(|| {
             format!("RESTART node {id} with {commits} commits and {promises} promises persisted")
         });
@@ -537,6 +567,85 @@ impl World {
         let ready = self.members[m].node.step(input);
         self.carry_out(m, ready);
         self.check(m);
+        self.apply(m);
+    }
+
+    /// Member `m`'s store applies what its log committed since; each reply
+    /// goes to the client.
+    fn apply(&mut self, m: usize) {
+        let member = &mut self.members[m];
+        let Some(store) = &mut member.store else {
+            return;
+        };
+        for a in store.catch_up(member.node.log()) {
+            if a.fresh {
+                *member.fresh.entry((a.client, a.seq)).or_default() += 1;
+            }
+            if let Some(reply) = a.reply {
+                self.replies.push(KvReply {
+                    client: a.client,
+                    seq: a.seq,
+                    reply,
+                    by: member.id,
+                });
+            }
+        }
+    }
+
+    /// The replies the members' stores gave since the last call, in order.
+    pub fn take_replies(&mut self) -> Vec<KvReply> {
+        std::mem::take(&mut self.replies)
+    }
+
+    /// Member `m` answers a read from its own store, without the log: the
+    /// classic mistake (a follower's state may be behind), kept as a
+    /// planted bug the linearizability check must catch. `None`: the
+    /// member is down or keeps no store.
+    pub fn read_local(&mut self, m: usize, op: &Op) -> Option<Reply> {
+        let member = &self.members[m];
+        let store = member.store.as_ref().filter(|_| member.up)?;
+        let reply = match store.get(op.key()) {
+            Some(v) => Reply::ok(Some(v)),
+            None => Reply::KeyMissing,
+        };
+        let id = member.id;
+        self.log_line(|| format!("node {id} answers {op:?} from its own store: {reply:?}"));
+        Some(reply)
+    }
+
+    /// The client has its answer for `value`: it stops asking for it.
+    pub fn answered(&mut self, value: &Value) {
+        self.client.committed(value, self.now);
+    }
+
+    /// Per honest member running a store: how often it applied each
+    /// (client, seq) fresh since it last started.
+    pub fn applications(&self) -> Vec<(NodeId, &Applications)> {
+        self.members
+            .iter()
+            .filter(|m| m.store.is_some() && m.up)
+            .map(|m| (m.id, &m.fresh))
+            .collect()
+    }
+
+    /// Commands committed at more than one position of some honest log
+    /// (asked again and committed twice; applied once).
+    pub fn committed_twice(&self) -> usize {
+        let mut worst = 0;
+        for m in self.members.iter().filter(|m| m.role == Role::Honest) {
+            let mut seen = BTreeMap::<&str, u32>::new();
+            for v in m.node.log().values() {
+                for item in v.items() {
+                    *seen.entry(item.as_str()).or_default() += 1;
+                }
+            }
+            let twice = seen
+                .iter()
+                .filter(|(v, n)| **n > 1 && crate::kv::Command::decode(v).is_some())
+                .count();
+            worst = worst.max(twice);
+        }
+        worst
     }
 
     fn carry_out(&mut self, m: usize, ready: Ready) {

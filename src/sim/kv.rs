@@ -1,0 +1,381 @@
+//! The KV workload of `paxos sim --workload kv`: closed-loop clients doing
+//! reads, writes, compare-and-sets and deletes on a few keys through the
+//! log, every invocation and completion recorded in a [`History`] that is
+//! checked for linearizability when the run ends.
+//!
+//! Each client has one operation in flight at a time (Maelstrom's and
+//! Raft's session rule) and numbers its requests, so a request asked again
+//! — after the client's patience ran out, a flag, a crash or a redirect —
+//! applies once ([`crate::kv::Store`]). The first reply of any honest
+//! node's store completes it; a client that never hears back leaves its
+//! operation open, and the checker lets such an operation take effect or
+//! not. Everything random comes from the run's seed.
+//!
+//! [`ReadPath::Local`] is a planted bug: a read answered at once from the
+//! store of whichever node the client asks, without the log — a follower
+//! behind the leader answers with a value already overwritten. It exists
+//! so the tests can show the checker catches it.
+
+use super::world::World;
+use super::SimConfig;
+use crate::client;
+use crate::core::{NodeId, Value};
+use crate::kv::check::{History, Verdict};
+use crate::kv::{Command, Op, Reply};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use std::collections::BTreeMap;
+
+/// How reads are served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ReadPath {
+    /// A read is a command in the log, answered where it is applied:
+    /// linearizable because the log is one order everyone applies.
+    Log,
+    /// **A planted bug**: the node asked answers from its own store at
+    /// once. Not linearizable; the checker must say so.
+    Local,
+}
+
+impl std::str::FromStr for ReadPath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "log" => Ok(ReadPath::Log),
+            "local" => Ok(ReadPath::Local),
+            _ => Err(format!("unknown read path '{s}' (log, local)")),
+        }
+    }
+}
+
+impl std::fmt::Display for ReadPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReadPath::Log => "log",
+            ReadPath::Local => "local",
+        })
+    }
+}
+
+/// What the clients do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvWorkload {
+    /// Concurrent clients, each with one operation in flight.
+    pub clients: usize,
+    /// Keys `k0`, `k1`, … the operations pick uniformly.
+    pub keys: usize,
+    /// Operations each client does.
+    pub ops: usize,
+    pub reads: ReadPath,
+}
+
+impl Default for KvWorkload {
+    fn default() -> Self {
+        KvWorkload {
+            clients: 3,
+            keys: 3,
+            ops: 8,
+            reads: ReadPath::Log,
+        }
+    }
+}
+
+/// What the workload saw, once the run is over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvOutcome {
+    pub invoked: usize,
+    pub completed: usize,
+    /// Every client did all its operations.
+    pub done: bool,
+    pub verdict: Verdict,
+    /// Commands some honest log holds at two positions or more: asked
+    /// again, committed twice, applied once.
+    pub committed_twice: usize,
+    /// (node, client, seq) a store applied fresh more than once: exactly
+    /// once broken (should never be listed).
+    pub applied_twice: Vec<(NodeId, u64, u64)>,
+    /// (node, client, seq) of completed writes a running honest node's
+    /// store never applied, in a run where everything committed.
+    pub not_applied: Vec<(NodeId, u64, u64)>,
+}
+
+impl KvOutcome {
+    /// What `paxos sim --replay` prints of it: the counts, the verdict and,
+    /// for a history that cannot be ordered, its fewest calls drawn.
+    pub fn report(&self) -> String {
+        let mut out = format!(
+            "clients: {} of {} operations completed{}; {} commands committed twice, applied once\n",
+            self.completed,
+            self.invoked,
+            if self.done { ", every client done" } else { "" },
+            self.committed_twice
+        );
+        match &self.verdict {
+            Verdict::Linearizable => out.push_str("history: linearizable\n"),
+            Verdict::NotLinearizable { key, calls } => {
+                out.push_str(&format!(
+                    "history: NOT linearizable; the fewest operations on key {key} that cannot be ordered:\n"
+                ));
+                out.push_str(&crate::kv::check::draw(calls));
+            }
+        }
+        for (node, client, seq) in &self.applied_twice {
+            out.push_str(&format!(
+                "node {node} applied client {client}'s request {seq} twice\n"
+            ));
+        }
+        out
+    }
+
+    /// The history cannot be ordered, or exactly once was broken.
+    pub fn violation(&self) -> Option<String> {
+        if let Verdict::NotLinearizable { key, calls } = &self.verdict {
+            return Some(format!(
+                "the clients' history is not linearizable: {} operations on key {key} cannot be ordered",
+                calls.len()
+            ));
+        }
+        if let Some((node, client, seq)) = self.applied_twice.first() {
+            return Some(format!(
+                "node {node} applied client {client}'s request {seq} twice"
+            ));
+        }
+        None
+    }
+}
+
+/// One client of the workload.
+struct KvClient {
+    id: u64,
+    /// Sequence number of its latest request.
+    seq: u64,
+    /// Its operation in flight: the op and the value that carries it
+    /// through the log (none for a read the planted bug answers).
+    open: Option<(Op, Option<Value>)>,
+    /// When it invokes its next operation.
+    next_at: u64,
+    done: usize,
+    /// The value it last saw at each key (what a `cas` expects).
+    seen: BTreeMap<String, String>,
+}
+
+/// The clients, their history and their randomness.
+pub struct Driver {
+    cfg: KvWorkload,
+    rng: ChaCha8Rng,
+    clients: Vec<KvClient>,
+    history: History,
+    /// Whom requests go to under attack (the scenarios' round robin);
+    /// empty: the client's own pick (`World::ask`).
+    targets: Vec<NodeId>,
+    sent: usize,
+}
+
+/// Ticks a client thinks between two operations, at most.
+const THINK: u64 = 20;
+
+impl Driver {
+    pub fn new(cfg: &SimConfig, kv: &KvWorkload, seed: u64) -> Driver {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4b56_574f_524b_4c44);
+        let clients = (0..kv.clients as u64)
+            .map(|id| KvClient {
+                id: id + 1,
+                seq: 0,
+                open: None,
+                // The SAFETY scenario wants the attacker asked first, at once.
+                next_at: match id == 0 && cfg.attack.is_some() {
+                    true => 0,
+                    false => rng.next_u64() % THINK,
+                },
+                done: 0,
+                seen: BTreeMap::new(),
+            })
+            .collect();
+        let targets = match cfg.attack {
+            Some(a) => client::targets(cfg.nodes, Some(a), cfg.attacker),
+            None => Vec::new(),
+        };
+        Driver {
+            cfg: kv.clone(),
+            rng,
+            clients,
+            history: History::default(),
+            targets,
+            sent: 0,
+        }
+    }
+
+    /// Every client did all its operations.
+    pub fn done(&self) -> bool {
+        self.clients.iter().all(|c| c.done == self.cfg.ops)
+    }
+
+    /// One tick's worth: complete what was answered, invoke what is due.
+    pub fn step(&mut self, w: &mut World) {
+        for r in w.take_replies() {
+            self.complete(w, r.client, r.seq, r.reply);
+        }
+        for i in 0..self.clients.len() {
+            let c = &self.clients[i];
+            if c.open.is_none() && c.done < self.cfg.ops && c.next_at <= w.now() {
+                self.invoke(w, i);
+            }
+        }
+    }
+
+    /// Client `client`'s request `seq` was answered: the first answer of
+    /// its operation in flight completes it.
+    fn complete(&mut self, w: &mut World, client: u64, seq: u64, reply: Reply) {
+        let Some(c) = self.clients.iter_mut().find(|c| c.id == client) else {
+            return;
+        };
+        if c.seq != seq || c.open.is_none() {
+            return;
+        }
+        let Some((op, value)) = c.open.take() else {
+            return;
+        };
+        remember(&mut c.seen, &op, &reply);
+        c.done += 1;
+        c.next_at = w.now() + 1 + self.rng.next_u64() % THINK;
+        // A history of one operation per client at a time cannot refuse this.
+        let _ = self.history.complete(client, reply);
+        if let Some(value) = value {
+            w.answered(&value);
+        }
+    }
+
+    /// Client `i` invokes its next operation.
+    fn invoke(&mut self, w: &mut World, i: usize) {
+        let op = self.draw(i);
+        if self.cfg.reads == ReadPath::Local && matches!(op, Op::Get { .. }) {
+            return self.read_local(w, i, op);
+        }
+        let c = &mut self.clients[i];
+        c.seq += 1;
+        let cmd = Command {
+            client: c.id,
+            seq: c.seq,
+            op: op.clone(),
+        };
+        let value = Value::one(cmd.encode());
+        let _ = self.history.invoke(c.id, op.clone());
+        c.open = Some((op, Some(value.clone())));
+        match self.targets.is_empty() {
+            true => w.ask(value),
+            false => {
+                let node = self.targets[self.sent % self.targets.len()];
+                self.sent += 1;
+                w.request(node as usize, value);
+            }
+        }
+    }
+
+    /// The planted bug: client `i`'s read answered at once by a random
+    /// node's own store (the next one that keeps a store, if that one is
+    /// down or an attacker). Nobody up: the client tries next tick.
+    fn read_local(&mut self, w: &mut World, i: usize, op: Op) {
+        let n = w.members();
+        let first = (self.rng.next_u64() % n as u64) as usize;
+        let Some(reply) = (0..n).find_map(|k| w.read_local((first + k) % n, &op)) else {
+            return;
+        };
+        let c = &mut self.clients[i];
+        c.seq += 1;
+        let _ = self.history.invoke(c.id, op.clone());
+        c.open = Some((op, None));
+        let (id, seq) = (c.id, c.seq);
+        self.complete(w, id, seq, reply);
+    }
+
+    /// Client `i`'s next operation: a read, a write, a compare-and-set of
+    /// what it last saw, or (rarely) a delete, on a random key. Written
+    /// values are unique, so the checker can tell every write apart.
+    fn draw(&mut self, i: usize) -> Op {
+        let key = format!("k{}", self.rng.next_u64() % self.cfg.keys.max(1) as u64);
+        let c = &self.clients[i];
+        let fresh = format!("{}.{}", c.id, c.seq + 1);
+        match self.rng.next_u64() % 20 {
+            0..=6 => Op::get(key),
+            7..=13 => Op::put(key, fresh),
+            14..=18 => Op::Cas {
+                from: c.seen.get(&key).cloned().unwrap_or_else(|| "none".into()),
+                key,
+                to: fresh,
+            },
+            _ => Op::Delete { key },
+        }
+    }
+
+    /// The run is over: check the history and exactly once.
+    pub fn finish(self, w: &World, everything_committed: bool) -> KvOutcome {
+        let mut applied_twice = Vec::new();
+        let mut not_applied = Vec::new();
+        for (node, fresh) in w.applications() {
+            for (&(client, seq), &n) in fresh {
+                if n > 1 {
+                    applied_twice.push((node, client, seq));
+                }
+            }
+            if everything_committed {
+                for c in self.history.calls() {
+                    let write = !matches!(c.op, Op::Get { .. });
+                    if write && c.reply.is_some() {
+                        let seq = seq_of(&self.history, c);
+                        if !fresh.contains_key(&(c.client, seq)) {
+                            not_applied.push((node, c.client, seq));
+                        }
+                    }
+                }
+            }
+        }
+        KvOutcome {
+            invoked: self.history.calls().len(),
+            completed: self
+                .history
+                .calls()
+                .iter()
+                .filter(|c| c.reply.is_some())
+                .count(),
+            done: self.done(),
+            verdict: self.history.check(),
+            committed_twice: w.committed_twice(),
+            applied_twice,
+            not_applied,
+        }
+    }
+
+    /// The recorded history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+}
+
+/// A call's sequence number: its client's calls are numbered from 1 in
+/// invocation order.
+fn seq_of(h: &History, call: &crate::kv::check::Call) -> u64 {
+    h.calls()
+        .iter()
+        .filter(|c| c.client == call.client && c.invoked <= call.invoked)
+        .count() as u64
+}
+
+/// What a completed operation tells its client about its key.
+fn remember(seen: &mut BTreeMap<String, String>, op: &Op, reply: &Reply) {
+    match (op, reply) {
+        (Op::Put { key, value }, Reply::Ok { .. }) => {
+            seen.insert(key.clone(), value.clone());
+        }
+        (Op::Get { key }, Reply::Ok { value: Some(v) })
+        | (Op::Cas { key, to: v, .. }, Reply::Ok { .. }) => {
+            seen.insert(key.clone(), v.clone());
+        }
+        (Op::Cas { key, .. }, Reply::CasMismatch { found }) => {
+            seen.insert(key.clone(), found.clone());
+        }
+        (_, Reply::KeyMissing) | (Op::Delete { .. }, _) => {
+            seen.remove(op.key());
+        }
+        _ => {}
+    }
+}
