@@ -104,7 +104,9 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
         if w.violation().is_some() && driver.is_none() {
             break;
         }
-        let clients_done = driver.as_ref().is_none_or(|d| d.done());
+        let clients_done = driver
+            .as_ref()
+            .is_none_or(|d| d.done() && w.stores_caught_up());
         if t >= schedule.heal && t >= last_request && clients_done && w.all_committed() {
             live = true;
             break;

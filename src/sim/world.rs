@@ -628,6 +628,15 @@ impl World {
             .collect()
     }
 
+    /// Every running store has applied its whole log: no honest log has a
+    /// hole (what a KV run waits for before it is judged live).
+    pub fn stores_caught_up(&self) -> bool {
+        self.members.iter().all(|m| match &m.store {
+            Some(store) => m.up && store.applied_up_to() as usize == m.node.log().len(),
+            None => true,
+        })
+    }
+
     /// Commands committed at more than one position of some honest log
     /// (asked again and committed twice; applied once).
     pub fn committed_twice(&self) -> usize {

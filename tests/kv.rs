@@ -1,0 +1,163 @@
+//! The key-value store on the log, as its clients see it, checked for
+//! linearizability by stateright's checker: the simulator's KV workload
+//! under loss, duplication, crashes and partitions (every history
+//! linearizable, every completed request applied exactly once, every run
+//! complete after the heal), in BFT mode under every attack with the
+//! defences on; SAFETY with no defence giving a history the checker
+//! refuses; and the planted bug of reads from a node's own store caught.
+//!
+//! The 2,000-seed searches run with `cargo test --test kv -- --ignored`.
+
+use paxos::attack::Attack;
+use paxos::kv::check::Verdict;
+use paxos::sim::kv::{KvWorkload, ReadPath};
+use paxos::sim::{self, SimConfig};
+
+fn faulty(nodes: usize) -> SimConfig {
+    SimConfig {
+        nodes,
+        loss: 0.2,
+        dup: 0.1,
+        crashes: true,
+        partitions: true,
+        kv: Some(KvWorkload::default()),
+        ..SimConfig::default()
+    }
+}
+
+/// Every seed: linearizable, exactly once, complete; some seed's clients
+/// retried a request into a second position (so exactly once was tested).
+fn assert_linearizable_and_exactly_once(name: &str, cfg: &SimConfig, seeds: u64) {
+    let mut retried = 0;
+    for seed in 0..seeds {
+        let o = sim::run(cfg, seed);
+        let kv = o.kv.expect("a KV run");
+        let replay = format!("{name}: paxos sim --seed {seed} --replay {}", cfg.flags());
+        assert_eq!(o.violation, None, "{replay}");
+        assert_eq!(
+            kv.verdict,
+            Verdict::Linearizable,
+            "{replay}\n{}",
+            kv.report()
+        );
+        assert!(
+            kv.applied_twice.is_empty(),
+            "{replay}: {:?}",
+            kv.applied_twice
+        );
+        assert!(o.live && kv.done, "{replay}: every request completes");
+        assert!(kv.not_applied.is_empty(), "{replay}: {:?}", kv.not_applied);
+        assert_eq!(kv.completed, kv.invoked, "{replay}");
+        retried += kv.committed_twice;
+    }
+    assert!(retried > 0, "{name}: no request was ever committed twice");
+}
+
+#[test]
+fn under_loss_crashes_and_partitions_every_history_is_linearizable_at_3_and_5_nodes() {
+    for n in [3, 5] {
+        assert_linearizable_and_exactly_once(&format!("n={n}"), &faulty(n), 300);
+    }
+}
+
+#[test]
+fn in_bft_mode_under_every_attack_with_the_defences_on_every_history_is_linearizable() {
+    for attack in Attack::ALL {
+        let cfg = SimConfig {
+            attack: Some(attack),
+            attacker: 3,
+            middleware: true,
+            bft: true,
+            ..faulty(4)
+        };
+        let seeds = 0..20;
+        for seed in seeds {
+            let o = sim::run(&cfg, seed);
+            let kv = o.kv.expect("a KV run");
+            let replay = format!("paxos sim --seed {seed} --replay {}", cfg.flags());
+            assert_eq!(o.violation, None, "{replay}");
+            assert_eq!(
+                kv.verdict,
+                Verdict::Linearizable,
+                "{replay}\n{}",
+                kv.report()
+            );
+            assert!(o.live && kv.done, "{replay}: every request completes");
+        }
+    }
+}
+
+/// How many of seeds `0..seeds` give a history the checker refuses; the
+/// first one's report.
+fn refused(cfg: &SimConfig, seeds: u64) -> (u64, Option<String>) {
+    let mut n = 0;
+    let mut first = None;
+    for seed in 0..seeds {
+        let kv = sim::run(cfg, seed).kv.expect("a KV run");
+        if let Verdict::NotLinearizable { calls, .. } = &kv.verdict {
+            assert!(!calls.is_empty() && calls.len() < kv.invoked);
+            n += 1;
+            first.get_or_insert_with(|| kv.report());
+        }
+    }
+    (n, first)
+}
+
+#[test]
+fn safety_without_a_defence_gives_a_history_the_checker_refuses_and_with_it_none() {
+    let cfg = SimConfig {
+        attack: Some(Attack::Safety),
+        kv: Some(KvWorkload::default()),
+        ..SimConfig::default()
+    };
+    let (bad, report) = refused(&cfg, 20);
+    assert!(bad > 0, "no SAFETY run broke linearizability");
+    let report = report.unwrap_or_default();
+    assert!(report.contains("NOT linearizable"), "{report}");
+    assert!(report.contains("|"), "the calls are drawn: {report}");
+    let defended = SimConfig {
+        middleware: true,
+        ..cfg
+    };
+    assert_eq!(refused(&defended, 20), (0, None));
+}
+
+#[test]
+fn the_planted_bug_of_reads_from_a_nodes_own_store_is_caught() {
+    let local = SimConfig {
+        kv: Some(KvWorkload {
+            reads: ReadPath::Local,
+            ..KvWorkload::default()
+        }),
+        ..SimConfig::default()
+    };
+    let (bad, report) = refused(&local, 50);
+    assert!(bad > 0, "no stale read in 50 runs");
+    assert!(report.unwrap_or_default().contains("get k"));
+    let through_the_log = SimConfig {
+        kv: Some(KvWorkload::default()),
+        ..SimConfig::default()
+    };
+    assert_eq!(refused(&through_the_log, 50), (0, None));
+}
+
+#[test]
+#[ignore = "2,000 seeds per configuration: minutes; run with --ignored"]
+fn two_thousand_seeds_at_3_and_5_nodes_and_in_bft_mode_under_every_attack() {
+    for n in [3, 5] {
+        assert_linearizable_and_exactly_once(&format!("n={n}"), &faulty(n), 2000);
+    }
+    for attack in Attack::ALL {
+        let cfg = SimConfig {
+            attack: Some(attack),
+            attacker: 3,
+            middleware: true,
+            bft: true,
+            ..faulty(4)
+        };
+        let s = sim::run_seeds(&cfg, 0, 2000, |_| {}).expect("valid");
+        assert_eq!(s.violations, 0, "{attack}: {:?}", s.first_violation);
+        assert_eq!(s.linearizable_runs, Some(2000), "{attack}");
+        assert_eq!(s.live_runs, 2000, "{attack}");
+    }
+}
