@@ -12,8 +12,10 @@
 //! partition does not turn into a storm of duplicates. The patience itself
 //! follows the measured commit latency ([`Client::patience`]), and a value
 //! whose node keeps committing others waits longer ([`Client::overdue`]):
-//! slowness must not become duplicates. The client is at-least-once: a
-//! value asked twice may be committed at two positions.
+//! slowness must not become duplicates. For plain values the client is
+//! at-least-once: a value asked twice may be committed at two positions (a
+//! key-value request carries its session, and the store applies it once:
+//! [`crate::kv`]).
 //!
 //! It asks one node for everything ([`Client::pick`]), so one proposer
 //! leads the log and nobody contends for it. A node that does not lead

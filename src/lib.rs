@@ -12,7 +12,7 @@
 //!    [`attack`] holds the attackers, state machines of the same shape;
 //!    [`kv`] a key-value state machine with exactly-once client sessions,
 //!    applied to the committed log, and the linearizability check of
-//!    client histories (no runtime drives them yet).
+//!    client histories (the actors' nodes and the simulator drive it).
 //! 2. [`auth`] (keys, signatures over bytes) and [`wire`] (what travels: a
 //!    `Packet` carrying a `Body`, the proofs inside bodies, and which bytes
 //!    a body signs).

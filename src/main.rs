@@ -65,6 +65,16 @@ enum Command {
     ///   paxos propose --coordinator 127.0.0.1:7000 apple banana
     ///   paxos propose --coordinator 127.0.0.1:7000 --node 0 cherry
     Propose(ProposeArgs),
+    /// Read and write the cluster's key-value store, one request: put, get,
+    /// cas or delete a key. Every node applies the committed log to its
+    /// store in order; the reply is the one a node's store gave (in BFT
+    /// mode, f+1 alike). A request asked again with the same --client and
+    /// --seq applies once and answers as the first time.
+    ///
+    ///   paxos kv put colour blue
+    ///   paxos kv get colour
+    ///   paxos kv cas colour blue green
+    Kv(KvArgs),
     #[command(verbatim_doc_comment)]
     /// Print each node's committed log, who flagged whom, and the verdict
     /// (--json uses the demo summary's field names).
@@ -377,6 +387,59 @@ struct ProposeArgs {
 }
 
 #[derive(Args)]
+struct KvArgs {
+    #[command(flatten)]
+    coordinator: CoordinatorAddr,
+    /// Ask this node (default: the leader the coordinator's client knows).
+    #[arg(long, value_name = "ID")]
+    node: Option<u32>,
+    /// Seconds to wait for the reply.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    timeout: f64,
+    /// This client's id (default: a random one, a session of one request).
+    #[arg(long, value_name = "ID")]
+    client: Option<u64>,
+    /// The request's number in the client's session: numbers only grow,
+    /// and a request asked again with its number applies once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    seq: u64,
+    /// Print the reply as one JSON object (and exit 0 whatever it is).
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    op: KvOp,
+}
+
+/// One operation on the store.
+#[derive(clap::Subcommand, Clone, Debug)]
+enum KvOp {
+    /// Set KEY to VALUE.
+    Put { key: String, value: String },
+    /// Print what KEY holds (exit 1 if it does not exist).
+    Get { key: String },
+    /// Set KEY to TO if it holds FROM (exit 1 if it does not, or KEY does
+    /// not exist).
+    Cas {
+        key: String,
+        from: String,
+        to: String,
+    },
+    /// Remove KEY (exit 1 if it did not exist).
+    Delete { key: String },
+}
+
+impl From<KvOp> for paxos::kv::Op {
+    fn from(op: KvOp) -> Self {
+        match op {
+            KvOp::Put { key, value } => paxos::kv::Op::Put { key, value },
+            KvOp::Get { key } => paxos::kv::Op::Get { key },
+            KvOp::Cas { key, from, to } => paxos::kv::Op::Cas { key, from, to },
+            KvOp::Delete { key } => paxos::kv::Op::Delete { key },
+        }
+    }
+}
+
+#[derive(Args)]
 struct StatusArgs {
     #[command(flatten)]
     coordinator: CoordinatorAddr,
@@ -669,6 +732,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Coordinator(args) => run_coordinator(args),
         Command::Node(args) => run_node(args),
         Command::Propose(args) => run_propose(args),
+        Command::Kv(args) => run_kv(args),
         Command::Status(args) => run_status(args),
         Command::Shutdown(args) => run_shutdown(args),
         Command::Partition(args) => run_partition(args.coordinator, args.a, args.b),
@@ -768,6 +832,44 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+fn run_kv(args: KvArgs) -> anyhow::Result<()> {
+    let client = match args.client {
+        Some(id) => id,
+        None => {
+            let mut bytes = [0u8; 8];
+            getrandom::getrandom(&mut bytes)
+                .map_err(|e| anyhow::anyhow!("no randomness for a client id: {e}"))?;
+            u64::from_le_bytes(bytes)
+        }
+    };
+    let op: paxos::kv::Op = args.op.into();
+    let key = op.key().to_string();
+    let cmd = paxos::kv::Command {
+        client,
+        seq: args.seq,
+        op,
+    };
+    let reply = actix::System::new().block_on(async move {
+        let mut c = args.coordinator.client().await?;
+        let timeout = Duration::from_secs_f64(args.timeout);
+        anyhow::Ok(c.kv(&cmd, args.node, timeout).await?)
+    })?;
+    if args.json {
+        let out = serde_json::json!({ "client": client, "seq": args.seq, "reply": reply });
+        println!("{out}");
+        return Ok(());
+    }
+    match reply {
+        paxos::kv::Reply::Ok { value: Some(v) } => println!("{v}"),
+        paxos::kv::Reply::Ok { value: None } => println!("OK"),
+        paxos::kv::Reply::KeyMissing => anyhow::bail!("key '{key}' does not exist"),
+        paxos::kv::Reply::CasMismatch { found } => {
+            anyhow::bail!("key '{key}' holds '{found}', not the value expected")
+        }
+    }
+    Ok(())
 }
 
 fn run_status(args: StatusArgs) -> anyhow::Result<()> {

@@ -652,3 +652,71 @@ fn a_demo_too_big_to_report_is_refused_with_exit_code_2() {
         "{out:?}"
     );
 }
+
+#[test]
+fn sim_kv_workload_reports_linearizable_runs_and_counts_a_refused_history_as_a_violation() {
+    let v = json(&paxos(&[
+        "sim",
+        "--workload",
+        "kv",
+        "--seeds",
+        "10",
+        "--clients",
+        "4",
+        "--keys",
+        "2",
+        "--json",
+    ]));
+    assert_eq!(v["linearizable_runs"], 10, "{v}");
+    assert_eq!(v["violations"], 0, "{v}");
+    assert!(v["flags"]
+        .as_str()
+        .unwrap()
+        .contains("--workload kv --clients 4 --keys 2"));
+    let plain = json(&paxos(&["sim", "--seeds", "2", "--json"]));
+    assert!(plain.get("linearizable_runs").is_none(), "{plain}");
+    let bug = json(&paxos(&[
+        "sim",
+        "--workload",
+        "kv",
+        "--reads",
+        "local",
+        "--seeds",
+        "50",
+        "--json",
+    ]));
+    let refused = 50 - bug["linearizable_runs"].as_u64().unwrap();
+    assert!(refused > 0, "{bug}");
+    assert_eq!(bug["violations"].as_u64(), Some(refused), "{bug}");
+    assert!(bug["first_violation"]
+        .as_str()
+        .unwrap()
+        .contains("not linearizable"));
+    assert_clear_error(&["sim", "--workload", "kv", "--ops", "0"], "--ops");
+    assert_clear_error(
+        &["sim", "--workload", "kv", "--reads", "fast"],
+        "log, local",
+    );
+}
+
+#[test]
+fn kv_without_a_coordinator_is_a_clear_error_and_help_explains_the_operations() {
+    let out = paxos(&["kv", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["put", "get", "cas", "delete", "--client", "--seq"] {
+        assert!(help.contains(word), "kv --help lacks {word}: {help}");
+    }
+    let out = paxos(&[
+        "kv",
+        "--coordinator",
+        "127.0.0.1:1",
+        "--cluster-key",
+        "/nonexistent/key",
+        "get",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{stderr, Proc, BIN, KEY};
 
+/// The coordinator's address and the cluster key's path.
+struct ClusterView {
+    addr: String,
+    key: String,
+}
+
 /// A coordinator and its nodes, in a scratch directory removed at the end.
 struct Cluster {
     dir: PathBuf,
@@ -106,6 +112,15 @@ impl Cluster {
 
     fn key(&self) -> String {
         self.dir.join(KEY).display().to_string()
+    }
+
+    /// What a client needs of the cluster (its address and key), without
+    /// its processes: for client threads.
+    fn view(&self) -> ClusterView {
+        ClusterView {
+            addr: self.addr.clone(),
+            key: self.key(),
+        }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -1275,5 +1290,118 @@ fn the_split_attacks_fail_across_processes_with_their_defence() {
             &[(1, format!("a{r}")), (2, format!("b{r}"))],
         );
         assert_eq!(s["agreement"], true, "round {r}: {s}");
+    }
+}
+
+/// One `paxos kv` request as client `client`'s `seq`-th, asked again with
+/// the same numbers until some node answers (the store applies it once).
+fn kv_request(c: &ClusterView, client: u64, seq: u64, op: &paxos::kv::Op) -> paxos::kv::Reply {
+    use paxos::kv::Op;
+    let (cl, sq, key) = (client.to_string(), seq.to_string(), c.key.clone());
+    let mut args = vec!["kv", "--coordinator", &c.addr, "--cluster-key", &key];
+    args.extend(["--json", "--timeout", "5", "--client", &cl, "--seq", &sq]);
+    let words: Vec<String> = match op {
+        Op::Put { key, value } => vec!["put".into(), key.clone(), value.clone()],
+        Op::Get { key } => vec!["get".into(), key.clone()],
+        Op::Cas { key, from, to } => vec!["cas".into(), key.clone(), from.clone(), to.clone()],
+        Op::Delete { key } => vec!["delete".into(), key.clone()],
+    };
+    args.extend(words.iter().map(String::as_str));
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new(BIN)
+            .args(&args)
+            .output()
+            .expect("paxos kv runs");
+        if out.status.success() {
+            let v: Json = serde_json::from_slice(&out.stdout).expect("kv --json is JSON");
+            return serde_json::from_value(v["reply"].clone()).expect("a reply");
+        }
+        assert!(Instant::now() < give_up, "never answered: {}", stderr(&out));
+    }
+}
+
+/// Several `paxos kv` clients at once against three durable node
+/// processes, the leader SIGKILLed and restarted from its data directory
+/// mid-run: the history they recorded is linearizable (stateright's
+/// checker), and reads after it all see every acknowledged write.
+#[test]
+fn kv_clients_across_processes_stay_linearizable_while_the_leader_is_killed_and_restarted() {
+    use paxos::kv::check::{History, Verdict};
+    use paxos::kv::Op;
+    use std::sync::{Arc, Mutex};
+    let mut c = Cluster::start("kv", 3);
+    for i in 0..3 {
+        c.durable_node(i, &[]);
+    }
+    c.connected();
+    let c = Arc::new(Mutex::new(c));
+    let history = Arc::new(Mutex::new(History::default()));
+    let clients: Vec<_> = (1..=4u64)
+        .map(|client| {
+            let (c, history) = (c.clone(), history.clone());
+            std::thread::spawn(move || {
+                for seq in 1..=15u64 {
+                    let key = format!("k{}", (client + seq) % 3);
+                    let op = match (client * 7 + seq * 3) % 4 {
+                        0 => Op::get(key),
+                        1 | 2 => Op::put(key, format!("{client}.{seq}")),
+                        _ => Op::Cas {
+                            key,
+                            from: format!("{}.{}", client % 4 + 1, seq - 1),
+                            to: format!("{client}.{seq}"),
+                        },
+                    };
+                    history.lock().unwrap().invoke(client, op.clone()).unwrap();
+                    // Clone what a request needs, not the lock across it.
+                    let view = c.lock().unwrap().view();
+                    let reply = kv_request(&view, client, seq, &op);
+                    history.lock().unwrap().complete(client, reply).unwrap();
+                }
+            })
+        })
+        .collect();
+    // The leader dies after a few answers and comes back after more, while
+    // the clients go on.
+    let completed = |h: &Mutex<History>| {
+        let h = h.lock().unwrap();
+        h.calls().iter().filter(|call| call.reply.is_some()).count()
+    };
+    let wait_for = |n: usize| {
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while completed(&history) < n && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for(10);
+    c.lock().unwrap().nodes[0]
+        .as_mut()
+        .expect("node 0 runs")
+        .kill();
+    wait_for(30);
+    c.lock().unwrap().durable_node(0, &[]);
+    assert!(completed(&history) < 60, "the restart came after the run");
+    for t in clients {
+        t.join().expect("a client thread");
+    }
+    let view = c.lock().unwrap().view();
+    for (i, key) in ["k0", "k1", "k2"].iter().enumerate() {
+        let reader = 100 + i as u64;
+        history
+            .lock()
+            .unwrap()
+            .invoke(reader, Op::get(*key))
+            .unwrap();
+        let reply = kv_request(&view, reader, 1, &Op::get(*key));
+        history.lock().unwrap().complete(reader, reply).unwrap();
+    }
+    let h = history.lock().unwrap();
+    assert_eq!(h.calls().len(), 63);
+    assert!(h.calls().iter().all(|call| call.reply.is_some()));
+    match h.check() {
+        Verdict::Linearizable => {}
+        Verdict::NotLinearizable { calls, .. } => {
+            panic!("not linearizable:\n{}", paxos::kv::check::draw(&calls))
+        }
     }
 }

@@ -28,6 +28,15 @@ pub struct TimelineEntry {
     pub event: Event,
 }
 
+/// Ask the coordinator for the answer to client `client`'s KV request
+/// `seq`, if the nodes gave one ([`crate::kv::Replies`]).
+#[derive(Message)]
+#[rtype(result = "Option<crate::kv::Reply>")]
+pub struct GetKvReply {
+    pub client: u64,
+    pub seq: u64,
+}
+
 /// Ask the coordinator how far the cluster got.
 #[derive(Message)]
 #[rtype(result = "Progress")]
@@ -152,6 +161,8 @@ pub struct Coordinator {
     progress: Progress,
     /// The client policy: whom to ask, and when to ask again.
     client: Client,
+    /// What the nodes' key-value stores answered the clients.
+    replies: crate::kv::Replies,
 }
 
 /// How long the coordinator waits for a value to commit before it asks
@@ -193,6 +204,7 @@ impl Coordinator {
             keep_timeline: true,
             progress: Progress::default(),
             client: Client::default(),
+            replies: crate::kv::Replies::default(),
         }
     }
 
@@ -435,6 +447,27 @@ impl Handler<PeerInfo> for Coordinator {
         );
         let all: Vec<PeerRecord> = self.peers.values().map(|p| p.record.clone()).collect();
         self.peers[&id].commands.do_send(NodeCommand::Peers(all));
+    }
+}
+
+impl Handler<super::messages::KvApplied> for Coordinator {
+    type Result = ();
+    fn handle(&mut self, a: super::messages::KvApplied, _: &mut Context<Self>) {
+        self.replies.record(a.node, a.client, a.seq, a.reply);
+    }
+}
+
+impl Handler<GetKvReply> for Coordinator {
+    type Result = Option<crate::kv::Reply>;
+    fn handle(&mut self, q: GetKvReply, _: &mut Context<Self>) -> Self::Result {
+        // Classic mode trusts the first reply; BFT mode waits for f+1 alike.
+        let needed = match (&self.profile, self.size) {
+            (Some(p), Some(n)) if p.bft => {
+                crate::core::bft_faults(n, p.faults).map_or(1, |f| f + 1)
+            }
+            _ => 1,
+        };
+        self.replies.answer(q.client, q.seq, needed)
     }
 }
 

@@ -85,6 +85,17 @@ pub struct DebugInfo {
     pub event: Event,
 }
 
+/// Node → its runtime: the node's key-value store applied a client's
+/// command ([`crate::kv`]), and this is the reply.
+#[derive(Message, Clone, Debug, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct KvApplied {
+    pub node: NodeId,
+    pub client: u64,
+    pub seq: u64,
+    pub reply: crate::kv::Reply,
+}
+
 /// Client → coordinator: ask `node` (or the one the coordinator's client
 /// picks, the leader it knows) to propagate `value`.
 #[derive(Message, Clone, Debug)]

@@ -27,8 +27,8 @@ mod node;
 mod verifier;
 
 pub use coordinator::{
-    Admit, Coordinator, GetProgress, GetRegistry, GetStatuses, NodeLost, Profile, Progress,
-    Registry, Release, TakeTimeline, TimelineEntry,
+    Admit, Coordinator, GetKvReply, GetProgress, GetRegistry, GetStatuses, NodeLost, Profile,
+    Progress, Registry, Release, TakeTimeline, TimelineEntry,
 };
 pub use messages::*;
 pub use middleware::Middleware;
@@ -79,6 +79,8 @@ pub struct Wiring {
     pub fatal: Option<Recipient<Fatal>>,
     /// Checks incoming signatures on another core first ([`verifier`]).
     pub verifier: Option<Addr<Verifier>>,
+    /// Where the node's key-value store sends its replies, if it keeps one.
+    pub kv: Option<Recipient<KvApplied>>,
 }
 
 impl Wiring {
@@ -93,6 +95,7 @@ impl Wiring {
             arbiter: None,
             fatal: None,
             verifier: None,
+            kv: None,
         }
     }
 }
@@ -119,6 +122,7 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
         arbiter,
         fatal,
         verifier,
+        kv,
     } = w;
     let build = move |ctx: &mut Context<Middleware>| {
         // Started from inside the middleware's context: the same thread.
@@ -131,6 +135,7 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
         )
         .with_store(store)
         .with_fatal(fatal)
+        .with_kv(kv)
         .start();
         Middleware::new(shield, node, network, coordinator, TICK)
             .with_proofs(proofs)

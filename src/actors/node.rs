@@ -2,7 +2,9 @@
 //! messages its middleware lets through, logical ticks from `run_interval`
 //! (each carrying seeded randomness for jitter), and client requests.
 
-use super::messages::{DebugInfo, Deliver, Fatal, GetStatus, NodeCommand, NodeStatus, Outgoing};
+use super::messages::{
+    DebugInfo, Deliver, Fatal, GetStatus, KvApplied, NodeCommand, NodeStatus, Outgoing,
+};
 use crate::core::{Input, NodeId, Output, Pos, Process, Value, Write};
 use crate::node::{self, Split};
 use actix::prelude::*;
@@ -34,6 +36,9 @@ pub struct NodeActor {
     /// once; `Some` while that `Flush` is queued.
     held: Option<Split>,
     me: Option<Addr<NodeActor>>,
+    /// The key-value store applied to the committed log, and where its
+    /// replies go; `None`: nobody asks this node for KV replies.
+    kv: Option<(crate::kv::Store, Recipient<KvApplied>)>,
 }
 
 /// Steps of durable nodes in this process that wrote something: without
@@ -72,12 +77,21 @@ impl NodeActor {
             fatal: None,
             held: None,
             me: None,
+            kv: None,
         }
     }
 
     /// Persist every write before sending anything (see [`Output::Persist`]).
     pub fn with_store(mut self, store: Option<Box<dyn Persist>>) -> Self {
         self.store = store;
+        self
+    }
+
+    /// Apply the committed log to a key-value store, in order, telling
+    /// `to` each command's reply ([`crate::kv::Store`]). A restarted node
+    /// starts from an empty store and applies its whole log again.
+    pub fn with_kv(mut self, to: Option<Recipient<KvApplied>>) -> Self {
+        self.kv = to.map(|to| (crate::kv::Store::default(), to));
         self
     }
 
@@ -162,6 +176,26 @@ impl NodeActor {
         }
         if !step.send.is_empty() {
             self.middleware.do_send(Outgoing(step.send));
+        }
+        self.apply_kv();
+    }
+
+    /// Apply what committed since to the store, if there is one, and send
+    /// the replies. A value is decided once it is in the log, so its reply
+    /// may go before this node's own copy of the Commit is on disk.
+    fn apply_kv(&mut self) {
+        let Some((store, to)) = &mut self.kv else {
+            return;
+        };
+        for a in store.catch_up(self.process.log()) {
+            if let Some(reply) = a.reply {
+                to.do_send(KvApplied {
+                    node: self.id,
+                    client: a.client,
+                    seq: a.seq,
+                    reply,
+                });
+            }
         }
     }
 }

@@ -34,6 +34,27 @@ pub enum ProposeError {
     },
 }
 
+/// Why a KV request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error(transparent)]
+    Bridge(#[from] BridgeError),
+    #[error(
+        "no answer to client {client}'s request {seq} within {timeout:?}: it may still take \
+         effect (once); ask again with the same --client and --seq to learn its reply"
+    )]
+    Timeout {
+        timeout: Duration,
+        client: u64,
+        seq: u64,
+    },
+}
+
+/// How often a KV request is asked again while it has no answer: a node
+/// that was asked may have died with it. Asking again is safe, as the
+/// store applies a request once whatever the log holds ([`crate::kv`]).
+pub const KV_ASK_AGAIN: Duration = Duration::from_secs(1);
+
 /// At most this many missing values are named in a timeout.
 const NAMED: usize = 10;
 
@@ -176,6 +197,51 @@ impl Client {
                 });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Have the cluster apply `cmd` to its key-value store (asked of
+    /// `node`, or of the leader the coordinator knows) and wait, up to
+    /// `timeout`, for the nodes' reply ([`crate::kv::Replies`]); asked
+    /// again every [`KV_ASK_AGAIN`] meanwhile.
+    pub async fn kv(
+        &mut self,
+        cmd: &crate::kv::Command,
+        node: Option<NodeId>,
+        timeout: Duration,
+    ) -> Result<crate::kv::Reply, KvError> {
+        let value = Value::one(cmd.encode());
+        let start = tokio::time::Instant::now();
+        let mut ask_at = start;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= ask_at {
+                let values = vec![value.clone()];
+                ask_at = now + KV_ASK_AGAIN;
+                match self.request(Frame::Propose { values, node }).await {
+                    Ok(Frame::Ok) => {}
+                    // A cluster still starting: ask again shortly.
+                    Err(BridgeError::Refused(r)) if r == super::coordinator::NO_NODE_YET => {
+                        ask_at = now + Duration::from_millis(50);
+                    }
+                    Ok(other) => return Err(BridgeError::Unexpected(format!("{other:?}")).into()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let (client, seq) = (cmd.client, cmd.seq);
+            match self.request(Frame::QueryReply { client, seq }).await? {
+                Frame::Reply { reply: Some(r) } => return Ok(r),
+                Frame::Reply { reply: None } => {}
+                other => return Err(BridgeError::Unexpected(format!("{other:?}")).into()),
+            }
+            if now >= start + timeout {
+                return Err(KvError::Timeout {
+                    timeout,
+                    client,
+                    seq,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -9,9 +9,9 @@ use super::frame::{ClusterStatus, Frame, Registration, MAX_FRAME};
 use super::registry::RegistryFile;
 use super::BridgeError;
 use crate::actors::{
-    Admit, Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, DebugInfo,
-    GetProgress, GetRegistry, GetStatus, GetStatuses, NodeCommand, NodeLost, NodeStatus, Partition,
-    PeerInfo, PeerRecord, Release,
+    Admit, Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, DebugInfo, GetKvReply,
+    GetProgress, GetRegistry, GetStatus, GetStatuses, KvApplied, NodeCommand, NodeLost, NodeStatus,
+    Partition, PeerInfo, PeerRecord, Release,
 };
 use crate::auth::{handshake_bytes, verify_handshake};
 use crate::core::{NodeId, Value};
@@ -38,6 +38,10 @@ pub const CLIENT_IDLE: Duration = Duration::from_secs(60);
 
 /// How long the coordinator waits for a node to answer a status request.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a client's propose is refused with before any node registered (a
+/// cluster still starting: a client may wait and ask again).
+pub const NO_NODE_YET: &str = "no node has registered yet";
 
 /// Serve a cluster of `n` nodes on `listener`, admitting only holders of
 /// `key`, until a client asks for shutdown; with a `registry`, start from
@@ -301,6 +305,12 @@ impl Session {
         let result = loop {
             match conn::next_frame(&mut reader, Duration::MAX).await {
                 Ok(Frame::Debug(event)) => self.coordinator.do_send(DebugInfo { node: id, event }),
+                Ok(Frame::Applied { client, seq, reply }) => self.coordinator.do_send(KvApplied {
+                    node: id,
+                    client,
+                    seq,
+                    reply,
+                }),
                 Ok(Frame::Status { req, status }) => proxy.do_send(StatusReply { req, status }),
                 Ok(other) => log::warn!("node {id} sent an unexpected frame: {other:?}"),
                 Err(BridgeError::Closed) => break Ok(()),
@@ -373,7 +383,7 @@ impl Session {
         let registry = c.send(GetRegistry).await?;
         Ok(if registry.registered.is_empty() {
             Frame::Refused {
-                reason: "no node has registered yet".into(),
+                reason: NO_NODE_YET.into(),
             }
         } else if let Some(id) = node.filter(|id| !registry.registered.contains(id)) {
             Frame::Refused {
@@ -412,6 +422,9 @@ impl Session {
                     committed,
                 }
             }
+            Frame::QueryReply { client, seq } => Frame::Reply {
+                reply: c.send(GetKvReply { client, seq }).await?,
+            },
             Frame::QueryStatus { from } => {
                 let registry = c.send(GetRegistry).await?;
                 // Every node's page shares one frame, with room to spare.

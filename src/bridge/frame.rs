@@ -74,6 +74,18 @@ pub enum Frame {
     QueryStatus { from: u64 },
     /// Coordinator → client: the answer to `QueryStatus`.
     ClusterStatus(ClusterStatus),
+    /// Node → coordinator: its key-value store applied client `client`'s
+    /// request `seq`, answering `reply`.
+    Applied {
+        client: u64,
+        seq: u64,
+        reply: crate::kv::Reply,
+    },
+    /// Client → coordinator: has any node answered client `client`'s
+    /// request `seq`?
+    QueryReply { client: u64, seq: u64 },
+    /// Coordinator → client: the first answer a node gave, if any yet.
+    Reply { reply: Option<crate::kv::Reply> },
     /// Client → coordinator: stop the cluster.
     Shutdown,
     /// Client → coordinator: cut every link between `a` and `b` (both

@@ -7,7 +7,8 @@ use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
 use super::frame::{Frame, Registration};
 use super::BridgeError;
 use crate::actors::{
-    spawn_node, DebugInfo, Fatal, Incoming, Middleware, NodeCommand, PeerRecord, Transmit, Wiring,
+    spawn_node, DebugInfo, Fatal, Incoming, KvApplied, Middleware, NodeCommand, PeerRecord,
+    Transmit, Wiring,
 };
 use crate::attack::Attack;
 use crate::auth::{handshake_bytes, verify_handshake, Identity};
@@ -190,6 +191,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         proofs,
         fatal: Some(bridge.clone().recipient()),
         verifier: crate::actors::verifiers(spec.signs(), 1).map(|v| v.for_node(id)),
+        kv: Some(bridge.clone().recipient()),
         ..Wiring::new(bridge.clone().recipient(), bridge.clone().recipient(), seed)
     };
     let middleware = spawn_node(member, wiring);
@@ -690,6 +692,18 @@ impl Handler<DebugInfo> for Bridge {
             Frame::Debug(info.event),
             "the coordinator",
         );
+    }
+}
+
+impl Handler<KvApplied> for Bridge {
+    type Result = ();
+    fn handle(&mut self, a: KvApplied, _: &mut Context<Self>) {
+        let frame = Frame::Applied {
+            client: a.client,
+            seq: a.seq,
+            reply: a.reply,
+        };
+        conn::enqueue(&self.coordinator, frame, "the coordinator");
     }
 }
 

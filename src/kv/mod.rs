@@ -1,6 +1,8 @@
 //! A key-value state machine on the log, with exactly-once client sessions:
-//! the first layer above the core's log of opaque values (issue 17's items
-//! 1 and 2; the runtimes do not drive it yet).
+//! the first layer above the core's log of opaque values. Every node's
+//! runtime applies its committed log to a [`Store`] (`NodeActor`, and the
+//! simulator's `World`); whoever answers the clients collects the stores'
+//! replies in [`Replies`].
 //!
 //! A client value that parses as a [`Command`] is an operation of a client
 //! session: `put`, `get`, `cas` and `delete` on string keys, with
@@ -20,9 +22,9 @@
 //! Sans-IO like the core: no clock, no RNG, no I/O; the same bytes in give
 //! the same state out.
 
-use crate::core::{Pos, Value};
+use crate::core::{NodeId, Pos, Value};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub mod check;
 
@@ -100,7 +102,7 @@ impl Command {
 }
 
 /// What applying a command answered.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Reply {
     /// Done; a `get` carries the value read.
     Ok { value: Option<String> },
@@ -217,6 +219,57 @@ impl Store {
             self.next += 1;
         }
         out
+    }
+}
+
+/// The replies nodes gave to clients' requests, as whoever answers the
+/// clients collects them (the coordinator): per client, its latest request
+/// and which nodes answered what. A client's answer is a reply that
+/// `needed` nodes gave alike — one in classic mode, f+1 in BFT mode (as
+/// PBFT's client waits for), so no f liars can make one up.
+#[derive(Clone, Debug, Default)]
+pub struct Replies {
+    latest: BTreeMap<u64, (u64, BTreeMap<Reply, BTreeSet<NodeId>>)>,
+    /// Clients in the order they first appeared, to forget the oldest.
+    order: VecDeque<u64>,
+}
+
+/// Clients whose latest reply is kept; past this the oldest is forgotten
+/// (a client that comes back after that long asks again and is answered
+/// from the store's session table, through the log).
+pub const KEPT_CLIENTS: usize = 1 << 16;
+
+impl Replies {
+    /// Node `node` answered client `client`'s request `seq` with `reply`.
+    pub fn record(&mut self, node: NodeId, client: u64, seq: u64, reply: Reply) {
+        if !self.latest.contains_key(&client) {
+            self.order.push_back(client);
+            if self.order.len() > KEPT_CLIENTS {
+                if let Some(old) = self.order.pop_front() {
+                    self.latest.remove(&old);
+                }
+            }
+        }
+        let entry = self.latest.entry(client).or_insert((seq, BTreeMap::new()));
+        if seq > entry.0 {
+            *entry = (seq, BTreeMap::new());
+        }
+        if seq == entry.0 {
+            entry.1.entry(reply).or_default().insert(node);
+        }
+    }
+
+    /// The answer to client `client`'s request `seq`, once `needed` nodes
+    /// gave the same reply.
+    pub fn answer(&self, client: u64, seq: u64, needed: usize) -> Option<Reply> {
+        let (latest, replies) = self.latest.get(&client)?;
+        if *latest != seq {
+            return None;
+        }
+        replies
+            .iter()
+            .find(|(_, nodes)| nodes.len() >= needed.max(1))
+            .map(|(r, _)| r.clone())
     }
 }
 
@@ -339,6 +392,25 @@ mod tests {
         assert_eq!(applied.len(), 2);
         assert_eq!(s.get("k"), Some(&"w".to_string()));
         assert_eq!(s.applied_up_to(), 4);
+    }
+
+    #[test]
+    fn a_client_is_answered_once_enough_nodes_agree_on_its_latest_request() {
+        let mut r = Replies::default();
+        r.record(0, 7, 1, Reply::ok(None));
+        assert_eq!(r.answer(7, 1, 1), Some(Reply::ok(None)));
+        // BFT with f = 1: a liar alone answers nothing.
+        r.record(3, 7, 2, Reply::ok(Some("lie")));
+        assert_eq!(r.answer(7, 2, 2), None);
+        r.record(1, 7, 2, Reply::ok(Some("a")));
+        r.record(2, 7, 2, Reply::ok(Some("a")));
+        assert_eq!(r.answer(7, 2, 2), Some(Reply::ok(Some("a"))));
+        // A later request replaces the earlier: only the latest is kept.
+        r.record(1, 7, 3, Reply::KeyMissing);
+        assert_eq!(r.answer(7, 2, 1), None);
+        r.record(2, 7, 2, Reply::ok(None));
+        assert_eq!(r.answer(7, 3, 1), Some(Reply::KeyMissing));
+        assert_eq!(r.answer(8, 1, 1), None, "a client nobody answered");
     }
 
     #[test]
