@@ -44,6 +44,7 @@ pub mod cluster;
 pub mod core;
 pub mod demo;
 pub mod kv;
+pub mod maelstrom;
 pub mod matrix;
 pub mod middleware;
 pub mod node;

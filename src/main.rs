@@ -75,6 +75,13 @@ enum Command {
     ///   paxos kv get colour
     ///   paxos kv cas colour blue green
     Kv(KvArgs),
+    /// Run one node speaking Maelstrom's protocol (JSON lines on stdin and
+    /// stdout) for its lin-kv workload: read, write, cas through the log.
+    ///
+    ///   maelstrom test -w lin-kv --bin ./paxos-maelstrom.sh --node-count 3 --time-limit 20
+    ///
+    /// where paxos-maelstrom.sh runs `exec paxos maelstrom "$@"`.
+    Maelstrom(MaelstromArgs),
     #[command(verbatim_doc_comment)]
     /// Print each node's committed log, who flagged whom, and the verdict
     /// (--json uses the demo summary's field names).
@@ -440,6 +447,24 @@ impl From<KvOp> for paxos::kv::Op {
 }
 
 #[derive(Args)]
+struct MaelstromArgs {
+    /// The middleware's defences on this node (every node must agree; keys
+    /// come from --seed, so every node knows every key).
+    #[arg(long)]
+    middleware: bool,
+    /// Seed of the nodes' keys and retry jitter.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[command(flatten)]
+    mode: ModeArgs,
+    /// How reads are served. log: through the log (linearizable); local:
+    /// from this node's own store at once — a planted bug, Maelstrom's
+    /// classic mistake, that its linearizability checker catches.
+    #[arg(long, default_value = "log", value_name = "log|local")]
+    reads: paxos::sim::kv::ReadPath,
+}
+
+#[derive(Args)]
 struct StatusArgs {
     #[command(flatten)]
     coordinator: CoordinatorAddr,
@@ -733,6 +758,20 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Node(args) => run_node(args),
         Command::Propose(args) => run_propose(args),
         Command::Kv(args) => run_kv(args),
+        Command::Maelstrom(a) => {
+            let spec = |n| paxos::cluster::ClusterSpec {
+                seed: a.seed,
+                ..paxos::cluster::ClusterSpec::lab(
+                    n,
+                    None,
+                    0,
+                    a.middleware,
+                    a.mode.bft,
+                    a.mode.faults,
+                )
+            };
+            Ok(paxos::maelstrom::run(&spec, a.reads)?)
+        }
         Command::Status(args) => run_status(args),
         Command::Shutdown(args) => run_shutdown(args),
         Command::Partition(args) => run_partition(args.coordinator, args.a, args.b),

@@ -28,6 +28,39 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub mod check;
 
+/// How reads are served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ReadPath {
+    /// A read is a command in the log, answered where it is applied:
+    /// linearizable because the log is one order everyone applies.
+    Log,
+    /// **A planted bug**: the node asked answers from its own store at
+    /// once, without the log (Maelstrom's classic mistake: a follower
+    /// behind the leader answers with a value already overwritten). Not
+    /// linearizable; the checker must say so.
+    Local,
+}
+
+impl std::str::FromStr for ReadPath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "log" => Ok(ReadPath::Log),
+            "local" => Ok(ReadPath::Local),
+            _ => Err(format!("unknown read path '{s}' (log, local)")),
+        }
+    }
+}
+
+impl std::fmt::Display for ReadPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReadPath::Log => "log",
+            ReadPath::Local => "local",
+        })
+    }
+}
+
 /// An operation on the store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]

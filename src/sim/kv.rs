@@ -26,36 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use std::collections::BTreeMap;
 
-/// How reads are served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum ReadPath {
-    /// A read is a command in the log, answered where it is applied:
-    /// linearizable because the log is one order everyone applies.
-    Log,
-    /// **A planted bug**: the node asked answers from its own store at
-    /// once. Not linearizable; the checker must say so.
-    Local,
-}
-
-impl std::str::FromStr for ReadPath {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "log" => Ok(ReadPath::Log),
-            "local" => Ok(ReadPath::Local),
-            _ => Err(format!("unknown read path '{s}' (log, local)")),
-        }
-    }
-}
-
-impl std::fmt::Display for ReadPath {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ReadPath::Log => "log",
-            ReadPath::Local => "local",
-        })
-    }
-}
+pub use crate::kv::ReadPath;
 
 /// What the clients do.
 #[derive(Clone, Debug, PartialEq, Eq)]
