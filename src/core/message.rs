@@ -80,6 +80,20 @@ impl Message {
         }
     }
 
+    /// The highest round the message names: its ballot's, or for a Nack
+    /// the higher of the refused ballot and the promise that refused it.
+    /// A proposer's next ballot must climb over it (a Nack is how a node
+    /// that never saw the higher Prepare learns of it), so the ballot
+    /// bound checks it too.
+    pub fn highest_round(&self) -> Option<u64> {
+        match self {
+            Message::Nack {
+                ballot, promised, ..
+            } => Some(ballot.round.max(promised.round)),
+            _ => self.ballot().map(|b| b.round),
+        }
+    }
+
     /// The ballot the message is about, where it has one.
     pub fn ballot(&self) -> Option<Ballot> {
         match self {

@@ -9,10 +9,11 @@
 //! `max_jump` (default [`DEFAULT_MAX_JUMP`] = 1,000) above the highest round
 //! this shield has let through or sent is not something an honest node
 //! produces: it is dropped before the core sees it and its sender is
-//! flagged. That covers every message whose ballot the core reads its next
-//! round from (Prepare, Propose, Prepared, Accept, Nack): an honest answer
-//! carries the ballot of the node it answers, which that node's own shield
-//! has seen.
+//! flagged. That covers every round the core reads its next round from
+//! (the ballot of a Prepare, Propose, Prepared, Accept or Nack, and a
+//! Nack's promise): an honest answer carries the ballot of the node it
+//! answers, which that node's own shield has seen, and an honest Nack's
+//! promise one its sender's shield let through.
 //!
 //! The signed message is its own evidence: anyone holding the sender's key
 //! can check the signature and compare the round with its own highest round
@@ -80,16 +81,17 @@ impl BallotBound {
         self.max_seen
     }
 
-    /// Whether `msg`'s ballot, if it has one, jumps too far.
+    /// Whether a round `msg` names ([`Message::highest_round`]: a Nack's
+    /// promise too), if it names one, jumps too far.
     pub fn overreaches(&self, msg: &Message) -> bool {
-        msg.ballot()
-            .is_some_and(|b| b.round > self.max_seen.saturating_add(self.max_jump))
+        msg.highest_round()
+            .is_some_and(|r| r > self.max_seen.saturating_add(self.max_jump))
     }
 
     /// Remember `msg`'s round (a message let through, or one we send).
     pub fn observe(&mut self, msg: &Message) {
-        if let Some(b) = msg.ballot() {
-            self.observe_round(b.round);
+        if let Some(round) = msg.highest_round() {
+            self.observe_round(round);
         }
     }
 
@@ -121,6 +123,14 @@ mod tests {
         assert!(!b.overreaches(&prepare(DEFAULT_MAX_JUMP)));
         // No ballot, nothing to bound.
         assert!(!b.overreaches(&Message::CatchUp { from: 0 }));
+        // A Nack names the promise that refused: that round is bounded too.
+        let nack = |promised: u64| Message::Nack {
+            pos: 0,
+            ballot: Ballot::new(1, 0),
+            promised: Ballot::new(promised, 2),
+        };
+        assert!(b.overreaches(&nack(u64::MAX)));
+        assert!(!b.overreaches(&nack(DEFAULT_MAX_JUMP)));
     }
 
     #[test]

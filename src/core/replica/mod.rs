@@ -346,8 +346,8 @@ impl Replica {
         self.cfg.quorum.max(1)
     }
 
-    fn note_ballot(&mut self, b: Ballot) {
-        self.max_round = self.max_round.max(b.round);
+    fn note_round(&mut self, round: u64) {
+        self.max_round = self.max_round.max(round);
     }
 
     /// The promise in force at `pos`, and the tick it was first made.
@@ -511,8 +511,8 @@ impl Replica {
     }
 
     fn on_message(&mut self, st: &mut Step, from: NodeId, msg: Message) {
-        if let Some(b) = msg.ballot() {
-            self.note_ballot(b);
+        if let Some(round) = msg.highest_round() {
+            self.note_round(round);
         }
         self.hear(from, &msg);
         match msg {

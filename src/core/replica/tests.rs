@@ -1025,3 +1025,46 @@ fn a_hole_whose_proposer_is_gone_is_filled_with_a_no_op_so_the_log_behind_it_is_
         assert_eq!(log[&2].single(), Some("c"));
     }
 }
+
+#[test]
+fn a_nack_teaches_the_round_of_the_promise_that_refused() {
+    // Node 0 never saw the Prepare of round 50 that node 1 promised; node
+    // 1's Nack is all it hears of it. Its next ballot must climb over it,
+    // or every retry stays below the promise and is refused again.
+    let mut r = Replica::new(0, Config::new(3));
+    let out = r.step(Input::Request { value: "a".into() });
+    let mine = prepared_ballot_of(&out);
+    let nack = Message::Nack {
+        pos: 0,
+        ballot: mine,
+        promised: Ballot::new(50, 1),
+    };
+    r.step(Input::Deliver { from: 1, msg: nack });
+    let mut next = None;
+    for _ in 0..2000 {
+        let out = r.step(Input::Tick { entropy: 7 });
+        if let Some(b) = out.iter().find_map(|o| match o {
+            Output::Broadcast {
+                msg: Message::Prepare { ballot, .. },
+            } if *ballot != mine => Some(*ballot),
+            _ => None,
+        }) {
+            next = Some(b);
+            break;
+        }
+    }
+    let next = next.expect("node 0 tries again");
+    assert!(next.round > 50, "{next} does not climb over 50.1");
+}
+
+/// The ballot of the Prepare among `out`.
+fn prepared_ballot_of(out: &[Output]) -> Ballot {
+    out.iter()
+        .find_map(|o| match o {
+            Output::Broadcast {
+                msg: Message::Prepare { ballot, .. },
+            } => Some(*ballot),
+            _ => None,
+        })
+        .expect("a Prepare")
+}
