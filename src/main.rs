@@ -238,6 +238,22 @@ struct BenchArgs {
     /// Print one JSON object on stdout instead of the report.
     #[arg(long)]
     json: bool,
+    /// values: positions of opaque values, as above; kv: key-value
+    /// requests of --clients closed-loop clients (reads through the log,
+    /// then reads from node 0's own store as the baseline), each phase
+    /// --seconds long; --window, --batch and the flags of signatures,
+    /// transport and disk are for values only.
+    #[arg(long, value_enum, default_value = "values")]
+    workload: Workload,
+    /// With --workload kv: concurrent clients, one request in flight each.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    clients: u32,
+    /// With --workload kv: keys the requests pick from.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    keys: u32,
+    /// With --workload kv: reads among the requests, in percent.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
+    read_percent: u32,
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -556,7 +572,7 @@ struct SimArgs {
 /// What the clients do in `paxos sim`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Workload {
-    /// One client asks for --values opaque values.
+    /// Opaque client values: the log alone.
     Values,
     /// Clients read, write, compare-and-set and delete keys of the KV
     /// store; their history is checked for linearizability.
@@ -873,6 +889,26 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
     })
 }
 
+fn run_kv_bench(args: BenchArgs) -> anyhow::Result<()> {
+    let cfg = paxos::bench::kv::KvBenchConfig {
+        nodes: args.nodes as usize,
+        clients: args.clients as usize,
+        keys: args.keys as usize,
+        read_percent: args.read_percent,
+        seconds: args.seconds,
+    };
+    if !args.json {
+        eprintln!(
+            "benchmarking the key-value store on {} nodes: two phases of {} s…",
+            cfg.nodes, args.seconds
+        );
+    }
+    let report = actix::System::new()
+        .block_on(paxos::bench::kv::run(&cfg))
+        .context("the bench could not run")?;
+    print_json_or_text(args.json, &report, || report.render())
+}
+
 fn run_kv(args: KvArgs) -> anyhow::Result<()> {
     let client = match args.client {
         Some(id) => id,
@@ -1127,6 +1163,9 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    if args.workload == Workload::Kv {
+        return run_kv_bench(args);
+    }
     let cfg = paxos::bench::BenchConfig {
         nodes: args.nodes as usize,
         limit: paxos::bench::Limit::Time(Duration::from_secs_f64(args.seconds)),

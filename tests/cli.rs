@@ -720,3 +720,26 @@ fn kv_without_a_coordinator_is_a_clear_error_and_help_explains_the_operations() 
     assert!(err.starts_with("error: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn bench_kv_reports_reads_and_writes_through_the_log_beside_local_reads() {
+    let v = json(&paxos(&[
+        "bench",
+        "--workload",
+        "kv",
+        "--seconds",
+        "0.5",
+        "--clients",
+        "4",
+        "--json",
+    ]));
+    for phase in ["log", "local"] {
+        assert_eq!(v[phase]["reads"], phase, "{v}");
+        assert!(v[phase]["ops_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+        for kind in ["read", "write"] {
+            let l = &v[phase][kind];
+            assert!(l["count"].as_u64().unwrap() > 0, "{phase} {kind}: {v}");
+            assert!(l["p99_us"].as_f64().unwrap() >= l["p50_us"].as_f64().unwrap());
+        }
+    }
+}

@@ -81,6 +81,9 @@ pub struct Wiring {
     pub verifier: Option<Addr<Verifier>>,
     /// Where the node's key-value store sends its replies, if it keeps one.
     pub kv: Option<Recipient<KvApplied>>,
+    /// How the node serves reads ([`crate::kv::ReadPath::Local`] only for
+    /// the bench's baseline).
+    pub kv_reads: crate::kv::ReadPath,
 }
 
 impl Wiring {
@@ -96,6 +99,7 @@ impl Wiring {
             fatal: None,
             verifier: None,
             kv: None,
+            kv_reads: crate::kv::ReadPath::Log,
         }
     }
 }
@@ -123,6 +127,7 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
         fatal,
         verifier,
         kv,
+        kv_reads,
     } = w;
     let build = move |ctx: &mut Context<Middleware>| {
         // Started from inside the middleware's context: the same thread.
@@ -135,7 +140,7 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
         )
         .with_store(store)
         .with_fatal(fatal)
-        .with_kv(kv)
+        .with_kv(kv, kv_reads)
         .start();
         Middleware::new(shield, node, network, coordinator, TICK)
             .with_proofs(proofs)

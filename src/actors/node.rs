@@ -39,6 +39,10 @@ pub struct NodeActor {
     /// The key-value store applied to the committed log, and where its
     /// replies go; `None`: nobody asks this node for KV replies.
     kv: Option<(crate::kv::Store, Recipient<KvApplied>)>,
+    /// [`crate::kv::ReadPath::Local`]: answer a client's read from the
+    /// store at once, without the log — the planted bug, kept for `paxos
+    /// bench --workload kv` to measure what a read costs without consensus.
+    local_reads: bool,
 }
 
 /// Steps of durable nodes in this process that wrote something: without
@@ -78,6 +82,7 @@ impl NodeActor {
             held: None,
             me: None,
             kv: None,
+            local_reads: false,
         }
     }
 
@@ -90,9 +95,35 @@ impl NodeActor {
     /// Apply the committed log to a key-value store, in order, telling
     /// `to` each command's reply ([`crate::kv::Store`]). A restarted node
     /// starts from an empty store and applies its whole log again.
-    pub fn with_kv(mut self, to: Option<Recipient<KvApplied>>) -> Self {
+    pub fn with_kv(mut self, to: Option<Recipient<KvApplied>>, reads: crate::kv::ReadPath) -> Self {
         self.kv = to.map(|to| (crate::kv::Store::default(), to));
+        self.local_reads = reads == crate::kv::ReadPath::Local;
         self
+    }
+
+    /// With local reads on, answer `value` at once if it is one read
+    /// command; whether it was.
+    fn read_locally(&mut self, value: &Value) -> bool {
+        let (true, Some((store, to))) = (self.local_reads, &self.kv) else {
+            return false;
+        };
+        let Some(cmd) = value.single().and_then(crate::kv::Command::decode) else {
+            return false;
+        };
+        let crate::kv::Op::Get { key } = &cmd.op else {
+            return false;
+        };
+        let reply = match store.get(key) {
+            Some(v) => crate::kv::Reply::ok(Some(v)),
+            None => crate::kv::Reply::KeyMissing,
+        };
+        to.do_send(KvApplied {
+            node: self.id,
+            client: cmd.client,
+            seq: cmd.seq,
+            reply,
+        });
+        true
     }
 
     /// Tell `to` when the node halts for good, instead of stopping the system.
@@ -234,6 +265,8 @@ impl Handler<NodeCommand> for NodeActor {
     type Result = ();
     fn handle(&mut self, cmd: NodeCommand, ctx: &mut Context<Self>) {
         match cmd {
+            NodeCommand::Propagate(value) | NodeCommand::Ask(value)
+                if self.read_locally(&value) => {}
             NodeCommand::Propagate(value) => self.feed(Input::Request { value }),
             NodeCommand::Ask(value) => match node::ask(&*self.process, value) {
                 Ok(input) => self.feed(input),

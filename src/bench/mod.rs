@@ -20,6 +20,8 @@
 use crate::actors::{spawn_node, DebugInfo, Join, Network, NodeCommand, PeerRecord, Wiring};
 use crate::cluster::{ClusterSpec, Defences, Mode, Signing, Tunables};
 use crate::core::{Event, NodeId, Value};
+
+pub mod kv;
 use actix::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
