@@ -163,6 +163,10 @@ fn two_thousand_seeds_at_3_and_5_nodes_and_in_bft_mode_under_every_attack() {
         // strikes of the Prepare limit and is flagged, and BFT's quorum of
         // 3 then lacks it. A known false positive of that defence.
         let stalls = if attack == Attack::Liveness { 1 } else { 0 };
-        assert!(s.live_runs >= 2000 - stalls, "{attack}: {} live", s.live_runs);
+        assert!(
+            s.live_runs >= 2000 - stalls,
+            "{attack}: {} live",
+            s.live_runs
+        );
     }
 }
