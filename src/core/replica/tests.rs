@@ -1033,7 +1033,7 @@ fn a_nack_teaches_the_round_of_the_promise_that_refused() {
     // or every retry stays below the promise and is refused again.
     let mut r = Replica::new(0, Config::new(3));
     let out = r.step(Input::Request { value: "a".into() });
-    let mine = prepared_ballot_of(&out);
+    let mine = prepared_ballot(&out);
     let nack = Message::Nack {
         pos: 0,
         ballot: mine,
@@ -1055,16 +1055,4 @@ fn a_nack_teaches_the_round_of_the_promise_that_refused() {
     }
     let next = next.expect("node 0 tries again");
     assert!(next.round > 50, "{next} does not climb over 50.1");
-}
-
-/// The ballot of the Prepare among `out`.
-fn prepared_ballot_of(out: &[Output]) -> Ballot {
-    out.iter()
-        .find_map(|o| match o {
-            Output::Broadcast {
-                msg: Message::Prepare { ballot, .. },
-            } => Some(*ballot),
-            _ => None,
-        })
-        .expect("a Prepare")
 }
