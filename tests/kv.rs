@@ -80,6 +80,60 @@ fn in_bft_mode_under_every_attack_with_the_defences_on_every_history_is_lineariz
     }
 }
 
+/// How many of seeds `0..seeds` give a history the checker refuses; the
+/// first one's report.
+fn refused(cfg: &SimConfig, seeds: u64) -> (u64, Option<String>) {
+    let mut n = 0;
+    let mut first = None;
+    for seed in 0..seeds {
+        let kv = sim::run(cfg, seed).kv.expect("a KV run");
+        if let Verdict::NotLinearizable { calls, .. } = &kv.verdict {
+            assert!(!calls.is_empty() && calls.len() < kv.invoked);
+            n += 1;
+            first.get_or_insert_with(|| kv.report());
+        }
+    }
+    (n, first)
+}
+
+#[test]
+fn safety_without_a_defence_gives_a_history_the_checker_refuses_and_with_it_none() {
+    let cfg = SimConfig {
+        attack: Some(Attack::Safety),
+        kv: Some(KvWorkload::default()),
+        ..SimConfig::default()
+    };
+    let (bad, report) = refused(&cfg, 20);
+    assert!(bad > 0, "no SAFETY run broke linearizability");
+    let report = report.unwrap_or_default();
+    assert!(report.contains("NOT linearizable"), "{report}");
+    assert!(report.contains("|"), "the calls are drawn: {report}");
+    let defended = SimConfig {
+        middleware: true,
+        ..cfg
+    };
+    assert_eq!(refused(&defended, 20), (0, None));
+}
+
+#[test]
+fn the_planted_bug_of_reads_from_a_nodes_own_store_is_caught() {
+    let local = SimConfig {
+        kv: Some(KvWorkload {
+            reads: ReadPath::Local,
+            ..KvWorkload::default()
+        }),
+        ..SimConfig::default()
+    };
+    let (bad, report) = refused(&local, 50);
+    assert!(bad > 0, "no stale read in 50 runs");
+    assert!(report.unwrap_or_default().contains("get k"));
+    let through_the_log = SimConfig {
+        kv: Some(KvWorkload::default()),
+        ..SimConfig::default()
+    };
+    assert_eq!(refused(&through_the_log, 50), (0, None));
+}
+
 #[test]
 #[ignore = "2,000 seeds per configuration: minutes; run with --ignored"]
 fn two_thousand_seeds_at_3_and_5_nodes_and_in_bft_mode_under_every_attack() {
