@@ -287,11 +287,17 @@ fn three_maelstrom_nodes_with_concurrent_clients_and_a_partition_are_linearizabl
     }
 }
 
+/// A stale read needs a read on the cut-off node of a key written on the
+/// other side meanwhile: the random workload usually makes one, not
+/// always, so the bug has three runs to show.
 #[test]
 fn the_planted_bug_of_reads_from_a_nodes_own_store_is_refused() {
-    let verdict = check(run_workload(&["--reads", "local"]));
+    let refused = (0..3).any(|_| {
+        let verdict = check(run_workload(&["--reads", "local"]));
+        !matches!(verdict, Some(Verdict::Linearizable))
+    });
     assert!(
-        !matches!(verdict, Some(Verdict::Linearizable)),
-        "stale reads from a node's own store went unnoticed"
+        refused,
+        "stale reads from a node's own store went unnoticed in 3 runs"
     );
 }
