@@ -30,7 +30,8 @@
 //!    Middleware, Network, Coordinator), [`sim`] (the seeded simulator and
 //!    test harness), [`bridge`] (TCP between processes, every control
 //!    connection admitted by the cluster key) with [`storage`] (the data
-//!    directory).
+//!    directory), and [`maelstrom`] (one node on Maelstrom's stdin and
+//!    stdout).
 //! 7. Front ends: [`demo`], [`bench`], [`matrix`], [`tour`], and the pictures of
 //!    [`trace`] and colours of [`term`]; `main.rs` holds the command line.
 
