@@ -151,11 +151,7 @@ impl Runtime {
             return vec![self.reply(&m, error(12, "malformed request"))];
         };
         if let (ReadPath::Local, Op::Get { key }) = (self.reads, &op) {
-            let reply = match self.store.get(key) {
-                Some(v) => Reply::ok(Some(v)),
-                None => Reply::KeyMissing,
-            };
-            let body = answer(&m.body, &reply);
+            let body = answer(&m.body, &self.store.read_here(key));
             return vec![self.reply(&m, body)];
         }
         let cmd = Command {

@@ -113,10 +113,7 @@ impl NodeActor {
         let crate::kv::Op::Get { key } = &cmd.op else {
             return false;
         };
-        let reply = match store.get(key) {
-            Some(v) => crate::kv::Reply::ok(Some(v)),
-            None => crate::kv::Reply::KeyMissing,
-        };
+        let reply = store.read_here(key);
         to.do_send(KvApplied {
             node: self.id,
             client: cmd.client,

@@ -201,6 +201,15 @@ impl Store {
         self.data.get(key)
     }
 
+    /// What a read of `key` answers from this store as it stands, without
+    /// the log: the planted bug of [`ReadPath::Local`], nothing else.
+    pub fn read_here(&self, key: &str) -> Reply {
+        match self.get(key) {
+            Some(v) => Reply::ok(Some(v)),
+            None => Reply::KeyMissing,
+        }
+    }
+
     /// The next log position this store will apply.
     pub fn applied_up_to(&self) -> Pos {
         self.next

@@ -604,10 +604,7 @@ impl World {
     pub fn read_local(&mut self, m: usize, op: &Op) -> Option<Reply> {
         let member = &self.members[m];
         let store = member.store.as_ref().filter(|_| member.up)?;
-        let reply = match store.get(op.key()) {
-            Some(v) => Reply::ok(Some(v)),
-            None => Reply::KeyMissing,
-        };
+        let reply = store.read_here(op.key());
         let id = member.id;
         self.log_line(|| format!("node {id} answers {op:?} from its own store: {reply:?}"));
         Some(reply)
