@@ -315,11 +315,6 @@ impl Driver {
             not_applied,
         }
     }
-
-    /// The recorded history.
-    pub fn history(&self) -> &History {
-        &self.history
-    }
 }
 
 /// A call's sequence number: its client's calls are numbered from 1 in
