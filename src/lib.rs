@@ -44,6 +44,7 @@ pub mod client;
 pub mod cluster;
 pub mod core;
 pub mod demo;
+pub mod explore;
 pub mod kv;
 pub mod maelstrom;
 pub mod matrix;

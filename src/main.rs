@@ -158,6 +158,31 @@ enum Command {
     ///   paxos tour --attack LIVENESS   # one stop
     ///   paxos tour --no-pause > tour.txt
     Tour(TourArgs),
+    /// Open the explorer: a web page where you drive a simulated cluster
+    /// under attack by hand — deliver, drop, duplicate or delay each
+    /// message, crash nodes, cut links, switch defences mid-run — and watch
+    /// agreement hold or break. The page's URL is the run: paste it and the
+    /// same moment of the same run opens. Lessons: `?lesson=safety`,
+    /// `?lesson=safety-defended`, one pair per attack.
+    ///
+    ///   paxos explore                         # serves http://127.0.0.1:8080/
+    ///   paxos explore --listen 127.0.0.1:0    # any free port
+    ///   paxos explore --replay 'lesson=safety' # a run's state, in the terminal
+    Explore(ExploreArgs),
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    /// Address to serve the page on (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Also open the page in the desktop's browser (xdg-open).
+    #[arg(long)]
+    open: bool,
+    /// Print the state of the run a page URL's query names (what follows
+    /// its `?`, or the command the page shows) and exit, without serving.
+    #[arg(long, value_name = "QUERY")]
+    replay: Option<String>,
 }
 
 #[derive(Args)]
@@ -764,6 +789,7 @@ fn bad_input(e: &anyhow::Error) -> bool {
                 .is_some_and(|e| e.is_bad_input())
             || c.downcast_ref::<paxos::trace::TraceError>()
                 .is_some_and(|e| e.is_bad_input())
+            || c.is::<paxos::explore::ExploreError>()
     })
 }
 
@@ -797,6 +823,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Matrix(args) => run_matrix(args),
         Command::Defences => run_defences(),
         Command::Tour(args) => run_tour(args),
+        Command::Explore(args) => run_explore(args),
     }
 }
 
@@ -1191,4 +1218,28 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         .block_on(paxos::bench::run(&cfg))
         .context("the bench could not run")?;
     print_json_or_text(args.json, &report, || report.render())
+}
+
+fn run_explore(args: ExploreArgs) -> anyhow::Result<()> {
+    use paxos::explore::{Query, Session};
+    if let Some(q) = args.replay {
+        let s = Session::from_query(&Query::decode(&q)?)?;
+        let view = s.view();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", view.render())?;
+        for line in &view.trace {
+            writeln!(out, "  {line}")?;
+        }
+        return Ok(());
+    }
+    let open = args.open;
+    actix::System::new().block_on(paxos::explore::server::serve(&args.listen, |url| {
+        println!("paxos explore: open {url} in a browser (Ctrl-C stops the server)");
+        if open {
+            if let Err(e) = std::process::Command::new("xdg-open").arg(&url).spawn() {
+                eprintln!("could not open a browser ({e}): open {url} by hand");
+            }
+        }
+    }))
+    .with_context(|| format!("the explorer could not serve on {}", args.listen))
 }

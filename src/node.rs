@@ -146,6 +146,11 @@ impl Node {
         self.process.log()
     }
 
+    /// The ballot it leads in, from which position on ([`Process::leading`]).
+    pub fn leading(&self) -> Option<(crate::core::Pos, crate::core::Ballot)> {
+        self.process.leading()
+    }
+
     pub fn shield(&self) -> &Shield {
         &self.shield
     }

@@ -293,6 +293,12 @@ pub trait Process: Send {
     fn leader(&self) -> Option<NodeId> {
         None
     }
+    /// The ballot this participant leads in, from which position on, while
+    /// it leads (what the explorer's node panel says). `None`: it does not
+    /// lead, or does not say.
+    fn leading(&self) -> Option<(Pos, Ballot)> {
+        None
+    }
 }
 
 #[cfg(test)]

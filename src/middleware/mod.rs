@@ -305,6 +305,28 @@ impl Shield {
         self.keys.insert(id, key)
     }
 
+    /// Run exactly `defences` from now on, signing with `identity` (or not
+    /// at all) and verifying under `keys`, one per node: the explorer's
+    /// switch, flipped mid-run on every node at once (classic mode; BFT
+    /// mode's proofs only work as a whole from the start). What the
+    /// defences learnt so far stays; what they never saw, they do not know.
+    pub fn set_defences(
+        &mut self,
+        defences: BTreeSet<Defence>,
+        identity: Option<Identity>,
+        keys: &[[u8; 32]],
+    ) {
+        self.cfg.defend = identity.is_some() && !defences.is_empty();
+        self.cfg.defences = defences;
+        if let Some(i) = &identity {
+            self.keys = Keyring::for_scheme(i.scheme());
+            for (j, key) in keys.iter().enumerate() {
+                self.keys.insert(j as NodeId, *key);
+            }
+        }
+        self.identity = identity;
+    }
+
     fn packet(&self, to: Option<NodeId>, body: Body) -> Packet {
         let sig = self.identity.as_ref().map(|i| i.sign(self.id, &body));
         Packet {

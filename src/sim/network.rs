@@ -86,6 +86,11 @@ impl Net {
         self.cuts.contains(&Self::link(a, b))
     }
 
+    /// The cut links, as member pairs `(low, high)`.
+    pub fn cuts(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.cuts.iter().copied()
+    }
+
     pub fn partitioned(&self) -> bool {
         !self.cuts.is_empty()
     }
@@ -147,6 +152,45 @@ impl Net {
     pub fn in_flight(&self) -> usize {
         self.queue.len()
     }
+
+    /// Every packet in flight in delivery order, with its id (stable while
+    /// it flies) and the tick it is due at: what a learner picks from.
+    pub fn pending(&self) -> impl Iterator<Item = (u64, u64, &InFlight)> {
+        self.queue.iter().map(|(k, f)| (k.2, k.0, f))
+    }
+
+    fn key_of(&self, id: u64) -> Option<(u64, u64, u64)> {
+        self.queue.keys().find(|k| k.2 == id).copied()
+    }
+
+    /// Take packet `id` off the network (to deliver it now, or to lose it).
+    pub fn take(&mut self, id: u64) -> Option<InFlight> {
+        let k = self.key_of(id)?;
+        self.queue.remove(&k)
+    }
+
+    /// Put a second copy of packet `id` on the network, due when a fresh
+    /// send at `now` would be; the copy gets a new id.
+    pub fn duplicate(&mut self, rng: &mut ChaCha8Rng, now: u64, id: u64) -> Option<u64> {
+        let k = self.key_of(id)?;
+        let copy = InFlight {
+            duplicate: true,
+            ..self.queue[&k].clone()
+        };
+        self.enqueue(rng, now, copy);
+        Some(self.seq)
+    }
+
+    /// Packet `id` arrives `ticks` later than it would have, behind the
+    /// packets due before then.
+    pub fn delay(&mut self, id: u64, ticks: u64) -> bool {
+        let Some(k) = self.key_of(id) else {
+            return false;
+        };
+        let f = self.queue.remove(&k).expect("the key was just found");
+        self.queue.insert((k.0 + ticks, k.1, k.2), f);
+        true
+    }
 }
 
 #[cfg(test)]
@@ -193,6 +237,29 @@ mod tests {
             arrived += 1;
         }
         assert_eq!(arrived, kept + copies);
+    }
+
+    #[test]
+    fn a_chosen_packet_is_taken_copied_or_delayed_by_its_id() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut net = Net::new(1);
+        let none = Faults {
+            loss: 0.0,
+            dup: 0.0,
+        };
+        for _ in 0..3 {
+            net.send(&mut rng, 0, none, 0, 1, packet());
+        }
+        let ids: Vec<u64> = net.pending().map(|(id, _, _)| id).collect();
+        assert_eq!(ids.len(), 3);
+        assert!(net.delay(ids[0], 5));
+        assert_eq!(net.pending().last().map(|p| (p.0, p.1)), Some((ids[0], 6)));
+        let copy = net.duplicate(&mut rng, 0, ids[1]).expect("in flight");
+        assert!(net.pending().any(|(id, _, f)| id == copy && f.duplicate));
+        assert!(net.take(ids[2]).is_some());
+        assert!(net.take(ids[2]).is_none(), "taken once");
+        assert!(!net.delay(ids[2], 1) && net.duplicate(&mut rng, 0, ids[2]).is_none());
+        assert_eq!(net.in_flight(), 3);
     }
 
     #[test]

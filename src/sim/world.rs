@@ -74,6 +74,33 @@ pub struct KvReply {
 pub struct Found {
     pub tick: u64,
     pub violation: Violation,
+    /// The packet whose delivery broke it (`from→to message`), when a
+    /// delivery did.
+    pub cause: Option<String>,
+}
+
+/// A packet in flight, as the explorer lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Flying {
+    /// Stable while it flies: what an action names it by.
+    pub id: u64,
+    /// The tick it would arrive at on its own.
+    pub due: u64,
+    pub from: NodeId,
+    pub to: NodeId,
+    /// The member it is for (twins share a node id).
+    pub member: usize,
+    /// The kind of body (`Propose`, `Echo`, …).
+    pub kind: String,
+    pub pos: Option<crate::core::Pos>,
+    /// The message in full.
+    pub text: String,
+    /// Signed (and so checked by the receiver's middleware).
+    pub signed: bool,
+    /// The extra copy of a duplicated packet.
+    pub duplicate: bool,
+    /// Its link is cut: delivering it loses it.
+    pub cut: bool,
 }
 
 pub struct World {
@@ -102,7 +129,17 @@ pub struct World {
     chart: Option<Chart>,
     /// Replies of the members' stores not yet taken ([`World::take_replies`]).
     replies: Vec<KvReply>,
+    /// The packet being delivered, for a violation's cause.
+    delivering: Option<String>,
+    /// The members have ticked at `now` ([`World::next`] goes one step
+    /// of a tick at a time).
+    ticked: bool,
+    /// Each member's latest events, newest last, when kept ([`World::keep_notes`]).
+    notes: Option<Vec<Vec<String>>>,
 }
+
+/// Events kept per member for [`World::notes`].
+const NOTES: usize = 8;
 
 /// Rows of a sequence chart, for messages about `positions` only.
 struct Chart {
@@ -179,6 +216,9 @@ impl World {
                 steps: Vec::new(),
             }),
             replies: Vec::new(),
+            delivering: None,
+            ticked: true,
+            notes: None,
         };
         for id in (0..n as NodeId).chain(cfg.twins) {
             let role = match (cfg.twins == Some(id), w.spec.role(id)) {
@@ -554,7 +594,12 @@ impl World {
             self.log_line(|| format!("VIOLATION {violation}"));
             let id = self.members[m].id;
             self.draw_note(id, format!("VIOLATION {violation}"), true);
-            self.violation = Some(Found { tick, violation });
+            let cause = self.delivering.clone();
+            self.violation = Some(Found {
+                tick,
+                violation,
+                cause,
+            });
         }
     }
 
@@ -694,6 +739,13 @@ impl World {
             }
         }
         self.log_line(|| format!("node {id}: {e}"));
+        if let Some(notes) = &mut self.notes {
+            let n = &mut notes[m];
+            if n.len() == NOTES {
+                n.remove(0);
+            }
+            n.push(format!("t={} {e}", self.now));
+        }
         if self.chart.is_some() {
             let range = self
                 .chart
@@ -754,7 +806,9 @@ impl World {
             format!("deliver {from}→{to} {}{dup}", describe(&f.packet.body))
         });
         self.draw_packet(from, to, &f.packet.body, false);
+        self.delivering = Some(format!("{from}→{to} {}", describe(&f.packet.body)));
         self.step(f.dst, NodeInput::Packet(f.packet));
+        self.delivering = None;
     }
 
     /// One tick: deliver every packet due, then tick every running member
@@ -764,6 +818,40 @@ impl World {
         while let Some(f) = self.net.pop_due(self.now) {
             self.deliver(f);
         }
+        self.tick_members();
+    }
+
+    /// The next thing [`World::tick`] would do, alone: deliver the first
+    /// packet due, else tick the members, else start the next tick. Steps
+    /// of `next` from the end of a tick to the end of the next are exactly
+    /// one `tick`.
+    pub fn next(&mut self) {
+        loop {
+            if let Some(f) = self.net.pop_due(self.now) {
+                self.deliver(f);
+                return;
+            }
+            if !self.ticked {
+                self.tick_members();
+                return;
+            }
+            self.now += 1;
+            self.ticked = false;
+        }
+    }
+
+    /// Time passes by one tick and nothing arrives: every running member
+    /// ticks, and packets due stay in flight until someone delivers them
+    /// (the explorer's manual network).
+    pub fn tick_only(&mut self) {
+        self.now += 1;
+        self.tick_members();
+    }
+
+    /// Tick every running member (shield, then participant) in a seeded
+    /// random order; then the client asks again for what it must.
+    fn tick_members(&mut self) {
+        self.ticked = true;
         let mut order: Vec<usize> = (0..self.members.len()).collect();
         for i in (1..order.len()).rev() {
             let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
@@ -787,6 +875,127 @@ impl World {
                 self.ask_again(value, node, "not committed within the client's patience");
             }
         }
+    }
+
+    /// Every packet in flight, in the order the network would deliver them.
+    pub fn flying(&self) -> Vec<Flying> {
+        self.net
+            .pending()
+            .map(|(id, due, f)| Flying {
+                id,
+                due,
+                from: f.packet.from,
+                to: self.members[f.dst].id,
+                member: f.dst,
+                kind: f.packet.body.kind().to_string(),
+                pos: trace::position(&f.packet.body),
+                text: describe(&f.packet.body),
+                signed: f.packet.sig.is_some(),
+                duplicate: f.duplicate,
+                cut: self.net.is_cut(f.src, f.dst),
+            })
+            .collect()
+    }
+
+    /// The first packet in flight, if it is due by now.
+    pub fn next_due(&self) -> Option<u64> {
+        let (id, due, _) = self.net.pending().next()?;
+        (due <= self.now).then_some(id)
+    }
+
+    /// Deliver packet `id` now, due or not (lost if its link is cut).
+    /// `false`: no such packet in flight.
+    pub fn deliver_packet(&mut self, id: u64) -> bool {
+        match self.net.take(id) {
+            Some(f) => {
+                self.deliver(f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The network loses packet `id`.
+    pub fn lose_packet(&mut self, id: u64) -> bool {
+        let Some(f) = self.net.take(id) else {
+            return false;
+        };
+        let (from, to) = (f.packet.from, self.members[f.dst].id);
+        self.log_line(|| format!("lost {from}→{to} {}", describe(&f.packet.body)));
+        self.draw_packet(from, to, &f.packet.body, true);
+        true
+    }
+
+    /// The network delivers packet `id` twice: a copy joins the flight.
+    pub fn duplicate_packet(&mut self, id: u64) -> bool {
+        let now = self.now;
+        self.net.duplicate(&mut self.rng, now, id).is_some()
+    }
+
+    /// Packet `id` arrives `ticks` later.
+    pub fn delay_packet(&mut self, id: u64, ticks: u64) -> bool {
+        self.net.delay(id, ticks)
+    }
+
+    /// Switch every member to exactly `defences`, signing exactly when one
+    /// runs, from the next step on ([`crate::middleware::Shield::set_defences`]).
+    pub fn set_defences(&mut self, defences: crate::cluster::Defences) {
+        self.spec.defences = defences;
+        let signs = self.spec.signs();
+        if signs && self.keys.is_empty() {
+            self.keys = (0..self.spec.nodes as NodeId)
+                .map(|i| self.spec.identity(i).public())
+                .collect();
+        }
+        let set: BTreeSet<_> = self.spec.defences.iter().collect();
+        for m in 0..self.members.len() {
+            let id = self.members[m].id;
+            let identity = signs.then(|| self.spec.identity(id));
+            let shield = self.members[m].node.shield_mut();
+            shield.set_defences(set.clone(), identity, &self.keys);
+            if signs {
+                shield.track_durable();
+            }
+        }
+        let label = self.spec.defences.label();
+        self.log_line(|| format!("defences {label} from now on"));
+    }
+
+    /// The cluster this world runs (with the defences now in force).
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    /// What member `m` persisted: its promises, accepted values and log.
+    pub fn durable(&self, m: usize) -> &crate::core::Durable {
+        &self.members[m].saved.core
+    }
+
+    /// The cut links, as member pairs `(low, high)`.
+    pub fn cut_links(&self) -> Vec<(usize, usize)> {
+        self.net.cuts().collect()
+    }
+
+    /// Between two ticks: the members ticked at `now`, where a script's
+    /// actions for `now` go (as [`crate::sim::run`] places them).
+    pub fn between_ticks(&self) -> bool {
+        self.ticked
+    }
+
+    /// The ballot member `m` leads in, and from which position on.
+    pub fn leading(&self, m: usize) -> Option<(crate::core::Pos, crate::core::Ballot)> {
+        let member = &self.members[m];
+        member.up.then(|| member.node.leading()).flatten()
+    }
+
+    /// Keep each member's latest events from now on ([`World::notes`]).
+    pub fn keep_notes(&mut self) {
+        self.notes = Some(vec![Vec::new(); self.members.len()]);
+    }
+
+    /// Member `m`'s latest events, oldest first (empty unless kept).
+    pub fn notes(&self, m: usize) -> &[String] {
+        self.notes.as_ref().map_or(&[], |n| &n[m])
     }
 
     /// The client asks `node` again for `value`, saying why.
@@ -821,6 +1030,38 @@ mod tests {
             if w.all_committed() {
                 return;
             }
+        }
+    }
+
+    /// What a world shows of itself: enough to tell two runs apart.
+    fn state(w: &World) -> String {
+        let logs: Vec<_> = (0..w.members()).map(|m| w.log(m)).collect();
+        format!("{} {:?} {:?} {:?}", w.now(), logs, w.flying(), w.detected())
+    }
+
+    #[test]
+    fn steps_of_next_from_one_tick_to_the_next_are_one_tick() {
+        let cfg = SimConfig {
+            attack: Some(crate::attack::Attack::Safety),
+            nodes: 5,
+            ..SimConfig::default()
+        };
+        for seed in 0..20 {
+            let (mut a, mut b) = (World::new(&cfg, seed), World::new(&cfg, seed));
+            for w in [&mut a, &mut b] {
+                w.request(0, "v0".into());
+                w.request(1, "v1".into());
+            }
+            for _ in 0..40 {
+                a.tick();
+                let t = b.now() + 1;
+                while !(b.now() == t && b.ticked) {
+                    b.next();
+                }
+                assert_eq!(state(&a), state(&b), "seed {seed}");
+            }
+            assert_eq!(a.violation(), b.violation());
+            assert!(a.steps() > 0);
         }
     }
 

@@ -549,6 +549,10 @@ impl Process for Replica {
         (fresh && h.ballot.node != self.id).then_some(h.ballot.node)
     }
 
+    fn leading(&self) -> Option<(Pos, Ballot)> {
+        self.lead.map(|l| (l.from, l.ballot))
+    }
+
     fn step(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         self.step_into(input, &mut out);
