@@ -138,6 +138,8 @@ pub enum ExploreError {
     },
     #[error("BFT mode's defences work as a whole from the start: pick them when setting up the run")]
     BftSwitch,
+    #[error("'until' is commit, flag or violation (got '{0}')")]
+    BadUntil(String),
     #[error("no lesson is called '{0}' (see the lesson list)")]
     NoLesson(String),
 }

@@ -110,14 +110,21 @@ fn state(q: &str) -> Result<Reply, ExploreError> {
 
 #[derive(serde::Deserialize)]
 struct UntilQuery {
-    until: Until,
+    until: Option<String>,
 }
 
 fn until(q: &str) -> Result<Reply, ExploreError> {
     let u: UntilQuery =
         serde_urlencoded::from_str(q).map_err(|e| ExploreError::BadQuery(e.to_string()))?;
+    let word = u.until.unwrap_or_default();
+    let until = match word.as_str() {
+        "commit" => Until::Commit,
+        "flag" => Until::Flag,
+        "violation" => Until::Violation,
+        _ => return Err(ExploreError::BadUntil(word)),
+    };
     let (query, mut s) = replayed(q)?;
-    s.run_until(u.until, UNTIL_STEPS)?;
+    s.run_until(until, UNTIL_STEPS)?;
     Ok(json(&answer(&query, &s)))
 }
 

@@ -419,6 +419,16 @@ fn setup_view(s: &Session) -> SetupView {
     }
 }
 
+/// An SVG document as an element inside the page: without its XML prolog
+/// and namespace name (HTML knows `<svg>`), so the page names no URL at all.
+fn inline(svg: &str) -> String {
+    let body = match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    };
+    body.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
+}
+
 /// The latest rows of the run's chart, as SVG.
 fn chart_svg(s: &Session) -> String {
     let attack = s.setup.attack.map(|a| a.to_string());
@@ -430,7 +440,7 @@ fn chart_svg(s: &Session) -> String {
                 t.steps.drain(..skip);
                 t.caption = format!("the latest {CHART_ROWS} rows; {}", t.caption);
             }
-            crate::trace::svg::render(&t)
+            inline(&crate::trace::svg::render(&t))
         }
         None => String::new(),
     }
