@@ -40,7 +40,8 @@ async function load(path, push) {
   } finally {
     busy = false;
     document.body.classList.remove("busy");
-    document.body.dataset.ready = "1";
+    // How many answers the page has drawn: what a test waits on.
+    document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
   }
 }
 
@@ -137,7 +138,9 @@ function render(v) {
   $("#nodes").replaceChildren(...v.members.map(renderNode));
   $("#flying").replaceChildren(...v.flying.map(renderFlying));
   $("#chart-svg").innerHTML = v.chart_svg;
-  $("#trace").textContent = v.trace.join("\n");
+  const log = $("#trace");
+  log.textContent = v.trace.join("\n");
+  log.scrollTop = log.scrollHeight;
   $("#command").textContent = v.command;
   $("#export-svg").href = "/export.svg?" + v.query;
   $("#export-mmd").href = "/export.mmd?" + v.query;
@@ -175,6 +178,14 @@ async function init() {
   }
   $("#find").addEventListener("click", () => load("/api/find?" + view.query, true));
   $("#undo").addEventListener("click", () => history.back());
+  $("#replay").addEventListener("click", () => {
+    // The same actions, with the defences now ticked on from the start.
+    const q = new URLSearchParams(view.query);
+    const on = view.setup.defences.filter((d) => d.on).map((d) => d.name);
+    q.set("defences", on.length ? on.join("_") : "none");
+    q.set("a", (q.get("a") || "").split(".").filter((c) => c && !c.startsWith("D")).join("."));
+    load("/api/state?" + q, true);
+  });
   $("#request").addEventListener("click", () => act(`p${$("#req-node").value}:${$("#req-value").value}`));
   $("#cut").addEventListener("click", () => act(`c${$("#cut-a").value}-${$("#cut-b").value}`));
   $("#heal").addEventListener("click", () => act("h"));
