@@ -209,36 +209,6 @@ async fn the_page_and_its_assets_point_nowhere_off_the_machine() {
     }
 }
 
-/// A random action a learner could take now: mostly valid, sometimes not.
-fn pick(s: &Session, r: u64) -> Action {
-    let flying = s.world().flying();
-    let members = s.world().members();
-    let id = |k: u64| {
-        flying
-            .get((k as usize) % flying.len().max(1))
-            .map_or(k, |f| f.id)
-    };
-    let m = (r >> 8) as usize % members;
-    match r % 13 {
-        0..=3 => Action::Next(1 + (r >> 4) % 5),
-        4 => Action::Tick,
-        5 | 6 => Action::Deliver(id(r >> 4)),
-        7 => Action::Lose(id(r >> 4)),
-        8 => Action::Duplicate(id(r >> 4)),
-        9 => Action::Delay(id(r >> 4)),
-        10 => match s.world().is_up(m) {
-            true => Action::Crash(m),
-            false => Action::Restart(m),
-        },
-        11 => Action::Request(m, format!("v{}", r % 100).into()),
-        _ => Action::Defences(paxos::cluster::Defences::of(
-            paxos::middleware::Defence::ALL
-                .into_iter()
-                .filter(|d| (r >> (*d as u64 + 3)) & 1 == 1),
-        )),
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -260,7 +230,7 @@ proptest! {
         let mut s = Session::start(&setup).unwrap();
         s.apply(Action::Request(0, "v0".into())).unwrap();
         for r in rolls {
-            let a = pick(&s, r);
+            let a = paxos::explore::session::wander(&s, r);
             // An action the run refuses is not taken (the page never offers it).
             let _ = s.apply(a);
         }

@@ -235,6 +235,30 @@ pub fn find(setup: &Setup) -> Result<Option<Session>, ExploreError> {
     Ok(None)
 }
 
+/// The `paxos sim` command of the whole run this one begins, when it is
+/// `paxos sim`'s own run cut short (a lesson, a found violation, either
+/// stepped on with Next): `None` once the learner did anything else.
+pub fn sim_command(s: &Session) -> Option<String> {
+    let mut steps = 0;
+    for a in s.actions() {
+        match a {
+            Action::Next(k) => steps += k,
+            Action::Request(..) | Action::Ask(_) | Action::Cut(..) | Action::Heal => {}
+            _ => return None,
+        }
+    }
+    let same = script(s.setup(), steps, None).ok()?.0;
+    if same.actions() != s.actions() {
+        return None;
+    }
+    let cfg = sim_config(s.setup());
+    Some(format!(
+        "paxos sim --seed {} --replay {}",
+        s.setup().seed,
+        cfg.flags()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +293,14 @@ mod tests {
                 let found = s.world().violation().expect("found");
                 assert_eq!((found.tick, &found.violation), (v.tick, &v.violation));
             }
+            let cmd = sim_command(&s).expect("a scripted run names its command");
+            assert_eq!(
+                cmd,
+                format!("paxos sim --seed {seed} --replay --attack SAFETY")
+            );
+            let mut other = s;
+            other.apply(Action::Tick).unwrap();
+            assert_eq!(sim_command(&other), None, "a tick by hand is not paxos sim's");
         }
     }
 }

@@ -226,6 +226,38 @@ impl Session {
     }
 }
 
+/// An action a learner could take now, chosen by `roll` (for the
+/// property test and the bench): mostly one the run takes, now and then one
+/// it refuses (a packet no longer in flight).
+pub fn wander(s: &Session, r: u64) -> Action {
+    let flying = s.world().flying();
+    let members = s.world().members();
+    let id = |k: u64| {
+        flying
+            .get((k as usize) % flying.len().max(1))
+            .map_or(k, |f| f.id)
+    };
+    let m = (r >> 8) as usize % members;
+    match r % 13 {
+        0..=3 => Action::Next(1 + (r >> 4) % 5),
+        4 => Action::Tick,
+        5 | 6 => Action::Deliver(id(r >> 4)),
+        7 => Action::Lose(id(r >> 4)),
+        8 => Action::Duplicate(id(r >> 4)),
+        9 => Action::Delay(id(r >> 4)),
+        10 => match s.world().is_up(m) {
+            true => Action::Crash(m),
+            false => Action::Restart(m),
+        },
+        11 => Action::Request(m, format!("v{}", r % 100).into()),
+        _ => Action::Defences(crate::cluster::Defences::of(
+            Defence::ALL
+                .into_iter()
+                .filter(|d| (r >> (*d as u64 + 3)) & 1 == 1),
+        )),
+    }
+}
+
 /// What the page draws: every node, the packets in flight, the invariants,
 /// the chart so far, and how to get back here.
 #[derive(Clone, Debug, Serialize)]
@@ -252,6 +284,9 @@ pub struct View {
     pub chart_svg: String,
     /// The command that prints this run in a terminal.
     pub command: String,
+    /// The `paxos sim` command of the whole run, when this is the start of
+    /// one ([`super::lessons::sim_command`]).
+    pub sim_command: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -475,6 +510,7 @@ impl View {
             cuts: w.cut_links(),
             trace: trace[trace.len().saturating_sub(TRACE_LINES)..].to_vec(),
             chart_svg: chart_svg(s),
+            sim_command: super::lessons::sim_command(s),
         }
     }
 

@@ -141,7 +141,7 @@ function render(v) {
   const log = $("#trace");
   log.textContent = v.trace.join("\n");
   log.scrollTop = log.scrollHeight;
-  $("#command").textContent = v.command;
+  $("#command").textContent = v.command + (v.sim_command ? "\n" + v.sim_command + "   # the whole run, in the simulator" : "");
   $("#export-svg").href = "/export.svg?" + v.query;
   $("#export-mmd").href = "/export.mmd?" + v.query;
   $("#permalink").href = "?" + v.query;
