@@ -30,7 +30,9 @@ fn run(n: usize) -> (Setup, Vec<Action>) {
     s.apply(Action::Request(0, "v0".into())).expect("a request");
     let mut roll = 0x9e37_79b9_7f4a_7c15u64;
     while s.actions().len() < n {
-        roll = roll.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        roll = roll
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let _ = s.apply(wander(&s, roll >> 11));
     }
     (setup, s.actions().to_vec())

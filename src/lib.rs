@@ -32,7 +32,8 @@
 //!    connection admitted by the cluster key) with [`storage`] (the data
 //!    directory), and [`maelstrom`] (one node on Maelstrom's stdin and
 //!    stdout).
-//! 7. Front ends: [`demo`], [`bench`], [`matrix`], [`tour`], and the pictures of
+//! 7. Front ends: [`demo`], [`bench`], [`matrix`], [`tour`], [`explore`] (the
+//!    web page that steps the simulator by hand), and the pictures of
 //!    [`trace`] and colours of [`term`]; `main.rs` holds the command line.
 
 pub mod actors;

@@ -158,16 +158,18 @@ enum Command {
     ///   paxos tour --attack LIVENESS   # one stop
     ///   paxos tour --no-pause > tour.txt
     Tour(TourArgs),
+    #[command(verbatim_doc_comment)]
     /// Open the explorer: a web page where you drive a simulated cluster
-    /// under attack by hand — deliver, drop, duplicate or delay each
-    /// message, crash nodes, cut links, switch defences mid-run — and watch
-    /// agreement hold or break. The page's URL is the run: paste it and the
-    /// same moment of the same run opens. Lessons: `?lesson=safety`,
-    /// `?lesson=safety-defended`, one pair per attack.
+    /// under attack by hand (deliver, drop, duplicate or delay each message,
+    /// crash nodes, cut links, switch defences mid-run) and watch agreement
+    /// hold or break. The page's URL is the run: paste it and the same
+    /// moment of the same run opens. Lessons, one pair per attack:
+    /// ?lesson=safety, ?lesson=safety-defended, ?lesson=liveness, ...
     ///
-    ///   paxos explore                         # serves http://127.0.0.1:8080/
-    ///   paxos explore --listen 127.0.0.1:0    # any free port
-    ///   paxos explore --replay 'lesson=safety' # a run's state, in the terminal
+    /// Examples:
+    ///   paxos explore                           # serves http://127.0.0.1:8080/
+    ///   paxos explore --listen 127.0.0.1:0      # any free port
+    ///   paxos explore --replay 'lesson=safety'  # a run's state, in the terminal
     Explore(ExploreArgs),
 }
 
@@ -738,7 +740,7 @@ fn main() -> std::process::ExitCode {
     // each. RUST_LOG still overrides.
     let quiet = matches!(
         cli.command,
-        Command::Sim(_) | Command::Matrix(_) | Command::Tour(_)
+        Command::Sim(_) | Command::Matrix(_) | Command::Tour(_) | Command::Explore(_)
     );
     let default = if quiet { "error" } else { "warn" };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
@@ -1233,13 +1235,14 @@ fn run_explore(args: ExploreArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let open = args.open;
-    actix::System::new().block_on(paxos::explore::server::serve(&args.listen, |url| {
-        println!("paxos explore: open {url} in a browser (Ctrl-C stops the server)");
-        if open {
-            if let Err(e) = std::process::Command::new("xdg-open").arg(&url).spawn() {
-                eprintln!("could not open a browser ({e}): open {url} by hand");
+    actix::System::new()
+        .block_on(paxos::explore::server::serve(&args.listen, |url| {
+            println!("paxos explore: open {url} in a browser (Ctrl-C stops the server)");
+            if open {
+                if let Err(e) = std::process::Command::new("xdg-open").arg(&url).spawn() {
+                    eprintln!("could not open a browser ({e}): open {url} by hand");
+                }
             }
-        }
-    }))
-    .with_context(|| format!("the explorer could not serve on {}", args.listen))
+        }))
+        .with_context(|| format!("the explorer could not serve on {}", args.listen))
 }

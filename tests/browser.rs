@@ -195,7 +195,10 @@ async fn learner(c: &Client, url: &str, shots: &mut Vec<(&'static str, Vec<u8>)>
     assert_eq!(text(c, "#inv-agreement").await, "agreement: holds");
     assert_eq!(text(c, "#detected").await, "flagged: node 0");
     assert!(text(c, "#nodes").await.contains("flagged node 0"));
-    shots.push(("explorer-defended.png", c.screenshot().await.expect("a screenshot")));
+    shots.push((
+        "explorer-defended.png",
+        c.screenshot().await.expect("a screenshot"),
+    ));
 }
 
 #[actix_rt::test]
@@ -210,7 +213,10 @@ async fn a_learner_breaks_agreement_reloads_the_url_and_the_echo_defence_holds()
     )))
     .await;
     if outcome.is_err() {
-        shots.push(("explorer-failed.png", c.screenshot().await.expect("a screenshot")));
+        shots.push((
+            "explorer-failed.png",
+            c.screenshot().await.expect("a screenshot"),
+        ));
     }
     let _ = c.close().await;
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");

@@ -1,7 +1,7 @@
 //! The `paxos` binary as a user meets it: the demo's JSON, and clear errors
 //! with a non-zero exit code (never a panic) on bad input.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn paxos(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_paxos"))
@@ -431,7 +431,7 @@ fn matrix_and_bft_refuse_bad_input_clearly() {
 
 #[test]
 fn help_shows_its_examples_one_per_line() {
-    for cmd in ["demo", "node", "sim", "matrix", "bench"] {
+    for cmd in ["demo", "node", "sim", "matrix", "bench", "explore"] {
         let out = paxos(&[cmd, "--help"]);
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
@@ -741,5 +741,71 @@ fn bench_kv_reports_reads_and_writes_through_the_log_beside_local_reads() {
             assert!(l["count"].as_u64().unwrap() > 0, "{phase} {kind}: {v}");
             assert!(l["p99_us"].as_f64().unwrap() >= l["p50_us"].as_f64().unwrap());
         }
+    }
+}
+
+#[test]
+fn explore_serves_its_page_on_the_port_it_printed_and_stops_cleanly() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paxos"))
+        .args(["explore", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("paxos explore starts");
+    // Stopped also when an assertion below fails.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().expect("stdout");
+    let _guard = Kill(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("it prints its URL");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in: {line}"));
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    for (path, has) in [
+        ("/", "<title>paxos explore</title>"),
+        ("/api/state?lesson=safety", "\"attack\":\"SAFETY\""),
+        ("/api/state?nodes=40", "at most 9 nodes"),
+    ] {
+        let mut conn = std::net::TcpStream::connect(addr).expect("it listens where it said");
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).expect("an answer");
+        assert!(reply.contains(has), "{path}: {reply:.300}");
+    }
+}
+
+#[test]
+fn explore_replay_prints_a_run_and_refuses_a_bad_one_with_words() {
+    let out = paxos(&["explore", "--replay", "nodes=3&attack=SAFETY&a=p0:v0.n20"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("VIOLATION agreement"), "{text}");
+    for (query, says) in [
+        ("a=d5", "no packet 5 is in flight"),
+        ("lesson=nope", "the lessons: safety"),
+        ("nodes=3&bft=true", "3f+1"),
+    ] {
+        let out = paxos(&["explore", "--replay", query]);
+        assert_eq!(out.status.code(), Some(2), "{query}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{query}: {err}"
+        );
     }
 }

@@ -90,15 +90,14 @@ async fn every_attacks_lesson_breaks_undefended_and_holds_with_its_defence() {
             let v = state(&then(&query, "n")).await;
             let broken = &v["violation"];
             assert!(!broken.is_null(), "{name}: {}", v["trace"]);
-            assert!(broken["text"].as_str().unwrap().contains(&format!(
-                "pos {}",
-                broken["pos"]
-            )));
+            assert!(broken["text"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("pos {}", broken["pos"])));
         }
         // The same actions with the defence on from the start.
         let fixed = match attack {
-            Attack::StalePrepared => state(&format!("lesson={name}-defended"))
-                .await["query"]
+            Attack::StalePrepared => state(&format!("lesson={name}-defended")).await["query"]
                 .as_str()
                 .unwrap()
                 .to_string(),
@@ -107,7 +106,11 @@ async fn every_attacks_lesson_breaks_undefended_and_holds_with_its_defence() {
         let until = if stalls { "commit" } else { "violation" };
         let (status, v) = get(&format!("/api/until?{fixed}&until={until}")).await;
         assert_eq!(status, 200, "{v}");
-        assert!(v["violation"].is_null(), "{name} defended: {}", v["violation"]);
+        assert!(
+            v["violation"].is_null(),
+            "{name} defended: {}",
+            v["violation"]
+        );
         if stalls {
             assert!(honest_commits(&v) > 0, "{name} defended commits");
         }
@@ -150,7 +153,11 @@ async fn find_opens_a_breaking_run_one_step_before_it_breaks() {
     assert_eq!(status, 200, "{v}");
     assert!(v["violation"].is_null());
     let after = state(&then(v["query"].as_str().unwrap(), "n")).await;
-    assert_eq!(after["invariants"]["agreement"], false, "{}", after["trace"]);
+    assert_eq!(
+        after["invariants"]["agreement"], false,
+        "{}",
+        after["trace"]
+    );
     // With every defence on, none of the seeds breaks.
     let (status, v) = get("/api/find?attack=SAFETY&defences=all").await;
     assert_eq!(status, 404, "{v}");
@@ -194,12 +201,17 @@ async fn the_page_and_its_assets_point_nowhere_off_the_machine() {
     // What the page fetches of a run names no URL either.
     let view = state("lesson=safety").await;
     let text = view.to_string();
-    assert!(text.contains("<svg") && !text.contains("http"), "{text:.300}");
+    assert!(
+        text.contains("<svg") && !text.contains("http"),
+        "{text:.300}"
+    );
     // The exports are the demo's renderers; a standalone SVG file names
     // its XML namespace (an identifier, never fetched), and nothing else.
     let q = view["query"].as_str().unwrap().to_string();
     for (path, has) in [("export.svg", "<svg"), ("export.mmd", "sequenceDiagram")] {
-        let req = test::TestRequest::get().uri(&format!("/{path}?{q}")).to_request();
+        let req = test::TestRequest::get()
+            .uri(&format!("/{path}?{q}"))
+            .to_request();
         let body = test::call_and_read_body(&app, req).await;
         let text = String::from_utf8_lossy(&body);
         assert!(text.contains(has), "{path}: {text:.80}");

@@ -43,7 +43,9 @@ fn defended(attack: Attack) -> (Defences, bool) {
         Attack::Replay => (Defences::all(), false),
         Attack::StalePrepared => (Defences::all(), true),
         a => {
-            let d = Defence::ALL.into_iter().find(|d| d.answers() == a.to_string());
+            let d = Defence::ALL
+                .into_iter()
+                .find(|d| d.answers() == a.to_string());
             (Defences::of(d), false)
         }
     }
@@ -114,6 +116,11 @@ pub fn all() -> Vec<Lesson> {
         }
     }
     out
+}
+
+/// Every lesson's name.
+pub fn names() -> Vec<String> {
+    all().into_iter().map(|l| l.name).collect()
 }
 
 /// The attack and defence a lesson's name means.
@@ -269,7 +276,7 @@ mod tests {
         assert_eq!(lessons.len(), 2 * Attack::ALL.len());
         for l in &lessons {
             let (attack, on) = parse(&l.name).expect(&l.name);
-            assert_eq!(l.title.starts_with(&attack.to_string()), true);
+            assert!(l.title.starts_with(&attack.to_string()));
             assert_eq!(l.name.ends_with("-defended"), on);
         }
         assert!(matches!(open("nope"), Err(ExploreError::NoLesson(_))));
@@ -300,7 +307,11 @@ mod tests {
             );
             let mut other = s;
             other.apply(Action::Tick).unwrap();
-            assert_eq!(sim_command(&other), None, "a tick by hand is not paxos sim's");
+            assert_eq!(
+                sim_command(&other),
+                None,
+                "a tick by hand is not paxos sim's"
+            );
         }
     }
 }

@@ -136,11 +136,13 @@ pub enum ExploreError {
         member: usize,
         members: usize,
     },
-    #[error("BFT mode's defences work as a whole from the start: pick them when setting up the run")]
+    #[error(
+        "BFT mode's defences work as a whole from the start: pick them when setting up the run"
+    )]
     BftSwitch,
     #[error("'until' is commit, flag or violation (got '{0}')")]
     BadUntil(String),
-    #[error("no lesson is called '{0}' (see the lesson list)")]
+    #[error("no lesson is called '{0}' (the lessons: {known})", known = lessons::names().join(", "))]
     NoLesson(String),
 }
 
@@ -203,7 +205,9 @@ impl FromStr for Action {
                 let (m, v) = rest.split_once(':').ok_or("a request is pM:VALUE")?;
                 Action::Request(number(m, "a member")?, check_value(v)?)
             }
-            "q" => Action::Ask(check_value(rest.strip_prefix(':').ok_or("an ask is q:VALUE")?)?),
+            "q" => Action::Ask(check_value(
+                rest.strip_prefix(':').ok_or("an ask is q:VALUE")?,
+            )?),
             "D" => Action::Defences(defences_from(rest)?),
             _ => return Err("not an action (n, a, t, d, x, u, w, k, r, c, h, p, q or D)".into()),
         })

@@ -516,7 +516,8 @@ impl View {
 
     /// The view as text, for `paxos explore --replay`.
     pub fn render(&self) -> String {
-        let mut out = format!("t={}  after {} actions\n", self.now, self.actions);
+        let s = if self.actions == 1 { "" } else { "s" };
+        let mut out = format!("t={}  after {} action{s}\n", self.now, self.actions);
         for m in &self.members {
             let state = if m.up { "up" } else { "DOWN" };
             let log: Vec<String> = m.log.iter().map(|(p, v)| format!("{p}:{v}")).collect();
@@ -534,7 +535,9 @@ impl View {
                 out.push_str(&format!("  flagged node {node}: {why}\n"));
             }
         }
-        out.push_str(&format!("{} packets in flight\n", self.flying.len()));
+        let n = self.flying.len();
+        let s = if n == 1 { "" } else { "s" };
+        out.push_str(&format!("{n} packet{s} in flight\n"));
         match &self.violation {
             Some(v) => out.push_str(&format!("VIOLATION {}\n", v.text)),
             None => out.push_str("agreement, validity and stability hold\n"),
