@@ -48,6 +48,8 @@ pub enum MaelstromError {
     NotAMember { me: String, all: Vec<String> },
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("read-index trusts the leader, which BFT mode does not: with --bft, reads go through the log")]
+    IndexReadsInBft,
     #[error("stdout: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -68,6 +70,8 @@ pub struct Runtime {
     /// [`ReadPath::Local`]: the planted bug of reads from this node's own
     /// store, which the checker must refuse.
     reads: ReadPath,
+    /// Reads by read-index in flight ([`ReadPath::Index`]).
+    index_reads: crate::kv::IndexReads,
 }
 
 impl Runtime {
@@ -102,6 +106,7 @@ impl Runtime {
             next_id: 0,
             rng: ChaCha8Rng::seed_from_u64(spec.seed ^ u64::from(id)),
             reads: ReadPath::Log,
+            index_reads: Default::default(),
         })
     }
 
@@ -161,7 +166,13 @@ impl Runtime {
         };
         self.waiting
             .insert((cmd.client, seq), (m.src.clone(), m.body.clone()));
-        self.step(NodeInput::Ask(Value::one(cmd.encode())))
+        let value = Value::one(cmd.encode());
+        if self.reads == ReadPath::Index {
+            if let Some(id) = self.index_reads.start(&value) {
+                return self.step(NodeInput::Read(id));
+            }
+        }
+        self.step(NodeInput::Ask(value))
     }
 
     /// Step the node and carry out its `Ready`: packets onto Maelstrom's
@@ -186,14 +197,23 @@ impl Runtime {
             }
         }
         for e in events {
-            if let Event::Redirected { value, leader } = e {
+            if let crate::kv::Noted::Refused(value) = self.index_reads.note(&e) {
+                // Read-index refused here: through the log instead.
+                out.extend(self.step(NodeInput::Ask(value)));
+            } else if let Event::Redirected { value, leader } = e {
                 let body = json!({"type": "forward", "value": value.to_string()});
                 out.push(self.send(leader, body));
             }
         }
-        for a in self.store.catch_up(self.node.log()) {
-            let Some(reply) = a.reply else { continue };
-            if let Some((client, request)) = self.waiting.remove(&(a.client, a.seq)) {
+        let mut replies: Vec<(u64, u64, Reply)> = self
+            .store
+            .catch_up(self.node.log())
+            .into_iter()
+            .filter_map(|a| Some((a.client, a.seq, a.reply?)))
+            .collect();
+        replies.extend(self.index_reads.answer(&self.store));
+        for (client, seq, reply) in replies {
+            if let Some((client, request)) = self.waiting.remove(&(client, seq)) {
                 let asked = Message {
                     src: client,
                     dest: String::new(),
@@ -312,6 +332,9 @@ pub fn run(spec: &dyn Fn(usize) -> ClusterSpec, reads: ReadPath) -> Result<(), M
         .iter()
         .filter_map(|n| n.as_str().map(String::from))
         .collect();
+    if reads == ReadPath::Index && spec(names.len()).mode.is_bft() {
+        return Err(MaelstromError::IndexReadsInBft);
+    }
     let mut rt = Runtime::new(spec, me, names)?.with_reads(reads);
     let mut out = std::io::stdout().lock();
     emit(&mut out, rt.receive(init))?;

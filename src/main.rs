@@ -500,10 +500,12 @@ struct MaelstromArgs {
     seed: u64,
     #[command(flatten)]
     mode: ModeArgs,
-    /// How reads are served. log: through the log (linearizable); local:
-    /// from this node's own store at once — a planted bug, Maelstrom's
-    /// classic mistake, that its linearizability checker catches.
-    #[arg(long, default_value = "log", value_name = "log|local")]
+    /// How reads are served. log: through the log (linearizable); index:
+    /// read-index, the leader confirms its ballot with a quorum and answers
+    /// from its store (linearizable with an honest leader; not with --bft);
+    /// local: from this node's own store at once — a planted bug,
+    /// Maelstrom's classic mistake, that its linearizability checker catches.
+    #[arg(long, default_value = "log", value_name = "log|index|local")]
     reads: paxos::sim::kv::ReadPath,
 }
 
@@ -623,9 +625,11 @@ struct KvWorkloadArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     ops: u32,
     /// With --workload kv: how reads are served. log: through the log
-    /// (linearizable); local: from the asked node's own store at once — a
-    /// planted bug the linearizability check catches.
-    #[arg(long, default_value = "log", value_name = "log|local")]
+    /// (linearizable); index: read-index, the leader confirms its ballot
+    /// with a quorum and answers from its store, no log entry (not with
+    /// --bft); local: from the asked node's own store at once — a planted
+    /// bug the linearizability check catches.
+    #[arg(long, default_value = "log", value_name = "log|index|local")]
     reads: paxos::sim::kv::ReadPath,
 }
 
@@ -928,7 +932,7 @@ fn run_kv_bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     if !args.json {
         eprintln!(
-            "benchmarking the key-value store on {} nodes: two phases of {} s…",
+            "benchmarking the key-value store on {} nodes: three phases of {} s…",
             cfg.nodes, args.seconds
         );
     }

@@ -58,6 +58,9 @@ pub enum NodeInput {
     /// The client asks this node for `value`: it proposes it, or names the
     /// leader it knows for the client to ask instead ([`ask`]).
     Ask(Value),
+    /// A client's read `id`, by read-index (the process's
+    /// [`Event::ReadReady`] or [`Event::ReadRefused`] answers it).
+    Read(u64),
 }
 
 /// A client's ask of `process`: the input that proposes `value`, or, when
@@ -177,6 +180,7 @@ impl Node {
                 Ok(input) => self.feed(input, &mut ready),
                 Err(redirect) => ready.events.push(redirect),
             },
+            NodeInput::Read(id) => self.feed(Input::Read { id }, &mut ready),
         }
         ready.proofs = self.shield.take_durable();
         ready

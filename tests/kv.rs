@@ -134,11 +134,67 @@ fn the_planted_bug_of_reads_from_a_nodes_own_store_is_caught() {
     assert_eq!(refused(&through_the_log, 50), (0, None));
 }
 
+/// [`faulty`] with reads by read-index.
+fn by_index(nodes: usize) -> SimConfig {
+    SimConfig {
+        kv: Some(KvWorkload {
+            reads: ReadPath::Index,
+            ..KvWorkload::default()
+        }),
+        ..faulty(nodes)
+    }
+}
+
+#[test]
+fn reads_by_read_index_stay_linearizable_under_loss_crashes_and_partitions() {
+    for n in [3, 5] {
+        assert_linearizable_and_exactly_once(&format!("index n={n}"), &by_index(n), 150);
+    }
+    // Reads by read-index take no position: only those refused (no leader
+    // yet, a lost lead) go through the log.
+    let logged = |cfg: &SimConfig| -> usize {
+        (0..20)
+            .map(|seed| {
+                let o = sim::run(cfg, seed);
+                o.logs
+                    .values()
+                    .map(|log| {
+                        log.values()
+                            .flat_map(|v| v.items().to_vec())
+                            .filter(|i| {
+                                paxos::kv::Command::decode(i)
+                                    .is_some_and(|c| matches!(c.op, paxos::kv::Op::Get { .. }))
+                            })
+                            .count()
+                    })
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let (by_log, by_index) = (logged(&faulty(3)), logged(&by_index(3)));
+    assert!(
+        by_index * 3 < by_log,
+        "{by_index} reads logged, {by_log} through the log"
+    );
+}
+
+#[test]
+fn read_index_is_refused_in_bft_mode_with_words() {
+    let cfg = SimConfig {
+        bft: true,
+        ..by_index(4)
+    };
+    let e = cfg.validate().unwrap_err().to_string();
+    assert!(e.contains("read-index trusts the leader"), "{e}");
+}
+
 #[test]
 #[ignore = "2,000 seeds per configuration: minutes; run with --ignored"]
 fn two_thousand_seeds_at_3_and_5_nodes_and_in_bft_mode_under_every_attack() {
     for n in [3, 5] {
         assert_linearizable_and_exactly_once(&format!("n={n}"), &faulty(n), 2000);
+        assert_linearizable_and_exactly_once(&format!("index n={n}"), &by_index(n), 2000);
     }
     for attack in Attack::ALL {
         let cfg = bft_defended(attack);

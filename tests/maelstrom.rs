@@ -6,7 +6,8 @@
 //! stateright's linearizability checker. A client whose request times out
 //! gives up on it (the request stays open: it may or may not take effect)
 //! and goes on under a new name, as Maelstrom's clients do. The planted
-//! bug of reads from a node's own store (`--reads local`) is refused.
+//! bug of reads from a node's own store (`--reads local`) is refused, and
+//! reads by read-index (`--reads index`) are linearizable.
 
 use paxos::kv::check::{History, Verdict};
 use paxos::kv::{Op, Reply};
@@ -276,15 +277,24 @@ fn check(h: History) -> Option<Verdict> {
     verdict.recv_timeout(Duration::from_secs(60)).ok()
 }
 
-#[test]
-fn three_maelstrom_nodes_with_concurrent_clients_and_a_partition_are_linearizable() {
-    match check(run_workload(&[])) {
+fn assert_linearizable(h: History) {
+    match check(h) {
         Some(Verdict::Linearizable) => {}
         Some(Verdict::NotLinearizable { calls, .. }) => {
             panic!("not linearizable:\n{}", paxos::kv::check::draw(&calls))
         }
         None => panic!("the checker found no order within a minute"),
     }
+}
+
+#[test]
+fn three_maelstrom_nodes_with_concurrent_clients_and_a_partition_are_linearizable() {
+    assert_linearizable(run_workload(&[]));
+}
+
+#[test]
+fn reads_by_read_index_are_linearizable_under_the_same_partition() {
+    assert_linearizable(run_workload(&["--reads", "index"]));
 }
 
 /// A stale read needs a read on the cut-off node of a key written on the

@@ -39,11 +39,19 @@ pub struct NodeActor {
     /// The key-value store applied to the committed log, and where its
     /// replies go; `None`: nobody asks this node for KV replies.
     kv: Option<(crate::kv::Store, Recipient<KvApplied>)>,
-    /// [`crate::kv::ReadPath::Local`]: answer a client's read from the
-    /// store at once, without the log — the planted bug, kept for `paxos
-    /// bench --workload kv` to measure what a read costs without consensus.
-    local_reads: bool,
+    /// How it serves a client's read: through the log, by read-index, or
+    /// ([`crate::kv::ReadPath::Local`]) from the store at once — the
+    /// planted bug, kept for `paxos bench --workload kv` to measure what a
+    /// read costs without consensus.
+    reads: crate::kv::ReadPath,
+    /// Reads by read-index in flight.
+    index_reads: crate::kv::IndexReads,
 }
+
+/// A read that read-index refused, proposed through the log instead.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ViaLog(Value);
 
 /// Steps of durable nodes in this process that wrote something: without
 /// group commit each would cost a sync of its own.
@@ -82,7 +90,8 @@ impl NodeActor {
             held: None,
             me: None,
             kv: None,
-            local_reads: false,
+            reads: crate::kv::ReadPath::Log,
+            index_reads: Default::default(),
         }
     }
 
@@ -97,14 +106,14 @@ impl NodeActor {
     /// starts from an empty store and applies its whole log again.
     pub fn with_kv(mut self, to: Option<Recipient<KvApplied>>, reads: crate::kv::ReadPath) -> Self {
         self.kv = to.map(|to| (crate::kv::Store::default(), to));
-        self.local_reads = reads == crate::kv::ReadPath::Local;
+        self.reads = reads;
         self
     }
 
     /// With local reads on, answer `value` at once if it is one read
     /// command; whether it was.
     fn read_locally(&mut self, value: &Value) -> bool {
-        let (true, Some((store, to))) = (self.local_reads, &self.kv) else {
+        let (crate::kv::ReadPath::Local, Some((store, to))) = (self.reads, &self.kv) else {
             return false;
         };
         let Some(cmd) = value.single().and_then(crate::kv::Command::decode) else {
@@ -121,6 +130,21 @@ impl NodeActor {
             reply,
         });
         true
+    }
+
+    /// With read-index on, ask the core to confirm a read command instead
+    /// of proposing it; whether `value` was one.
+    fn read_by_index(&mut self, value: &Value) -> bool {
+        if self.reads != crate::kv::ReadPath::Index || self.kv.is_none() {
+            return false;
+        }
+        match self.index_reads.start(value) {
+            Some(id) => {
+                self.feed(Input::Read { id });
+                true
+            }
+            None => false,
+        }
     }
 
     /// Tell `to` when the node halts for good, instead of stopping the system.
@@ -197,10 +221,18 @@ impl NodeActor {
     /// (its writes, if any, are on disk).
     fn release(&mut self, step: Split) {
         for event in step.events {
-            self.coordinator.do_send(DebugInfo {
-                node: self.id,
-                event,
-            });
+            match self.index_reads.note(&event) {
+                crate::kv::Noted::Other => self.coordinator.do_send(DebugInfo {
+                    node: self.id,
+                    event,
+                }),
+                crate::kv::Noted::Kept => {}
+                crate::kv::Noted::Refused(value) => {
+                    if let Some(me) = &self.me {
+                        me.do_send(ViaLog(value));
+                    }
+                }
+            }
         }
         if !step.send.is_empty() {
             self.middleware.do_send(Outgoing(step.send));
@@ -224,6 +256,14 @@ impl NodeActor {
                     reply,
                 });
             }
+        }
+        for (client, seq, reply) in self.index_reads.answer(store) {
+            to.do_send(KvApplied {
+                node: self.id,
+                client,
+                seq,
+                reply,
+            });
         }
     }
 }
@@ -263,7 +303,7 @@ impl Handler<NodeCommand> for NodeActor {
     fn handle(&mut self, cmd: NodeCommand, ctx: &mut Context<Self>) {
         match cmd {
             NodeCommand::Propagate(value) | NodeCommand::Ask(value)
-                if self.read_locally(&value) => {}
+                if self.read_locally(&value) || self.read_by_index(&value) => {}
             NodeCommand::Propagate(value) => self.feed(Input::Request { value }),
             NodeCommand::Ask(value) => match node::ask(&*self.process, value) {
                 Ok(input) => self.feed(input),
@@ -272,6 +312,17 @@ impl Handler<NodeCommand> for NodeActor {
             // Keys are the middleware's business; it keeps Peers for itself.
             NodeCommand::Peers(_) | NodeCommand::Cut(_) => {}
             NodeCommand::Exit => ctx.stop(),
+        }
+    }
+}
+
+impl Handler<ViaLog> for NodeActor {
+    type Result = ();
+    fn handle(&mut self, ViaLog(value): ViaLog, _: &mut Context<Self>) {
+        // As a client's ask: proposed here, or the leader named.
+        match node::ask(&*self.process, value) {
+            Ok(input) => self.feed(input),
+            Err(redirect) => self.dispatch(vec![Output::Event(redirect)]),
         }
     }
 }

@@ -235,6 +235,8 @@ impl Process for IgnorePrepared {
         let mut out = Vec::new();
         match input {
             Input::Request { value } => self.bait.push_back(value),
+            // It answers no reads (a client asks again elsewhere).
+            Input::Read { .. } => {}
             Input::Tick { entropy } => {
                 self.now += 1;
                 let late: Vec<Pos> = self

@@ -5,10 +5,12 @@
 //! clients, each with one request in flight: a read or a write of a random
 //! key, asked of node 0 (the one proposer, so a stable leader); a request
 //! completes when node 0's store applied it and replied. Reads go through
-//! the log like writes. The same run then measures reads answered from
-//! node 0's own store at once ([`ReadPath::Local`], the planted bug): what
-//! a read costs without consensus, the limit any faster linearizable path
-//! (read-index, leases) could approach but not pass.
+//! the log like writes. The same run then measures reads by read-index
+//! ([`ReadPath::Index`]: node 0 confirms its lead with a quorum, no log
+//! entry), and reads answered from node 0's own store at once
+//! ([`ReadPath::Local`], the planted bug): what a read costs without
+//! consensus, the limit any faster linearizable path could approach but not
+//! pass.
 
 use crate::actors::{
     spawn_node, DebugInfo, Join, KvApplied, Network, NodeCommand, PeerRecord, Wiring,
@@ -31,7 +33,7 @@ pub struct KvBenchConfig {
     pub keys: usize,
     /// Share of reads among the requests, in percent.
     pub read_percent: u32,
-    /// How long each of the two phases runs.
+    /// How long each of the three phases runs.
     pub seconds: f64,
 }
 
@@ -77,6 +79,8 @@ pub struct KvBenchReport {
     pub seconds: f64,
     /// Reads through the log (linearizable).
     pub log: Phase,
+    /// Reads by read-index (linearizable, no log entry).
+    pub index: Phase,
     /// Reads from node 0's own store (not linearizable: the baseline).
     pub local: Phase,
 }
@@ -91,7 +95,7 @@ impl KvBenchReport {
             )
         };
         format!(
-            "paxos bench --workload kv: {} nodes, {} clients, {} keys, {}% reads, {} s a phase\n{}\n{}\n\
+            "paxos bench --workload kv: {} nodes, {} clients, {} keys, {}% reads, {} s a phase\n{}\n{}\n{}\n\
              (local reads skip consensus and are not linearizable: the limit a faster read path could approach)\n",
             self.nodes,
             self.clients,
@@ -99,6 +103,7 @@ impl KvBenchReport {
             self.read_percent,
             self.seconds,
             line(&self.log),
+            line(&self.index),
             line(&self.local)
         )
     }
@@ -107,6 +112,7 @@ impl KvBenchReport {
 /// Measure both phases. Must be called inside an actix system.
 pub async fn run(cfg: &KvBenchConfig) -> Result<KvBenchReport, super::BenchError> {
     let log = phase(cfg, ReadPath::Log).await?;
+    let index = phase(cfg, ReadPath::Index).await?;
     let local = phase(cfg, ReadPath::Local).await?;
     Ok(KvBenchReport {
         nodes: cfg.nodes,
@@ -115,6 +121,7 @@ pub async fn run(cfg: &KvBenchConfig) -> Result<KvBenchReport, super::BenchError
         read_percent: cfg.read_percent,
         seconds: cfg.seconds,
         log,
+        index,
         local,
     })
 }

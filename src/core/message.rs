@@ -51,6 +51,11 @@ pub enum Message {
     },
     /// "Send me the Commits you know for positions `from` and later."
     CatchUp { from: Pos },
+    /// Read-index: the leader of `ballot` asks whether the receiver has
+    /// promised nothing higher, for its client's read `read` at index `pos`.
+    Confirm { pos: Pos, ballot: Ballot, read: u64 },
+    /// The answer: nothing higher promised (silence otherwise).
+    Confirmed { pos: Pos, ballot: Ballot, read: u64 },
 }
 
 impl Message {
@@ -64,6 +69,8 @@ impl Message {
             Message::Commit { .. } => "Commit",
             Message::Nack { .. } => "Nack",
             Message::CatchUp { .. } => "CatchUp",
+            Message::Confirm { .. } => "Confirm",
+            Message::Confirmed { .. } => "Confirmed",
         }
     }
 
@@ -75,7 +82,9 @@ impl Message {
             | Message::Propose { pos, .. }
             | Message::Accept { pos, .. }
             | Message::Commit { pos, .. }
-            | Message::Nack { pos, .. } => *pos,
+            | Message::Nack { pos, .. }
+            | Message::Confirm { pos, .. }
+            | Message::Confirmed { pos, .. } => *pos,
             Message::CatchUp { from } => *from,
         }
     }
@@ -101,7 +110,9 @@ impl Message {
             | Message::Prepared { ballot, .. }
             | Message::Propose { ballot, .. }
             | Message::Accept { ballot, .. }
-            | Message::Nack { ballot, .. } => Some(*ballot),
+            | Message::Nack { ballot, .. }
+            | Message::Confirm { ballot, .. }
+            | Message::Confirmed { ballot, .. } => Some(*ballot),
             Message::Commit { .. } | Message::CatchUp { .. } => None,
         }
     }
@@ -139,6 +150,12 @@ impl fmt::Display for Message {
                 promised,
             } => write!(f, "Nack(pos {pos}, b {ballot}, promised {promised})"),
             Message::CatchUp { from } => write!(f, "CatchUp(from {from})"),
+            Message::Confirm { pos, ballot, read } => {
+                write!(f, "Confirm(read {read} at pos {pos}, b {ballot})")
+            }
+            Message::Confirmed { pos, ballot, read } => {
+                write!(f, "Confirmed(read {read} at pos {pos}, b {ballot})")
+            }
         }
     }
 }

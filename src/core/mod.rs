@@ -31,6 +31,10 @@ pub enum Input {
     Tick { entropy: u64 },
     /// The client (the brief's coordinator) asks this node to propagate `value`.
     Request { value: Value },
+    /// A client's read `id`, to answer by read-index: [`Event::ReadReady`]
+    /// once it may be answered from the applied state, or
+    /// [`Event::ReadRefused`].
+    Read { id: u64 },
 }
 
 /// What a participant asks its driver to do.
@@ -230,6 +234,13 @@ pub enum Event {
     /// proposed nothing and names the node it knows leads, for the client
     /// to ask instead (leader forwarding, done by the client).
     Redirected { value: Value, leader: NodeId },
+    /// Read `id` may be answered from the state applied so far: a quorum
+    /// confirmed this leader's ballot after the read arrived, and the log
+    /// is whole below `index`.
+    ReadReady { id: u64, index: Pos },
+    /// Read `id` cannot be answered here (not the leader, the lead lost,
+    /// or no quorum confirmed in time); `leader`: whom to ask instead.
+    ReadRefused { id: u64, leader: Option<NodeId> },
     /// Free-form narration (attackers explain what they do).
     Note(String),
 }
@@ -268,6 +279,16 @@ impl fmt::Display for Event {
                     "not leading: '{value}' is for node {leader}, which leads"
                 )
             }
+            Event::ReadReady { id, index } => {
+                write!(f, "read {id} confirmed by a quorum at index {index}")
+            }
+            Event::ReadRefused {
+                id,
+                leader: Some(l),
+            } => {
+                write!(f, "read {id} refused: node {l} leads")
+            }
+            Event::ReadRefused { id, leader: None } => write!(f, "read {id} refused"),
             Event::Note(s) => f.write_str(s),
         }
     }

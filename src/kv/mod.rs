@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub mod check;
+mod reads;
+
+pub use reads::{IndexReads, Noted};
 
 /// How reads are served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -34,6 +37,11 @@ pub enum ReadPath {
     /// A read is a command in the log, answered where it is applied:
     /// linearizable because the log is one order everyone applies.
     Log,
+    /// Read-index: the leader confirms its ballot with a quorum and waits
+    /// until its log is whole below the read's index, then answers from its
+    /// store, with no log entry. Linearizable if the leader is honest (so
+    /// not offered in BFT mode); a refused read is asked again elsewhere.
+    Index,
     /// **A planted bug**: the node asked answers from its own store at
     /// once, without the log (Maelstrom's classic mistake: a follower
     /// behind the leader answers with a value already overwritten). Not
@@ -46,8 +54,9 @@ impl std::str::FromStr for ReadPath {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "log" => Ok(ReadPath::Log),
+            "index" => Ok(ReadPath::Index),
             "local" => Ok(ReadPath::Local),
-            _ => Err(format!("unknown read path '{s}' (log, local)")),
+            _ => Err(format!("unknown read path '{s}' (log, index, local)")),
         }
     }
 }
@@ -56,6 +65,7 @@ impl std::fmt::Display for ReadPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             ReadPath::Log => "log",
+            ReadPath::Index => "index",
             ReadPath::Local => "local",
         })
     }

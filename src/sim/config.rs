@@ -101,6 +101,8 @@ pub enum SimError {
     SeedOverflow { start: u64, count: u64 },
     #[error("a KV workload needs at least one client, one key and one operation per client")]
     EmptyWorkload,
+    #[error("read-index trusts the leader, which BFT mode does not: with --bft, reads go through the log")]
+    IndexReadsInBft,
     #[error("could not write the report: {0}")]
     Io(String),
 }
@@ -175,6 +177,9 @@ impl SimConfig {
         if let Some(kv) = &self.kv {
             if kv.clients == 0 || kv.keys == 0 || kv.ops == 0 {
                 return Err(SimError::EmptyWorkload);
+            }
+            if kv.reads == super::kv::ReadPath::Index && self.bft {
+                return Err(SimError::IndexReadsInBft);
             }
         }
         Ok(())

@@ -11,6 +11,13 @@
 //! operation open, and the checker lets such an operation take effect or
 //! not. Everything random comes from the run's seed.
 //!
+//! [`ReadPath::Index`] answers reads without the log: the client asks the
+//! node it follows, whose core confirms its lead with a quorum and waits
+//! until its log is whole below the read's index ([`crate::core::Replica`]'s
+//! read-index); the node's store then answers. A read refused (the node
+//! does not lead, or lost its lead) or unanswered for a while goes through
+//! the log instead, as the actors and `paxos maelstrom` do.
+//!
 //! [`ReadPath::Local`] is a planted bug: a read answered at once from the
 //! store of whichever node the client asks, without the log — a follower
 //! behind the leader answers with a value already overwritten. It exists
@@ -128,6 +135,8 @@ struct KvClient {
     done: usize,
     /// The value it last saw at each key (what a `cas` expects).
     seen: BTreeMap<String, String>,
+    /// Its read by read-index in flight: id, the member asked, since when.
+    reading: Option<(u64, usize, u64)>,
 }
 
 /// The clients, their history and their randomness.
@@ -140,7 +149,13 @@ pub struct Driver {
     /// empty: the client's own pick (`World::ask`).
     targets: Vec<NodeId>,
     sent: usize,
+    /// The last read id by read-index.
+    reads: u64,
 }
+
+/// Ticks a read by read-index waits for its answer before it goes through
+/// the log instead.
+const READ_PATIENCE: u64 = 60;
 
 /// Ticks a client thinks between two operations, at most.
 const THINK: u64 = 20;
@@ -160,6 +175,7 @@ impl Driver {
                 },
                 done: 0,
                 seen: BTreeMap::new(),
+                reading: None,
             })
             .collect();
         let targets = match cfg.attack {
@@ -173,6 +189,7 @@ impl Driver {
             history: History::default(),
             targets,
             sent: 0,
+            reads: 0,
         }
     }
 
@@ -186,6 +203,7 @@ impl Driver {
         for r in w.take_replies() {
             self.complete(w, r.client, r.seq, r.reply);
         }
+        self.settle_reads(w);
         for i in 0..self.clients.len() {
             let c = &self.clients[i];
             if c.open.is_none() && c.done < self.cfg.ops && c.next_at <= w.now() {
@@ -222,6 +240,19 @@ impl Driver {
         if self.cfg.reads == ReadPath::Local && matches!(op, Op::Get { .. }) {
             return self.read_local(w, i, op);
         }
+        if self.cfg.reads == ReadPath::Index && matches!(op, Op::Get { .. }) {
+            let c = &mut self.clients[i];
+            c.seq += 1;
+            let _ = self.history.invoke(c.id, op.clone());
+            c.open = Some((op, None));
+            let m = self.target(w).unwrap_or(0);
+            return self.ask_read(w, i, m);
+        }
+        // Without an attack the world's own ask picks (and follows redirects).
+        let target = match self.targets.is_empty() {
+            true => None,
+            false => self.target(w),
+        };
         let c = &mut self.clients[i];
         c.seq += 1;
         let cmd = Command {
@@ -232,13 +263,89 @@ impl Driver {
         let value = Value::one(cmd.encode());
         let _ = self.history.invoke(c.id, op.clone());
         c.open = Some((op, Some(value.clone())));
-        match self.targets.is_empty() {
-            true => w.ask(value),
-            false => {
-                let node = self.targets[self.sent % self.targets.len()];
-                self.sent += 1;
-                w.request(node as usize, value);
+        match target {
+            Some(m) => w.request(m, value),
+            None => w.ask(value),
+        }
+    }
+
+    /// Whom the next request goes to: the scenario's round robin under
+    /// attack, else the node the client follows.
+    fn target(&mut self, w: &mut World) -> Option<usize> {
+        if self.targets.is_empty() {
+            return w.followed();
+        }
+        let node = self.targets[self.sent % self.targets.len()];
+        self.sent += 1;
+        Some(node as usize)
+    }
+
+    /// Client `i` asks member `m` for its open read by read-index.
+    fn ask_read(&mut self, w: &mut World, i: usize, m: usize) {
+        self.reads += 1;
+        self.clients[i].reading = Some((self.reads, m, w.now()));
+        w.read_index(m, self.reads);
+    }
+
+    /// Answer the reads by read-index a node confirmed; ask again those
+    /// refused (of the leader named, else the next node) or overdue.
+    fn settle_reads(&mut self, w: &mut World) {
+        for a in w.take_reads() {
+            let Some(i) = self
+                .clients
+                .iter()
+                .position(|c| c.reading.is_some_and(|r| r.0 == a.id))
+            else {
+                continue;
+            };
+            let key = match &self.clients[i].open {
+                Some((op, _)) => op.key().to_string(),
+                None => continue,
+            };
+            let reply = a
+                .index
+                .and_then(|index| w.read_confirmed(a.member, &key, index));
+            match reply {
+                Some(reply) => {
+                    let c = &mut self.clients[i];
+                    c.reading = None;
+                    let (id, seq) = (c.id, c.seq);
+                    self.complete(w, id, seq, reply);
+                }
+                None => self.via_log(w, i),
             }
+        }
+        for i in 0..self.clients.len() {
+            if let Some((_, _, since)) = self.clients[i].reading {
+                if w.now() >= since + READ_PATIENCE {
+                    self.via_log(w, i);
+                }
+            }
+        }
+    }
+
+    /// Client `i`'s open read by read-index goes through the log instead
+    /// (the same request: its answer completes the read).
+    fn via_log(&mut self, w: &mut World, i: usize) {
+        let target = match self.targets.is_empty() {
+            true => None,
+            false => self.target(w),
+        };
+        let c = &mut self.clients[i];
+        c.reading = None;
+        let Some((op, None)) = &c.open else {
+            return;
+        };
+        let cmd = Command {
+            client: c.id,
+            seq: c.seq,
+            op: op.clone(),
+        };
+        let value = Value::one(cmd.encode());
+        c.open = Some((op.clone(), Some(value.clone())));
+        match target {
+            Some(m) => w.request(m, value),
+            None => w.ask(value),
         }
     }
 

@@ -69,6 +69,17 @@ pub struct KvReply {
     pub by: NodeId,
 }
 
+/// A node's answer to a read by read-index: `index` once it may be
+/// answered from `member`'s store (only an honest member's counts), `None`
+/// refused, with whom to ask instead if it said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadAnswer {
+    pub id: u64,
+    pub member: usize,
+    pub index: Option<crate::core::Pos>,
+    pub leader: Option<NodeId>,
+}
+
 /// A violation and the tick it happened at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
@@ -129,6 +140,8 @@ pub struct World {
     chart: Option<Chart>,
     /// Replies of the members' stores not yet taken ([`World::take_replies`]).
     replies: Vec<KvReply>,
+    /// Answers to reads by read-index not yet taken ([`World::take_reads`]).
+    reads: Vec<ReadAnswer>,
     /// The packet being delivered, for a violation's cause.
     delivering: Option<String>,
     /// The members have ticked at `now` ([`World::next`] goes one step
@@ -216,6 +229,7 @@ impl World {
                 steps: Vec::new(),
             }),
             replies: Vec::new(),
+            reads: Vec::new(),
             delivering: None,
             ticked: true,
             notes: None,
@@ -637,6 +651,43 @@ impl World {
         }
     }
 
+    /// The client asks member `m` for read `id` by read-index; a member
+    /// that is down refuses it at once.
+    pub fn read_index(&mut self, m: usize, id: u64) {
+        let node = self.members[m].id;
+        self.log_line(|| format!("client asks node {node} for read {id} by read-index"));
+        match self.is_up(m) {
+            true => self.step(m, NodeInput::Read(id)),
+            false => self.reads.push(ReadAnswer {
+                id,
+                member: m,
+                index: None,
+                leader: None,
+            }),
+        }
+    }
+
+    /// The answers to reads by read-index since the last call, in order.
+    /// (An attacker's "ready" counts as a refusal: it keeps no store.)
+    pub fn take_reads(&mut self) -> Vec<ReadAnswer> {
+        std::mem::take(&mut self.reads)
+    }
+
+    /// Member `m`'s store answers a read of `key` that read-index confirmed
+    /// at `index`: `None` if it is down or has not applied that far.
+    pub fn read_confirmed(&self, m: usize, key: &str, index: crate::core::Pos) -> Option<Reply> {
+        let member = &self.members[m];
+        let store = member.store.as_ref().filter(|_| member.up)?;
+        (store.applied_up_to() >= index).then(|| store.read_here(key))
+    }
+
+    /// The member the client follows now (the leader it knows, else one it
+    /// trusts), for a read by read-index.
+    pub fn followed(&mut self) -> Option<usize> {
+        let id = self.client.pick()?;
+        self.members.iter().position(|x| x.id == id)
+    }
+
     /// The replies the members' stores gave since the last call, in order.
     pub fn take_replies(&mut self) -> Vec<KvReply> {
         std::mem::take(&mut self.replies)
@@ -724,6 +775,18 @@ impl World {
                 Event::Redirected { value, leader } => {
                     self.redirects.push((id, value.clone(), *leader))
                 }
+                Event::ReadReady { id: read, index } => self.reads.push(ReadAnswer {
+                    id: *read,
+                    member: m,
+                    index: self.members[m].store.is_some().then_some(*index),
+                    leader: None,
+                }),
+                Event::ReadRefused { id: read, leader } => self.reads.push(ReadAnswer {
+                    id: *read,
+                    member: m,
+                    index: None,
+                    leader: *leader,
+                }),
                 Event::Flagged { node, reason } => {
                     self.client.flagged(*node);
                     self.resend = true;

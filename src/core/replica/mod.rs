@@ -239,6 +239,8 @@ pub struct Replica {
     /// Who leads, as far as this node can tell (volatile: a restarted
     /// node learns it again from the leader's next message).
     heard: Hint,
+    /// Reads waiting for a quorum's confirmation ([`reads`]).
+    reads: BTreeMap<u64, reads::ReadWait>,
     /// Messages to self of the step under way; empty between steps (kept
     /// only so each step does not allocate its own).
     #[serde(skip)]
@@ -276,6 +278,7 @@ impl Replica {
             syncs: 0,
             hole: None,
             heard: Hint(None),
+            reads: BTreeMap::new(),
             local: VecDeque::new(),
         }
     }
@@ -531,6 +534,8 @@ impl Replica {
                 ballot, promised, ..
             } => self.on_nack(st, ballot, promised),
             Message::CatchUp { from: start } => self.send_commits(st, from, start),
+            Message::Confirm { pos, ballot, read } => self.on_confirm(st, from, pos, ballot, read),
+            Message::Confirmed { ballot, read, .. } => self.on_confirmed(from, ballot, read),
         }
     }
 }
@@ -578,10 +583,14 @@ impl Process for Replica {
                 }
                 self.fill_window(&mut st);
             }
+            Input::Read { id } => self.on_read(&mut st, id),
         }
         // Messages to self are handled at once, in order, without a network.
         while let Some(msg) = st.local.pop_front() {
             self.on_message(&mut st, self.id, msg);
+        }
+        if !self.reads.is_empty() {
+            self.settle_reads(&mut st);
         }
         // Writes first, so a driver that works through the outputs in order
         // persists before it sends (the order among the rest is kept).
@@ -602,5 +611,6 @@ impl Process for Replica {
 mod acceptor;
 mod learner;
 mod proposer;
+mod reads;
 #[cfg(test)]
 mod tests;

@@ -1056,3 +1056,76 @@ fn a_nack_teaches_the_round_of_the_promise_that_refused() {
     let next = next.expect("node 0 tries again");
     assert!(next.round > 50, "{next} does not climb over 50.1");
 }
+
+/// The read answers `node` gave so far: (id, Some(index)) ready, (id, None) refused.
+fn read_answers(net: &Net, node: NodeId) -> Vec<(u64, Option<Pos>)> {
+    net.events
+        .iter()
+        .filter(|(n, _)| *n == node)
+        .filter_map(|(_, e)| match e {
+            Event::ReadReady { id, index } => Some((*id, Some(*index))),
+            Event::ReadRefused { id, .. } => Some((*id, None)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_read_by_read_index_is_ready_at_the_leaders_commit_point_once_a_quorum_confirms() {
+    let mut net = Net::new(3, 1);
+    net.input(0, Input::Request { value: "a".into() });
+    net.run(50);
+    assert_eq!(net.log(0).len(), 1);
+    net.input(0, Input::Read { id: 7 });
+    assert!(
+        read_answers(&net, 0).is_empty(),
+        "not before a quorum confirms"
+    );
+    net.run(5);
+    assert_eq!(read_answers(&net, 0), vec![(7, Some(1))]);
+    // A follower that knows the leader refuses and names it.
+    net.input(1, Input::Read { id: 8 });
+    let named = net.events.iter().any(|(n, e)| {
+        *n == 1
+            && *e
+                == Event::ReadRefused {
+                    id: 8,
+                    leader: Some(0),
+                }
+    });
+    assert!(named, "{:?}", net.events);
+}
+
+#[test]
+fn a_read_waits_for_the_leaders_proposals_in_flight_to_commit() {
+    let mut net = Net::new(3, 2);
+    net.input(0, Input::Request { value: "a".into() });
+    net.run(50);
+    // 'b' is proposed; the read arrives before it commits.
+    net.input(0, Input::Request { value: "b".into() });
+    net.input(0, Input::Read { id: 1 });
+    net.run(50);
+    assert_eq!(read_answers(&net, 0), vec![(1, Some(2))], "index past 'b'");
+    assert_eq!(net.log(0).len(), 2);
+}
+
+#[test]
+fn a_deposed_leader_cannot_confirm_a_read() {
+    let mut net = Net::new(3, 3);
+    net.input(0, Input::Request { value: "a".into() });
+    net.run(50);
+    // Node 0 is cut off; node 1 takes over and commits 'b'.
+    net.isolated = vec![0];
+    net.input(1, Input::Request { value: "b".into() });
+    net.run(200);
+    assert_eq!(net.log(1).len(), 2, "the others moved on");
+    // Node 0 still thinks it leads; healed, its Confirms meet higher promises.
+    net.isolated.clear();
+    net.input(0, Input::Read { id: 5 });
+    net.run(2 * net.nodes[0].cfg.leader_ticks() as usize);
+    assert_eq!(
+        read_answers(&net, 0),
+        vec![(5, None)],
+        "refused, never ready"
+    );
+}
