@@ -239,8 +239,8 @@ pub struct Replica {
     /// Who leads, as far as this node can tell (volatile: a restarted
     /// node learns it again from the leader's next message).
     heard: Hint,
-    /// Reads waiting for a quorum's confirmation ([`reads`]).
-    reads: BTreeMap<u64, reads::ReadWait>,
+    /// Reads by read-index waiting, and their confirmation rounds ([`reads`]).
+    reads: reads::Reads,
     /// Messages to self of the step under way; empty between steps (kept
     /// only so each step does not allocate its own).
     #[serde(skip)]
@@ -278,7 +278,7 @@ impl Replica {
             syncs: 0,
             hole: None,
             heard: Hint(None),
-            reads: BTreeMap::new(),
+            reads: reads::Reads::default(),
             local: VecDeque::new(),
         }
     }

@@ -12,8 +12,14 @@
 //! arrived means no higher ballot had a quorum's promise then, so no value
 //! was chosen that this leader does not know of.
 //!
-//! A node that does not lead, a leader that loses its ballot, and a read
-//! not confirmed within [`Config::leader_ticks`] refuse it
+//! Confirmations come in rounds, one in flight at a time: a read that
+//! arrives while a round is under way waits for the next one (a round that
+//! started before the read proves nothing about it), which starts as soon as
+//! the current one is confirmed. Under load one round answers many reads.
+//!
+//! A round's Confirm goes out again every `sync_ticks` until a quorum
+//! answers. A node that does not lead, a leader that loses its ballot, and
+//! a round not confirmed within `Config::leader_ticks` refuse their reads
 //! ([`Event::ReadRefused`]); the driver then reads through the log. The
 //! path trusts the leader: a Byzantine one can answer anything, so BFT mode
 //! reads through the log only.
@@ -21,40 +27,86 @@
 use super::{Replica, Step};
 use crate::core::{Ballot, Event, Message, NodeId, Output, Pos};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// A read waiting for its confirmations and its index.
+/// The leader's reads and its confirmation rounds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub(super) struct Reads {
+    /// Each read waiting: the round that must confirm it, and its index.
+    waiting: BTreeMap<u64, (u64, Pos)>,
+    /// The round in flight.
+    round: Option<Round>,
+    /// The last round a quorum confirmed.
+    confirmed: u64,
+    /// The last round started.
+    started: u64,
+}
+
+/// One round of confirmations.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub(super) struct ReadWait {
+struct Round {
+    id: u64,
     ballot: Ballot,
-    index: Pos,
     acks: BTreeSet<NodeId>,
     since: u64,
+    /// When its Confirm last went out (it goes again every `sync_ticks`
+    /// until a quorum answers: Confirms and answers get lost).
+    sent: u64,
+}
+
+impl Reads {
+    pub(super) fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
 }
 
 impl Replica {
     /// A client's read `id`, asked of this node.
     pub(super) fn on_read(&mut self, st: &mut Step, id: u64) {
-        let Some(lead) = self.lead else {
+        if self.lead.is_none() {
             let leader = crate::core::Process::leader(self);
             return Self::event(st, Event::ReadRefused { id, leader });
-        };
+        }
         let index = self
             .slots
             .keys()
             .next_back()
             .map_or(self.gap, |p| (p + 1).max(self.gap));
-        let wait = ReadWait {
+        // The round that starts after this read arrived.
+        let round = self.reads.started + 1;
+        self.reads.waiting.insert(id, (round, index));
+        if self.reads.round.is_none() {
+            self.start_round(st);
+        }
+    }
+
+    /// Ask every node to confirm our ballot, for the reads of the next round.
+    fn start_round(&mut self, st: &mut Step) {
+        let Some(lead) = self.lead else {
+            return;
+        };
+        self.reads.started += 1;
+        let id = self.reads.started;
+        self.reads.round = Some(Round {
+            id,
             ballot: lead.ballot,
-            index,
             acks: BTreeSet::from([self.id]),
             since: self.now,
+            sent: self.now,
+        });
+        self.send_confirm(st);
+    }
+
+    fn send_confirm(&mut self, st: &mut Step) {
+        let gap = self.gap;
+        let Some(r) = self.reads.round.as_mut() else {
+            return;
         };
-        self.reads.insert(id, wait);
+        r.sent = self.now;
         let msg = Message::Confirm {
-            pos: index,
-            ballot: lead.ballot,
-            read: id,
+            pos: gap,
+            ballot: r.ballot,
+            read: r.id,
         };
         st.out.push(Output::Broadcast { msg });
     }
@@ -74,32 +126,50 @@ impl Replica {
     }
 
     pub(super) fn on_confirmed(&mut self, from: NodeId, ballot: Ballot, read: u64) {
-        if let Some(r) = self.reads.get_mut(&read).filter(|r| r.ballot == ballot) {
-            r.acks.insert(from);
+        let quorum = self.quorum();
+        let Some(r) = self.reads.round.as_mut() else {
+            return;
+        };
+        if (r.id, r.ballot) == (read, ballot) && r.acks.insert(from) && r.acks.len() >= quorum {
+            self.reads.confirmed = r.id;
+            self.reads.round = None;
         }
     }
 
-    /// After every step: answer the reads confirmed by a quorum whose index
-    /// the log reached; refuse those that can no longer be.
+    /// After every step: answer the reads whose round a quorum confirmed
+    /// and whose index the log reached; refuse those that can no longer be;
+    /// start the next round for reads that wait for one.
     pub(super) fn settle_reads(&mut self, st: &mut Step) {
         let ballot = self.lead.map(|l| l.ballot);
-        let (quorum, gap, now) = (self.quorum(), self.gap, self.now);
-        let patience = self.cfg.leader_ticks();
-        let mut settled = Vec::new();
-        for (&id, r) in &self.reads {
-            if ballot != Some(r.ballot) || now.saturating_sub(r.since) > patience {
-                settled.push((id, None));
-            } else if r.acks.len() >= quorum && gap >= r.index {
-                settled.push((id, Some(r.index)));
+        let stale = self.reads.round.as_ref().is_some_and(|r| {
+            Some(r.ballot) != ballot || self.now.saturating_sub(r.since) > self.cfg.leader_ticks()
+        });
+        if ballot.is_none() || stale {
+            // Every read waiting lost its leader or its quorum.
+            self.reads.round = None;
+            self.reads.confirmed = self.reads.started;
+            for (id, _) in std::mem::take(&mut self.reads.waiting) {
+                Self::event(st, Event::ReadRefused { id, leader: None });
             }
+            return;
         }
-        for (id, index) in settled {
-            self.reads.remove(&id);
-            let e = match index {
-                Some(index) => Event::ReadReady { id, index },
-                None => Event::ReadRefused { id, leader: None },
-            };
-            Self::event(st, e);
+        let (confirmed, gap) = (self.reads.confirmed, self.gap);
+        let ready: Vec<(u64, Pos)> = self
+            .reads
+            .waiting
+            .iter()
+            .filter(|(_, &(round, index))| round <= confirmed && gap >= index)
+            .map(|(&id, &(_, index))| (id, index))
+            .collect();
+        for (id, index) in ready {
+            self.reads.waiting.remove(&id);
+            Self::event(st, Event::ReadReady { id, index });
+        }
+        let unconfirmed = self.reads.waiting.values().any(|&(r, _)| r > confirmed);
+        match &self.reads.round {
+            None if unconfirmed => self.start_round(st),
+            Some(r) if self.now >= r.sent + self.cfg.sync_ticks.max(1) => self.send_confirm(st),
+            _ => {}
         }
     }
 }
