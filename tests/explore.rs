@@ -118,6 +118,32 @@ async fn every_attacks_lesson_breaks_undefended_and_holds_with_its_defence() {
 }
 
 #[actix_rt::test]
+async fn every_defended_lesson_flags_the_attacker_on_the_first_click() {
+    // REPLAY leaves nobody to flag (a replay proves nothing about its
+    // sender) and STALE_PREPARED is prevented by BFT quorums, not caught.
+    for attack in Attack::ALL {
+        if matches!(attack, Attack::Replay | Attack::StalePrepared) {
+            continue;
+        }
+        let name = format!("{}-defended", lesson(attack));
+        let open = state(&format!("lesson={name}")).await;
+        assert_eq!(
+            open["detected"],
+            serde_json::json!([]),
+            "{name} opens before the flag"
+        );
+        let v = state(&then(open["query"].as_str().unwrap(), "n")).await;
+        assert_eq!(
+            v["detected"],
+            serde_json::json!([0]),
+            "{name}: {}",
+            v["trace"]
+        );
+        assert!(v["violation"].is_null(), "{name}");
+    }
+}
+
+#[actix_rt::test]
 async fn a_defended_lesson_shows_the_attacker_flagged_with_its_reason() {
     let open = state("lesson=safety-defended").await;
     let query = open["query"].as_str().unwrap();

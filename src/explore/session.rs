@@ -542,6 +542,10 @@ impl View {
             Some(v) => out.push_str(&format!("VIOLATION {}\n", v.text)),
             None => out.push_str("agreement, validity and stability hold\n"),
         }
+        out.push_str(&format!("this moment: {}\n", self.command));
+        if let Some(sim) = &self.sim_command {
+            out.push_str(&format!("the whole run: {sim}\n"));
+        }
         out
     }
 }
