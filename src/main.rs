@@ -312,6 +312,10 @@ struct CoordinatorArgs {
     /// exist; give the same file to every node and client of the cluster.
     #[arg(long, value_name = "FILE", default_value = paxos::bridge::admission::DEFAULT_KEY_FILE)]
     cluster_key: std::path::PathBuf,
+    /// Also serve a live web page of the cluster's nodes here (their logs,
+    /// whom they flagged, agreement), refreshed every second.
+    #[arg(long, value_name = "ADDR")]
+    web: Option<String>,
 }
 
 #[derive(Args)]
@@ -863,7 +867,14 @@ fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
                 args.cluster_key.display()
             );
         }
-        println!("coordinator listening on {}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        println!("coordinator listening on {addr}");
+        if let Some(web) = &args.web {
+            let (server, url) = paxos::explore::live::bind(web, addr.to_string(), key.clone())
+                .with_context(|| format!("the live view cannot listen on {web}"))?;
+            println!("coordinator: live view on {url}");
+            actix_rt::spawn(server);
+        }
         let registry = args
             .data_dir
             .as_deref()

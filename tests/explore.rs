@@ -280,3 +280,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_live_page_says_so_when_its_coordinator_does_not_answer() {
+    use std::io::{Read as _, Write as _};
+    let dir = std::env::temp_dir().join(format!("paxos-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, _) = paxos::bridge::admission::ClusterKey::load_or_create(&dir.join("key")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix::System::new().block_on(async move {
+            // Nobody listens on port 1.
+            let (server, url) =
+                paxos::explore::live::bind("127.0.0.1:0", "127.0.0.1:1".into(), key).unwrap();
+            tx.send(url).unwrap();
+            server.await
+        })
+    });
+    let url = rx.recv().unwrap();
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "GET /api/live HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(
+        reply.contains("the coordinator at 127.0.0.1:1 does not answer"),
+        "{reply}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

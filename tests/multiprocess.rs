@@ -29,15 +29,18 @@ struct Cluster {
 
 impl Cluster {
     fn start(name: &str, n: usize) -> Cluster {
+        Cluster::start_with(name, n, &[])
+    }
+
+    /// A cluster whose coordinator has `extra` flags too.
+    fn start_with(name: &str, n: usize, extra: &[&str]) -> Cluster {
         let dir = std::env::temp_dir().join(format!("paxos-mp-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
         let nodes = n.to_string();
-        let coordinator = Proc::spawn(
-            "coordinator",
-            &dir,
-            &["coordinator", "--listen", "127.0.0.1:0", "--nodes", &nodes],
-        );
+        let mut args = vec!["coordinator", "--listen", "127.0.0.1:0", "--nodes", &nodes];
+        args.extend_from_slice(extra);
+        let coordinator = Proc::spawn("coordinator", &dir, &args);
         let line = coordinator.wait_line("coordinator listening on ");
         let addr = line.rsplit(' ').next().expect("an address").to_string();
         Cluster {
@@ -1404,4 +1407,57 @@ fn kv_clients_across_processes_stay_linearizable_while_the_leader_is_killed_and_
             panic!("not linearizable:\n{}", paxos::kv::check::draw(&calls))
         }
     }
+}
+
+/// `GET path` from the web server at `addr`: the body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut conn = std::net::TcpStream::connect(addr)
+        .unwrap_or_else(|e| panic!("the page's server at {addr} listens: {e}"));
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("a request");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).expect("an answer");
+    reply
+        .split_once("\r\n\r\n")
+        .map_or(reply.clone(), |(_, b)| b.to_string())
+}
+
+#[test]
+fn the_coordinators_live_page_shows_each_nodes_log_and_who_is_unreachable() {
+    let mut c = Cluster::start_with("live", 3, &["--web", "127.0.0.1:0"]);
+    let line = c.coordinator.wait_line("live view on ");
+    let url = line.rsplit(' ').next().expect("a URL");
+    let web = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    assert!(http_get(&web, "/").contains("<title>paxos live</title>"));
+    for id in 0..3 {
+        c.node(id, &[]);
+    }
+    c.connected();
+    let out = c.propose(None, &["apple", "pear"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let live = |want: &dyn Fn(&Json) -> bool| -> Json {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v: Json = serde_json::from_str(&http_get(&web, "/api/live")).expect("JSON");
+            if want(&v) || Instant::now() >= deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let v = live(&|v| all_have(v, 3, &["apple", "pear"]));
+    assert!(all_have(&v, 3, &["apple", "pear"]), "{v}");
+    assert_eq!(v["agreement"], true);
+    assert_eq!(v["coordinator"], c.addr.as_str());
+    // A node killed shows as unreachable.
+    c.nodes[2].as_mut().expect("node 2").kill();
+    let v = live(&|v| ids(v, "unreachable") == vec![2]);
+    assert_eq!(ids(&v, "unreachable"), vec![2], "{v}");
 }

@@ -14,9 +14,12 @@
 //!   of it ([`session::View`]);
 //! - [`lessons`]: ready runs, one per attack with its defence off and on,
 //!   opened at the moment worth watching;
-//! - [`server`]: the actix-web server and the page it embeds.
+//! - [`server`]: the actix-web server and the page it embeds;
+//! - [`live`]: live mode, the node panels of a real multi-process cluster
+//!   watched through its coordinator (`paxos coordinator --web ADDR`).
 
 pub mod lessons;
+pub mod live;
 pub mod server;
 pub mod session;
 

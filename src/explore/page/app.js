@@ -104,13 +104,25 @@ function renderDefences(v) {
   for (const d of v.setup.defences) {
     const box = el("input", { type: "checkbox", id: "defence-" + d.name });
     box.checked = d.on;
-    box.disabled = v.setup.bft;
     box.addEventListener("change", () => {
+      if (v.setup.bft) {
+        // BFT mode's proofs work as a whole: every defence or none, from the start.
+        replayWith(box.checked ? "all" : "none");
+        return;
+      }
       const on = v.setup.defences.filter((x) => (x.name === d.name ? box.checked : x.on)).map((x) => x.name);
       act("D" + (on.length ? on.join("_") : "none"));
     });
     list.append(el("label", { title: `${d.what} (answers ${d.answers})` }, box, " " + d.name));
   }
+}
+
+// The same actions from the start, with `defences` from the first step.
+function replayWith(defences) {
+  const q = new URLSearchParams(view.query);
+  q.set("defences", defences);
+  q.set("a", (q.get("a") || "").split(".").filter((c) => c && !c.startsWith("D")).join("."));
+  load("/api/state?" + q, true);
 }
 
 function options(sel, n) {
@@ -180,11 +192,8 @@ async function init() {
   $("#undo").addEventListener("click", () => history.back());
   $("#replay").addEventListener("click", () => {
     // The same actions, with the defences now ticked on from the start.
-    const q = new URLSearchParams(view.query);
     const on = view.setup.defences.filter((d) => d.on).map((d) => d.name);
-    q.set("defences", on.length ? on.join("_") : "none");
-    q.set("a", (q.get("a") || "").split(".").filter((c) => c && !c.startsWith("D")).join("."));
-    load("/api/state?" + q, true);
+    replayWith(on.length ? on.join("_") : "none");
   });
   $("#request").addEventListener("click", () => act(`p${$("#req-node").value}:${$("#req-value").value}`));
   $("#cut").addEventListener("click", () => act(`c${$("#cut-a").value}-${$("#cut-b").value}`));
