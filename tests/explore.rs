@@ -162,6 +162,48 @@ async fn a_defended_lesson_shows_the_attacker_flagged_with_its_reason() {
 }
 
 #[actix_rt::test]
+async fn each_packet_in_flight_shows_its_kind_position_ballot_value_and_signature() {
+    // Two steps into SAFETY: node 0's Prepares are in flight, then its
+    // Proposes of two values for one position.
+    let v = state("attack=SAFETY&a=p0:v0.n3").await;
+    let flying = v["flying"].as_array().unwrap();
+    let prepare = flying
+        .iter()
+        .find(|p| p["kind"] == "Prepare")
+        .expect("a Prepare");
+    assert_eq!(
+        (prepare["pos"].as_u64(), prepare["ballot"].as_str()),
+        (Some(0), Some("100.0"))
+    );
+    assert_eq!(prepare["value"], Value::Null);
+    assert_eq!(prepare["signed"], false, "no defence, no signature");
+    // With echo on, step until both Proposes fly: two values, one slot, signed.
+    let mut seen = false;
+    for k in 1..30 {
+        let v = state(&format!("attack=SAFETY&defences=echo&a=p0:v0.n{k}")).await;
+        let proposes: Vec<Value> = v["flying"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "Propose")
+            .cloned()
+            .collect();
+        let values: std::collections::BTreeSet<&str> = proposes
+            .iter()
+            .filter_map(|p| p["value"].as_str())
+            .collect();
+        if values.len() == 2 {
+            assert!(proposes
+                .iter()
+                .all(|p| p["signed"] == true && p["pos"] == 0));
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "never two Proposes in flight at once");
+}
+
+#[actix_rt::test]
 async fn a_page_url_round_trips_to_the_identical_state() {
     for name in ["safety", "liveness", "forgery-defended", "replay"] {
         let first = state(&format!("lesson={name}")).await;

@@ -104,6 +104,10 @@ pub struct Flying {
     /// The kind of body (`Propose`, `Echo`, …).
     pub kind: String,
     pub pos: Option<crate::core::Pos>,
+    /// The ballot of the message it carries, if it names one.
+    pub ballot: Option<String>,
+    /// The value it carries, if any.
+    pub value: Option<String>,
     /// The message in full.
     pub text: String,
     /// Signed (and so checked by the receiver's middleware).
@@ -162,6 +166,32 @@ struct Chart {
 
 /// Rows in a chart; past this the chart says it stopped.
 const MAX_CHART_STEPS: usize = 1500;
+
+/// The protocol message a body carries (an echo's or a proof's inner one);
+/// `None` for an accusation.
+fn carried(body: &Body) -> Option<&crate::core::Message> {
+    match body {
+        Body::Paxos(m) | Body::Certified { commit: m, .. } | Body::Climb { prepare: m, .. } => {
+            Some(m)
+        }
+        Body::Echo(s) => Some(&s.msg),
+        Body::BftPrepared(p) => Some(&p.prepared.msg),
+        Body::BftPropose(j) => Some(&j.propose.msg),
+        Body::Justified(j) => Some(&j.propose.msg),
+        Body::Accuse(_) => None,
+    }
+}
+
+/// The value a message carries, if any.
+fn value_of(m: &crate::core::Message) -> Option<String> {
+    use crate::core::Message as M;
+    match m {
+        M::Propose { value, .. } | M::Accept { value, .. } | M::Commit { value, .. } => {
+            Some(value.to_string())
+        }
+        _ => None,
+    }
+}
 
 /// A short description of a packet body, for the trace.
 fn describe(body: &Body) -> String {
@@ -952,6 +982,10 @@ impl World {
                 member: f.dst,
                 kind: f.packet.body.kind().to_string(),
                 pos: trace::position(&f.packet.body),
+                ballot: carried(&f.packet.body)
+                    .and_then(|m| m.ballot())
+                    .map(|b| b.to_string()),
+                value: carried(&f.packet.body).and_then(value_of),
                 text: describe(&f.packet.body),
                 signed: f.packet.sig.is_some(),
                 duplicate: f.duplicate,

@@ -87,8 +87,11 @@ function renderNode(m) {
 }
 
 function renderFlying(p) {
-  const row = el("tr", { class: p.cut ? "cut" : "", "data-id": p.id });
-  const cells = [p.id, `${p.from} → ${p.to}`, p.text + (p.duplicate ? " (copy)" : ""), p.pos ?? "", p.signed ? "signed" : "—", p.due];
+  const next = view.flying.length && view.flying[0].id === p.id && p.due <= view.now;
+  const row = el("tr", { class: (p.cut ? "cut" : "") + (next ? " next" : ""), "data-id": p.id,
+    title: next ? "Next step delivers this one" : "" });
+  const cells = [p.id, `${p.from} → ${p.to}`, p.kind, p.pos ?? "", p.ballot ?? "", p.value ?? "",
+    p.signed ? "signed" : "—", p.due, p.text + (p.duplicate ? " (copy)" : "")];
   for (const c of cells) row.append(el("td", {}, String(c)));
   const btns = el("td");
   for (const [code, label] of [["d", "Deliver"], ["x", "Drop"], ["u", "Duplicate"], ["w", "Delay"]]) {
@@ -199,6 +202,12 @@ async function init() {
   $("#cut").addEventListener("click", () => act(`c${$("#cut-a").value}-${$("#cut-b").value}`));
   $("#heal").addEventListener("click", () => act("h"));
   window.addEventListener("popstate", () => load("/api/state" + location.search, false));
+  // Keys for stepping: n (next step), t (tick), b (back).
+  document.addEventListener("keydown", (e) => {
+    if (e.target.tagName === "INPUT" || e.target.tagName === "SELECT" || !view) return;
+    const keys = { n: () => act("n"), t: () => act("t"), b: () => history.back() };
+    if (keys[e.key]) { e.preventDefault(); keys[e.key](); }
+  });
   await load("/api/state" + location.search, false);
 }
 
