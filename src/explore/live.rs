@@ -15,7 +15,6 @@ use std::time::Duration;
 
 const LIVE_HTML: &str = include_str!("page/live.html");
 const LIVE_JS: &str = include_str!("page/live.js");
-const STYLE: &str = include_str!("page/style.css");
 
 /// How long one status query may take.
 const ASK: Duration = Duration::from_secs(3);
@@ -60,10 +59,6 @@ fn unavailable(error: String) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(serde_json::json!({ "error": error }))
 }
 
-fn page(body: &'static str, mime: &'static str) -> HttpResponse {
-    HttpResponse::Ok().content_type(mime).body(body)
-}
-
 /// Bind the live page to `web_addr` for the cluster whose coordinator
 /// listens on `coordinator`: the server (a future to run) and its URL. A
 /// bad address fails here, before anything runs.
@@ -76,25 +71,11 @@ pub fn bind(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(watched.clone())
-            .route(
-                "/",
-                web::get().to(|| async { page(LIVE_HTML, "text/html; charset=utf-8") }),
-            )
-            .route(
-                "/live.js",
-                web::get().to(|| async { page(LIVE_JS, "text/javascript; charset=utf-8") }),
-            )
-            .route(
-                "/style.css",
-                web::get().to(|| async { page(STYLE, "text/css; charset=utf-8") }),
-            )
+            .configure(|cfg| super::server::pages(cfg, LIVE_HTML, ("/live.js", LIVE_JS)))
             .route("/api/live", web::get().to(live))
     })
     .workers(1)
     .bind(web_addr)?;
-    let url = match server.addrs().first() {
-        Some(a) => format!("http://{a}/"),
-        None => format!("http://{web_addr}/"),
-    };
+    let url = super::server::url_of(&server.addrs(), web_addr);
     Ok((server.run(), url))
 }

@@ -151,39 +151,53 @@ fn export(q: &str, svg: bool) -> Result<Reply, ExploreError> {
     })
 }
 
-fn page(body: &'static str, mime: &'static str) -> HttpResponse {
-    HttpResponse::Ok().content_type(mime).body(body)
+/// Serve the embedded files: `/` is `html`, `/{name}` is `script`, and
+/// the stylesheet both pages share.
+pub(super) fn pages(
+    cfg: &mut web::ServiceConfig,
+    html: &'static str,
+    (name, script): (&'static str, &'static str),
+) {
+    let page = |body: &'static str, mime: &'static str| {
+        move || async move { HttpResponse::Ok().content_type(mime).body(body) }
+    };
+    cfg.route("/", web::get().to(page(html, "text/html; charset=utf-8")))
+        .route(
+            name,
+            web::get().to(page(script, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/style.css",
+            web::get().to(page(STYLE, "text/css; charset=utf-8")),
+        );
+}
+
+/// The URL a server bound to `addrs` (asked for `asked`) answers on.
+pub(super) fn url_of(addrs: &[std::net::SocketAddr], asked: &str) -> String {
+    match addrs.first() {
+        Some(a) => format!("http://{a}/"),
+        None => format!("http://{asked}/"),
+    }
 }
 
 /// The explorer's routes, for [`serve`] and for tests (`actix_web::test`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/",
-        web::get().to(|| async { page(INDEX, "text/html; charset=utf-8") }),
-    )
-    .route(
-        "/app.js",
-        web::get().to(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
-    )
-    .route(
-        "/style.css",
-        web::get().to(|| async { page(STYLE, "text/css; charset=utf-8") }),
-    )
-    .route("/api/state", web::get().to(|r| blocking(r, state)))
-    .route("/api/until", web::get().to(|r| blocking(r, until)))
-    .route("/api/find", web::get().to(|r| blocking(r, find)))
-    .route(
-        "/api/lessons",
-        web::get().to(|| async { HttpResponse::Ok().json(lessons::all()) }),
-    )
-    .route(
-        "/export.svg",
-        web::get().to(|r| blocking(r, |q| export(q, true))),
-    )
-    .route(
-        "/export.mmd",
-        web::get().to(|r| blocking(r, |q| export(q, false))),
-    );
+    pages(cfg, INDEX, ("/app.js", APP_JS));
+    cfg.route("/api/state", web::get().to(|r| blocking(r, state)))
+        .route("/api/until", web::get().to(|r| blocking(r, until)))
+        .route("/api/find", web::get().to(|r| blocking(r, find)))
+        .route(
+            "/api/lessons",
+            web::get().to(|| async { HttpResponse::Ok().json(lessons::all()) }),
+        )
+        .route(
+            "/export.svg",
+            web::get().to(|r| blocking(r, |q| export(q, true))),
+        )
+        .route(
+            "/export.mmd",
+            web::get().to(|r| blocking(r, |q| export(q, false))),
+        );
 }
 
 /// Serve the explorer on `addr` until stopped; `ready` gets the URL once
@@ -192,10 +206,6 @@ pub async fn serve(addr: &str, ready: impl FnOnce(String)) -> std::io::Result<()
     let server = HttpServer::new(|| App::new().configure(routes))
         .workers(2)
         .bind(addr)?;
-    let url = match server.addrs().first() {
-        Some(a) => format!("http://{a}/"),
-        None => format!("http://{addr}/"),
-    };
-    ready(url);
+    ready(url_of(&server.addrs(), addr));
     server.run().await
 }
