@@ -282,6 +282,7 @@ fn answer(request: &Json, reply: &Reply) -> Json {
         }
         Reply::Ok { value: None } => json!({ "type": format!("{kind}_ok") }),
         Reply::KeyMissing => error(20, "key does not exist"),
+        Reply::SessionExpired => error(14, "session expired: not applied; start a new session"),
         Reply::CasMismatch { found } => {
             let mut e = error(22, &format!("the key holds {found}"));
             e["found"] = serde_json::from_str(found).unwrap_or(Json::String(found.clone()));

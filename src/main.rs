@@ -984,6 +984,10 @@ fn run_kv(args: KvArgs) -> anyhow::Result<()> {
         paxos::kv::Reply::Ok { value: Some(v) } => println!("{v}"),
         paxos::kv::Reply::Ok { value: None } => println!("OK"),
         paxos::kv::Reply::KeyMissing => anyhow::bail!("key '{key}' does not exist"),
+        paxos::kv::Reply::SessionExpired => anyhow::bail!(
+            "client {client}'s session expired (the cluster forgot it for newer ones): \
+             not applied; ask again as a new client"
+        ),
         paxos::kv::Reply::CasMismatch { found } => {
             anyhow::bail!("key '{key}' holds '{found}', not the value expected")
         }

@@ -115,7 +115,10 @@ impl History {
     /// Check each key's part of the history.
     pub fn check(&self) -> Verdict {
         let mut by_key: BTreeMap<&str, Vec<&Call>> = BTreeMap::new();
-        for c in &self.calls {
+        // A refusal for an expired session is an operation that definitely
+        // did not happen: it has no place in any order.
+        let happened = |c: &&Call| c.reply != Some(Reply::SessionExpired);
+        for c in self.calls.iter().filter(happened) {
             by_key.entry(c.op.key()).or_default().push(c);
         }
         for (key, calls) in by_key {
@@ -269,7 +272,10 @@ fn observed(c: &Call, calls: &[&Call]) -> bool {
 /// stayed as it was.
 fn changes_nothing(c: &Call) -> bool {
     matches!(c.op, Op::Get { .. })
-        || matches!(c.reply, Some(Reply::KeyMissing | Reply::CasMismatch { .. }))
+        || matches!(
+            c.reply,
+            Some(Reply::KeyMissing | Reply::CasMismatch { .. } | Reply::SessionExpired)
+        )
 }
 
 #[cfg(test)]

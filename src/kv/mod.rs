@@ -153,6 +153,10 @@ pub enum Reply {
     KeyMissing,
     /// A `cas` found another value than `from` (Maelstrom's error 22).
     CasMismatch { found: String },
+    /// The client's session was forgotten (more than [`MAX_SESSIONS`]
+    /// newer clients since): the request was not applied, and the client
+    /// must start a new session (Maelstrom's error 14, definitely not done).
+    SessionExpired,
 }
 
 impl std::fmt::Display for Reply {
@@ -162,6 +166,7 @@ impl std::fmt::Display for Reply {
             Reply::Ok { value: None } => f.write_str("ok"),
             Reply::KeyMissing => f.write_str("key missing"),
             Reply::CasMismatch { found } => write!(f, "mismatch, found {found:?}"),
+            Reply::SessionExpired => f.write_str("session expired"),
         }
     }
 }
@@ -193,19 +198,59 @@ pub struct Applied {
 pub struct Session {
     pub seq: u64,
     pub reply: Option<Reply>,
+    /// When it last applied a command (the store's count of fresh ones).
+    pub touched: u64,
 }
+
+/// Sessions a store keeps. Past this the least recently used is forgotten
+/// — by every replica alike, since all apply one log — so the table stays
+/// bounded however many clients come and go (each `paxos kv` call without
+/// `--client` is one).
+pub const MAX_SESSIONS: usize = 1 << 16;
 
 /// The state machine: the data and the session table, and how far into
 /// the log it has applied.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Exactly once holds for every session the table keeps. Once it has
+/// forgotten one, a request of a client it does not know whose sequence
+/// number is past 1 is refused ([`Reply::SessionExpired`]) rather than
+/// applied, since it may be a forgotten session's retry; a client's first
+/// request (number 1) is always taken as a new session's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Store {
     data: BTreeMap<String, String>,
     sessions: BTreeMap<u64, Session>,
+    /// Clients by when they last applied a command, oldest first.
+    by_touch: BTreeMap<u64, u64>,
+    /// Fresh commands applied so far (the sessions' clock).
+    clock: u64,
+    /// Sessions forgotten so far.
+    forgotten: u64,
+    limit: usize,
     /// The next position to apply.
     next: Pos,
 }
 
+impl Default for Store {
+    fn default() -> Self {
+        Store::with_session_limit(MAX_SESSIONS)
+    }
+}
+
 impl Store {
+    /// An empty store that keeps at most `limit` sessions (at least one).
+    pub fn with_session_limit(limit: usize) -> Store {
+        Store {
+            data: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            by_touch: BTreeMap::new(),
+            clock: 0,
+            forgotten: 0,
+            limit: limit.max(1),
+            next: 0,
+        }
+    }
+
     /// What `key` holds.
     pub fn get(&self, key: &str) -> Option<&String> {
         self.data.get(key)
@@ -232,8 +277,16 @@ impl Store {
 
     /// Apply one command, once per (client, seq).
     pub fn apply(&mut self, cmd: Command) -> Applied {
-        let session = self.sessions.entry(cmd.client).or_default();
-        if cmd.seq <= session.seq {
+        if !self.sessions.contains_key(&cmd.client) && self.forgotten > 0 && cmd.seq > 1 {
+            return Applied {
+                client: cmd.client,
+                seq: cmd.seq,
+                reply: Some(Reply::SessionExpired),
+                fresh: false,
+            };
+        }
+        let last = self.sessions.get(&cmd.client).map_or(0, |s| s.seq);
+        if let Some(session) = self.sessions.get(&cmd.client).filter(|_| cmd.seq <= last) {
             let reply = match cmd.seq == session.seq {
                 true => session.reply.clone(),
                 false => None,
@@ -246,9 +299,20 @@ impl Store {
             };
         }
         let reply = run(&mut self.data, cmd.op);
+        self.clock += 1;
         let session = self.sessions.entry(cmd.client).or_default();
         session.seq = cmd.seq;
         session.reply = Some(reply.clone());
+        let before = std::mem::replace(&mut session.touched, self.clock);
+        self.by_touch.remove(&before);
+        self.by_touch.insert(self.clock, cmd.client);
+        while self.sessions.len() > self.limit {
+            let Some((_, oldest)) = self.by_touch.pop_first() else {
+                break;
+            };
+            self.sessions.remove(&oldest);
+            self.forgotten += 1;
+        }
         Applied {
             client: cmd.client,
             seq: cmd.seq,
@@ -478,5 +542,80 @@ mod tests {
         );
         assert_eq!(Command::decode(&c.encode()), Some(c));
         assert_eq!(Command::decode("v0"), None);
+    }
+}
+
+#[cfg(test)]
+mod session_limit_tests {
+    use super::*;
+
+    fn put(client: u64, seq: u64, value: &str) -> Command {
+        Command {
+            client,
+            seq,
+            op: Op::put("k", value),
+        }
+    }
+
+    #[test]
+    fn the_session_table_stays_bounded_and_forgets_the_least_recently_used() {
+        let mut s = Store::with_session_limit(3);
+        for client in 1..=3 {
+            assert!(s.apply(put(client, 1, "a")).fresh);
+        }
+        // Client 1 comes back: now client 2 is the least recently used.
+        assert!(s.apply(put(1, 2, "b")).fresh);
+        assert!(s.apply(put(4, 1, "c")).fresh);
+        assert_eq!(s.sessions().len(), 3);
+        assert!(!s.sessions().contains_key(&2), "{:?}", s.sessions().keys());
+        // Thousands of one-off clients later, still three sessions.
+        for client in 10..5_000 {
+            s.apply(put(client, 1, "x"));
+        }
+        assert_eq!(s.sessions().len(), 3);
+    }
+
+    #[test]
+    fn a_forgotten_sessions_retry_is_refused_not_applied_twice() {
+        let mut s = Store::with_session_limit(2);
+        assert!(s.apply(put(1, 1, "a")).fresh);
+        assert!(s.apply(put(1, 2, "b")).fresh);
+        s.apply(put(2, 1, "c"));
+        s.apply(put(3, 1, "d"));
+        assert!(!s.sessions().contains_key(&1), "client 1 was forgotten");
+        // Its retry of request 2 (already applied) must not apply again.
+        let retry = s.apply(put(1, 2, "b"));
+        assert_eq!(retry.reply, Some(Reply::SessionExpired));
+        assert!(!retry.fresh);
+        assert_eq!(s.get("k").map(String::as_str), Some("d"));
+        // A new client's first request is taken.
+        assert!(s.apply(put(9, 1, "e")).fresh);
+        // Before anything was forgotten, a client may start past 1.
+        let mut fresh = Store::with_session_limit(2);
+        assert!(fresh.apply(put(7, 5, "z")).fresh);
+    }
+
+    #[test]
+    fn the_checker_counts_a_refused_request_as_one_that_never_happened() {
+        let mut h = check::History::default();
+        h.invoke(1, Op::put("k", "a")).unwrap();
+        h.complete(1, Reply::ok(None)).unwrap();
+        h.invoke(2, Op::put("k", "b")).unwrap();
+        h.complete(2, Reply::SessionExpired).unwrap();
+        h.invoke(3, Op::get("k")).unwrap();
+        h.complete(3, Reply::ok(Some("a"))).unwrap();
+        assert_eq!(h.check(), check::Verdict::Linearizable);
+        // Had it been applied, that read would be stale.
+        let mut applied = check::History::default();
+        applied.invoke(1, Op::put("k", "a")).unwrap();
+        applied.complete(1, Reply::ok(None)).unwrap();
+        applied.invoke(2, Op::put("k", "b")).unwrap();
+        applied.complete(2, Reply::ok(None)).unwrap();
+        applied.invoke(3, Op::get("k")).unwrap();
+        applied.complete(3, Reply::ok(Some("a"))).unwrap();
+        assert!(matches!(
+            applied.check(),
+            check::Verdict::NotLinearizable { .. }
+        ));
     }
 }
