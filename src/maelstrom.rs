@@ -54,6 +54,9 @@ pub enum MaelstromError {
     Io(#[from] std::io::Error),
 }
 
+/// Requests a node remembers whom to answer for, at most.
+pub const MAX_WAITING: usize = 1 << 16;
+
 /// How often the node ticks (the actors' tick).
 pub const TICK: Duration = Duration::from_millis(1);
 
@@ -65,6 +68,8 @@ pub struct Runtime {
     store: Store,
     /// Requests this node was asked, by (client, seq): who to answer.
     waiting: BTreeMap<(u64, u64), (String, Json)>,
+    /// The keys of `waiting` in the order they came (some already answered).
+    order: std::collections::VecDeque<(u64, u64)>,
     next_id: u64,
     rng: ChaCha8Rng,
     /// [`ReadPath::Local`]: the planted bug of reads from this node's own
@@ -103,6 +108,7 @@ impl Runtime {
             node,
             store: Store::default(),
             waiting: BTreeMap::new(),
+            order: Default::default(),
             next_id: 0,
             rng: ChaCha8Rng::seed_from_u64(spec.seed ^ u64::from(id)),
             reads: ReadPath::Log,
@@ -164,8 +170,7 @@ impl Runtime {
             seq,
             op,
         };
-        self.waiting
-            .insert((cmd.client, seq), (m.src.clone(), m.body.clone()));
+        self.wait_for(cmd.client, seq, &m);
         let value = Value::one(cmd.encode());
         if self.reads == ReadPath::Index {
             if let Some(id) = self.index_reads.start(&value) {
@@ -173,6 +178,36 @@ impl Runtime {
             }
         }
         self.step(NodeInput::Ask(value))
+    }
+
+    /// Remember whom to answer for (client, seq). A client's older requests
+    /// still waiting are dropped (it moved on, as Maelstrom's clients do
+    /// after a timeout), and past [`MAX_WAITING`] the oldest goes, so
+    /// requests nobody answers cannot pile up.
+    fn wait_for(&mut self, client: u64, seq: u64, m: &Message) {
+        let older: Vec<(u64, u64)> = self
+            .waiting
+            .range((client, 0)..(client, seq))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in older {
+            self.waiting.remove(&k);
+        }
+        self.waiting
+            .insert((client, seq), (m.src.clone(), m.body.clone()));
+        self.order.push_back((client, seq));
+        while self.waiting.len() > MAX_WAITING {
+            match self.order.pop_front() {
+                Some(k) => {
+                    self.waiting.remove(&k);
+                }
+                None => break,
+            }
+        }
+        if self.order.len() > 2 * MAX_WAITING {
+            let waiting = &self.waiting;
+            self.order.retain(|k| waiting.contains_key(k));
+        }
     }
 
     /// Step the node and carry out its `Ready`: packets onto Maelstrom's
@@ -398,6 +433,26 @@ mod tests {
             }
         }
         answers
+    }
+
+    #[test]
+    fn requests_nobody_answers_do_not_pile_up() {
+        // A node alone in a cluster of three never commits: nothing it is
+        // asked is ever answered.
+        let names: Vec<String> = ["n0", "n1", "n2"].map(String::from).to_vec();
+        let spec = |n| ClusterSpec::lab(n, None, 0, false, false, None);
+        let mut rt = Runtime::new(&spec, "n0", names).expect("a member");
+        for seq in 1..=50 {
+            let w = json!({"type": "write", "msg_id": seq, "key": 1, "value": seq});
+            rt.receive(msg("c1", "n0", w));
+        }
+        assert_eq!(rt.waiting.len(), 1, "only client 1's latest request waits");
+        for client in 0..200 {
+            let w = json!({"type": "write", "msg_id": 1, "key": 1, "value": client});
+            rt.receive(msg(&format!("c{}", 100 + client), "n0", w));
+        }
+        assert_eq!(rt.waiting.len(), 201);
+        assert!(rt.order.len() <= 2 * MAX_WAITING);
     }
 
     #[test]
