@@ -695,7 +695,7 @@ fn sim_kv_workload_reports_linearizable_runs_and_counts_a_refused_history_as_a_v
     assert_clear_error(&["sim", "--workload", "kv", "--ops", "0"], "--ops");
     assert_clear_error(
         &["sim", "--workload", "kv", "--reads", "fast"],
-        "log, local",
+        "log, index, local",
     );
 }
 
