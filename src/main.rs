@@ -700,6 +700,8 @@ struct DemoArgs {
     /// browser) or FILE.mmd (a Mermaid sequenceDiagram for Markdown).
     #[arg(long, value_name = "FILE")]
     trace: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    kv: KvWorkloadArgs,
     /// Which log positions the chart shows, as A..B (B excluded).
     #[arg(long, value_name = "A..B", value_parser = trace::parse_positions, requires = "trace")]
     trace_positions: Option<std::ops::Range<u64>>,
@@ -1193,6 +1195,15 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     };
     if let Some(path) = &args.trace {
         trace::check_path(path)?;
+    }
+    if let Some(w) = args.kv.workload() {
+        if args.trace.is_some() {
+            return Err(DemoError::KvChart.into());
+        }
+        let report = actix::System::new()
+            .block_on(demo::kv::run(&cfg, &w))
+            .context("the demo could not run")?;
+        return print_json_or_text(args.json, &report, || report.render());
     }
     let report = actix::System::new()
         .block_on(demo::run(&cfg))

@@ -370,19 +370,8 @@ impl Driver {
     /// what it last saw, or (rarely) a delete, on a random key. Written
     /// values are unique, so the checker can tell every write apart.
     fn draw(&mut self, i: usize) -> Op {
-        let key = format!("k{}", self.rng.next_u64() % self.cfg.keys.max(1) as u64);
         let c = &self.clients[i];
-        let fresh = format!("{}.{}", c.id, c.seq + 1);
-        match self.rng.next_u64() % 20 {
-            0..=6 => Op::get(key),
-            7..=13 => Op::put(key, fresh),
-            14..=18 => Op::Cas {
-                from: c.seen.get(&key).cloned().unwrap_or_else(|| "none".into()),
-                key,
-                to: fresh,
-            },
-            _ => Op::Delete { key },
-        }
+        draw_op(&mut self.rng, self.cfg.keys, c.id, c.seq + 1, &c.seen)
     }
 
     /// The run is over: check the history and exactly once.
@@ -424,6 +413,31 @@ impl Driver {
     }
 }
 
+/// Client `client`'s operation number `seq`: a read, a write, a
+/// compare-and-set of what it last saw (`seen`), or (rarely) a delete, on
+/// one of `keys` keys drawn from `rng`. Written values (`client.seq`) are
+/// unique, so the checker can tell every write apart.
+pub fn draw_op(
+    rng: &mut ChaCha8Rng,
+    keys: usize,
+    client: u64,
+    seq: u64,
+    seen: &BTreeMap<String, String>,
+) -> Op {
+    let key = format!("k{}", rng.next_u64() % keys.max(1) as u64);
+    let fresh = format!("{client}.{seq}");
+    match rng.next_u64() % 20 {
+        0..=6 => Op::get(key),
+        7..=13 => Op::put(key, fresh),
+        14..=18 => Op::Cas {
+            from: seen.get(&key).cloned().unwrap_or_else(|| "none".into()),
+            key,
+            to: fresh,
+        },
+        _ => Op::Delete { key },
+    }
+}
+
 /// A call's sequence number: its client's calls are numbered from 1 in
 /// invocation order.
 fn seq_of(h: &History, call: &crate::kv::check::Call) -> u64 {
@@ -434,7 +448,7 @@ fn seq_of(h: &History, call: &crate::kv::check::Call) -> u64 {
 }
 
 /// What a completed operation tells its client about its key.
-fn remember(seen: &mut BTreeMap<String, String>, op: &Op, reply: &Reply) {
+pub fn remember(seen: &mut BTreeMap<String, String>, op: &Op, reply: &Reply) {
     match (op, reply) {
         (Op::Put { key, value }, Reply::Ok { .. }) => {
             seen.insert(key.clone(), value.clone());

@@ -7,6 +7,8 @@
 //! the design notes, stable for scripts) and the timeline of `DebugInfo`
 //! lines. [`summarize`] is the pure verdict, tested on its own.
 
+pub mod kv;
+
 use crate::actors::{
     spawn_node, Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage, CutLinks,
     DebugInfo, GetProgress, GetStatuses, HealLinks, Join, NetRecord, Network, NodeStatus, PeerInfo,
@@ -82,6 +84,10 @@ pub enum DemoError {
     BadDrop(f64),
     #[error("the coordinator stopped answering: {0}")]
     Mailbox(#[from] MailboxError),
+    #[error("read-index trusts the leader, which BFT mode does not: with --bft, reads go through the log")]
+    IndexReadsInBft,
+    #[error("the KV demo draws no sequence chart; the simulator's KV runs do (sim --workload kv --replay --trace FILE)")]
+    KvChart,
 }
 
 impl DemoError {
@@ -468,7 +474,12 @@ struct Running {
 
 /// Start the coordinator, the network and every member of `spec`, each
 /// registered with the coordinator (its PeerInfo) and joined to the network.
-fn start(spec: &ClusterSpec, cfg: &DemoConfig, start: Instant) -> Running {
+fn start(
+    spec: &ClusterSpec,
+    cfg: &DemoConfig,
+    start: Instant,
+    kv: Option<crate::kv::ReadPath>,
+) -> Running {
     let coordinator = Coordinator::new().start();
     let mut network = Network::new(cfg.seed, cfg.drop).timed_from(start);
     if let Some(range) = &cfg.trace {
@@ -478,11 +489,18 @@ fn start(spec: &ClusterSpec, cfg: &DemoConfig, start: Instant) -> Running {
     for id in 0..spec.nodes as NodeId {
         let identity = spec.identity(id);
         let key = identity.public();
-        let wiring = Wiring::new(
-            network.clone().recipient(),
-            coordinator.clone().recipient(),
-            cfg.seed,
-        );
+        let honest = spec.role(id) == crate::cluster::Role::Honest;
+        let wiring = Wiring {
+            // With KV clients, every honest node applies its log to a store
+            // and tells the coordinator its replies.
+            kv: (kv.is_some() && honest).then(|| coordinator.clone().recipient()),
+            kv_reads: kv.unwrap_or(crate::kv::ReadPath::Log),
+            ..Wiring::new(
+                network.clone().recipient(),
+                coordinator.clone().recipient(),
+                cfg.seed,
+            )
+        };
         let middleware = spawn_node(spec.member(id, || identity), wiring);
         coordinator.do_send(PeerInfo {
             record: PeerRecord {
@@ -523,7 +541,7 @@ fn requests(cfg: &DemoConfig) -> (Vec<Value>, Vec<(Value, NodeId)>) {
 pub async fn run(cfg: &DemoConfig) -> Result<Report, DemoError> {
     let spec = cfg.validate()?;
     let begin = Instant::now();
-    let cluster = start(&spec, cfg, begin);
+    let cluster = start(&spec, cfg, begin, None);
     let attackers: Vec<NodeId> = spec.attacker().into_iter().collect();
     let (requested, asked) = requests(cfg);
     let honest = spec.honest();
