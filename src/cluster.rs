@@ -172,6 +172,10 @@ pub struct Tunables {
     /// How many rounds above the highest round seen a ballot may climb (the
     /// ballot bound).
     pub max_jump: u64,
+    /// Positions between two snapshots of a node's key-value store, each of
+    /// which replaces the log below it (0: never). Only a node that applies
+    /// its log to a store compacts: a plain log is the state itself.
+    pub snapshot_every: u64,
 }
 
 impl Default for Tunables {
@@ -185,6 +189,7 @@ impl Default for Tunables {
             batch: 1,
             max_prepares: 3,
             max_jump: ballot_bound::DEFAULT_MAX_JUMP,
+            snapshot_every: crate::kv::SNAPSHOT_EVERY,
         }
     }
 }

@@ -77,6 +77,8 @@ pub struct Runtime {
     reads: ReadPath,
     /// Reads by read-index in flight ([`ReadPath::Index`]).
     index_reads: crate::kv::IndexReads,
+    /// Positions between two snapshots of the store.
+    snapshot_every: u64,
 }
 
 impl Runtime {
@@ -113,6 +115,7 @@ impl Runtime {
             rng: ChaCha8Rng::seed_from_u64(spec.seed ^ u64::from(id)),
             reads: ReadPath::Log,
             index_reads: Default::default(),
+            snapshot_every: spec.tunables.snapshot_every,
         })
     }
 
@@ -240,12 +243,19 @@ impl Runtime {
                 out.push(self.send(leader, body));
             }
         }
-        let mut replies: Vec<(u64, u64, Reply)> = self
-            .store
-            .catch_up(self.node.log())
-            .into_iter()
+        let followed = match self.store.follow(self.node.process(), self.snapshot_every) {
+            Ok(followed) => followed,
+            Err(e) => {
+                log::error!("node {}: {e}", self.me);
+                Default::default()
+            }
+        };
+        let mut replies: Vec<(u64, u64, Reply)> = (followed.applied.into_iter())
             .filter_map(|a| Some((a.client, a.seq, a.reply?)))
             .collect();
+        if let Some(snap) = followed.compact {
+            out.extend(self.step(NodeInput::Compact(snap)));
+        }
         replies.extend(self.index_reads.answer(&self.store));
         for (client, seq, reply) in replies {
             if let Some((client, request)) = self.waiting.remove(&(client, seq)) {

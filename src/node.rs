@@ -31,6 +31,9 @@ pub struct Ready {
     /// The shield's new proofs (only when it tracks them, see
     /// [`Shield::track_durable`]): kept before any packet goes out too.
     pub proofs: Option<ShieldDurable>,
+    /// The shield forgot its proofs below this position (a snapshot covers
+    /// them): a driver that keeps them drops them too, before `proofs`.
+    pub forgot: Option<crate::core::Pos>,
     /// Packets for the network, in the order they were made.
     pub packets: Vec<Packet>,
     /// What happened, for the coordinator's DebugInfo and the trace.
@@ -61,6 +64,10 @@ pub enum NodeInput {
     /// A client's read `id`, by read-index (the process's
     /// [`Event::ReadReady`] or [`Event::ReadRefused`] answers it).
     Read(u64),
+    /// The state machine above applied everything below the snapshot's
+    /// `upto`: the process keeps the snapshot instead of that part of the
+    /// log ([`Input::Compact`]).
+    Compact(crate::core::Snapshot),
 }
 
 /// A client's ask of `process`: the input that proposes `value`, or, when
@@ -149,6 +156,16 @@ impl Node {
         self.process.log()
     }
 
+    /// The snapshot that replaced its log below its `upto`, if any.
+    pub fn snapshot(&self) -> Option<&crate::core::Snapshot> {
+        self.process.snapshot()
+    }
+
+    /// The process itself (what a state machine above it follows).
+    pub fn process(&self) -> &dyn Process {
+        &*self.process
+    }
+
     /// The ballot it leads in, from which position on ([`Process::leading`]).
     pub fn leading(&self) -> Option<(crate::core::Pos, crate::core::Ballot)> {
         self.process.leading()
@@ -181,7 +198,9 @@ impl Node {
                 Err(redirect) => ready.events.push(redirect),
             },
             NodeInput::Read(id) => self.feed(Input::Read { id }, &mut ready),
+            NodeInput::Compact(snap) => self.feed(Input::Compact(snap), &mut ready),
         }
+        ready.forgot = self.shield.take_forgot();
         ready.proofs = self.shield.take_durable();
         ready
     }

@@ -84,7 +84,9 @@ const LOCK: &str = "LOCK";
 const HEADER: usize = 8;
 /// Bumped when the layout of the snapshot or metadata payload changes, so an
 /// old binary refuses a newer directory instead of misreading it.
-const FORMAT_VERSION: u32 = 1;
+/// Version 2: the state carries the state machine's snapshot
+/// ([`Durable::snapshot`]); the metadata is unchanged since version 1.
+const FORMAT_VERSION: u32 = 2;
 
 /// The node's identity, saved once it is known so a restarted node comes
 /// back as the same member of the cluster.
@@ -609,7 +611,15 @@ fn decode<T: for<'de> Deserialize<'de>>(path: &Path, payload: &[u8]) -> Result<T
 }
 
 fn check_version(path: &Path, version: u32) -> Result<(), StoreError> {
-    if version != FORMAT_VERSION {
+    check_versions(path, version, FORMAT_VERSION..=FORMAT_VERSION)
+}
+
+fn check_versions(
+    path: &Path,
+    version: u32,
+    reads: std::ops::RangeInclusive<u32>,
+) -> Result<(), StoreError> {
+    if !reads.contains(&version) {
         return Err(StoreError::Invalid {
             path: path.to_path_buf(),
             what: format!("format version {version}, this build reads {FORMAT_VERSION}"),
@@ -623,7 +633,7 @@ fn load_meta(path: &Path) -> Result<Option<NodeMeta>, StoreError> {
         return Ok(None);
     };
     let file: MetaFile = decode(path, &payload)?;
-    check_version(path, file.version)?;
+    check_versions(path, file.version, 1..=FORMAT_VERSION)?;
     Ok(Some(file.meta))
 }
 
@@ -652,7 +662,12 @@ fn write_snapshot(dir: &Path, gen: u64, state: &Durable) -> Result<u64, StoreErr
 
 /// Writes one frame to `dir/tmp`, fsyncs it, renames it to `dir/name` and
 /// fsyncs the directory so the rename itself is durable. Returns the size.
-fn write_atomically(dir: &Path, tmp: &str, name: &str, payload: &[u8]) -> Result<u64, StoreError> {
+pub(crate) fn write_atomically(
+    dir: &Path,
+    tmp: &str,
+    name: &str,
+    payload: &[u8],
+) -> Result<u64, StoreError> {
     let tmp_path = dir.join(tmp);
     let path = dir.join(name);
     let mut buf = Vec::with_capacity(HEADER + payload.len());

@@ -76,14 +76,20 @@ impl Middleware {
         let Some(log) = self.proofs.as_mut() else {
             return;
         };
-        if let Some(delta) = self.shield.take_durable() {
-            if let Err(e) = log.append(&delta) {
-                log::error!(
-                    "node {}: cannot persist the middleware's proofs, no longer trying: {e}",
-                    self.shield.id()
-                );
-                self.proofs = None;
-            }
+        let forgot = self.shield.take_forgot().is_some();
+        let delta = self.shield.take_durable();
+        let written = match (forgot, delta) {
+            // A snapshot covers what it forgot: what is left, from scratch.
+            (true, _) => Some(log.rewrite(&self.shield.durable())),
+            (false, Some(delta)) => Some(log.append(&delta)),
+            (false, None) => None,
+        };
+        if let Some(Err(e)) = written {
+            log::error!(
+                "node {}: cannot persist the middleware's proofs, no longer trying: {e}",
+                self.shield.id()
+            );
+            self.proofs = None;
         }
     }
 

@@ -84,6 +84,8 @@ pub struct Wiring {
     /// How the node serves reads ([`crate::kv::ReadPath::Local`] only for
     /// the bench's baseline).
     pub kv_reads: crate::kv::ReadPath,
+    /// Positions between two snapshots of that store (0: never).
+    pub snapshot_every: u64,
 }
 
 impl Wiring {
@@ -100,6 +102,7 @@ impl Wiring {
             verifier: None,
             kv: None,
             kv_reads: crate::kv::ReadPath::Log,
+            snapshot_every: crate::kv::SNAPSHOT_EVERY,
         }
     }
 }
@@ -128,6 +131,7 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
         verifier,
         kv,
         kv_reads,
+        snapshot_every,
     } = w;
     let build = move |ctx: &mut Context<Middleware>| {
         // Started from inside the middleware's context: the same thread.
@@ -140,7 +144,7 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
         )
         .with_store(store)
         .with_fatal(fatal)
-        .with_kv(kv, kv_reads)
+        .with_kv(kv, kv_reads, snapshot_every)
         .start();
         Middleware::new(shield, node, network, coordinator, TICK)
             .with_proofs(proofs)

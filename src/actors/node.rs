@@ -46,6 +46,8 @@ pub struct NodeActor {
     reads: crate::kv::ReadPath,
     /// Reads by read-index in flight.
     index_reads: crate::kv::IndexReads,
+    /// Positions between two snapshots of the store (0: never).
+    snapshot_every: u64,
 }
 
 /// A read that read-index refused, proposed through the log instead.
@@ -92,6 +94,7 @@ impl NodeActor {
             kv: None,
             reads: crate::kv::ReadPath::Log,
             index_reads: Default::default(),
+            snapshot_every: 0,
         }
     }
 
@@ -102,11 +105,19 @@ impl NodeActor {
     }
 
     /// Apply the committed log to a key-value store, in order, telling
-    /// `to` each command's reply ([`crate::kv::Store`]). A restarted node
-    /// starts from an empty store and applies its whole log again.
-    pub fn with_kv(mut self, to: Option<Recipient<KvApplied>>, reads: crate::kv::ReadPath) -> Self {
+    /// `to` each command's reply ([`crate::kv::Store`]), and snapshot it
+    /// every `every` positions (0: never), the core keeping the snapshot
+    /// instead of the log below it. A restarted node starts from its
+    /// snapshot, if it has one, and applies the log after it again.
+    pub fn with_kv(
+        mut self,
+        to: Option<Recipient<KvApplied>>,
+        reads: crate::kv::ReadPath,
+        every: u64,
+    ) -> Self {
         self.kv = to.map(|to| (crate::kv::Store::default(), to));
         self.reads = reads;
+        self.snapshot_every = every;
         self
     }
 
@@ -247,7 +258,14 @@ impl NodeActor {
         let Some((store, to)) = &mut self.kv else {
             return;
         };
-        for a in store.catch_up(self.process.log()) {
+        let followed = match store.follow(&*self.process, self.snapshot_every) {
+            Ok(followed) => followed,
+            Err(e) => {
+                log::error!("node {}: {e}", self.id);
+                Default::default()
+            }
+        };
+        for a in followed.applied {
             if let Some(reply) = a.reply {
                 to.do_send(KvApplied {
                     node: self.id,
@@ -264,6 +282,9 @@ impl NodeActor {
                 seq,
                 reply,
             });
+        }
+        if let Some(snap) = followed.compact {
+            self.feed(Input::Compact(snap));
         }
     }
 }

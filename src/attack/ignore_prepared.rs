@@ -236,7 +236,7 @@ impl Process for IgnorePrepared {
         match input {
             Input::Request { value } => self.bait.push_back(value),
             // It answers no reads (a client asks again elsewhere).
-            Input::Read { .. } => {}
+            Input::Read { .. } | Input::Compact(_) => {}
             Input::Tick { entropy } => {
                 self.now += 1;
                 let late: Vec<Pos> = self

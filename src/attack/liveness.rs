@@ -85,7 +85,7 @@ impl Process for BallotClimber {
                 }
                 return self.reclimb();
             }
-            Input::Request { .. } | Input::Read { .. } => return Vec::new(),
+            Input::Request { .. } | Input::Read { .. } | Input::Compact(_) => return Vec::new(),
         };
         let (pos, ballot) = match msg {
             Message::Prepare { pos, ballot } if from != self.id => (pos, ballot),

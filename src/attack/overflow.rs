@@ -101,7 +101,7 @@ impl Process for BallotOverflow {
                 }
                 return self.resend(entropy);
             }
-            Input::Request { .. } | Input::Read { .. } => return Vec::new(),
+            Input::Request { .. } | Input::Read { .. } | Input::Compact(_) => return Vec::new(),
         };
         match msg {
             // A Propose is a leader that needs no Prepare any more (it won

@@ -57,7 +57,7 @@ impl Process for PrematureCommit {
     fn step(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
-            Input::Tick { .. } | Input::Read { .. } => {}
+            Input::Tick { .. } | Input::Read { .. } | Input::Compact(_) => {}
             Input::Deliver { msg, .. } => {
                 if let Some(b) = msg.ballot() {
                     self.max_round = self.max_round.max(b.round);

@@ -216,7 +216,7 @@ impl Process for Equivocator {
     fn step(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
-            Input::Tick { .. } | Input::Read { .. } => {}
+            Input::Tick { .. } | Input::Read { .. } | Input::Compact(_) => {}
             Input::Request { value } => self.plan(&mut out, value),
             Input::Deliver { from, msg } => {
                 self.note(&msg);

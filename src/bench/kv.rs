@@ -145,6 +145,7 @@ async fn phase(cfg: &KvBenchConfig, reads: ReadPath) -> Result<Phase, super::Ben
             let wiring = Wiring {
                 kv: (id == 0).then(|| me.clone().recipient()),
                 kv_reads: reads,
+                snapshot_every: spec.tunables.snapshot_every,
                 ..Wiring::new(network.clone().recipient(), me.clone().recipient(), 42)
             };
             let m = spawn_node(spec.member(id, || spec.identity(id)), wiring);

@@ -192,6 +192,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         fatal: Some(bridge.clone().recipient()),
         verifier: crate::actors::verifiers(spec.signs(), 1).map(|v| v.for_node(id)),
         kv: Some(bridge.clone().recipient()),
+        snapshot_every: spec.tunables.snapshot_every,
         ..Wiring::new(bridge.clone().recipient(), bridge.clone().recipient(), seed)
     };
     let middleware = spawn_node(member, wiring);

@@ -6,6 +6,10 @@
 use super::types::majority;
 use serde::{Deserialize, Serialize};
 
+/// Bytes of snapshot state per `Snapshot` message: far below the bridge's
+/// 1 MiB frame limit, with room for the packet around it.
+pub const SNAPSHOT_CHUNK: usize = 64 * 1024;
+
 /// Tunables of a replica. All durations are in logical ticks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Config {
@@ -38,6 +42,12 @@ pub struct Config {
     /// its own Prepared like anyone's) and the leader accepts its own
     /// Propose only after the same echo quorum as everyone else.
     pub loopback: bool,
+    /// Most bytes of snapshot state one `Snapshot` message carries.
+    pub snapshot_chunk: usize,
+    /// Distinct peers that must send the same snapshot before a node
+    /// installs it: one in classic mode (peers fail only by stopping),
+    /// f+1 in BFT mode, so at least one of them is honest.
+    pub vouchers: usize,
 }
 
 impl Config {
@@ -53,6 +63,8 @@ impl Config {
             batch: 1024,
             quorum: majority(n),
             loopback: false,
+            snapshot_chunk: SNAPSHOT_CHUNK,
+            vouchers: 1,
         }
     }
 
@@ -81,6 +93,7 @@ impl Config {
         Config {
             quorum: bft_quorum(n, f),
             loopback: true,
+            vouchers: f + 1,
             ..Config::new(n)
         }
     }

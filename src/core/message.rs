@@ -56,6 +56,16 @@ pub enum Message {
     Confirm { pos: Pos, ballot: Ballot, read: u64 },
     /// The answer: nothing higher promised (silence otherwise).
     Confirmed { pos: Pos, ballot: Ballot, read: u64 },
+    /// One piece of the sender's snapshot of everything below `upto`
+    /// (`total` bytes of state, this piece from byte `offset`), sent to a
+    /// node asking for positions the sender compacted away. Pieces keep a
+    /// packet well under the bridge's frame limit whatever the state's size.
+    Snapshot {
+        upto: Pos,
+        total: u64,
+        offset: u64,
+        chunk: String,
+    },
 }
 
 impl Message {
@@ -71,6 +81,7 @@ impl Message {
             Message::CatchUp { .. } => "CatchUp",
             Message::Confirm { .. } => "Confirm",
             Message::Confirmed { .. } => "Confirmed",
+            Message::Snapshot { .. } => "Snapshot",
         }
     }
 
@@ -86,6 +97,7 @@ impl Message {
             | Message::Confirm { pos, .. }
             | Message::Confirmed { pos, .. } => *pos,
             Message::CatchUp { from } => *from,
+            Message::Snapshot { upto, .. } => *upto,
         }
     }
 
@@ -113,7 +125,7 @@ impl Message {
             | Message::Nack { ballot, .. }
             | Message::Confirm { ballot, .. }
             | Message::Confirmed { ballot, .. } => Some(*ballot),
-            Message::Commit { .. } | Message::CatchUp { .. } => None,
+            Message::Commit { .. } | Message::CatchUp { .. } | Message::Snapshot { .. } => None,
         }
     }
 }
@@ -155,6 +167,18 @@ impl fmt::Display for Message {
             }
             Message::Confirmed { pos, ballot, read } => {
                 write!(f, "Confirmed(read {read} at pos {pos}, b {ballot})")
+            }
+            Message::Snapshot {
+                upto,
+                total,
+                offset,
+                chunk,
+            } => {
+                let end = offset + chunk.len() as u64;
+                write!(
+                    f,
+                    "Snapshot(below {upto}, bytes {offset}..{end} of {total})"
+                )
             }
         }
     }

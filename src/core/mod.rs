@@ -35,6 +35,21 @@ pub enum Input {
     /// once it may be answered from the applied state, or
     /// [`Event::ReadRefused`].
     Read { id: u64 },
+    /// The state machine above the log applied every position below
+    /// `snapshot.upto` and its state is `snapshot.state`: keep that instead
+    /// of the log below `upto` (compaction). Ignored unless every position
+    /// below `upto` is committed here and `upto` is past the snapshot kept.
+    Compact(Snapshot),
+}
+
+/// A state machine's state once every position below `upto` is applied:
+/// what replaces the log below `upto` when a node compacts, and what a node
+/// that is behind it receives instead of the Commits it misses. The core
+/// never reads `state`; the layer that applies the log wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub upto: Pos,
+    pub state: String,
 }
 
 /// What a participant asks its driver to do.
@@ -59,6 +74,10 @@ pub enum Output {
         msg: Message,
         how: Forgery,
     },
+    /// Every position below `below` is in a snapshot now: the shield may
+    /// forget what it keeps per position there (certificates, signed
+    /// Proposes), in memory and on disk. Comes after the step's `Persist`.
+    Forget { below: Pos },
 }
 
 impl Output {
@@ -81,7 +100,10 @@ impl Output {
                 targets: 0..n as NodeId,
                 skip: Some(from),
             },
-            Output::Event(_) | Output::Persist(_) | Output::Forge { .. } => Deliveries {
+            Output::Event(_)
+            | Output::Persist(_)
+            | Output::Forge { .. }
+            | Output::Forget { .. } => Deliveries {
                 msg: None,
                 targets: 0..0,
                 skip: None,
@@ -147,6 +169,10 @@ pub enum Write {
     PromiseFrom { pos: Pos, ballot: Ballot },
     /// `value` is committed at `pos`; the acceptor state there is obsolete.
     Commit { pos: Pos, value: Value },
+    /// The log below `.upto` is replaced by this snapshot (compacted, or
+    /// received from a peer): the log, acceptor state and older snapshot
+    /// below it are obsolete.
+    Snapshot(Snapshot),
 }
 
 /// Everything a replica persists: what [`Replica::restore`] needs.
@@ -156,6 +182,8 @@ pub struct Durable {
     pub log: BTreeMap<Pos, Value>,
     /// The promise that covers every position from `.0` on.
     pub promised_from: Option<(Pos, Ballot)>,
+    /// The state machine's snapshot that replaced the log below its `upto`.
+    pub snapshot: Option<Snapshot>,
 }
 
 impl Durable {
@@ -174,18 +202,31 @@ impl Durable {
 
     /// Replay one write, as a store does when it loads its log.
     pub fn apply(&mut self, w: Write) {
+        let base = self.base();
         match w {
             Write::Promise { pos, slot } => {
-                if !self.log.contains_key(&pos) {
+                if pos >= base && !self.log.contains_key(&pos) {
                     self.acceptor.insert(pos, slot);
                 }
             }
-            Write::Commit { pos, value } => {
+            Write::Commit { pos, value } if pos >= base => {
                 self.acceptor.remove(&pos);
                 self.log.entry(pos).or_insert(value);
             }
+            Write::Commit { .. } => {}
             Write::PromiseFrom { pos, ballot } => self.promised_from = Some((pos, ballot)),
+            Write::Snapshot(snap) if snap.upto > base => {
+                self.log = self.log.split_off(&snap.upto);
+                self.acceptor = self.acceptor.split_off(&snap.upto);
+                self.snapshot = Some(snap);
+            }
+            Write::Snapshot(_) => {}
         }
+    }
+
+    /// The first position the log holds: everything below is in the snapshot.
+    pub fn base(&self) -> Pos {
+        self.snapshot.as_ref().map_or(0, |s| s.upto)
     }
 }
 
@@ -241,6 +282,13 @@ pub enum Event {
     /// Read `id` cannot be answered here (not the leader, the lead lost,
     /// or no quorum confirmed in time); `leader`: whom to ask instead.
     ReadRefused { id: u64, leader: Option<NodeId> },
+    /// The log below `upto` was replaced by a snapshot of the state
+    /// machine this node applied (compaction).
+    Compacted { upto: Pos },
+    /// A snapshot of everything below `upto`, received from `from` (and as
+    /// many other peers as vouch for it), replaced this node's log below it:
+    /// it was behind what its peers still keep as Commits.
+    Installed { upto: Pos, from: Vec<NodeId> },
     /// Free-form narration (attackers explain what they do).
     Note(String),
 }
@@ -289,6 +337,13 @@ impl fmt::Display for Event {
                 write!(f, "read {id} refused: node {l} leads")
             }
             Event::ReadRefused { id, leader: None } => write!(f, "read {id} refused"),
+            Event::Compacted { upto } => {
+                write!(f, "compacted: a snapshot replaces the log below {upto}")
+            }
+            Event::Installed { upto, from } => write!(
+                f,
+                "installed the snapshot below {upto} from node(s) {from:?}: it was behind"
+            ),
             Event::Note(s) => f.write_str(s),
         }
     }
@@ -318,6 +373,11 @@ pub trait Process: Send {
     /// it leads (what the explorer's node panel says). `None`: it does not
     /// lead, or does not say.
     fn leading(&self) -> Option<(Pos, Ballot)> {
+        None
+    }
+    /// The snapshot that replaced the log below its `upto`, if any: the
+    /// state machine above starts from it when it is past what it applied.
+    fn snapshot(&self) -> Option<&Snapshot> {
         None
     }
 }

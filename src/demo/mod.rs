@@ -495,6 +495,7 @@ fn start(
             // and tells the coordinator its replies.
             kv: (kv.is_some() && honest).then(|| coordinator.clone().recipient()),
             kv_reads: kv.unwrap_or(crate::kv::ReadPath::Log),
+            snapshot_every: spec.tunables.snapshot_every,
             ..Wiring::new(
                 network.clone().recipient(),
                 coordinator.clone().recipient(),

@@ -19,10 +19,19 @@
 //! reply is the first one's. So a value committed at two positions takes
 //! effect once.
 //!
+//! **Snapshots.** Every [`Store::follow`] that reaches a multiple of the
+//! cluster's snapshot interval hands back the store's state there (data,
+//! sessions and all, as JSON) for the core to keep instead of the log below
+//! it ([`crate::core::Input::Compact`]). Every replica applies the same log,
+//! so every honest replica's snapshot at a position is the same bytes —
+//! what lets a node behind install one only when enough peers vouch for it.
+//! A store whose process holds a snapshot past what it applied (installed
+//! from peers, or restored from disk) starts from that snapshot.
+//!
 //! Sans-IO like the core: no clock, no RNG, no I/O; the same bytes in give
 //! the same state out.
 
-use crate::core::{NodeId, Pos, Value};
+use crate::core::{NodeId, Pos, Process, Snapshot, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -193,6 +202,26 @@ pub struct Applied {
     pub fresh: bool,
 }
 
+/// What one [`Store::follow`] did.
+#[derive(Debug, Default)]
+pub struct Followed {
+    /// The commands applied, in order.
+    pub applied: Vec<Applied>,
+    /// The state to compact at, when it passed a multiple of the interval.
+    pub compact: Option<Snapshot>,
+}
+
+/// A snapshot the store cannot start from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("the snapshot below position {upto} is not a key-value store: {why}")]
+    Unreadable { upto: Pos, why: String },
+}
+
+/// Positions between two snapshots of a key-value store, by default: the
+/// log a node keeps stays under twice this many positions.
+pub const SNAPSHOT_EVERY: u64 = 1000;
+
 /// Per client: the last sequence number applied and its reply.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -321,17 +350,72 @@ impl Store {
         }
     }
 
+    /// This store as a snapshot's state: JSON, the same bytes on every
+    /// replica that applied the same log.
+    pub fn to_state(&self) -> String {
+        serde_json::to_string(self).expect("a store is plain data")
+    }
+
+    /// The store a snapshot holds.
+    pub fn from_snapshot(snap: &Snapshot) -> Result<Store, SnapshotError> {
+        let store: Store =
+            serde_json::from_str(&snap.state).map_err(|e| SnapshotError::Unreadable {
+                upto: snap.upto,
+                why: e.to_string(),
+            })?;
+        if store.next != snap.upto {
+            return Err(SnapshotError::Unreadable {
+                upto: snap.upto,
+                why: format!("it holds a store that applied up to {}", store.next),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Apply what `process` committed since this store stopped: from the
+    /// process's snapshot first if that is past this store, then the log,
+    /// up to its first gap. With `every > 0`, also the snapshot to compact
+    /// at ([`crate::core::Input::Compact`]): the state at the last multiple
+    /// of `every` it passed beyond the process's snapshot, once it applied
+    /// a command at all (a log of plain values is never compacted).
+    pub fn follow(&mut self, process: &dyn Process, every: u64) -> Result<Followed, SnapshotError> {
+        let base = match process.snapshot() {
+            Some(snap) if snap.upto > self.next => {
+                *self = Store::from_snapshot(snap)?;
+                snap.upto
+            }
+            Some(snap) => snap.upto,
+            None => 0,
+        };
+        let log = process.log();
+        let mut out = Followed::default();
+        while let Some(value) = log.get(&self.next) {
+            out.applied.extend(self.apply_value(value));
+            self.next += 1;
+            // A store that applied no command holds none of a plain log's
+            // values: such a log is the state itself and is kept whole.
+            if every > 0 && self.next % every == 0 && self.next > base && self.clock > 0 {
+                out.compact = Some(Snapshot {
+                    upto: self.next,
+                    state: self.to_state(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply_value(&mut self, value: &Value) -> Vec<Applied> {
+        let cmds = value.items().iter().filter_map(|i| Command::decode(i));
+        cmds.map(|cmd| self.apply(cmd)).collect()
+    }
+
     /// Apply the committed log from where this store stopped, up to its
     /// first gap: every command of every position, in order. Values that
     /// are not commands (a plain log's values) are passed over.
     pub fn catch_up(&mut self, log: &BTreeMap<Pos, Value>) -> Vec<Applied> {
         let mut out = Vec::new();
         while let Some(value) = log.get(&self.next) {
-            for item in value.items() {
-                if let Some(cmd) = Command::decode(item) {
-                    out.push(self.apply(cmd));
-                }
-            }
+            out.extend(self.apply_value(value));
             self.next += 1;
         }
         out

@@ -116,6 +116,15 @@ impl Certificates {
     }
 
     /// The certificates of committed positions, to keep across a crash.
+    /// Forget every position below `below` (it is in a snapshot).
+    pub fn forget_below(&mut self, below: Pos) {
+        self.accepts.retain(|(p, _, _), _| *p >= below);
+        self.done = self.done.split_off(&below);
+        if let Some(fresh) = self.fresh.as_mut() {
+            fresh.retain(|p| *p >= below);
+        }
+    }
+
     pub fn durable(&self) -> BTreeMap<Pos, (Value, Vec<Signed>)> {
         self.done.clone()
     }

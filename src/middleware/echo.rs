@@ -78,6 +78,14 @@ pub enum Seen {
 }
 
 impl EchoCheck {
+    /// Forget every position below `below` (it is in a snapshot).
+    pub fn forget_below(&mut self, below: Pos) {
+        self.seen.retain(|k, _| k.1 >= below);
+        self.echoes.retain(|k, _| k.1 >= below);
+        self.held.retain(|k, _| k.1 >= below);
+        self.released.retain(|k| k.1 >= below);
+    }
+
     pub fn new(n: usize, wait: u64) -> Self {
         EchoCheck {
             seen: BTreeMap::new(),

@@ -208,6 +208,15 @@ impl Justify {
 
     /// What our shield keeps across a crash: the signed Proposes our core
     /// accepted (it persisted the values; these are their signatures).
+    /// Forget every position below `below` (it is in a snapshot).
+    pub fn forget_below(&mut self, below: Pos) {
+        self.seen.retain(|(p, _, _), _| *p >= below);
+        self.accepted = self.accepted.split_off(&below);
+        if let Some(fresh) = self.fresh.as_mut() {
+            fresh.retain(|(p, _)| *p >= below);
+        }
+    }
+
     pub fn durable(&self) -> BTreeMap<Pos, BTreeMap<Ballot, Signed>> {
         self.accepted.clone()
     }

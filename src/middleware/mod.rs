@@ -103,6 +103,13 @@ impl ShieldDurable {
         self.accepted.is_empty() && self.certificates.is_empty() && self.prepared.is_empty()
     }
 
+    /// Forget every position below `below` (it is in a snapshot).
+    pub fn forget_below(&mut self, below: crate::core::Pos) {
+        self.accepted = self.accepted.split_off(&below);
+        self.certificates = self.certificates.split_off(&below);
+        self.prepared.retain(|(p, _, _), _| *p >= below);
+    }
+
     /// Add what `more` holds (a later record wins where both hold one).
     pub fn merge(&mut self, more: ShieldDurable) {
         for (pos, by_ballot) in more.accepted {
@@ -235,6 +242,8 @@ pub struct Shield {
     fresh_proofs: Option<Vec<Slot>>,
     /// Signed packets received, by sender and message (`cfg.record` only).
     recorded: BTreeMap<(NodeId, Message), (Body, Vec<u8>)>,
+    /// Set by [`Shield::forget_below`], taken by [`Shield::take_forgot`].
+    forgot: Option<crate::core::Pos>,
 }
 
 /// Ballots whose Prepareds a BFT leader keeps (its latest attempts).
@@ -271,6 +280,7 @@ impl Shield {
             accepted_proofs: BTreeMap::new(),
             fresh_proofs: None,
             recorded: BTreeMap::new(),
+            forgot: None,
         }
     }
 
@@ -409,6 +419,29 @@ impl Shield {
         (!d.is_empty()).then_some(d)
     }
 
+    /// Forget what this shield keeps per position below `below`, which
+    /// its core now keeps as a snapshot ([`Output::Forget`]): certificates,
+    /// signed Proposes, echoes and strikes of decided positions.
+    pub fn forget_below(&mut self, below: crate::core::Pos) {
+        self.justify.forget_below(below);
+        self.certs.forget_below(below);
+        self.stale.forget_below(below);
+        self.echo.forget_below(below);
+        self.limit.forget_below(below);
+        self.accepted_proofs.retain(|(p, _, _), _| *p >= below);
+        if let Some(fresh) = self.fresh_proofs.as_mut() {
+            fresh.retain(|(p, _, _)| *p >= below);
+        }
+        self.forgot = Some(self.forgot.map_or(below, |f| f.max(below)));
+    }
+
+    /// The position below which this shield forgot since the last call, if
+    /// it did: a driver that persists proofs rewrites them without what is
+    /// below it ([`ShieldDurable::forget_below`]).
+    pub fn take_forgot(&mut self) -> Option<crate::core::Pos> {
+        self.forgot.take()
+    }
+
     /// Restore [`Shield::durable`] after a restart, with `round` the
     /// highest round the node's core promised before it (what its
     /// persisted state shows): the ballot bound starts there, not at 0, or
@@ -425,6 +458,10 @@ impl Shield {
             Output::Send { to, msg } => (Some(to), msg),
             Output::Broadcast { msg } => (None, msg),
             Output::Forge { to, msg, how } => return vec![self.forge(to, msg, how)],
+            Output::Forget { below } => {
+                self.forget_below(below);
+                return Vec::new();
+            }
             Output::Event(_) | Output::Persist(_) => return Vec::new(),
         };
         if !self.cfg.defend {

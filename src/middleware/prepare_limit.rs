@@ -47,6 +47,12 @@ pub struct PrepareLimit {
 }
 
 impl PrepareLimit {
+    /// Forget every position below `below` (it is in a snapshot).
+    pub fn forget_below(&mut self, below: Pos) {
+        self.promises = self.promises.split_off(&below);
+        self.strikes.retain(|(_, p), _| *p >= below);
+    }
+
     pub fn new(max: u32, grace: u64) -> Self {
         PrepareLimit {
             max: max.max(1),

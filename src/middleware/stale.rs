@@ -61,6 +61,13 @@ pub struct StaleCheck {
 }
 
 impl StaleCheck {
+    /// Forget every position below `below` (it is in a snapshot).
+    pub fn forget_below(&mut self, below: Pos) {
+        for accepts in self.accepts.values_mut() {
+            accepts.retain(|(p, _), _| *p >= below);
+        }
+    }
+
     /// Remember a signed Accept; a pair it completes, if any.
     pub fn accept(&mut self, s: &Signed) -> Option<(Signed, Signed)> {
         let Message::Accept { pos, ballot, .. } = &s.msg else {

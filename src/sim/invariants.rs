@@ -106,8 +106,13 @@ impl Invariants {
         member: usize,
         node: NodeId,
         log: &BTreeMap<Pos, Value>,
+        base: Pos,
     ) -> Result<(), Violation> {
         let seen = self.seen.entry(member).or_default();
+        // Below `base` a snapshot replaced the log: not a change of mind.
+        if seen.first_key_value().is_some_and(|(p, _)| *p < base) {
+            *seen = seen.split_off(&base);
+        }
         // Stability: everything seen before is still there, unchanged.
         for (pos, before) in seen.iter() {
             let after = log.get(pos);
@@ -164,24 +169,26 @@ mod tests {
         let mut inv = Invariants::new(false);
         inv.requested(&"a".into());
         inv.requested(&"b".into());
-        assert_eq!(inv.check(0, 0, &log(&[(0, "a")])), Ok(()));
-        assert_eq!(inv.check(1, 1, &log(&[(0, "a"), (1, "b")])), Ok(()));
+        assert_eq!(inv.check(0, 0, &log(&[(0, "a")]), 0), Ok(()));
+        assert_eq!(inv.check(1, 1, &log(&[(0, "a"), (1, "b")]), 0), Ok(()));
         assert!(matches!(
-            inv.check(2, 2, &log(&[(0, "b")])),
+            inv.check(2, 2, &log(&[(0, "b")]), 0),
             Err(Violation::Agreement { pos: 0, .. })
         ));
         assert!(matches!(
-            inv.check(0, 0, &log(&[(0, "a"), (3, "zzz")])),
+            inv.check(0, 0, &log(&[(0, "a"), (3, "zzz")]), 0),
             Err(Violation::Validity { pos: 3, .. })
         ));
         assert!(matches!(
-            inv.check(1, 1, &log(&[(0, "a")])),
+            inv.check(1, 1, &log(&[(0, "a")]), 0),
             Err(Violation::Stability {
                 pos: 1,
                 after: None,
                 ..
             })
         ));
+        // A snapshot that replaced the log below 2 is no change of mind.
+        assert_eq!(inv.check(1, 1, &log(&[(2, "b")]), 2), Ok(()));
     }
 
     #[test]
@@ -190,12 +197,12 @@ mod tests {
         let forged = forged.single().expect("one value");
         let mut honest = Invariants::new(false);
         honest.requested(&"a".into());
-        assert!(honest.check(0, 0, &log(&[(0, forged)])).is_err());
+        assert!(honest.check(0, 0, &log(&[(0, forged)]), 0).is_err());
         let mut attacked = Invariants::new(true);
         attacked.requested(&"a".into());
-        assert_eq!(attacked.check(0, 0, &log(&[(0, forged)])), Ok(()));
+        assert_eq!(attacked.check(0, 0, &log(&[(0, forged)]), 0), Ok(()));
         assert!(attacked
-            .check(0, 0, &log(&[(0, forged), (1, "zzz")]))
+            .check(0, 0, &log(&[(0, forged), (1, "zzz")]), 0)
             .is_err());
     }
 }

@@ -633,7 +633,8 @@ impl World {
         if !member.up {
             return;
         }
-        if let Err(violation) = self.invariants.check(m, member.id, member.node.log()) {
+        let base = member.node.snapshot().map_or(0, |s| s.upto);
+        if let Err(violation) = self.invariants.check(m, member.id, member.node.log(), base) {
             let tick = self.now;
             self.log_line(|| format!("VIOLATION {violation}"));
             let id = self.members[m].id;
@@ -662,11 +663,20 @@ impl World {
     /// Member `m`'s store applies what its log committed since; each reply
     /// goes to the client.
     fn apply(&mut self, m: usize) {
+        let every = self.spec.tunables.snapshot_every;
         let member = &mut self.members[m];
         let Some(store) = &mut member.store else {
             return;
         };
-        for a in store.catch_up(member.node.log()) {
+        let followed = match store.follow(member.node.process(), every) {
+            Ok(followed) => followed,
+            Err(e) => {
+                let id = member.id;
+                self.log_line(|| format!("node {id}: {e}"));
+                return;
+            }
+        };
+        for a in followed.applied {
             if a.fresh {
                 *member.fresh.entry((a.client, a.seq)).or_default() += 1;
             }
@@ -678,6 +688,9 @@ impl World {
                     by: member.id,
                 });
             }
+        }
+        if let Some(snap) = followed.compact {
+            self.step(m, NodeInput::Compact(snap));
         }
     }
 
@@ -755,7 +768,10 @@ impl World {
     /// hole (what a KV run waits for before it is judged live).
     pub fn stores_caught_up(&self) -> bool {
         self.members.iter().all(|m| match &m.store {
-            Some(store) => m.up && store.applied_up_to() as usize == m.node.log().len(),
+            Some(store) => {
+                let base = m.node.snapshot().map_or(0, |s| s.upto);
+                m.up && store.applied_up_to() == base + m.node.log().len() as u64
+            }
             None => true,
         })
     }
@@ -785,6 +801,9 @@ impl World {
         let saved = &mut self.members[m].saved;
         for w in ready.persist {
             saved.core.apply(w);
+        }
+        if let Some(below) = ready.forgot {
+            saved.proofs.forget_below(below);
         }
         if let Some(proofs) = ready.proofs {
             saved.proofs.merge(proofs);

@@ -23,6 +23,7 @@ use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 const PROOFS: &str = "proofs.log";
+const PROOFS_TMP: &str = "proofs.log.tmp";
 
 /// `proofs.log`, open for appending.
 #[derive(Debug)]
@@ -73,6 +74,24 @@ impl ProofLog {
                 .map_err(io_err("truncate", &path))?;
         }
         Ok((ProofLog { file, path }, state))
+    }
+
+    /// Replace the whole file by one record of `all` (what the shield keeps
+    /// after forgetting what a snapshot covers), atomically: a crash leaves
+    /// the old file or the new one. So the file stays as small as what the
+    /// shield keeps, however long the node runs.
+    pub fn rewrite(&mut self, all: &ShieldDurable) -> Result<(), StoreError> {
+        let payload = postcard::to_allocvec(all).map_err(|source| StoreError::Encode {
+            path: self.path.clone(),
+            source,
+        })?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        super::write_atomically(dir, PROOFS_TMP, PROOFS, &payload)?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err("open", &self.path))?;
+        Ok(())
     }
 
     /// Append one delta and fdatasync it.

@@ -82,8 +82,8 @@ impl Replica {
         ballot: Ballot,
         value: Value,
     ) {
-        if ballot.node != from {
-            return;
+        if ballot.node != from || pos < self.base {
+            return; // in the snapshot: decided long ago
         }
         if let Some(v) = self.committed_at(pos) {
             let value = v.clone();

@@ -13,7 +13,7 @@ impl Replica {
     /// first gap, so when it holds no more than that (the steady state) a
     /// position at or above the gap is answered without searching it.
     pub(super) fn committed_at(&self, pos: Pos) -> Option<&Value> {
-        if pos >= self.gap && self.log.len() as u64 == self.gap {
+        if pos >= self.gap && self.log.len() as u64 == self.gap - self.base {
             return None;
         }
         self.log.get(&pos)
@@ -24,12 +24,15 @@ impl Replica {
     }
 
     pub(super) fn advance_gap(&mut self) {
-        while self.log.len() as u64 > self.gap && self.log.contains_key(&self.gap) {
+        while self.log.len() as u64 > self.gap - self.base && self.log.contains_key(&self.gap) {
             self.gap += 1;
         }
     }
 
     pub(super) fn learn(&mut self, st: &mut Step, pos: Pos, value: Value) {
+        if pos < self.base {
+            return; // in the snapshot: decided, and no longer kept
+        }
         if let Some(kept) = self.committed_at(pos) {
             if *kept != value {
                 let kept = kept.clone();
@@ -79,8 +82,11 @@ impl Replica {
     }
 
     /// Send `to` the Commits of our log from `start` on (at most
-    /// [`CATCH_UP_BATCH`]).
+    /// [`CATCH_UP_BATCH`]), after our snapshot if `start` is below it.
     pub(super) fn send_commits(&self, st: &mut Step, to: NodeId, start: Pos) {
+        if start < self.base && to != self.id {
+            self.send_snapshot(st, to);
+        }
         for (&pos, value) in self.log.range(start..).take(CATCH_UP_BATCH) {
             let value = value.clone();
             self.send(st, to, Message::Commit { pos, value });

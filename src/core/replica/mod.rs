@@ -59,7 +59,7 @@
 use super::config::Config;
 use super::message::Message;
 use super::types::{Ballot, NodeId, Pos, Value};
-use super::{Durable, Event, Input, Output, Process, Write};
+use super::{Durable, Event, Input, Output, Process, Snapshot, Write};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -213,6 +213,12 @@ pub struct Replica {
     log: BTreeMap<Pos, Value>,
     /// The first position not in `log` (everything below is committed).
     gap: Pos,
+    /// The first position `log` holds: below it, the snapshot.
+    base: Pos,
+    /// The state machine's snapshot that replaced the log below `base`.
+    snapshot: Option<Snapshot>,
+    /// Peers' snapshots on their way in ([`snapshot`]).
+    incoming: snapshot::Incoming,
     /// Client batches not yet bound to a position, as they arrived.
     queue: VecDeque<Value>,
     /// How many client values `queue` holds.
@@ -265,6 +271,9 @@ impl Replica {
             floor: None,
             log: BTreeMap::new(),
             gap: 0,
+            base: 0,
+            snapshot: None,
+            incoming: Default::default(),
             queue: VecDeque::new(),
             queued: 0,
             prep: None,
@@ -302,6 +311,12 @@ impl Replica {
             at: 0,
         });
         r.log = durable.log;
+        if let Some(snap) = durable.snapshot {
+            r.base = snap.upto;
+            r.gap = snap.upto;
+            r.cursor = snap.upto;
+            r.snapshot = Some(snap);
+        }
         r.advance_gap();
         r
     }
@@ -313,6 +328,7 @@ impl Replica {
             acceptor: self.acceptor.clone(),
             log: self.log.clone(),
             promised_from: self.floor.map(|f| (f.from, f.ballot)),
+            snapshot: self.snapshot.clone(),
         }
     }
 
@@ -466,7 +482,7 @@ impl Replica {
     /// [`Config::hole_ticks`] runs phase 1 from it, which re-proposes what
     /// was accepted there or fills it with a no-op ([`Self::take_lead`]).
     fn watch_hole(&mut self, st: &mut Step) {
-        let holed = self.log.len() as u64 > self.gap;
+        let holed = self.log.len() as u64 > self.gap - self.base;
         if !holed || self.prep.is_some() || self.slots.contains_key(&self.gap) {
             self.hole = None;
             return;
@@ -536,6 +552,12 @@ impl Replica {
             Message::CatchUp { from: start } => self.send_commits(st, from, start),
             Message::Confirm { pos, ballot, read } => self.on_confirm(st, from, pos, ballot, read),
             Message::Confirmed { ballot, read, .. } => self.on_confirmed(from, ballot, read),
+            Message::Snapshot {
+                upto,
+                total,
+                offset,
+                chunk,
+            } => self.on_snapshot(st, from, upto, total, offset, chunk),
         }
     }
 }
@@ -584,6 +606,7 @@ impl Process for Replica {
                 self.fill_window(&mut st);
             }
             Input::Read { id } => self.on_read(&mut st, id),
+            Input::Compact(snap) => self.compact(&mut st, snap),
         }
         // Messages to self are handled at once, in order, without a network.
         while let Some(msg) = st.local.pop_front() {
@@ -606,11 +629,16 @@ impl Process for Replica {
     fn log(&self) -> &BTreeMap<Pos, Value> {
         &self.log
     }
+
+    fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
 }
 
 mod acceptor;
 mod learner;
 mod proposer;
 mod reads;
+mod snapshot;
 #[cfg(test)]
 mod tests;

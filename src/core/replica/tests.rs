@@ -1129,3 +1129,176 @@ fn a_deposed_leader_cannot_confirm_a_read() {
         "refused, never ready"
     );
 }
+
+/// Commit `values` at node 0 with node 2 cut off, then let 0 and 1 compact
+/// everything below `upto` with `state`.
+fn compacted_without_node_2(cfg: Config, values: usize, upto: Pos, state: &str) -> Net {
+    let mut net = Net::with_config(cfg, 5);
+    net.isolated = vec![2];
+    for i in 0..values {
+        net.input(
+            0,
+            Input::Request {
+                value: format!("v{i}").into(),
+            },
+        );
+    }
+    net.run(400);
+    assert_eq!(net.log(0).len(), values);
+    for id in [0, 1] {
+        let snap = Snapshot {
+            upto,
+            state: state.to_string(),
+        };
+        net.input(id, Input::Compact(snap));
+        assert_eq!(net.nodes[id as usize].base(), upto);
+    }
+    net
+}
+
+#[test]
+fn a_node_behind_the_snapshots_catches_up_from_one_sent_in_pieces_over_a_lossy_network() {
+    let cfg = Config {
+        batch: 1,
+        snapshot_chunk: 16,
+        ..Config::new(3)
+    };
+    let state = "the store's state, é and all, ".repeat(10);
+    let mut net = compacted_without_node_2(cfg, 20, 12, &state);
+    assert_eq!(net.log(0).len(), 8, "the log below 12 is gone");
+    assert!(net.log(0).keys().all(|&p| p >= 12));
+    assert!(net
+        .events
+        .iter()
+        .any(|(id, e)| *id == 0 && *e == Event::Compacted { upto: 12 }));
+    net.isolated.clear();
+    net.drop_percent = 20;
+    net.run(600);
+    let behind = &net.nodes[2];
+    assert_eq!(
+        behind.snapshot().map(|s| (s.upto, s.state.as_str())),
+        Some((12, state.as_str()))
+    );
+    assert_eq!(behind.first_gap(), 20);
+    assert_eq!(net.log(2), net.log(0));
+    assert!(net
+        .events
+        .iter()
+        .any(|(id, e)| *id == 2 && matches!(e, Event::Installed { upto: 12, .. })));
+    // It persisted what it installed: a restart keeps the snapshot.
+    let back = Replica::restore(2, net.nodes[2].config().clone(), net.nodes[2].durable());
+    assert_eq!((back.base(), back.first_gap()), (12, 20));
+}
+
+#[test]
+fn a_prepare_from_below_the_snapshot_is_answered_with_the_snapshot_not_a_promise() {
+    let cfg = Config {
+        batch: 1,
+        ..Config::new(3)
+    };
+    let mut net = compacted_without_node_2(cfg, 6, 4, "state");
+    let outs = net.nodes[0].step(Input::Deliver {
+        from: 2,
+        msg: Message::Prepare {
+            pos: 1,
+            ballot: Ballot::new(50, 2),
+        },
+    });
+    let sent: Vec<&Message> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { to: 2, msg } => Some(msg),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(sent[0], Message::Snapshot { upto: 4, .. }),
+        "{sent:?}"
+    );
+    assert!(
+        !sent.iter().any(|m| matches!(m, Message::Prepared { .. })),
+        "a promise from below the snapshot could not report what was chosen there: {sent:?}"
+    );
+    // Commits and Proposes below the snapshot change nothing.
+    net.input(
+        0,
+        Input::Deliver {
+            from: 1,
+            msg: Message::Commit {
+                pos: 2,
+                value: "x".into(),
+            },
+        },
+    );
+    let propose = Message::Propose {
+        pos: 2,
+        ballot: Ballot::new(60, 1),
+        value: "x".into(),
+    };
+    assert!(net.nodes[0]
+        .step(Input::Deliver {
+            from: 1,
+            msg: propose
+        })
+        .is_empty());
+    assert!(net.log(0).keys().all(|&p| p >= 4));
+}
+
+#[test]
+fn with_vouchers_needed_one_lying_sender_cannot_install_a_snapshot() {
+    let cfg = Config {
+        vouchers: 2,
+        ..Config::bft(4, 1)
+    };
+    let mut r = Replica::new(2, cfg);
+    let piece = |state: &str| Message::Snapshot {
+        upto: 5,
+        total: state.len() as u64,
+        offset: 0,
+        chunk: state.into(),
+    };
+    let deliver = |r: &mut Replica, from, state| {
+        r.step(Input::Deliver {
+            from,
+            msg: piece(state),
+        })
+    };
+    deliver(&mut r, 0, "lie");
+    deliver(&mut r, 1, "truth");
+    assert_eq!(r.base(), 0, "two different snapshots vouch for neither");
+    deliver(&mut r, 0, "lie");
+    assert_eq!(r.base(), 0, "one sender twice is one voucher");
+    let outs = deliver(&mut r, 3, "truth");
+    assert_eq!(r.snapshot().map(|s| s.state.as_str()), Some("truth"));
+    assert_eq!((r.base(), r.first_gap()), (5, 5));
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::Persist(Write::Snapshot(_)))));
+}
+
+#[test]
+fn a_compaction_past_the_first_gap_or_not_past_the_last_snapshot_is_refused() {
+    let cfg = Config {
+        batch: 1,
+        ..Config::new(3)
+    };
+    let mut net = compacted_without_node_2(cfg, 6, 4, "s4");
+    let at = |upto| {
+        Input::Compact(Snapshot {
+            upto,
+            state: format!("s{upto}"),
+        })
+    };
+    assert!(
+        net.nodes[0].step(at(7)).is_empty(),
+        "position 6 is not committed"
+    );
+    assert!(
+        net.nodes[0].step(at(3)).is_empty(),
+        "older than the snapshot kept"
+    );
+    assert_eq!(
+        net.nodes[0].snapshot().map(|s| s.state.as_str()),
+        Some("s4")
+    );
+}
