@@ -394,7 +394,7 @@ impl Store {
             self.next += 1;
             // A store that applied no command holds none of a plain log's
             // values: such a log is the state itself and is kept whole.
-            if every > 0 && self.next % every == 0 && self.next > base && self.clock > 0 {
+            if every > 0 && self.next.is_multiple_of(every) && self.next > base && self.clock > 0 {
                 out.compact = Some(Snapshot {
                     upto: self.next,
                     state: self.to_state(),
