@@ -412,6 +412,11 @@ struct NodeArgs {
     /// Seconds to keep trying to reach the coordinator at start.
     #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
     connect_timeout: f64,
+    /// Positions between two snapshots of a node's key-value store: each
+    /// replaces the log (and the middleware's proofs) below it, and a node
+    /// that is behind it catches up by receiving it. 0: never compact.
+    #[arg(long, default_value_t = paxos::kv::SNAPSHOT_EVERY, value_name = "N")]
+    snapshot_every: u64,
     /// Positions this node keeps in flight when it leads.
     #[arg(long, default_value_t = paxos::core::Config::new(1).window as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     window: u32,
@@ -499,6 +504,11 @@ struct MaelstromArgs {
     /// come from --seed, so every node knows every key).
     #[arg(long)]
     middleware: bool,
+    /// Positions between two snapshots of a node's key-value store: each
+    /// replaces the log (and the middleware's proofs) below it, and a node
+    /// that is behind it catches up by receiving it. 0: never compact.
+    #[arg(long, default_value_t = paxos::kv::SNAPSHOT_EVERY, value_name = "N")]
+    snapshot_every: u64,
     /// Seed of the nodes' keys and retry jitter.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -540,6 +550,11 @@ struct SimArgs {
     /// would run for days).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     seeds: u64,
+    /// Positions between two snapshots of a node's key-value store: each
+    /// replaces the log (and the middleware's proofs) below it, and a node
+    /// that is behind it catches up by receiving it. 0: never compact.
+    #[arg(long, default_value_t = paxos::kv::SNAPSHOT_EVERY, value_name = "N")]
+    snapshot_every: u64,
     /// The first seed (with --replay: the one to replay).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -815,6 +830,10 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Maelstrom(a) => {
             let spec = |n| paxos::cluster::ClusterSpec {
                 seed: a.seed,
+                tunables: paxos::cluster::Tunables {
+                    snapshot_every: a.snapshot_every,
+                    ..Default::default()
+                },
                 ..paxos::cluster::ClusterSpec::lab(
                     n,
                     None,
@@ -907,6 +926,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         connect_timeout: Duration::from_secs_f64(args.connect_timeout),
         window: args.window as usize,
         batch: args.batch as usize,
+        snapshot_every: args.snapshot_every,
         auth: true,
         announce: true,
     };
@@ -1141,6 +1161,7 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
             faults: a.mode.faults,
             signatures: a.signatures,
             kv: a.kv.workload(),
+            snapshot_every: a.snapshot_every,
             ..Default::default()
         },
         seed: a.seed,

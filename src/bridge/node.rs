@@ -45,6 +45,8 @@ pub struct NodeOptions {
     /// Positions in flight and values per position (`Config::window`, `batch`).
     pub window: usize,
     pub batch: usize,
+    /// Positions between two snapshots of the node's store (0: never).
+    pub snapshot_every: u64,
     /// Sign every packet (needed by the middleware's defences, which it
     /// implies). Off, peers are still authenticated per connection.
     pub auth: bool,
@@ -90,6 +92,7 @@ impl NodeOptions {
             // Across processes a busy leader folds queued values into one
             // position: many values from one `propose` share their syncs.
             batch: crate::core::Config::new(1).batch,
+            snapshot_every: crate::kv::SNAPSHOT_EVERY,
             auth: true,
             announce: true,
             bft: false,
@@ -121,6 +124,7 @@ impl NodeOptions {
             tunables: Tunables {
                 window: self.window.max(1),
                 batch: self.batch.max(1),
+                snapshot_every: self.snapshot_every,
                 max_prepares: self.max_prepares,
                 ..Tunables::default()
             },

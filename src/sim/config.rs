@@ -55,6 +55,8 @@ pub struct SimConfig {
     /// Clients doing KV operations instead of asking for `values`
     /// (`--workload kv`); their history is checked for linearizability.
     pub kv: Option<super::kv::KvWorkload>,
+    /// Positions between two snapshots of a node's store (`--snapshot-every`).
+    pub snapshot_every: u64,
 }
 
 impl Default for SimConfig {
@@ -82,6 +84,7 @@ impl Default for SimConfig {
             chart: None,
             signatures: crate::auth::Scheme::Modelled,
             kv: None,
+            snapshot_every: crate::kv::SNAPSHOT_EVERY,
         }
     }
 }
@@ -125,6 +128,11 @@ impl SimConfig {
         f.extend(changed_flag("loss", self.loss, d.loss));
         f.extend(changed_flag("dup", self.dup, d.dup));
         f.extend(changed_flag("patience", self.patience, d.patience));
+        f.extend(changed_flag(
+            "snapshot-every",
+            self.snapshot_every,
+            d.snapshot_every,
+        ));
         f.extend(changed_flag("signatures", self.signatures, d.signatures));
         for (on, name) in [
             (self.crashes, "--crashes"),
@@ -154,6 +162,7 @@ impl SimConfig {
             scheme: self.signatures,
             tunables: Tunables {
                 max_jump: self.max_jump,
+                snapshot_every: self.snapshot_every,
                 ..Tunables::default()
             },
             defences: self

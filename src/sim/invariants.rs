@@ -100,6 +100,14 @@ impl Invariants {
                 && crate::attack::original(value).is_some_and(|v| self.requested.contains(&v)))
     }
 
+    /// What was chosen below `base`, as first committed by an honest node:
+    /// the log a snapshot below `base` replaced.
+    pub fn chosen_below(&self, base: Pos) -> BTreeMap<Pos, Value> {
+        (self.chosen.range(..base))
+            .map(|(p, (_, v))| (*p, v.clone()))
+            .collect()
+    }
+
     /// Check honest member `member` (node `node`) whose log is now `log`.
     pub fn check(
         &mut self,

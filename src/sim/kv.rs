@@ -75,6 +75,9 @@ pub struct KvOutcome {
     /// (node, client, seq) of completed writes a running honest node's
     /// store never applied, in a run where everything committed.
     pub not_applied: Vec<(NodeId, u64, u64)>,
+    /// Snapshots honest nodes took of their stores, and installed from
+    /// peers because they were behind them.
+    pub snapshots: (u64, u64),
 }
 
 impl KvOutcome {
@@ -88,6 +91,12 @@ impl KvOutcome {
             if self.done { ", every client done" } else { "" },
             self.committed_twice
         );
+        if self.snapshots != (0, 0) {
+            out.push_str(&format!(
+                "snapshots: {} taken by honest nodes, {} installed by a node that was behind\n",
+                self.snapshots.0, self.snapshots.1
+            ));
+        }
         match &self.verdict {
             Verdict::Linearizable => out.push_str("history: linearizable\n"),
             Verdict::NotLinearizable { key, calls } => {
@@ -378,7 +387,7 @@ impl Driver {
     pub fn finish(self, w: &World, everything_committed: bool) -> KvOutcome {
         let mut applied_twice = Vec::new();
         let mut not_applied = Vec::new();
-        for (node, fresh) in w.applications() {
+        for (node, fresh, store) in w.applications() {
             for (&(client, seq), &n) in fresh {
                 if n > 1 {
                     applied_twice.push((node, client, seq));
@@ -389,7 +398,11 @@ impl Driver {
                     let write = !matches!(c.op, Op::Get { .. });
                     if write && c.reply.is_some() {
                         let seq = seq_of(&self.history, c);
-                        if !fresh.contains_key(&(c.client, seq)) {
+                        // Applied here, or by the peers whose snapshot this
+                        // node installed: its session has moved past it.
+                        let in_snapshot = (store.sessions().get(&c.client))
+                            .is_some_and(|s| s.seq >= seq);
+                        if !fresh.contains_key(&(c.client, seq)) && !in_snapshot {
                             not_applied.push((node, c.client, seq));
                         }
                     }
@@ -409,6 +422,7 @@ impl Driver {
             committed_twice: w.committed_twice(),
             applied_twice,
             not_applied,
+            snapshots: w.snapshots(),
         }
     }
 }

@@ -153,6 +153,8 @@ pub struct World {
     ticked: bool,
     /// Each member's latest events, newest last, when kept ([`World::keep_notes`]).
     notes: Option<Vec<Vec<String>>>,
+    /// Compactions and installs by honest nodes ([`World::snapshots`]).
+    snapshots: (u64, u64),
 }
 
 /// Events kept per member for [`World::notes`].
@@ -263,6 +265,7 @@ impl World {
             delivering: None,
             ticked: true,
             notes: None,
+            snapshots: (0, 0),
         };
         for id in (0..n as NodeId).chain(cfg.twins) {
             let role = match (cfg.twins == Some(id), w.spec.role(id)) {
@@ -756,12 +759,19 @@ impl World {
 
     /// Per honest member running a store: how often it applied each
     /// (client, seq) fresh since it last started.
-    pub fn applications(&self) -> Vec<(NodeId, &Applications)> {
-        self.members
-            .iter()
-            .filter(|m| m.store.is_some() && m.up)
-            .map(|m| (m.id, &m.fresh))
+    /// With its store: what it holds may have been applied by the peers
+    /// whose snapshot it installed.
+    pub fn applications(&self) -> Vec<(NodeId, &Applications, &Store)> {
+        (self.members.iter())
+            .filter(|m| m.up)
+            .filter_map(|m| Some((m.id, &m.fresh, m.store.as_ref()?)))
             .collect()
+    }
+
+    /// Snapshots honest nodes took of their stores, and snapshots they
+    /// installed from peers because they were behind, so far.
+    pub fn snapshots(&self) -> (u64, u64) {
+        self.snapshots
     }
 
     /// Every running store has applied its whole log: no honest log has a
@@ -821,6 +831,8 @@ impl World {
         if honest {
             match &e {
                 Event::Committed { value, .. } => self.client.committed(value, self.now),
+                Event::Compacted { .. } => self.snapshots.0 += 1,
+                Event::Installed { .. } => self.snapshots.1 += 1,
                 Event::Redirected { value, leader } => {
                     self.redirects.push((id, value.clone(), *leader))
                 }
@@ -1132,7 +1144,20 @@ impl World {
         self.members
             .iter()
             .filter(|m| m.role == Role::Honest)
-            .all(|m| m.up && crate::verdict::has_all(m.node.log(), requested))
+            .all(|m| m.up && crate::verdict::has_all(&self.whole_log(m), requested))
+    }
+
+    /// Member `m`'s log with what its snapshot replaced put back, as the
+    /// honest nodes committed it (a compacted log is no less committed).
+    fn whole_log<'a>(&'a self, m: &'a Member) -> std::borrow::Cow<'a, BTreeMap<crate::core::Pos, Value>> {
+        match m.node.snapshot() {
+            Some(snap) => {
+                let mut log = self.invariants.chosen_below(snap.upto);
+                log.extend(m.node.log().iter().map(|(p, v)| (*p, v.clone())));
+                std::borrow::Cow::Owned(log)
+            }
+            None => std::borrow::Cow::Borrowed(m.node.log()),
+        }
     }
 }
 
