@@ -270,6 +270,19 @@ pub struct Saved {
     pub proofs: ShieldDurable,
 }
 
+impl Saved {
+    /// Entries it holds: log positions, acceptor slots and proofs (the
+    /// snapshot aside), what compaction keeps bounded.
+    pub fn kept(&self) -> usize {
+        let p = &self.proofs;
+        self.core.log.len()
+            + self.core.acceptor.len()
+            + p.certificates.len()
+            + p.accepted.len()
+            + p.prepared.len()
+    }
+}
+
 impl ClusterSpec {
     /// The cluster the lab's flags describe (`--nodes`, `--attack` with
     /// `--attacker`, `--middleware`, `--bft` with `--faults`), signed

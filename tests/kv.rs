@@ -37,9 +37,26 @@ fn bft_defended(attack: Attack) -> SimConfig {
     }
 }
 
+/// `cfg` with every honest node snapshotting its store every 4 positions,
+/// so logs are compacted all through a run and nodes that fall behind (cut
+/// off, or restarted) catch up from a peer's snapshot.
+fn compacting(cfg: SimConfig) -> SimConfig {
+    SimConfig {
+        snapshot_every: 4,
+        ..cfg
+    }
+}
+
 /// Every seed: linearizable, exactly once, complete. Returns how many
 /// requests clients retried into a second position (each applied once).
 fn assert_linearizable_and_exactly_once(name: &str, cfg: &SimConfig, seeds: u64) -> usize {
+    checked(name, cfg, seeds).0
+}
+
+/// [`assert_linearizable_and_exactly_once`], returning also how many
+/// snapshots nodes that were behind installed.
+fn checked(name: &str, cfg: &SimConfig, seeds: u64) -> (usize, u64) {
+    let mut installed = 0;
     let mut retried = 0;
     for seed in 0..seeds {
         let o = sim::run(cfg, seed);
@@ -61,8 +78,9 @@ fn assert_linearizable_and_exactly_once(name: &str, cfg: &SimConfig, seeds: u64)
         assert!(kv.not_applied.is_empty(), "{replay}: {:?}", kv.not_applied);
         assert_eq!(kv.completed, kv.invoked, "{replay}");
         retried += kv.committed_twice;
+        installed += kv.snapshots.1;
     }
-    retried
+    (retried, installed)
 }
 
 #[test]
@@ -78,6 +96,21 @@ fn in_bft_mode_under_every_attack_with_the_defences_on_every_history_is_lineariz
     for attack in Attack::ALL {
         assert_linearizable_and_exactly_once(&attack.to_string(), &bft_defended(attack), 20);
     }
+}
+
+#[test]
+fn with_snapshots_every_few_positions_histories_stay_linearizable_and_nodes_behind_install_one() {
+    for n in [3, 5] {
+        let cfg = compacting(faulty(n));
+        let (_, installed) = checked(&format!("compacting n={n}"), &cfg, 150);
+        assert!(installed > 0, "n={n}: no node ever caught up from a snapshot");
+    }
+    let mut installed = 0;
+    for attack in Attack::ALL {
+        let cfg = compacting(bft_defended(attack));
+        installed += checked(&format!("compacting {attack}"), &cfg, 10).1;
+    }
+    assert!(installed > 0, "BFT: no node ever caught up from f+1 alike snapshots");
 }
 
 /// How many of seeds `0..seeds` give a history the checker refuses; the
@@ -195,6 +228,8 @@ fn two_thousand_seeds_at_3_and_5_nodes_and_in_bft_mode_under_every_attack() {
     for n in [3, 5] {
         assert_linearizable_and_exactly_once(&format!("n={n}"), &faulty(n), 2000);
         assert_linearizable_and_exactly_once(&format!("index n={n}"), &by_index(n), 2000);
+        let cfg = compacting(faulty(n));
+        assert_linearizable_and_exactly_once(&format!("compacting n={n}"), &cfg, 2000);
     }
     for attack in Attack::ALL {
         let cfg = bft_defended(attack);
@@ -212,4 +247,62 @@ fn two_thousand_seeds_at_3_and_5_nodes_and_in_bft_mode_under_every_attack() {
             s.live_runs
         );
     }
+}
+
+/// A long KV run under loss and crashes, the middleware on (so nodes keep
+/// proofs too), every node snapshotting every `every` positions.
+fn long_run(clients: usize, ops: usize, every: u64) -> SimConfig {
+    SimConfig {
+        loss: 0.05,
+        crashes: true,
+        middleware: true,
+        live_ticks: 50 * (clients * ops) as u64,
+        snapshot_every: every,
+        kv: Some(KvWorkload {
+            clients,
+            keys: 5,
+            ops,
+            ..KvWorkload::default()
+        }),
+        ..SimConfig::default()
+    }
+}
+
+/// What a node keeps stays under a bound set by the snapshot interval, not
+/// by the run's length: its log from the last snapshot on (under `2 *
+/// every`, with the positions in flight), an acceptor slot and two proofs
+/// at most per position of it. Without snapshots it grows with the run.
+fn assert_bounded(clients: usize, ops: usize, every: u64) {
+    let cfg = long_run(clients, ops, every);
+    let o = sim::run(&cfg, 1);
+    let kv = o.kv.expect("a KV run");
+    let replay = format!("paxos sim --seed 1 --replay {}", cfg.flags());
+    assert_eq!(o.violation, None, "{replay}");
+    assert!(o.live && kv.done, "{replay}: {}", kv.report());
+    assert_eq!(kv.verdict, Verdict::Linearizable, "{replay}");
+    let commands = (clients * ops) as u64;
+    assert!(kv.snapshots.0 >= 3 * (commands / every - 1), "{:?}", kv.snapshots);
+    let bound = 4 * (2 * every as usize);
+    assert!(
+        kv.peak_kept < bound,
+        "{replay}: a node kept {} entries (bound {bound})",
+        kv.peak_kept
+    );
+}
+
+#[test]
+fn a_long_run_keeps_every_nodes_durable_state_under_a_bound_set_by_the_snapshot_interval() {
+    assert_bounded(4, 300, 25);
+    let unbounded = sim::run(&long_run(4, 300, 0), 1).kv.expect("a KV run");
+    assert!(
+        unbounded.peak_kept > 1200,
+        "without snapshots a node keeps every position: {}",
+        unbounded.peak_kept
+    );
+}
+
+#[test]
+#[ignore = "a million commits: minutes; run with --ignored"]
+fn a_million_commits_keep_every_nodes_durable_state_under_the_same_bound() {
+    assert_bounded(20, 50_000, 1000);
 }

@@ -1327,15 +1327,18 @@ fn kv_request(c: &ClusterView, client: u64, seq: u64, op: &paxos::kv::Op) -> pax
 /// Several `paxos kv` clients at once against three durable node
 /// processes, the leader SIGKILLed and restarted from its data directory
 /// mid-run: the history they recorded is linearizable (stateright's
-/// checker), and reads after it all see every acknowledged write.
+/// checker), and reads after it all see every acknowledged write. The nodes
+/// snapshot their stores every 5 positions, so while the leader is down the
+/// others compact past it, and it catches up by installing their snapshot.
 #[test]
 fn kv_clients_across_processes_stay_linearizable_while_the_leader_is_killed_and_restarted() {
     use paxos::kv::check::{History, Verdict};
     use paxos::kv::Op;
     use std::sync::{Arc, Mutex};
+    const SNAPSHOTS: [&str; 2] = ["--snapshot-every", "5"];
     let mut c = Cluster::start("kv", 3);
     for i in 0..3 {
-        c.durable_node(i, &[]);
+        c.durable_node(i, &SNAPSHOTS);
     }
     c.connected();
     let c = Arc::new(Mutex::new(c));
@@ -1382,7 +1385,7 @@ fn kv_clients_across_processes_stay_linearizable_while_the_leader_is_killed_and_
         .expect("node 0 runs")
         .kill();
     wait_for(30);
-    c.lock().unwrap().durable_node(0, &[]);
+    c.lock().unwrap().durable_node(0, &SNAPSHOTS);
     assert!(completed(&history) < 60, "the restart came after the run");
     for t in clients {
         t.join().expect("a client thread");
@@ -1398,6 +1401,8 @@ fn kv_clients_across_processes_stay_linearizable_while_the_leader_is_killed_and_
         let reply = kv_request(&view, reader, 1, &Op::get(*key));
         history.lock().unwrap().complete(reader, reply).unwrap();
     }
+    let c = c.lock().unwrap();
+    c.coordinator.wait_line("node 0: installed the snapshot below");
     let h = history.lock().unwrap();
     assert_eq!(h.calls().len(), 63);
     assert!(h.calls().iter().all(|call| call.reply.is_some()));

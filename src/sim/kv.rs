@@ -78,6 +78,9 @@ pub struct KvOutcome {
     /// Snapshots honest nodes took of their stores, and installed from
     /// peers because they were behind them.
     pub snapshots: (u64, u64),
+    /// The most entries an honest node's durable state held at once
+    /// ([`World::peak_kept`]).
+    pub peak_kept: usize,
 }
 
 impl KvOutcome {
@@ -423,6 +426,7 @@ impl Driver {
             applied_twice,
             not_applied,
             snapshots: w.snapshots(),
+            peak_kept: w.peak_kept(),
         }
     }
 }

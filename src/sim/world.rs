@@ -155,6 +155,8 @@ pub struct World {
     notes: Option<Vec<Vec<String>>>,
     /// Compactions and installs by honest nodes ([`World::snapshots`]).
     snapshots: (u64, u64),
+    /// [`World::peak_kept`].
+    peak_kept: usize,
 }
 
 /// Events kept per member for [`World::notes`].
@@ -266,6 +268,7 @@ impl World {
             ticked: true,
             notes: None,
             snapshots: (0, 0),
+            peak_kept: 0,
         };
         for id in (0..n as NodeId).chain(cfg.twins) {
             let role = match (cfg.twins == Some(id), w.spec.role(id)) {
@@ -774,6 +777,13 @@ impl World {
         self.snapshots
     }
 
+    /// The most entries any honest node's durable state held at once, so
+    /// far: its log, acceptor slots and the middleware's proofs (what a
+    /// node process keeps in its data directory, beside one snapshot).
+    pub fn peak_kept(&self) -> usize {
+        self.peak_kept
+    }
+
     /// Every running store has applied its whole log: no honest log has a
     /// hole (what a KV run waits for before it is judged live).
     pub fn stores_caught_up(&self) -> bool {
@@ -817,6 +827,10 @@ impl World {
         }
         if let Some(proofs) = ready.proofs {
             saved.proofs.merge(proofs);
+        }
+        if self.members[m].role == Role::Honest {
+            let kept = self.members[m].saved.kept();
+            self.peak_kept = self.peak_kept.max(kept);
         }
         for p in ready.packets {
             self.route(m, p);
