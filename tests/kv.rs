@@ -103,14 +103,20 @@ fn with_snapshots_every_few_positions_histories_stay_linearizable_and_nodes_behi
     for n in [3, 5] {
         let cfg = compacting(faulty(n));
         let (_, installed) = checked(&format!("compacting n={n}"), &cfg, 150);
-        assert!(installed > 0, "n={n}: no node ever caught up from a snapshot");
+        assert!(
+            installed > 0,
+            "n={n}: no node ever caught up from a snapshot"
+        );
     }
     let mut installed = 0;
     for attack in Attack::ALL {
         let cfg = compacting(bft_defended(attack));
         installed += checked(&format!("compacting {attack}"), &cfg, 10).1;
     }
-    assert!(installed > 0, "BFT: no node ever caught up from f+1 alike snapshots");
+    assert!(
+        installed > 0,
+        "BFT: no node ever caught up from f+1 alike snapshots"
+    );
 }
 
 /// How many of seeds `0..seeds` give a history the checker refuses; the
@@ -281,7 +287,11 @@ fn assert_bounded(clients: usize, ops: usize, every: u64) {
     assert!(o.live && kv.done, "{replay}: {}", kv.report());
     assert_eq!(kv.verdict, Verdict::Linearizable, "{replay}");
     let commands = (clients * ops) as u64;
-    assert!(kv.snapshots.0 >= 3 * (commands / every - 1), "{:?}", kv.snapshots);
+    assert!(
+        kv.snapshots.0 >= 3 * (commands / every - 1),
+        "{:?}",
+        kv.snapshots
+    );
     let bound = 4 * (2 * every as usize);
     assert!(
         kv.peak_kept < bound,

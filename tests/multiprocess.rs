@@ -1324,6 +1324,31 @@ fn kv_request(c: &ClusterView, client: u64, seq: u64, op: &paxos::kv::Op) -> pax
     }
 }
 
+/// Client `client`'s 15 requests, recorded in `history`: reads, writes
+/// and compare-and-sets on three keys.
+fn kv_client(
+    view: &ClusterView,
+    client: u64,
+    history: &std::sync::Mutex<paxos::kv::check::History>,
+) {
+    use paxos::kv::Op;
+    for seq in 1..=15u64 {
+        let key = format!("k{}", (client + seq) % 3);
+        let op = match (client * 7 + seq * 3) % 4 {
+            0 => Op::get(key),
+            1 | 2 => Op::put(key, format!("{client}.{seq}")),
+            _ => Op::Cas {
+                key,
+                from: format!("{}.{}", client % 4 + 1, seq - 1),
+                to: format!("{client}.{seq}"),
+            },
+        };
+        history.lock().unwrap().invoke(client, op.clone()).unwrap();
+        let reply = kv_request(view, client, seq, &op);
+        history.lock().unwrap().complete(client, reply).unwrap();
+    }
+}
+
 /// Several `paxos kv` clients at once against three durable node
 /// processes, the leader SIGKILLed and restarted from its data directory
 /// mid-run: the history they recorded is linearizable (stateright's
@@ -1345,26 +1370,9 @@ fn kv_clients_across_processes_stay_linearizable_while_the_leader_is_killed_and_
     let history = Arc::new(Mutex::new(History::default()));
     let clients: Vec<_> = (1..=4u64)
         .map(|client| {
-            let (c, history) = (c.clone(), history.clone());
-            std::thread::spawn(move || {
-                for seq in 1..=15u64 {
-                    let key = format!("k{}", (client + seq) % 3);
-                    let op = match (client * 7 + seq * 3) % 4 {
-                        0 => Op::get(key),
-                        1 | 2 => Op::put(key, format!("{client}.{seq}")),
-                        _ => Op::Cas {
-                            key,
-                            from: format!("{}.{}", client % 4 + 1, seq - 1),
-                            to: format!("{client}.{seq}"),
-                        },
-                    };
-                    history.lock().unwrap().invoke(client, op.clone()).unwrap();
-                    // Clone what a request needs, not the lock across it.
-                    let view = c.lock().unwrap().view();
-                    let reply = kv_request(&view, client, seq, &op);
-                    history.lock().unwrap().complete(client, reply).unwrap();
-                }
-            })
+            let view = c.lock().unwrap().view();
+            let history = history.clone();
+            std::thread::spawn(move || kv_client(&view, client, &history))
         })
         .collect();
     // The leader dies after a few answers and comes back after more, while
@@ -1402,7 +1410,8 @@ fn kv_clients_across_processes_stay_linearizable_while_the_leader_is_killed_and_
         history.lock().unwrap().complete(reader, reply).unwrap();
     }
     let c = c.lock().unwrap();
-    c.coordinator.wait_line("node 0: installed the snapshot below");
+    c.coordinator
+        .wait_line("node 0: installed the snapshot below");
     let h = history.lock().unwrap();
     assert_eq!(h.calls().len(), 63);
     assert!(h.calls().iter().all(|call| call.reply.is_some()));
@@ -1412,6 +1421,49 @@ fn kv_clients_across_processes_stay_linearizable_while_the_leader_is_killed_and_
             panic!("not linearizable:\n{}", paxos::kv::check::draw(&calls))
         }
     }
+}
+
+/// A store larger than a bridge frame (1 MiB): a node that was down while
+/// its peers compacted it receives their snapshot in pieces and installs it.
+#[test]
+fn a_node_behind_a_snapshot_larger_than_a_frame_installs_it_in_pieces_across_processes() {
+    use paxos::kv::Op;
+    const SNAPSHOTS: [&str; 2] = ["--snapshot-every", "4"];
+    let mut c = Cluster::start("kv-big", 3);
+    for i in 0..3 {
+        c.durable_node(i, &SNAPSHOTS);
+    }
+    c.connected();
+    c.nodes[2].as_mut().expect("node 2 runs").kill();
+    let view = c.view();
+    let big = "x".repeat(60_000);
+    for i in 0..24u64 {
+        let op = Op::put(format!("k{i}"), format!("{i}{big}"));
+        assert_eq!(kv_request(&view, 1, i + 1, &op), paxos::kv::Reply::ok(None));
+    }
+    c.durable_node(2, &SNAPSHOTS);
+    let line = c
+        .coordinator
+        .wait_line("node 2: installed the snapshot below");
+    let upto: u64 = (line.split("below ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a position: {line}"));
+    assert!(upto >= 24, "{line}");
+    // It goes on from there with the others.
+    let op = Op::put("after", "1");
+    assert_eq!(kv_request(&view, 1, 25, &op), paxos::kv::Reply::ok(None));
+    let s = c.status_until(20, |s| {
+        logs(s)
+            .iter()
+            .all(|l| l.iter().any(|v| v.contains("after")))
+    });
+    assert!(
+        logs(&s)
+            .iter()
+            .all(|l| l.iter().any(|v| v.contains("after"))),
+        "{s}"
+    );
 }
 
 /// `GET path` from the web server at `addr`: the body.

@@ -352,6 +352,10 @@ impl Shield {
     /// is kept for [`Shield::take_local`] instead: drivers call that after
     /// `outgoing` and hand its verdict back like any incoming one.
     pub fn outgoing(&mut self, out: Output) -> Vec<Packet> {
+        if let Output::Forget { below } = out {
+            self.forget_below(below);
+            return Vec::new();
+        }
         let mut packets = self.wrap(out);
         let mut i = 0;
         while i < packets.len() {
@@ -458,11 +462,7 @@ impl Shield {
             Output::Send { to, msg } => (Some(to), msg),
             Output::Broadcast { msg } => (None, msg),
             Output::Forge { to, msg, how } => return vec![self.forge(to, msg, how)],
-            Output::Forget { below } => {
-                self.forget_below(below);
-                return Vec::new();
-            }
-            Output::Event(_) | Output::Persist(_) => return Vec::new(),
+            Output::Event(_) | Output::Persist(_) | Output::Forget { .. } => return Vec::new(),
         };
         if !self.cfg.defend {
             return vec![self.packet(to, Body::Paxos(msg))];

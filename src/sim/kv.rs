@@ -403,8 +403,8 @@ impl Driver {
                         let seq = seq_of(&self.history, c);
                         // Applied here, or by the peers whose snapshot this
                         // node installed: its session has moved past it.
-                        let in_snapshot = (store.sessions().get(&c.client))
-                            .is_some_and(|s| s.seq >= seq);
+                        let in_snapshot =
+                            (store.sessions().get(&c.client)).is_some_and(|s| s.seq >= seq);
                         if !fresh.contains_key(&(c.client, seq)) && !in_snapshot {
                             not_applied.push((node, c.client, seq));
                         }

@@ -1163,7 +1163,10 @@ impl World {
 
     /// Member `m`'s log with what its snapshot replaced put back, as the
     /// honest nodes committed it (a compacted log is no less committed).
-    fn whole_log<'a>(&'a self, m: &'a Member) -> std::borrow::Cow<'a, BTreeMap<crate::core::Pos, Value>> {
+    fn whole_log<'a>(
+        &'a self,
+        m: &'a Member,
+    ) -> std::borrow::Cow<'a, BTreeMap<crate::core::Pos, Value>> {
         match m.node.snapshot() {
             Some(snap) => {
                 let mut log = self.invariants.chosen_below(snap.upto);
