@@ -235,6 +235,9 @@ impl Runtime {
             }
         }
         for e in events {
+            if matches!(e, Event::Compacted { .. } | Event::Installed { .. }) {
+                log::info!("node {}: {e}", self.name(self.me));
+            }
             if let crate::kv::Noted::Refused(value) = self.index_reads.note(&e) {
                 // Read-index refused here: through the log instead.
                 out.extend(self.step(NodeInput::Ask(value)));
