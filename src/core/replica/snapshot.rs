@@ -24,6 +24,10 @@ use crate::core::{Event, Message, NodeId, Output, Pos, Snapshot, Write};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The largest snapshot a node takes in (1 GiB): a peer announcing more
+/// is refused before it is sent any memory.
+pub const MAX_SNAPSHOT: u64 = 1 << 30;
+
 /// Snapshots on their way in, per sender.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub(super) struct Incoming {
@@ -142,8 +146,8 @@ impl Replica {
         offset: u64,
         chunk: String,
     ) {
-        if from == self.id || upto <= self.gap || offset.saturating_add(chunk.len() as u64) > total
-        {
+        let fits = total <= MAX_SNAPSHOT && offset.saturating_add(chunk.len() as u64) <= total;
+        if from == self.id || upto <= self.gap || !fits {
             return; // nothing this node lacks, or a piece that cannot fit
         }
         let parts = self.incoming.parts.entry(from).or_insert_with(|| Parts {

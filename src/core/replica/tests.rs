@@ -1302,3 +1302,27 @@ fn a_compaction_past_the_first_gap_or_not_past_the_last_snapshot_is_refused() {
         Some("s4")
     );
 }
+
+#[test]
+fn a_snapshot_announced_past_the_limit_or_pieces_past_its_end_are_refused() {
+    let mut r = Replica::new(1, Config::new(3));
+    let huge = Message::Snapshot {
+        upto: 9,
+        total: u64::MAX,
+        offset: 0,
+        chunk: "x".into(),
+    };
+    r.step(Input::Deliver { from: 0, msg: huge });
+    let past_end = Message::Snapshot {
+        upto: 9,
+        total: 2,
+        offset: 1,
+        chunk: "xy".into(),
+    };
+    r.step(Input::Deliver {
+        from: 0,
+        msg: past_end,
+    });
+    assert_eq!(r.base(), 0);
+    assert_eq!(r.incoming, snapshot::Incoming::default(), "nothing kept");
+}
