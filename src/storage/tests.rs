@@ -389,3 +389,52 @@ fn an_identity_without_its_log_refuses_to_start() {
     let (_, got) = Store::open(&dir.0).unwrap();
     assert_eq!(got.meta, Some(meta));
 }
+
+/// Bytes in `dir`, all files.
+fn dir_bytes(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+/// A long run's writes, a store snapshot replacing the log every 50
+/// positions: the data directory never holds more than the log's
+/// compaction threshold plus twice the state (the state file and, while
+/// it is rewritten, its new copy), however many positions commit. Without
+/// snapshots it grows with the run.
+#[test]
+fn with_snapshots_the_data_directory_stays_bounded_however_long_the_run() {
+    let opts = Options {
+        compact_after: 8 << 10,
+    };
+    let run = |snapshots: bool| {
+        let dir = TestDir::new(if snapshots { "bounded" } else { "unbounded" });
+        let (mut store, _) = Store::open_with(&dir.0, opts).unwrap();
+        let mut peak = 0;
+        for pos in 0..3_000u64 {
+            store
+                .append(&[promise(pos, 1, Some("v")), commit(pos, "a-value")])
+                .unwrap();
+            if snapshots && (pos + 1).is_multiple_of(50) {
+                let snap = crate::core::Snapshot {
+                    upto: pos + 1,
+                    state: "s".repeat(200),
+                };
+                store.append(&[Write::Snapshot(snap)]).unwrap();
+            }
+            peak = peak.max(dir_bytes(&dir.0));
+        }
+        let kept = store.state().log.len();
+        (peak, kept)
+    };
+    let (peak, kept) = run(true);
+    assert!(kept < 50, "{kept} positions kept");
+    assert!(
+        peak < 2 * (8 << 10) + 4096,
+        "the directory reached {peak} bytes"
+    );
+    let (peak, kept) = run(false);
+    assert_eq!(kept, 3_000);
+    assert!(peak > 4 * (8 << 10), "without snapshots: {peak} bytes");
+}
