@@ -390,6 +390,7 @@ impl Driver {
     pub fn finish(self, w: &World, everything_committed: bool) -> KvOutcome {
         let mut applied_twice = Vec::new();
         let mut not_applied = Vec::new();
+        let seqs = seqs(&self.history);
         for (node, fresh, store) in w.applications() {
             for (&(client, seq), &n) in fresh {
                 if n > 1 {
@@ -397,10 +398,9 @@ impl Driver {
                 }
             }
             if everything_committed {
-                for c in self.history.calls() {
+                for (c, &seq) in self.history.calls().iter().zip(&seqs) {
                     let write = !matches!(c.op, Op::Get { .. });
                     if write && c.reply.is_some() {
-                        let seq = seq_of(&self.history, c);
                         // Applied here, or by the peers whose snapshot this
                         // node installed: its session has moved past it.
                         let in_snapshot =
@@ -458,11 +458,19 @@ pub fn draw_op(
 
 /// A call's sequence number: its client's calls are numbered from 1 in
 /// invocation order.
-fn seq_of(h: &History, call: &crate::kv::check::Call) -> u64 {
-    h.calls()
-        .iter()
-        .filter(|c| c.client == call.client && c.invoked <= call.invoked)
-        .count() as u64
+/// Each call's sequence number in its client's session (its count among
+/// that client's calls invoked up to it), in the order of `h.calls()`.
+fn seqs(h: &History) -> Vec<u64> {
+    let mut order: Vec<usize> = (0..h.calls().len()).collect();
+    order.sort_by_key(|&i| h.calls()[i].invoked);
+    let mut next: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut out = vec![0; order.len()];
+    for i in order {
+        let n = next.entry(h.calls()[i].client).or_default();
+        *n += 1;
+        out[i] = *n;
+    }
+    out
 }
 
 /// What a completed operation tells its client about its key.
