@@ -122,25 +122,42 @@ impl Invariants {
             *seen = seen.split_off(&base);
         }
         // Stability: everything seen before is still there, unchanged.
-        for (pos, before) in seen.iter() {
-            let after = log.get(pos);
-            if after != Some(before) {
-                return Err(Violation::Stability {
-                    node,
-                    pos: *pos,
-                    before: before.clone(),
-                    after: after.cloned(),
-                });
+        // One walk over both (ordered) maps, which also collects what is new.
+        let mut old = seen.iter().peekable();
+        let mut new: Vec<(Pos, Value)> = Vec::new();
+        for (pos, value) in log {
+            let mut known = false;
+            while let Some((&p, before)) = old.peek().copied() {
+                if p > *pos {
+                    break;
+                }
+                old.next();
+                known = p == *pos;
+                let after = known.then_some(value);
+                if after != Some(before) {
+                    return Err(Violation::Stability {
+                        node,
+                        pos: p,
+                        before: before.clone(),
+                        after: after.cloned(),
+                    });
+                }
+                if known {
+                    break;
+                }
+            }
+            if !known {
+                new.push((*pos, value.clone()));
             }
         }
-        if seen.len() == log.len() {
-            return Ok(()); // nothing new (the common case)
+        if let Some((&pos, before)) = old.next() {
+            return Err(Violation::Stability {
+                node,
+                pos,
+                before: before.clone(),
+                after: None,
+            });
         }
-        let new: Vec<(Pos, Value)> = log
-            .iter()
-            .filter(|(p, _)| !seen.contains_key(p))
-            .map(|(p, v)| (*p, v.clone()))
-            .collect();
         for (pos, value) in new {
             if !self.valid(&value) {
                 return Err(Violation::Validity { node, pos, value });
