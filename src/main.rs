@@ -550,11 +550,6 @@ struct SimArgs {
     /// would run for days).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     seeds: u64,
-    /// Positions between two snapshots of a node's key-value store: each
-    /// replaces the log (and the middleware's proofs) below it, and a node
-    /// that is behind it catches up by receiving it. 0: never compact.
-    #[arg(long, default_value_t = paxos::kv::SNAPSHOT_EVERY, value_name = "N")]
-    snapshot_every: u64,
     /// The first seed (with --replay: the one to replay).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -650,6 +645,12 @@ struct KvWorkloadArgs {
     /// bug the linearizability check catches.
     #[arg(long, default_value = "log", value_name = "log|index|local")]
     reads: paxos::sim::kv::ReadPath,
+    /// With --workload kv: positions between two snapshots of a node's
+    /// key-value store: each
+    /// replaces the log (and the middleware's proofs) below it, and a node
+    /// that is behind it catches up by receiving it. 0: never compact.
+    #[arg(long, default_value_t = paxos::kv::SNAPSHOT_EVERY, value_name = "N")]
+    snapshot_every: u64,
 }
 
 impl KvWorkloadArgs {
@@ -1161,7 +1162,7 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
             faults: a.mode.faults,
             signatures: a.signatures,
             kv: a.kv.workload(),
-            snapshot_every: a.snapshot_every,
+            snapshot_every: a.kv.snapshot_every,
             ..Default::default()
         },
         seed: a.seed,
@@ -1208,6 +1209,7 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         max_prepares: args.max_prepares,
         bft: args.mode.bft,
         faults: args.mode.faults,
+        snapshot_every: args.kv.snapshot_every,
         trace: args.trace.as_ref().map(|_| {
             args.trace_positions
                 .clone()

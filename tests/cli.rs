@@ -823,6 +823,17 @@ fn demo_kv_clients_see_a_linearizable_store_and_safety_breaks_it_without_a_defen
     assert_eq!(v["linearizable"], true, "{v}");
     assert_eq!(v["completed"], v["invoked"]);
     assert_eq!(v["completed"], 32);
+    // The actors compacting every 2 positions all through: the same.
+    let v = json(&paxos(&[
+        "demo",
+        "--workload",
+        "kv",
+        "--snapshot-every",
+        "2",
+        "--json",
+    ]));
+    assert_eq!(v["linearizable"], true, "{v}");
+    assert_eq!(v["completed"], v["invoked"], "{v}");
     let defended = json(&paxos(&[
         "demo",
         "--workload",

@@ -53,6 +53,8 @@ pub struct DemoConfig {
     pub bft: bool,
     /// The f of BFT mode (`--faults`); by default the largest n allows.
     pub faults: Option<usize>,
+    /// Positions between two snapshots of a KV node's store (0: never).
+    pub snapshot_every: u64,
 }
 
 impl Default for DemoConfig {
@@ -71,6 +73,7 @@ impl Default for DemoConfig {
             trace: None,
             bft: false,
             faults: None,
+            snapshot_every: crate::kv::SNAPSHOT_EVERY,
         }
     }
 }
@@ -118,6 +121,11 @@ impl DemoConfig {
             self.max_prepares,
             d.max_prepares,
         ));
+        f.extend(changed_flag(
+            "snapshot-every",
+            self.snapshot_every,
+            d.snapshot_every,
+        ));
         f.extend(self.spec().flags());
         f.join(" ")
     }
@@ -130,6 +138,7 @@ impl DemoConfig {
             seed: self.seed,
             tunables: Tunables {
                 max_prepares: self.max_prepares,
+                snapshot_every: self.snapshot_every,
                 ..Tunables::default()
             },
             defences: self
