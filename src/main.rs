@@ -249,8 +249,11 @@ struct BenchArgs {
     /// loopback sockets).
     #[arg(long, default_value = "inproc", value_name = "inproc|tcp")]
     transport: paxos::bench::Transport,
-    /// Threads to spread the nodes over (node i on thread i mod N); the
-    /// client and the in-process network stay on the first.
+    /// Threads to spread the nodes over. In process, node i runs on thread
+    /// i mod N and the client and the network stay on the first; over
+    /// --transport tcp, node i runs on thread (i + 1) mod N and the
+    /// coordinator and the client stay on the first, so the leader does
+    /// not share their thread (as separate processes would not).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     threads: u32,
     /// BFT mode (needs --nodes 4 or more): 2f+1 quorums, every vote a

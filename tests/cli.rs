@@ -193,10 +193,6 @@ fn bench_json_reports_throughput_latency_and_its_configuration() {
 fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
     for (args, says) in [
         (
-            &["bench", "--transport", "tcp", "--threads", "2"][..],
-            "drop --threads",
-        ),
-        (
             &["bench", "--middleware", "--auth", "off"][..],
             "needs signatures",
         ),
@@ -386,6 +382,32 @@ fn bench_over_tcp_commits_values() {
         (v["of_loopback"].as_f64().unwrap() - ratio).abs() < 1e-9,
         "{v}"
     );
+}
+
+/// Spread over two threads (the leader off the coordinator's), the TCP
+/// bench still commits, reports its threads and ends without a node
+/// complaining that the coordinator went away.
+#[test]
+fn bench_over_tcp_on_two_threads_commits_and_ends_quietly() {
+    let out = paxos(&[
+        "bench",
+        "--transport",
+        "tcp",
+        "--threads",
+        "2",
+        "--window",
+        "1",
+        "--batch",
+        "1",
+        "--seconds",
+        "1",
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["threads"], 2);
+    assert!(v["rounds_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("lost the coordinator"), "{stderr}");
 }
 
 #[test]

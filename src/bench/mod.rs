@@ -123,8 +123,6 @@ pub enum BenchError {
     Zero,
     #[error("--seconds must be a positive number of seconds")]
     BadDuration,
-    #[error("--transport tcp runs one process's worth of nodes on one thread: drop --threads")]
-    TcpThreads,
     #[error("the nodes did not all register over TCP: {0}")]
     Tcp(String),
     #[error("the bench client stopped before the end of the run")]
@@ -618,9 +616,6 @@ pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
         Limit::Values(0) => return Err(BenchError::Zero),
         _ => {}
     }
-    if cfg.transport == Transport::Tcp && cfg.threads > 1 {
-        return Err(BenchError::TcpThreads);
-    }
     cfg.spec().validate()?;
     Ok(())
 }
@@ -810,6 +805,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         false,
         Default::default(),
     ));
+    let arbiters: Vec<Arbiter> = (1..cfg.threads).map(|_| Arbiter::new()).collect();
     let mut nodes = Vec::with_capacity(n);
     for id in 0..n as NodeId {
         let opts = node::NodeOptions {
@@ -823,7 +819,18 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
             data_dir: disk.as_ref().map(|d| d.node(id)),
             ..node::NodeOptions::new(&addr, key.clone())
         };
-        nodes.push(actix_rt::spawn(node::run(opts)));
+        // Node i on thread (i + 1) mod T: the coordinator and the client
+        // keep the caller's thread (0), and the leader (node 0) is never on
+        // it, as it is not in a deployment of separate processes.
+        let (done, ended) = tokio::sync::oneshot::channel();
+        let run = async move {
+            let _ = done.send(node::run(opts).await);
+        };
+        match (id as usize + 1) % cfg.threads {
+            0 => drop(actix_rt::spawn(run)),
+            t => drop(arbiters[t - 1].spawn(run)),
+        }
+        nodes.push(ended);
     }
     // Start the clock once every node registered (and so knows its peers).
     all_registered(&coord, n).await?;
@@ -836,6 +843,9 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         let _ = tokio::time::timeout(Duration::from_secs(1), node).await;
     }
     serving.abort();
+    for a in arbiters {
+        a.stop();
+    }
     Ok(BenchReport {
         loopback_round_trips_per_sec: loopback,
         of_loopback: report.rounds_per_sec / loopback.max(1e-9),

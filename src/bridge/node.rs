@@ -340,7 +340,13 @@ async fn follow_coordinator(
 ) {
     loop {
         while let Ok(frame) = conn::next_frame(&mut reader, Duration::MAX).await {
+            // The coordinator stops the cluster: it closes next, and this
+            // node is leaving, not losing it.
+            let exit = matches!(frame, Frame::Command(NodeCommand::Exit));
             bridge.do_send(FromCoordinator(frame));
+            if exit {
+                return;
+            }
         }
         log::warn!("node {id}: lost the coordinator; still serving peers, registering again");
         // Each distinct refusal is logged once, not every half second.
@@ -415,6 +421,21 @@ async fn accept_peers(listener: TcpListener, bridge: Addr<Bridge>) {
     }
 }
 
+/// The key the coordinator registered for `id`. A peer that dials as soon
+/// as it learns of this node can be ahead of the coordinator's update that
+/// tells this node of it, so an unknown id gets a moment to arrive before
+/// it is refused.
+async fn key_of(bridge: &Addr<Bridge>, id: NodeId) -> Result<Option<[u8; 32]>, BridgeError> {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let key = bridge.send(KeyOf(id)).await?;
+        if key.is_some() || tokio::time::Instant::now() >= give_up {
+            return Ok(key);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// One inbound peer connection: authenticate, then hand every packet to the
 /// bridge. Garbage or an oversized frame ends this connection only.
 async fn serve_peer(
@@ -431,7 +452,7 @@ async fn serve_peer(
             "the first frame was not a PeerHello".into(),
         ));
     };
-    let checked = match bridge.send(KeyOf(id)).await? {
+    let checked = match key_of(&bridge, id).await? {
         None => Err(format!("node {id} is not in the coordinator's registry")),
         Some(key) => verify_handshake(&key, &handshake_bytes(&nonce, Some(id), ""), &sig)
             .map_err(|e| format!("node {id}: {e}")),
