@@ -385,16 +385,19 @@ impl Keyring {
             Key::Modelled(_) => return Err(AuthError::BadSignature(from)),
         };
         let d = digest(from, key, bytes, &sig);
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if verified.contains(&d) {
+        let cache = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache().contains(&d) {
             HITS.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
+        // The curve check runs without the lock: the keyring's other holder
+        // (the shield, or its verifier thread) must not wait behind it for a
+        // lookup. Both may check one signature at once; it is cached once.
         VERIFIES.fetch_add(1, Ordering::Relaxed);
         self.checks.fetch_add(1, Ordering::Relaxed);
         key.verify_strict(bytes, &Signature::from_bytes(&sig))
             .map_err(|_| AuthError::BadSignature(from))?;
-        verified.insert(d);
+        cache().insert(d);
         Ok(())
     }
 
