@@ -87,6 +87,11 @@ impl Replica {
         };
         self.reads.started += 1;
         let id = self.reads.started;
+        if self.quorum() <= 1 {
+            // Alone, this node's own standing is the quorum: nobody to ask.
+            self.reads.confirmed = id;
+            return;
+        }
         self.reads.round = Some(Round {
             id,
             ballot: lead.ballot,
@@ -167,7 +172,13 @@ impl Replica {
         }
         let unconfirmed = self.reads.waiting.values().any(|&(r, _)| r > confirmed);
         match &self.reads.round {
-            None if unconfirmed => self.start_round(st),
+            None if unconfirmed => {
+                self.start_round(st);
+                if self.reads.confirmed > confirmed {
+                    // Confirmed at once (a cluster of one): answer now.
+                    self.settle_reads(st);
+                }
+            }
             Some(r) if self.now >= r.sent + self.cfg.sync_ticks.max(1) => self.send_confirm(st),
             _ => {}
         }

@@ -1097,6 +1097,19 @@ fn a_read_by_read_index_is_ready_at_the_leaders_commit_point_once_a_quorum_confi
 }
 
 #[test]
+fn a_cluster_of_one_answers_a_read_by_read_index_in_the_step_that_asks() {
+    let mut net = Net::new(1, 1);
+    net.input(0, Input::Request { value: "a".into() });
+    net.run(50);
+    assert_eq!(net.log(0).len(), 1);
+    // No peer to confirm with: its own standing is the quorum.
+    net.input(0, Input::Read { id: 3 });
+    assert_eq!(read_answers(&net, 0), vec![(3, Some(1))]);
+    net.input(0, Input::Read { id: 4 });
+    assert_eq!(read_answers(&net, 0), vec![(3, Some(1)), (4, Some(1))]);
+}
+
+#[test]
 fn a_read_waits_for_the_leaders_proposals_in_flight_to_commit() {
     let mut net = Net::new(3, 2);
     net.input(0, Input::Request { value: "a".into() });
