@@ -244,7 +244,8 @@ pub fn row_with(
         evidence: Vec::new(),
     };
     let mut evidence = BTreeSet::new();
-    for s in seed..seed.saturating_add(seeds) {
+    // Seeds seed ..= seed + seeds - 1 (checked in `run` not to overflow).
+    for s in (0..seeds).map(|i| seed + i) {
         let o = sim::run(&cfg, s);
         r.runs += 1;
         r.violations += u64::from(o.violation.is_some());
@@ -274,6 +275,13 @@ pub fn run(
     }
     if cfg.seeds == 0 {
         return Err(MatrixError::NoSeeds);
+    }
+    if cfg.seed.checked_add(cfg.seeds - 1).is_none() {
+        return Err(SimError::SeedOverflow {
+            start: cfg.seed,
+            count: cfg.seeds,
+        }
+        .into());
     }
     let plan = plan(cfg);
     // Rows are independent runs of plain code: one thread per core, each

@@ -173,6 +173,20 @@ impl SimConfig {
         }
     }
 
+    /// Ticks after the heal within which everything must commit: at least
+    /// `live_ticks`, and more for a workload too big to commit in that
+    /// time when nothing goes wrong (3 ticks a value; 20 an operation of
+    /// the KV clients, who wait for each answer and think between them).
+    pub fn live_window(&self) -> u64 {
+        let work = match &self.kv {
+            Some(k) => (k.clients as u64)
+                .saturating_mul(k.ops as u64)
+                .saturating_mul(20),
+            None => (self.values as u64).saturating_mul(3),
+        };
+        self.live_ticks.max(work)
+    }
+
     pub fn validate(&self) -> Result<(), SimError> {
         self.spec(0).validate()?;
         for (name, value) in [("loss", self.loss), ("dup", self.dup)] {

@@ -61,6 +61,8 @@ impl Default for KvWorkload {
 /// What the workload saw, once the run is over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvOutcome {
+    /// Operations the workload asks for: clients × ops.
+    pub asked: usize,
     pub invoked: usize,
     pub completed: usize,
     /// Every client did all its operations.
@@ -88,8 +90,9 @@ impl KvOutcome {
     /// for a history that cannot be ordered, its fewest calls drawn.
     pub fn report(&self) -> String {
         let mut out = format!(
-            "clients: {} of {} operations completed{}; {} commands committed twice, applied once\n",
+            "clients: {} of {} operations completed ({} invoked){}; {} commands committed twice, applied once\n",
             self.completed,
+            self.asked,
             self.invoked,
             if self.done { ", every client done" } else { "" },
             self.committed_twice
@@ -413,6 +416,7 @@ impl Driver {
             }
         }
         KvOutcome {
+            asked: self.cfg.clients * self.cfg.ops,
             invoked: self.history.calls().len(),
             completed: self
                 .history

@@ -10,7 +10,7 @@
 //!
 //! After every step the safety invariants are checked ([`invariants`]);
 //! after the last fault heals, the run must commit every requested value on
-//! every honest node within [`SimConfig::live_ticks`] ticks (liveness).
+//! every honest node within [`SimConfig::live_window`] ticks (liveness).
 //!
 //! - [`SimConfig`] (`config.rs`): what to simulate, and the cluster it is;
 //! - [`network`]: packets in flight, faults;
@@ -40,7 +40,7 @@ pub struct Outcome {
     pub seed: u64,
     pub violation: Option<Found>,
     /// Every requested value committed on every honest node within
-    /// `live_ticks` of the heal.
+    /// [`SimConfig::live_window`] of the heal.
     pub live: bool,
     /// Ticks the run took.
     pub ticks: u64,
@@ -111,7 +111,7 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Outcome {
             live = true;
             break;
         }
-        if t >= schedule.heal + cfg.live_ticks {
+        if t >= schedule.heal + cfg.live_window() {
             break;
         }
         w.tick();
@@ -198,7 +198,8 @@ pub fn run_seeds(
     if count == 0 {
         return Err(SimError::NoSeeds);
     }
-    if start.checked_add(count).is_none() {
+    // The last seed is start + count - 1: every seed up to u64::MAX runs.
+    if start.checked_add(count - 1).is_none() {
         return Err(SimError::SeedOverflow { start, count });
     }
     let began = Instant::now();
@@ -213,23 +214,26 @@ pub fn run_seeds(
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let chunk = threads * 8;
+    let mut left = count;
     let mut next = start;
-    while next < start + count {
-        let end = (next + chunk).min(start + count);
-        for (seed, o) in (next..end).zip(run_parallel(cfg, next..end, threads)) {
+    while left > 0 {
+        let k = chunk.min(left);
+        // Seeds next ..= next + k - 1, which cannot overflow (checked above).
+        let seeds: Vec<u64> = (0..k).map(|i| next + i).collect();
+        for (&seed, o) in seeds.iter().zip(run_parallel(cfg, &seeds, threads)) {
             tally(&mut s, seed, o);
             s.elapsed_ms = began.elapsed().as_secs_f64() * 1e3;
             progress(&s);
         }
-        next = end;
+        left -= k;
+        next = next.wrapping_add(k);
     }
     Ok(s)
 }
 
 /// Run `seeds` on `threads` threads; the outcomes come back in seed order,
 /// so what is reported is the same however many cores ran it.
-fn run_parallel(cfg: &SimConfig, seeds: std::ops::Range<u64>, threads: u64) -> Vec<Outcome> {
-    let seeds: Vec<u64> = seeds.collect();
+fn run_parallel(cfg: &SimConfig, seeds: &[u64], threads: u64) -> Vec<Outcome> {
     let mut out: Vec<Option<Outcome>> = seeds.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1) as usize)
@@ -342,10 +346,10 @@ pub fn command(cmd: &Command, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     }
     writeln!(
         out,
-        "paxos sim {}\nseeds {}..{}: {} runs, {} violations, {} live after the faults healed, {} with a node flagged ({:.0} ms)",
+        "paxos sim {}\nseeds {}..={}: {} runs, {} violations, {} live after the faults healed, {} with a node flagged ({:.0} ms)",
         cmd.cfg.flags(),
         cmd.seed,
-        cmd.seed + cmd.seeds,
+        cmd.seed + (cmd.seeds - 1),
         s.runs,
         s.violations,
         s.live_runs,
