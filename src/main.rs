@@ -65,19 +65,25 @@ enum Command {
     ///   paxos propose --coordinator 127.0.0.1:7000 apple banana
     ///   paxos propose --coordinator 127.0.0.1:7000 --node 0 cherry
     Propose(ProposeArgs),
+    #[command(verbatim_doc_comment)]
     /// Read and write the cluster's key-value store, one request: put, get,
-    /// cas or delete a key. Every node applies the committed log to its
-    /// store in order; the reply is the one a node's store gave (in BFT
-    /// mode, f+1 alike). A request asked again with the same --client and
-    /// --seq applies once and answers as the first time.
+    /// cas or delete a key.
     ///
+    /// Every node applies the committed log to its store in order; the
+    /// reply is the one a node's store gave (in BFT mode, f+1 alike). A
+    /// request asked again with the same --client and --seq applies once
+    /// and answers as the first time.
+    ///
+    /// Examples:
     ///   paxos kv put colour blue
     ///   paxos kv get colour
     ///   paxos kv cas colour blue green
     Kv(KvArgs),
+    #[command(verbatim_doc_comment)]
     /// Run one node speaking Maelstrom's protocol (JSON lines on stdin and
     /// stdout) for its lin-kv workload: read, write, cas through the log.
     ///
+    /// Example:
     ///   maelstrom test -w lin-kv --bin ./paxos-maelstrom.sh --node-count 3 --time-limit 20
     ///
     /// where paxos-maelstrom.sh runs `exec paxos maelstrom "$@"`.
@@ -220,7 +226,7 @@ struct MatrixArgs {
     /// own defence alone, and against every defence but its own.
     #[arg(long)]
     by_defence: bool,
-    /// Print {"rows": […]} on stdout (no progress on stderr).
+    /// Print {"rows": […]} on stdout (progress still goes to stderr).
     #[arg(long)]
     json: bool,
 }
@@ -556,15 +562,17 @@ struct SimArgs {
     /// The first seed (with --replay: the one to replay).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Print the run of --seed step by step (use the same flags as the search).
-    #[arg(long)]
+    /// Print the run of --seed step by step (use the same flags as the
+    /// search); a trace for reading, so not with --json.
+    #[arg(long, conflicts_with = "json")]
     replay: bool,
     /// Number of nodes (at most 1000).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     nodes: u32,
-    /// Number of values the client asks for.
-    #[arg(long, default_value_t = 5)]
-    values: usize,
+    /// Number of values the client asks for, per seed (at most 100,000:
+    /// each run keeps every node's log; for throughput, `paxos bench`).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    values: u32,
     /// Probability of losing a packet during the faulty period, 0 to 1.
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
@@ -821,6 +829,8 @@ fn bad_input(e: &anyhow::Error) -> bool {
             || c.downcast_ref::<paxos::trace::TraceError>()
                 .is_some_and(|e| e.is_bad_input())
             || c.is::<paxos::explore::ExploreError>()
+            || c.downcast_ref::<paxos::bench::BenchError>()
+                .is_some_and(|e| e.is_bad_input())
     })
 }
 
@@ -960,6 +970,18 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
 }
 
 fn run_kv_bench(args: BenchArgs) -> anyhow::Result<()> {
+    use paxos::bench::{BenchError, Transport};
+    let refused = [
+        (args.bft, "--bft"),
+        (args.middleware, "--middleware"),
+        (args.auth.is_some(), "--auth"),
+        (args.transport != Transport::Inproc, "--transport"),
+        (args.data_dir.is_some(), "--data-dir"),
+        (args.threads != 1, "--threads"),
+    ];
+    if let Some((_, flag)) = refused.into_iter().find(|(given, _)| *given) {
+        return Err(BenchError::NotForKv(flag).into());
+    }
     let cfg = paxos::bench::kv::KvBenchConfig {
         nodes: args.nodes as usize,
         clients: args.clients as usize,
@@ -1151,7 +1173,7 @@ fn run_sim(a: SimArgs) -> anyhow::Result<()> {
     let cmd = paxos::sim::Command {
         cfg: paxos::sim::SimConfig {
             nodes: a.nodes as usize,
-            values: a.values,
+            values: a.values as usize,
             loss: a.loss,
             dup: a.dup,
             crashes: a.crashes,

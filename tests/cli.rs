@@ -198,9 +198,18 @@ fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
         ),
         (&["bench", "--window", "0"][..], "window"),
         (&["bench", "--bft"][..], "3f+1 = 4"),
+        (
+            &["bench", "--workload", "kv", "--bft"][..],
+            "--bft is for the values workload",
+        ),
+        (
+            &["bench", "--workload", "kv", "--transport", "tcp"][..],
+            "--transport is for the values workload",
+        ),
     ] {
         let out = paxos(args);
-        assert!(!out.status.success(), "{args:?}");
+        // Bad input, as clap's usage errors: exit code 2.
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
@@ -629,6 +638,33 @@ fn a_run_that_leaves_a_question_open_says_what_to_try() {
     assert!(h.contains("try --defences prepare-limit"), "{h}");
     let h = hint(&["demo", "--attack", "SAFETY"]).expect("no defence");
     assert!(h.contains("--defences echo"), "{h}");
+    // BFT mode refuses a single defence, so it is never the advice there,
+    // and the advice given runs.
+    let h = hint(&[
+        "demo",
+        "--bft",
+        "--nodes",
+        "4",
+        "--attack",
+        "SAFETY",
+        "--deadline",
+        "2",
+    ])
+    .expect("no defence, BFT");
+    assert!(
+        h.contains("try --middleware") && !h.contains("--defences"),
+        "{h}"
+    );
+    let followed = paxos(&[
+        "demo",
+        "--bft",
+        "--nodes",
+        "4",
+        "--attack",
+        "SAFETY",
+        "--middleware",
+    ]);
+    assert!(followed.status.success(), "{followed:?}");
     assert_eq!(hint(&["demo", "--attack", "SAFETY", "--middleware"]), None);
     assert_eq!(hint(&["demo"]), None);
 }

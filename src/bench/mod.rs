@@ -129,6 +129,22 @@ pub enum BenchError {
     ClientGone,
     #[error("cannot use the data directory: {0}")]
     Disk(String),
+    #[error("{0} is for the values workload: the key-value bench runs honest, unsigned nodes in one process")]
+    NotForKv(&'static str),
+}
+
+impl BenchError {
+    /// The request itself was wrong (not the run): exit code 2.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            BenchError::Cluster(_)
+                | BenchError::Zero
+                | BenchError::BadDuration
+                | BenchError::Disk(_)
+                | BenchError::NotForKv(_)
+        )
+    }
 }
 
 /// What a run measured (`paxos bench --json` prints exactly this).

@@ -126,7 +126,7 @@ pub fn render(s: &StatusSummary, paint: &Palette) -> String {
         );
     }
     for (id, missing) in &s.unlinked {
-        let _ = writeln!(out, "  node {id}: no connection yet from {missing:?}");
+        let _ = writeln!(out, "  node {id}: no connection from {missing:?}");
     }
     let mut flagged_by: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
     for (by, accused) in &s.flagged {
@@ -144,6 +144,15 @@ pub fn render(s: &StatusSummary, paint: &Palette) -> String {
     };
     let _ = writeln!(out, "verdict:");
     for (label, good, text) in v.lines() {
+        // Agreement is checked over the logs that answered: say so when
+        // some could not be read.
+        let text = match (label, good, s.unreachable.is_empty()) {
+            ("agreement", Some(true), false) => format!(
+                "{text}; {} unreachable, not checked",
+                crate::verdict::nodes(&s.unreachable.iter().copied().collect())
+            ),
+            _ => text,
+        };
         let text = match good {
             Some(ok) if label != "detected" => paint.verdict(ok, &text),
             _ => text,
@@ -192,6 +201,9 @@ mod tests {
         assert_eq!(s.unreachable, vec![3]);
         assert!(s.free.is_empty());
         assert_eq!(s.flagged.get(&0), Some(&vec![1]));
+        // What could not be read is not vouched for.
+        let text = render(&s, &Palette::plain());
+        assert!(text.contains("node 3 unreachable, not checked"), "{text}");
 
         let s = summarize(&ClusterStatus {
             n: 2,
@@ -218,10 +230,7 @@ mod tests {
         });
         assert_eq!(s.unlinked, BTreeMap::from([(0, vec![2])]));
         let text = render(&s, &Palette::plain());
-        assert!(
-            text.contains("node 0: no connection yet from [2]"),
-            "{text}"
-        );
+        assert!(text.contains("node 0: no connection from [2]"), "{text}");
     }
 
     #[test]

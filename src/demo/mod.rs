@@ -1013,6 +1013,12 @@ pub fn hint(cfg: &DemoConfig, agreement: bool, live: bool, caught: bool) -> Opti
         );
     }
     let own = own?;
+    if cfg.bft && bit && defences.is_empty() {
+        // BFT mode runs its defences as one: there is no single one to try.
+        return Some(format!(
+            "{name}'s own defence is {own}; in BFT mode the defences run all together: try --middleware"
+        ));
+    }
     match (bit, defences.is_empty(), defences.contains(own)) {
         (true, true, _) => Some(format!(
             "{name}'s own defence is {own}: try --defences {own} (or --middleware for all)"
