@@ -672,3 +672,36 @@ fn modelled_signatures_give_the_same_outcomes_as_ed25519_seed_by_seed() {
         }
     }
 }
+
+/// The seeds at the very top of the range run, each once: the run does not
+/// wrap around to seed 0, and a range past the largest seed is refused.
+#[test]
+fn the_largest_seeds_run_once_each_and_a_range_past_them_is_refused() {
+    let cfg = SimConfig::default();
+    let s = search(&cfg, u64::MAX - 1, 2);
+    assert_eq!(s.runs, 2, "{s:?}");
+    assert!(matches!(
+        sim::run_seeds(&cfg, u64::MAX - 1, 3, |_| {}),
+        Err(sim::SimError::SeedOverflow { .. })
+    ));
+}
+
+/// A fault-free run asked for more values than commit in the base
+/// liveness window is still live: the window grows with the workload.
+#[test]
+fn a_big_fault_free_workload_is_live() {
+    let cfg = SimConfig {
+        values: 4000,
+        ..SimConfig::default()
+    };
+    assert!(cfg.live_window() > cfg.live_ticks);
+    let o = sim::run(&cfg, 1);
+    assert!(
+        o.violation.is_none() && o.live,
+        "{:?} at {}",
+        o.violation,
+        o.ticks
+    );
+    // It needed more than the base window after the heal.
+    assert!(o.ticks > cfg.fault_ticks + cfg.live_ticks, "{}", o.ticks);
+}
