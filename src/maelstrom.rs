@@ -331,6 +331,9 @@ fn answer(request: &Json, reply: &Reply) -> Json {
         Reply::Ok { value: None } => json!({ "type": format!("{kind}_ok") }),
         Reply::KeyMissing => error(20, "key does not exist"),
         Reply::SessionExpired => error(14, "session expired: not applied; start a new session"),
+        // Not given by a store (only by the coordinator), but if it were:
+        // whether the request took effect is unknown (Maelstrom's crash).
+        Reply::Superseded { latest } => error(13, &format!("superseded by request {latest}")),
         Reply::CasMismatch { found } => {
             let mut e = error(22, &format!("the key holds {found}"));
             e["found"] = serde_json::from_str(found).unwrap_or(Json::String(found.clone()));

@@ -1021,6 +1021,7 @@ fn run_kv(args: KvArgs) -> anyhow::Result<()> {
     let reply = actix::System::new().block_on(async move {
         let mut c = args.coordinator.client().await?;
         let timeout = Duration::from_secs_f64(args.timeout);
+        some_node_registered(&mut c, timeout.min(CLIENT_CONNECT)).await?;
         anyhow::Ok(c.kv(&cmd, args.node, timeout).await?)
     })?;
     if args.json {
@@ -1035,6 +1036,12 @@ fn run_kv(args: KvArgs) -> anyhow::Result<()> {
         paxos::kv::Reply::SessionExpired => anyhow::bail!(
             "client {client}'s session expired (the cluster forgot it for newer ones): \
              not applied; ask again as a new client"
+        ),
+        paxos::kv::Reply::Superseded { latest } => anyhow::bail!(
+            "client {client} already made request {latest}, so its older request {} is not \
+             applied now (it was applied before {latest}, or never will be): ask with --seq {}",
+            args.seq,
+            latest + 1
         ),
         paxos::kv::Reply::CasMismatch { found } => {
             anyhow::bail!("key '{key}' holds '{found}', not the value expected")
@@ -1055,6 +1062,21 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
 
 /// Give a cluster still forming a moment to be complete (every slot taken,
 /// every link up), saying what it waits for; then go on with `doing` anyway.
+/// Wait up to `patience` for the first node to register: with none, a
+/// request could only time out, which would say nothing of why.
+async fn some_node_registered(client: &mut Client, patience: Duration) -> anyhow::Result<()> {
+    let give_up = std::time::Instant::now() + patience;
+    while client.status().await?.registered.is_empty() {
+        if std::time::Instant::now() >= give_up {
+            anyhow::bail!(
+                "no node has registered with the coordinator yet: start them with `paxos node`"
+            );
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 async fn wait_for_cluster(client: &mut Client, doing: &str) -> anyhow::Result<()> {
     let ready = client
         .wait_for_members(CLIENT_CONNECT, |k, n| {

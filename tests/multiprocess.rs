@@ -1518,3 +1518,40 @@ fn the_coordinators_live_page_shows_each_nodes_log_and_who_is_unreachable() {
     let v = live(&|v| ids(v, "unreachable") == vec![2]);
     assert_eq!(ids(&v, "unreachable"), vec![2], "{v}");
 }
+
+/// `paxos kv` says what is wrong instead of timing out with advice that
+/// cannot help: with no node registered, and for a request older than its
+/// client's latest (which the store never answers).
+#[test]
+fn kv_with_no_nodes_or_a_superseded_request_is_a_clear_error() {
+    let mut c = Cluster::start("kv-errors", 3);
+    let kv = |c: &Cluster, args: &[&str]| {
+        let key = c.key();
+        let mut all = vec!["kv", "--coordinator", &c.addr, "--cluster-key", &key];
+        all.extend_from_slice(args);
+        Command::new(BIN)
+            .args(&all)
+            .output()
+            .expect("the paxos binary runs")
+    };
+    let out = kv(&c, &["--timeout", "2", "get", "a"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no node has registered"), "{err}");
+    for i in 0..3 {
+        c.node(i, &[]);
+    }
+    c.connected();
+    let put = |seq: &str, value: &str| kv(&c, &["--client", "5", "--seq", seq, "put", "a", value]);
+    let first = put("3", "1");
+    assert!(first.status.success(), "{first:?}");
+    let stale = put("2", "9");
+    let err = String::from_utf8_lossy(&stale.stderr);
+    assert!(!stale.status.success());
+    assert!(
+        err.contains("already made request 3") && err.contains("--seq 4"),
+        "{err}"
+    );
+    let got = kv(&c, &["get", "a"]);
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "1", "{got:?}");
+}

@@ -166,6 +166,10 @@ pub enum Reply {
     /// newer clients since): the request was not applied, and the client
     /// must start a new session (Maelstrom's error 14, definitely not done).
     SessionExpired,
+    /// The client's session already holds its later request `latest`: this
+    /// older one is not answered (it was applied before `latest`, or never
+    /// will be). Only the coordinator answers this, from [`Replies`].
+    Superseded { latest: u64 },
 }
 
 impl std::fmt::Display for Reply {
@@ -176,6 +180,7 @@ impl std::fmt::Display for Reply {
             Reply::KeyMissing => f.write_str("key missing"),
             Reply::CasMismatch { found } => write!(f, "mismatch, found {found:?}"),
             Reply::SessionExpired => f.write_str("session expired"),
+            Reply::Superseded { latest } => write!(f, "superseded by request {latest}"),
         }
     }
 }
@@ -463,13 +468,16 @@ impl Replies {
     /// gave the same reply.
     pub fn answer(&self, client: u64, seq: u64, needed: usize) -> Option<Reply> {
         let (latest, replies) = self.latest.get(&client)?;
-        if *latest != seq {
-            return None;
-        }
-        replies
+        let vouched = replies
             .iter()
             .find(|(_, nodes)| nodes.len() >= needed.max(1))
-            .map(|(r, _)| r.clone())
+            .map(|(r, _)| r.clone());
+        match (*latest).cmp(&seq) {
+            std::cmp::Ordering::Equal => vouched,
+            // As many nodes as an answer needs applied a later request.
+            std::cmp::Ordering::Greater => vouched.map(|_| Reply::Superseded { latest: *latest }),
+            std::cmp::Ordering::Less => None,
+        }
     }
 }
 
@@ -605,9 +613,16 @@ mod tests {
         r.record(1, 7, 2, Reply::ok(Some("a")));
         r.record(2, 7, 2, Reply::ok(Some("a")));
         assert_eq!(r.answer(7, 2, 2), Some(Reply::ok(Some("a"))));
-        // A later request replaces the earlier: only the latest is kept.
+        // A later request replaces the earlier: only the latest is kept,
+        // and an earlier one is answered as superseded once enough nodes
+        // answered the later.
         r.record(1, 7, 3, Reply::KeyMissing);
-        assert_eq!(r.answer(7, 2, 1), None);
+        assert_eq!(r.answer(7, 2, 1), Some(Reply::Superseded { latest: 3 }));
+        assert_eq!(
+            r.answer(7, 2, 2),
+            None,
+            "one node alone vouches for nothing"
+        );
         r.record(2, 7, 2, Reply::ok(None));
         assert_eq!(r.answer(7, 3, 1), Some(Reply::KeyMissing));
         assert_eq!(r.answer(8, 1, 1), None, "a client nobody answered");
