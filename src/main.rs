@@ -182,7 +182,7 @@ enum Command {
 #[derive(Args)]
 struct ExploreArgs {
     /// Address to serve the page on (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     listen: String,
     /// Also open the page in the desktop's browser (xdg-open).
     #[arg(long)]
@@ -304,7 +304,7 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
 struct CoordinatorArgs {
     /// Address to listen on for nodes and clients (port 0 picks a free one;
     /// the address is printed).
-    #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR", value_parser = parse_addr)]
     listen: String,
     /// Cluster size: quorums are majorities of it, and no more nodes are admitted.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -323,14 +323,14 @@ struct CoordinatorArgs {
     cluster_key: std::path::PathBuf,
     /// Also serve a live web page of the cluster's nodes here (their logs,
     /// whom they flagged, agreement), refreshed every second.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     web: Option<String>,
 }
 
 #[derive(Args)]
 struct CoordinatorAddr {
     /// The coordinator's address.
-    #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:7000", value_name = "ADDR", value_parser = parse_addr)]
     coordinator: String,
     /// The cluster key the coordinator created (`paxos coordinator
     /// --cluster-key`): without it the coordinator serves nothing.
@@ -384,11 +384,11 @@ impl CoordinatorAddr {
 struct NodeArgs {
     /// Address to listen on for peers (port 0 picks a free one; the address
     /// is printed).
-    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR", value_parser = parse_addr)]
     listen: String,
     /// The address peers should dial, if not the --listen one (a NAT or a
     /// proxy in front of this node).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     advertise: Option<String>,
     #[command(flatten)]
     coordinator: CoordinatorAddr,
@@ -748,6 +748,18 @@ struct ModeArgs {
     faults: Option<usize>,
 }
 
+/// A network address as HOST:PORT (an IP address or a host name, and a
+/// port number), checked before anything dials or binds it.
+fn parse_addr(s: &str) -> Result<String, String> {
+    let bad = || format!("'{s}' is not an address: give HOST:PORT, e.g. 127.0.0.1:7000");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(char::is_whitespace) || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(s.to_string())
+}
+
 fn parse_seconds(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
@@ -903,18 +915,24 @@ fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
             );
         }
         let addr = listener.local_addr()?;
-        println!("coordinator listening on {addr}");
-        if let Some(web) = &args.web {
-            let (server, url) = paxos::explore::live::bind(web, addr.to_string(), key.clone())
-                .with_context(|| format!("the live view cannot listen on {web}"))?;
-            println!("coordinator: live view on {url}");
-            actix_rt::spawn(server);
-        }
+        // Everything that can fail first: "listening" means it serves.
         let registry = args
             .data_dir
             .as_deref()
             .map(bridge::registry::RegistryFile::open)
             .transpose()?;
+        let web = match &args.web {
+            Some(web) => Some(
+                paxos::explore::live::bind(web, addr.to_string(), key.clone())
+                    .with_context(|| format!("the live view cannot listen on {web}"))?,
+            ),
+            None => None,
+        };
+        println!("coordinator listening on {addr}");
+        if let Some((server, url)) = web {
+            println!("coordinator: live view on {url}");
+            actix_rt::spawn(server);
+        }
         bridge::coordinator::run(listener, key, args.nodes as usize, !args.quiet, registry).await?;
         println!("coordinator: cluster stopped");
         Ok(())
@@ -991,8 +1009,9 @@ fn run_kv_bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     if !args.json {
         eprintln!(
-            "benchmarking the key-value store on {} nodes: three phases of {} s…",
-            cfg.nodes, args.seconds
+            "benchmarking the key-value store on {}: three phases of {} s…",
+            paxos::verdict::count(cfg.nodes, "node"),
+            args.seconds
         );
     }
     let report = actix::System::new()
@@ -1312,8 +1331,11 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
     if !args.json {
         // The run takes --seconds; say so rather than sit silent.
         eprintln!(
-            "benchmarking {} nodes for {} s (window {}, batch {})…",
-            cfg.nodes, args.seconds, cfg.window, cfg.batch
+            "benchmarking {} for {} s (window {}, batch {})…",
+            paxos::verdict::count(cfg.nodes, "node"),
+            args.seconds,
+            cfg.window,
+            cfg.batch
         );
     }
     let report = actix::System::new()

@@ -109,8 +109,8 @@ impl Verdict<'_> {
             out.push(("liveness", Some(live), text));
         } else {
             let text = format!(
-                "{} positions committed on every honest node",
-                self.positions
+                "{} committed on every honest node",
+                count(self.positions, "position")
             );
             out.push(("committed", None, text));
         }
@@ -140,6 +140,14 @@ pub fn nodes(ids: &BTreeSet<NodeId>) -> String {
         [] => "no node".into(),
         [one] => format!("node {one}"),
         [init @ .., last] => format!("nodes {} and {last}", init.join(", ")),
+    }
+}
+
+/// `n` and the noun, in the singular for one: `1 node`, `3 nodes`.
+pub fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
     }
 }
 

@@ -919,3 +919,25 @@ fn demo_kv_clients_see_a_linearizable_store_and_safety_breaks_it_without_a_defen
     assert_eq!(v["agreement"], false, "{v}");
     assert_eq!(v["linearizable"] == false, v["refused"].is_string(), "{v}");
 }
+
+/// An address that is not HOST:PORT is refused before anything dials or
+/// binds it (exit 2), whichever command takes it.
+#[test]
+fn an_address_that_is_not_host_and_port_is_refused_at_once() {
+    for args in [
+        &["status", "--coordinator", "foo"][..],
+        &["status", "--coordinator", ""][..],
+        &["coordinator", "--listen", "127.0.0.1:99999"][..],
+        &["node", "--advertise", "foo"][..],
+        &["explore", "--listen", "foo"][..],
+    ] {
+        // Refused by the argument parser: nothing was dialled or bound.
+        let out = paxos(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("is not an address: give HOST:PORT"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -87,19 +87,26 @@ pub struct KvBenchReport {
 
 impl KvBenchReport {
     pub fn render(&self) -> String {
+        // A kind of operation that did not happen has no latency to show.
+        let kind = |name: &str, l: &Latencies| match l.count {
+            0 => format!("no {name}s"),
+            n => format!("{name} p50 {:.0} µs p99 {:.0} µs ({n})", l.p50_us, l.p99_us),
+        };
         let line = |p: &Phase| {
             format!(
-                "reads {:<5}: {:>8.0} ops/s; read p50 {:.0} µs p99 {:.0} µs ({}); write p50 {:.0} µs p99 {:.0} µs ({})",
-                p.reads, p.ops_per_sec, p.read.p50_us, p.read.p99_us, p.read.count,
-                p.write.p50_us, p.write.p99_us, p.write.count
+                "reads {:<5}: {:>8.0} ops/s; {}; {}",
+                p.reads,
+                p.ops_per_sec,
+                kind("read", &p.read),
+                kind("write", &p.write)
             )
         };
         format!(
-            "paxos bench --workload kv: {} nodes, {} clients, {} keys, {}% reads, {} s a phase\n{}\n{}\n{}\n\
+            "paxos bench --workload kv: {}, {}, {}, {}% reads, {} s a phase\n{}\n{}\n{}\n\
              (local reads skip consensus and are not linearizable: the limit a faster read path could approach)\n",
-            self.nodes,
-            self.clients,
-            self.keys,
+            crate::verdict::count(self.nodes, "node"),
+            crate::verdict::count(self.clients, "client"),
+            crate::verdict::count(self.keys, "key"),
             self.read_percent,
             self.seconds,
             line(&self.log),

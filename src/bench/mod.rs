@@ -376,14 +376,14 @@ impl BenchReport {
     /// The human-readable account.
     pub fn render(&self) -> String {
         format!(
-            "paxos bench: {} nodes, window {}, batch {}, middleware {}, auth {}, transport {}, \
+            "paxos bench: {}, window {}, batch {}, middleware {}, auth {}, transport {}, \
              threads {}\n\
              {:>14.0} rounds/s   (positions committed)\n\
              {:>14.0} values/s   (client values committed)\n\
              {:>14.1} µs p50 commit latency\n\
              {:>14.1} µs p99 commit latency\n\
              {} rounds, {} values in {:.3} s\n{}",
-            self.nodes,
+            crate::verdict::count(self.nodes, "node"),
             self.window,
             self.batch,
             on_off(self.middleware),

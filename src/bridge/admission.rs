@@ -57,21 +57,21 @@ impl ClusterKey {
     pub fn random() -> Result<ClusterKey, BridgeError> {
         let mut k = [0u8; 32];
         getrandom::getrandom(&mut k)
-            .map_err(|e| BridgeError::Storage(format!("no randomness for a cluster key: {e}")))?;
+            .map_err(|e| BridgeError::Key(format!("no randomness for a cluster key: {e}")))?;
         Ok(ClusterKey(k))
     }
 
     /// Read the key in `path`.
     pub fn load(path: &Path) -> Result<ClusterKey, BridgeError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            BridgeError::Storage(format!(
+            BridgeError::Key(format!(
                 "cannot read the cluster key {}: {e} (the coordinator creates it on its first start; \
                  give every node and client the same file)",
                 path.display()
             ))
         })?;
         Self::parse(text.trim()).ok_or_else(|| {
-            BridgeError::Storage(format!(
+            BridgeError::Key(format!(
                 "{} is not a cluster key (64 hex digits)",
                 path.display()
             ))
@@ -96,9 +96,9 @@ impl ClusterKey {
     fn save(&self, path: &Path) -> Result<(), BridgeError> {
         let aside = path.with_extension(format!("new-{}", std::process::id()));
         let _ = std::fs::remove_file(&aside);
-        let written = self.write_new(&aside).and_then(|()| {
+        let written = self.write_new(&aside, path).and_then(|()| {
             std::fs::hard_link(&aside, path).map_err(|e| {
-                BridgeError::Storage(format!(
+                BridgeError::Key(format!(
                     "cannot create the cluster key {}: {e}",
                     path.display()
                 ))
@@ -108,11 +108,13 @@ impl ClusterKey {
         written
     }
 
-    fn write_new(&self, path: &Path) -> Result<(), BridgeError> {
+    /// Write the key to `path`, a new file standing in for `named` (the
+    /// name errors give).
+    fn write_new(&self, path: &Path, named: &Path) -> Result<(), BridgeError> {
         let fail = |e: std::io::Error| {
-            BridgeError::Storage(format!(
+            BridgeError::Key(format!(
                 "cannot create the cluster key {}: {e}",
-                path.display()
+                named.display()
             ))
         };
         let mut open = std::fs::OpenOptions::new();

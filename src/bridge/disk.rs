@@ -33,6 +33,12 @@ pub fn open(dir: Option<&Path>) -> Result<NodeDisk, BridgeError> {
             proofs: None,
         });
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(BridgeError::Storage(format!(
+            "{} is a file, not a directory",
+            dir.display()
+        )));
+    }
     let (store, recovered) = Store::open(dir).map_err(storage)?;
     let (identity, id) = match recovered.meta {
         Some(meta) => (Identity::from_bytes(meta.secret), Some(meta.id)),

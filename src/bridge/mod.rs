@@ -59,6 +59,9 @@ pub enum BridgeError {
     Unexpected(String),
     #[error("the data directory could not be used: {0}")]
     Storage(String),
+    /// The cluster key could not be read, made or saved.
+    #[error("{0}")]
+    Key(String),
     #[error("an actor stopped answering: {0}")]
     Mailbox(#[from] actix::MailboxError),
     #[error(transparent)]

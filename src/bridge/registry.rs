@@ -25,6 +25,12 @@ pub struct RegistryFile {
 impl RegistryFile {
     /// The registry in `dir`, created if it does not exist.
     pub fn open(dir: &Path) -> Result<RegistryFile, BridgeError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(BridgeError::Storage(format!(
+                "{} is a file, not a directory",
+                dir.display()
+            )));
+        }
         std::fs::create_dir_all(dir).map_err(|e| storage(dir, "create", &e))?;
         Ok(RegistryFile {
             dir: dir.to_path_buf(),

@@ -53,13 +53,13 @@ impl KvDemoReport {
     pub fn render(&self) -> String {
         let yes = |b: bool| if b { "yes" } else { "NO" };
         let mut out = format!(
-            "paxos demo --workload kv: {} nodes, {} clients, {:.0} ms\n\
+            "paxos demo --workload kv: {}, {}, {:.0} ms\n\
              clients:   {} of {} operations completed\n\
              agreement: {}\n\
              linearizable: {}\n\
              detected:  {}\n",
-            self.nodes,
-            self.clients,
+            crate::verdict::count(self.nodes, "node"),
+            crate::verdict::count(self.clients, "client"),
             self.elapsed_ms,
             self.completed,
             self.invoked,

@@ -851,8 +851,8 @@ fn chart(
     };
     Trace {
         title: format!(
-            "paxos demo: {} nodes, {attack}, middleware {}, seed {}",
-            cfg.nodes,
+            "paxos demo: {}, {attack}, middleware {}, seed {}",
+            crate::verdict::count(cfg.nodes, "node"),
             cfg.defences().label(),
             cfg.seed
         ),
@@ -877,9 +877,9 @@ fn render_header(out: &mut String, report: &Report) {
     let s = &report.summary;
     let _ = writeln!(
         out,
-        "paxos demo: {} nodes, {} values, seed {}, attack {}, middleware {}",
-        s.nodes,
-        s.requested,
+        "paxos demo: {}, {}, seed {}, attack {}, middleware {}",
+        crate::verdict::count(s.nodes, "node"),
+        crate::verdict::count(s.requested, "value"),
         s.seed,
         match (&s.attack, s.attackers.first()) {
             (Some(a), Some(m)) => format!("{a} from node {m}"),

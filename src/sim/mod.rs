@@ -152,8 +152,8 @@ fn title(cfg: &SimConfig, seed: u64) -> String {
         None => "no attack".into(),
     };
     format!(
-        "paxos sim: {} nodes{}, {attack}, middleware {}, seed {seed}",
-        cfg.nodes,
+        "paxos sim: {}{}, {attack}, middleware {}, seed {seed}",
+        crate::verdict::count(cfg.nodes, "node"),
         if cfg.bft { " (BFT)" } else { "" },
         cfg.spec(seed).defences.label()
     )
