@@ -237,7 +237,7 @@ struct BenchArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     nodes: u32,
     /// How long to measure.
-    #[arg(long, default_value_t = 3.0, value_parser = parse_seconds)]
+    #[arg(long, default_value_t = 3.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     seconds: f64,
     /// Positions in flight at once (1: one position at a time).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -419,7 +419,7 @@ struct NodeArgs {
     #[command(flatten)]
     mode: ModeArgs,
     /// Seconds to keep trying to reach the coordinator at start.
-    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     connect_timeout: f64,
     /// Positions between two snapshots of a node's key-value store: each
     /// replaces the log (and the middleware's proofs) below it, and a node
@@ -447,7 +447,7 @@ struct ProposeArgs {
     #[arg(long, value_name = "ID")]
     node: Option<u32>,
     /// Seconds to wait for the values to commit.
-    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     timeout: f64,
     /// The values to commit.
     #[arg(required = true, value_name = "VALUE")]
@@ -462,7 +462,7 @@ struct KvArgs {
     #[arg(long, value_name = "ID")]
     node: Option<u32>,
     /// Seconds to wait for the reply.
-    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     timeout: f64,
     /// This client's id (default: a random one, a session of one request).
     #[arg(long, value_name = "ID")]
@@ -574,10 +574,10 @@ struct SimArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     values: u32,
     /// Probability of losing a packet during the faulty period, 0 to 1.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     loss: f64,
     /// Probability of duplicating a packet during the faulty period, 0 to 1.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     dup: f64,
     /// Crash and restart honest nodes during the faulty period.
     #[arg(long)]
@@ -693,7 +693,7 @@ struct DemoArgs {
     #[arg(long, default_value_t = 5.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     deadline: f64,
     /// Fraction of messages the in-process network loses, 0 to 1 (e.g. 0.2).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction, allow_negative_numbers = true)]
     drop: f64,
     /// Make one node an attacker: SAFETY (equivocating leader), LIVENESS
     /// (ballot climber), BALLOT_OVERFLOW (ballot exhauster), IGNORE_PREPARED
@@ -1133,8 +1133,14 @@ fn run_partition(
 fn run_shutdown(args: CoordinatorAddr) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
         let mut client = args.client().await?;
-        client.shutdown().await?;
-        println!("cluster stopped");
+        match client.shutdown().await {
+            Ok(()) => println!("cluster stopped"),
+            // The coordinator itself stopped; some node did not hear it.
+            Err(paxos::bridge::BridgeError::Refused(why)) => {
+                anyhow::bail!("the coordinator stopped, but {why}")
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(())
     })
 }
@@ -1156,7 +1162,13 @@ fn run_defences() -> anyhow::Result<()> {
 
 fn run_matrix(a: MatrixArgs) -> anyhow::Result<()> {
     let cfg = paxos::matrix::MatrixConfig {
-        nodes: a.nodes.iter().map(|n| *n as usize).collect(),
+        // Each size once, in the order given.
+        nodes: a.nodes.iter().fold(Vec::new(), |mut sizes, &n| {
+            if !sizes.contains(&(n as usize)) {
+                sizes.push(n as usize);
+            }
+            sizes
+        }),
         seeds: a.seeds,
         seed: a.seed,
         by_defence: a.by_defence,
@@ -1338,10 +1350,31 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
             cfg.batch
         );
     }
-    let report = actix::System::new()
-        .block_on(paxos::bench::run(&cfg))
-        .context("the bench could not run")?;
+    let system = actix::System::new();
+    let report = system.block_on(until_interrupted(paxos::bench::run(&cfg)));
+    if report.is_err() {
+        // Interrupted: once every actor is gone, nothing writes there any
+        // more and what the run made under --data-dir can go.
+        drop(system);
+        if let Some(dir) = &cfg.data_dir {
+            paxos::bench::remove_leftovers(dir);
+        }
+    }
+    let report = report?.context("the bench could not run")?;
     print_json_or_text(args.json, &report, || report.render())
+}
+
+/// Run `work` unless Ctrl-C comes first: then it is dropped, and with it
+/// what it made (a bench's data directory), before the process exits.
+async fn until_interrupted<T>(work: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
+    use futures::future::{select, Either};
+    let work = std::pin::pin!(work);
+    // Polled first, so the handler is in place before any work starts.
+    let stop = std::pin::pin!(actix_rt::signal::ctrl_c());
+    match select(stop, work).await {
+        Either::Right((done, _)) => Ok(done),
+        Either::Left(_) => anyhow::bail!("interrupted; what the run wrote is removed"),
+    }
 }
 
 fn run_explore(args: ExploreArgs) -> anyhow::Result<()> {

@@ -206,6 +206,10 @@ fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
             &["bench", "--workload", "kv", "--transport", "tcp"][..],
             "--transport is for the values workload",
         ),
+        (
+            &["bench", "--data-dir", "/nonexistent/paxos-bench"][..],
+            "is not a directory",
+        ),
     ] {
         let out = paxos(args);
         // Bad input, as clap's usage errors: exit code 2.
@@ -940,4 +944,47 @@ fn an_address_that_is_not_host_and_port_is_refused_at_once() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// A durable bench stopped with Ctrl-C (SIGINT) removes what it wrote
+/// under --data-dir, as a finished one does.
+#[test]
+fn an_interrupted_durable_bench_leaves_its_data_directory_empty() {
+    let dir = std::env::temp_dir().join(format!("paxos-bench-int-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paxos"))
+        .args(["bench", "--seconds", "60", "--data-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the paxos binary runs");
+    // Wait until the nodes' directories exist: the run is under way.
+    let started = std::time::Instant::now();
+    let busy = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_dir(e.path()).is_ok_and(|mut n| n.next().is_some()))
+    };
+    while !busy(&dir) {
+        assert!(started.elapsed().as_secs() < 30, "the bench never wrote");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = child.wait().expect("the bench exits");
+    assert!(!status.success(), "interrupted, not finished");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

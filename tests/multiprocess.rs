@@ -1078,10 +1078,23 @@ fn shutdown_reaches_members_that_were_reconnecting() {
     signal(&c, "-STOP");
     c.coordinator.kill();
     c.restart_coordinator();
-    let out = c.run(&["shutdown"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    signal(&c, "-CONT");
+    // The shutdown answers once every member heard it (or says who did
+    // not): it is asked while they are frozen, and they wake meanwhile.
     let told = c.dir.join("coordinator.err");
+    let (addr, key) = (c.addr.clone(), c.key());
+    let asking = std::thread::spawn(move || {
+        Command::new(BIN)
+            .args(["shutdown", "--coordinator", &addr, "--cluster-key", &key])
+            .output()
+            .expect("the paxos binary runs")
+    });
+    assert!(
+        wait_in_file(&told, "shutdown asked"),
+        "the shutdown never started"
+    );
+    signal(&c, "-CONT");
+    let out = asking.join().expect("the shutdown client");
+    assert!(out.status.success(), "{}", stderr(&out));
     let deadline = Instant::now() + Duration::from_secs(15);
     for (i, n) in c.nodes.iter_mut().enumerate() {
         let n = n.as_mut().expect("started");
@@ -1554,4 +1567,23 @@ fn kv_with_no_nodes_or_a_superseded_request_is_a_clear_error() {
     );
     let got = kv(&c, &["get", "a"]);
     assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "1", "{got:?}");
+}
+
+/// A shutdown that cannot reach a member says so, naming it, instead of
+/// reporting the cluster stopped.
+#[test]
+fn a_shutdown_names_the_member_that_did_not_hear_it() {
+    let mut c = Cluster::start("shutdown-missed", 3);
+    for i in 0..3 {
+        c.node(i, &[]);
+    }
+    c.connected();
+    c.nodes[2].as_mut().expect("node 2 runs").kill();
+    let out = c.run(&["shutdown"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the coordinator stopped, but node 2 did not hear the shutdown"),
+        "{err}"
+    );
 }

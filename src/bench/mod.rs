@@ -259,6 +259,17 @@ pub fn ed25519_baseline() -> (f64, f64) {
     (sign, verify)
 }
 
+/// Remove what this process's durable benches made under `under`: for a run
+/// that was stopped before its [`Disk`] could clean up after itself.
+pub fn remove_leftovers(under: &std::path::Path) {
+    let mine = format!("paxos-bench-{}-", std::process::id());
+    for entry in std::fs::read_dir(under).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&mine) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A fresh directory for one durable bench, under the user's `--data-dir`
 /// (on the disk they want measured), removed when the run ends.
 struct Disk {
@@ -270,8 +281,14 @@ impl Disk {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
+        if !under.is_dir() {
+            return Err(BenchError::Disk(format!(
+                "{} is not a directory: the bench writes under an existing one, on the disk to measure",
+                under.display()
+            )));
+        }
         let root = under.join(format!("paxos-bench-{}-{stamp}", std::process::id()));
-        std::fs::create_dir_all(&root)
+        std::fs::create_dir(&root)
             .map_err(|e| BenchError::Disk(format!("{}: {e}", root.display())))?;
         Ok(Disk { root })
     }

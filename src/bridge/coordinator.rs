@@ -137,12 +137,21 @@ pub async fn serve(
     accepting.abort();
     let missed = members.not_told();
     if !missed.is_empty() {
-        log::warn!(
-            "nodes {missed:?} did not hear the shutdown within {SHUTDOWN_GRACE:?} \
-             (unreachable): stop them by hand"
-        );
+        log::warn!("{}", missed_shutdown(&missed));
+    }
+    members.missed.send_replace(Some(missed));
+    if members.asked.load(Ordering::SeqCst) {
+        // Let the client that asked hear how it went before the process ends.
+        let _ = tokio::time::timeout(Duration::from_secs(1), members.answered.notified()).await;
     }
     Ok(())
+}
+
+fn missed_shutdown(missed: &BTreeSet<NodeId>) -> String {
+    format!(
+        "{} did not hear the shutdown within {SHUTDOWN_GRACE:?} (unreachable): stop them by hand",
+        crate::verdict::nodes(missed)
+    )
 }
 
 /// How long a shutting-down coordinator waits for members that are not
@@ -156,6 +165,12 @@ struct Members {
     ever: std::sync::Mutex<BTreeSet<NodeId>>,
     /// Members that hung up or were told to exit since the shutdown.
     told: std::sync::Mutex<BTreeSet<NodeId>>,
+    /// Once the shutdown is over: the members that did not hear it.
+    missed: watch::Sender<Option<BTreeSet<NodeId>>>,
+    /// A client that asked for the shutdown was answered.
+    answered: tokio::sync::Notify,
+    /// A client asked for the shutdown (and waits to be answered).
+    asked: std::sync::atomic::AtomicBool,
 }
 
 impl Members {
@@ -164,6 +179,9 @@ impl Members {
             connected: AtomicUsize::new(0),
             ever: std::sync::Mutex::new(known),
             told: Default::default(),
+            missed: watch::channel(None).0,
+            answered: tokio::sync::Notify::new(),
+            asked: Default::default(),
         }
     }
 
@@ -353,17 +371,28 @@ impl Session {
         mut writer: OwnedWriteHalf,
     ) -> Result<(), BridgeError> {
         loop {
-            let answer = self.answer(request).await?;
-            let done = answer.is_none();
-            if let Some(frame) = answer {
-                conn::write_frame(&mut writer, frame).await?;
-            } else {
-                conn::write_frame(&mut writer, Frame::Ok).await?;
-            }
-            if done {
+            let Some(answer) = self.answer(request).await? else {
+                // Shutdown: answer once every member heard it, or say who did not.
+                log::info!("shutdown asked: telling every member to exit");
+                self.members.asked.store(true, Ordering::SeqCst);
+                let mut missed = self.members.missed.subscribe();
                 let _ = self.stop.send(true);
-                return Ok(());
-            }
+                let answer = match missed
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|m| m.clone())
+                {
+                    Some(m) if !m.is_empty() => Frame::Refused {
+                        reason: missed_shutdown(&m),
+                    },
+                    _ => Frame::Ok,
+                };
+                let written = conn::write_frame(&mut writer, answer).await;
+                self.members.answered.notify_one();
+                return written;
+            };
+            conn::write_frame(&mut writer, answer).await?;
             request = match conn::next_frame(&mut reader, CLIENT_IDLE).await {
                 Ok(f) => f,
                 Err(BridgeError::Closed | BridgeError::Timeout(_)) => return Ok(()),
