@@ -24,7 +24,6 @@ use crate::core::{Event, NodeId, Value};
 pub mod kv;
 use actix::prelude::*;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -427,6 +426,39 @@ fn on_off(b: bool) -> &'static str {
     }
 }
 
+/// When each value still waiting was sent. Values are numbered in the order
+/// they are sent, so this is a ring from the oldest still waiting on: no
+/// hashing per value, which at a few hundred thousand values a second is
+/// the client's cost, not the cluster's.
+#[derive(Default)]
+struct Pending {
+    /// The number of `at[0]`.
+    first: u64,
+    at: std::collections::VecDeque<Option<Instant>>,
+}
+
+impl Pending {
+    /// Value `seq` (the next number) is sent at `now`.
+    fn push(&mut self, seq: u64, now: Instant) {
+        if self.at.is_empty() {
+            self.first = seq;
+        }
+        debug_assert_eq!(seq, self.first + self.at.len() as u64, "sent in order");
+        self.at.push_back(Some(now));
+    }
+
+    /// Value `seq` committed: when it was sent, if it was waiting.
+    fn take(&mut self, seq: u64) -> Option<Instant> {
+        let i = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        let at = self.at.get_mut(i)?.take();
+        while self.at.front().is_some_and(Option::is_none) {
+            self.at.pop_front();
+            self.first += 1;
+        }
+        at
+    }
+}
+
 /// The closed-loop client: keeps the leader busy and times every value.
 struct Client {
     leader: NodeId,
@@ -439,7 +471,7 @@ struct Client {
     target: usize,
     outstanding: usize,
     next: u64,
-    sent_at: HashMap<u64, Instant>,
+    sent_at: Pending,
     latencies_us: Vec<u32>,
     rounds: u64,
     values: u64,
@@ -466,7 +498,7 @@ impl Client {
             target: cfg.window * cfg.batch + cfg.batch,
             outstanding: 0,
             next: 0,
-            sent_at: HashMap::new(),
+            sent_at: Pending::default(),
             latencies_us: Vec::new(),
             rounds: 0,
             values: 0,
@@ -489,7 +521,7 @@ impl Client {
             let k = self.batch.min(self.target - self.outstanding);
             let mut vs = Vec::with_capacity(k);
             for _ in 0..k {
-                self.sent_at.insert(self.next, now);
+                self.sent_at.push(self.next, now);
                 vs.push(format!("b{}", self.next));
                 self.next += 1;
             }
@@ -531,7 +563,7 @@ impl Handler<DebugInfo> for Client {
         self.rounds += 1;
         for v in value.items() {
             let seq = v.strip_prefix('b').and_then(|s| s.parse::<u64>().ok());
-            if let Some(at) = seq.and_then(|s| self.sent_at.remove(&s)) {
+            if let Some(at) = seq.and_then(|s| self.sent_at.take(s)) {
                 let us = now.duration_since(at).as_micros();
                 self.latencies_us.push(us.min(u32::MAX as u128) as u32);
                 self.values += 1;
@@ -884,4 +916,27 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         of_loopback: report.rounds_per_sec / loopback.max(1e-9),
         ..report
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_values_are_timed_once_in_any_order_of_commit() {
+        let mut p = Pending::default();
+        let t = Instant::now();
+        for seq in 10..14 {
+            p.push(seq, t);
+        }
+        assert_eq!(p.take(12), Some(t));
+        assert_eq!(p.take(12), None, "a value is timed once");
+        assert_eq!(p.take(10), Some(t));
+        assert_eq!(p.first, 11, "the oldest still waiting");
+        assert_eq!((p.take(9), p.take(99)), (None, None), "never sent");
+        assert_eq!((p.take(11), p.take(13)), (Some(t), Some(t)));
+        assert!(p.at.is_empty());
+        p.push(14, t);
+        assert_eq!(p.take(14), Some(t));
+    }
 }
