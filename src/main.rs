@@ -1380,7 +1380,7 @@ async fn until_interrupted<T>(work: impl std::future::Future<Output = T>) -> any
 fn run_explore(args: ExploreArgs) -> anyhow::Result<()> {
     use paxos::explore::{Query, Session};
     if let Some(q) = args.replay {
-        let s = Session::from_query(&Query::decode(&q)?)?;
+        let s = Session::from_query(&Query::decode_strict(&q)?)?;
         let view = s.view();
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", view.render())?;

@@ -344,6 +344,24 @@ impl Query {
         serde_urlencoded::from_str(s.trim_start_matches('?'))
             .map_err(|e| ExploreError::BadQuery(e.to_string()))
     }
+
+    /// What `paxos explore --replay` reads: a query, `?` and a query, or a
+    /// whole page URL. A field no run has is an error, not ignored: a
+    /// typo must not quietly show the default run instead.
+    pub fn decode_strict(s: &str) -> Result<Query, ExploreError> {
+        const FIELDS: [&str; 8] = [
+            "nodes", "bft", "attack", "attacker", "defences", "seed", "a", "lesson",
+        ];
+        let q = s.split_once('?').map_or(s, |(_, q)| q);
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(q).map_err(|e| ExploreError::BadQuery(e.to_string()))?;
+        if let Some((k, _)) = pairs.iter().find(|(k, _)| !FIELDS.contains(&k.as_str())) {
+            return Err(ExploreError::BadQuery(format!(
+                "'{k}' is not one of its fields"
+            )));
+        }
+        Query::decode(q)
+    }
 }
 
 #[cfg(test)]
@@ -377,6 +395,15 @@ mod tests {
         // Steps in a row travel as one.
         let steps = [Action::Next(2), Action::Next(3), Action::Auto(1)];
         assert_eq!(encode_actions(&steps), "n5.a");
+    }
+
+    #[test]
+    fn the_terminal_reads_a_whole_url_and_refuses_a_field_no_run_has() {
+        let lesson = Query::decode_strict("http://127.0.0.1:8080/?lesson=safety").unwrap();
+        assert_eq!(lesson.lesson.as_deref(), Some("safety"));
+        assert_eq!(Query::decode_strict("?seed=3").unwrap().seed, Some(3));
+        let e = Query::decode_strict("foo=bar").unwrap_err().to_string();
+        assert!(e.contains("'foo' is not one of its fields"), "{e}");
     }
 
     #[test]
