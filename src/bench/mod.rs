@@ -837,7 +837,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     let disk = cfg.data_dir.as_deref().map(Disk::create).transpose()?;
     let fsyncs = disk.as_ref().map(Disk::fsyncs_per_sec).transpose()?;
     use crate::actors::{Coordinator, CoordinatorExitCommand, CoordinatorPropagateMessage};
-    use crate::bridge::{admission::ClusterKey, coordinator, node};
+    use crate::bridge::{admission::ClusterKey, coordinator};
     let n = cfg.nodes;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -871,32 +871,7 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         Default::default(),
     ));
     let arbiters: Vec<Arbiter> = (1..cfg.threads).map(|_| Arbiter::new()).collect();
-    let mut nodes = Vec::with_capacity(n);
-    for id in 0..n as NodeId {
-        let opts = node::NodeOptions {
-            id: Some(id),
-            middleware: cfg.middleware,
-            auth: cfg.auth,
-            window: cfg.window,
-            batch: cfg.batch,
-            announce: false,
-            bft: cfg.bft,
-            data_dir: disk.as_ref().map(|d| d.node(id)),
-            ..node::NodeOptions::new(&addr, key.clone())
-        };
-        // Node i on thread (i + 1) mod T: the coordinator and the client
-        // keep the caller's thread (0), and the leader (node 0) is never on
-        // it, as it is not in a deployment of separate processes.
-        let (done, ended) = tokio::sync::oneshot::channel();
-        let run = async move {
-            let _ = done.send(node::run(opts).await);
-        };
-        match (id as usize + 1) % cfg.threads {
-            0 => drop(actix_rt::spawn(run)),
-            t => drop(arbiters[t - 1].spawn(run)),
-        }
-        nodes.push(ended);
-    }
+    let nodes = spawn_tcp_nodes(cfg, &addr, &key, disk.as_ref(), &arbiters);
     // Start the clock once every node registered (and so knows its peers).
     all_registered(&coord, n).await?;
     client.do_send(Arm);
@@ -916,6 +891,45 @@ async fn run_tcp(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         of_loopback: report.rounds_per_sec / loopback.max(1e-9),
         ..report
     })
+}
+
+/// Start the bench's `cfg.nodes` TCP nodes registering with the coordinator
+/// at `addr`; each hands back how its run ended.
+fn spawn_tcp_nodes(
+    cfg: &BenchConfig,
+    addr: &str,
+    key: &crate::bridge::admission::ClusterKey,
+    disk: Option<&Disk>,
+    arbiters: &[Arbiter],
+) -> Vec<tokio::sync::oneshot::Receiver<Result<(), crate::bridge::BridgeError>>> {
+    use crate::bridge::node;
+    (0..cfg.nodes as NodeId)
+        .map(|id| {
+            let opts = node::NodeOptions {
+                id: Some(id),
+                middleware: cfg.middleware,
+                auth: cfg.auth,
+                window: cfg.window,
+                batch: cfg.batch,
+                announce: false,
+                bft: cfg.bft,
+                data_dir: disk.map(|d| d.node(id)),
+                ..node::NodeOptions::new(addr, key.clone())
+            };
+            // Node i on thread (i + 1) mod T: the coordinator and the client
+            // keep the caller's thread (0), and the leader (node 0) is never
+            // on it, as it is not in a deployment of separate processes.
+            let (done, ended) = tokio::sync::oneshot::channel();
+            let run = async move {
+                let _ = done.send(node::run(opts).await);
+            };
+            match (id as usize + 1) % cfg.threads {
+                0 => drop(actix_rt::spawn(run)),
+                t => drop(arbiters[t - 1].spawn(run)),
+            }
+            ended
+        })
+        .collect()
 }
 
 #[cfg(test)]
