@@ -970,6 +970,8 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
         let mut client = args.coordinator.client().await?;
+        let timeout = Duration::from_secs_f64(args.timeout);
+        some_node_registered(&mut client, timeout.min(CLIENT_CONNECT)).await?;
         // Proposing to a cluster still forming works (nodes catch up), but
         // its first values would wait on retries: give it a moment.
         wait_for_cluster(&mut client, "proposing").await?;
@@ -977,7 +979,7 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
             .propose(
                 args.values.into_iter().map(Into::into).collect(),
                 args.node,
-                Duration::from_secs_f64(args.timeout),
+                timeout,
             )
             .await?;
         for (value, nodes) in committed {
