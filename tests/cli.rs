@@ -212,9 +212,10 @@ fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
         ),
     ] {
         let out = paxos(args);
-        // Bad input, as clap's usage errors: exit code 2.
+        // Bad input, as clap's usage errors: exit code 2, before any run.
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("benchmarking"), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }

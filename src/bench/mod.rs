@@ -281,10 +281,7 @@ impl Disk {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         if !under.is_dir() {
-            return Err(BenchError::Disk(format!(
-                "{} is not a directory: the bench writes under an existing one, on the disk to measure",
-                under.display()
-            )));
+            return Err(not_a_directory(under));
         }
         let root = under.join(format!("paxos-bench-{}-{stamp}", std::process::id()));
         std::fs::create_dir(&root)
@@ -682,7 +679,17 @@ pub fn validate(cfg: &BenchConfig) -> Result<(), BenchError> {
         _ => {}
     }
     cfg.spec().validate()?;
+    if let Some(dir) = cfg.data_dir.as_deref().filter(|d| !d.is_dir()) {
+        return Err(not_a_directory(dir));
+    }
     Ok(())
+}
+
+fn not_a_directory(dir: &std::path::Path) -> BenchError {
+    BenchError::Disk(format!(
+        "{} is not a directory: the bench writes under an existing one, on the disk to measure",
+        dir.display()
+    ))
 }
 
 /// Let the armed client run until the limit, then take its report.
