@@ -971,10 +971,10 @@ fn run_propose(args: ProposeArgs) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
         let mut client = args.coordinator.client().await?;
         let timeout = Duration::from_secs_f64(args.timeout);
-        some_node_registered(&mut client, timeout.min(CLIENT_CONNECT)).await?;
         // Proposing to a cluster still forming works (nodes catch up), but
-        // its first values would wait on retries: give it a moment.
-        wait_for_cluster(&mut client, "proposing").await?;
+        // its first values would wait on retries: give it a moment (within
+        // the timeout: a cluster with no node at all is refused then).
+        wait_for_cluster(&mut client, "proposing", timeout.min(CLIENT_CONNECT)).await?;
         let committed = client
             .propose(
                 args.values.into_iter().map(Into::into).collect(),
@@ -1042,7 +1042,6 @@ fn run_kv(args: KvArgs) -> anyhow::Result<()> {
     let reply = actix::System::new().block_on(async move {
         let mut c = args.coordinator.client().await?;
         let timeout = Duration::from_secs_f64(args.timeout);
-        some_node_registered(&mut c, timeout.min(CLIENT_CONNECT)).await?;
         anyhow::Ok(c.kv(&cmd, args.node, timeout).await?)
     })?;
     if args.json {
@@ -1081,26 +1080,16 @@ fn run_status(args: StatusArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Give a cluster still forming a moment to be complete (every slot taken,
-/// every link up), saying what it waits for; then go on with `doing` anyway.
-/// Wait up to `patience` for the first node to register: with none, a
-/// request could only time out, which would say nothing of why.
-async fn some_node_registered(client: &mut Client, patience: Duration) -> anyhow::Result<()> {
-    let give_up = std::time::Instant::now() + patience;
-    while client.status().await?.registered.is_empty() {
-        if std::time::Instant::now() >= give_up {
-            anyhow::bail!(
-                "no node has registered with the coordinator yet: start them with `paxos node`"
-            );
-        }
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
-
-async fn wait_for_cluster(client: &mut Client, doing: &str) -> anyhow::Result<()> {
+/// Give a cluster still forming up to `patience` to be complete (every
+/// slot taken, every link up), saying what it waits for; then go on with
+/// `doing` anyway.
+async fn wait_for_cluster(
+    client: &mut Client,
+    doing: &str,
+    patience: Duration,
+) -> anyhow::Result<()> {
     let ready = client
-        .wait_for_members(CLIENT_CONNECT, |k, n| {
+        .wait_for_members(patience, |k, n| {
             eprintln!("waiting for the cluster: {k} of {n} nodes connected")
         })
         .await?;
@@ -1121,7 +1110,7 @@ fn run_partition(
         let heal = a.is_empty() && b.is_empty();
         if !heal {
             // Nodes started a moment ago may not have registered yet.
-            wait_for_cluster(&mut client, "cutting").await?;
+            wait_for_cluster(&mut client, "cutting", CLIENT_CONNECT).await?;
         }
         client.partition(a.clone(), b.clone()).await?;
         match heal {

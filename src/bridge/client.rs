@@ -48,6 +48,8 @@ pub enum KvError {
         client: u64,
         seq: u64,
     },
+    #[error("no node has registered with the coordinator yet: start them with `paxos node`")]
+    NoNode,
 }
 
 /// How often a KV request is asked again while it has no answer: a node
@@ -213,15 +215,18 @@ impl Client {
         let value = Value::one(cmd.encode());
         let start = tokio::time::Instant::now();
         let mut ask_at = start;
+        // The coordinator has had no node to ask all along.
+        let mut no_node = false;
         loop {
             let now = tokio::time::Instant::now();
             if now >= ask_at {
                 let values = vec![value.clone()];
                 ask_at = now + KV_ASK_AGAIN;
                 match self.request(Frame::Propose { values, node }).await {
-                    Ok(Frame::Ok) => {}
+                    Ok(Frame::Ok) => no_node = false,
                     // A cluster still starting: ask again shortly.
                     Err(BridgeError::Refused(r)) if r == super::coordinator::NO_NODE_YET => {
+                        no_node = true;
                         ask_at = now + Duration::from_millis(50);
                     }
                     Ok(other) => return Err(BridgeError::Unexpected(format!("{other:?}")).into()),
@@ -233,6 +238,9 @@ impl Client {
                 Frame::Reply { reply: Some(r) } => return Ok(r),
                 Frame::Reply { reply: None } => {}
                 other => return Err(BridgeError::Unexpected(format!("{other:?}")).into()),
+            }
+            if now >= start + timeout && no_node {
+                return Err(KvError::NoNode);
             }
             if now >= start + timeout {
                 return Err(KvError::Timeout {
