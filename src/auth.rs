@@ -5,7 +5,19 @@
 //! that verifies it identifies the sender. A [`Signed`] message can be carried
 //! inside another (an echo, a certificate, evidence) and checked by any third
 //! party that knows the signer's key: that is what makes evidence of
-//! misbehaviour self-verifying. Verification is strict (`verify_strict`).
+//! misbehaviour self-verifying.
+//!
+//! Verification follows the ZIP-215 rules (ed25519-zebra): the cofactored
+//! equation, the one a batch check also uses, so a signature is valid or
+//! not whether it is checked alone or in a batch ([`Keyring::verify_all`]).
+//! With the strict cofactorless check of ed25519-dalek a Byzantine signer
+//! could make a signature that a batch admits (by a torsion term its random
+//! coefficients happen to cancel) and a single check refuses; then honest
+//! nodes would disagree about it, and one that forwarded it inside a
+//! certificate could be taken for a forger. Under ZIP-215 every honest node
+//! reaches the same verdict on every signature, as it did under strict
+//! checks; an honest signature is valid under both. Small-order (weak) keys
+//! are refused when they are registered.
 //!
 //! This module signs and checks bytes; which bytes a packet body signs is
 //! the wire layer's to say ([`crate::wire`] adds `Identity::sign`,
@@ -28,8 +40,9 @@
 
 use crate::core::{Message, NodeId};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_zebra::{batch, VerificationKey, VerificationKeyBytes};
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{CryptoRng, RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
@@ -42,6 +55,10 @@ static VERIFIES: AtomicU64 = AtomicU64::new(0);
 /// Checks a keyring answered from its cache instead.
 static HITS: AtomicU64 = AtomicU64::new(0);
 
+/// Of `VERIFIES`, the checks made inside a batch, and the batches.
+static BATCHED: AtomicU64 = AtomicU64::new(0);
+static BATCHES: AtomicU64 = AtomicU64::new(0);
+
 /// Packet and message signatures this process made (each a distinct one).
 static SIGNS: AtomicU64 = AtomicU64::new(0);
 
@@ -53,6 +70,45 @@ pub fn signs_done() -> u64 {
 /// How many ed25519 signature checks this process has made so far.
 pub fn verifies_done() -> u64 {
     VERIFIES.load(Ordering::Relaxed)
+}
+
+/// What this process's signature work came to so far, for the bench.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Curve checks made ([`verifies_done`]).
+    pub verifies: u64,
+    /// Checks answered by a cache instead ([`verifies_spared`]).
+    pub spared: u64,
+    /// Signatures made ([`signs_done`]).
+    pub signs: u64,
+    /// Of `verifies`, those made inside a batch, and the batches
+    /// ([`Keyring::verify_all`]).
+    pub batched: u64,
+    pub batches: u64,
+}
+
+impl Counts {
+    /// The counts now.
+    pub fn now() -> Counts {
+        Counts {
+            verifies: verifies_done(),
+            spared: verifies_spared(),
+            signs: signs_done(),
+            batched: BATCHED.load(Ordering::Relaxed),
+            batches: BATCHES.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What was counted between `earlier` and `self`.
+    pub fn since(self, earlier: Counts) -> Counts {
+        Counts {
+            verifies: self.verifies - earlier.verifies,
+            spared: self.spared - earlier.spared,
+            signs: self.signs - earlier.signs,
+            batched: self.batched - earlier.batched,
+            batches: self.batches - earlier.batches,
+        }
+    }
 }
 
 /// How many signature checks this process answered from a cache so far.
@@ -86,10 +142,10 @@ impl Verified {
 }
 
 /// The digest a cache entry is: everything a verification depended on.
-fn digest(from: NodeId, key: &VerifyingKey, bytes: &[u8], sig: &[u8; 64]) -> [u8; 32] {
+fn digest(from: NodeId, key: &[u8], bytes: &[u8], sig: &[u8; 64]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(from.to_le_bytes());
-    h.update(key.as_bytes());
+    h.update(key);
     h.update(sig);
     h.update((bytes.len() as u64).to_le_bytes());
     h.update(bytes);
@@ -274,10 +330,19 @@ pub fn handshake_bytes(nonce: &[u8; 32], id: Option<NodeId>, addr: &str) -> Vec<
 
 /// Check a handshake signature against a raw verifying key.
 pub fn verify_handshake(key: &[u8; 32], transcript: &[u8], sig: &[u8]) -> Result<(), AuthError> {
-    let key = VerifyingKey::from_bytes(key).map_err(|_| AuthError::BadKey)?;
+    let key = verification_key(key).ok_or(AuthError::BadKey)?;
     let sig = Signature::from_slice(sig).map_err(|_| AuthError::Malformed)?;
-    key.verify_strict(transcript, &sig)
+    key.verify(&sig, transcript)
         .map_err(|_| AuthError::BadHandshake)
+}
+
+/// `key` as a ZIP-215 verifying key, unless it is not a curve point or is
+/// of small order (a weak key, whose signatures would bind nothing).
+fn verification_key(key: &[u8; 32]) -> Option<VerificationKey> {
+    let weak = VerifyingKey::from_bytes(key).map_or(true, |k| k.is_weak());
+    (!weak)
+        .then(|| VerificationKey::try_from(VerificationKeyBytes::from(*key)).ok())
+        .flatten()
 }
 
 /// A protocol message with its sender's signature, as it was sent in a
@@ -302,10 +367,16 @@ pub struct Keyring {
     checks: Arc<AtomicU64>,
 }
 
+/// What a signature check needs, once its signer is known ([`Keyring::lookup`]).
+enum Lookup<'k> {
+    Done,
+    Check(&'k VerificationKey, [u8; 64]),
+}
+
 /// A peer's verifying key, in the keyring's scheme.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Key {
-    Ed25519(VerifyingKey),
+    Ed25519(VerificationKey),
     Modelled([u8; 32]),
 }
 
@@ -340,9 +411,9 @@ impl Keyring {
     pub fn insert(&mut self, id: NodeId, key: [u8; 32]) -> bool {
         let key = match self.scheme {
             Scheme::Modelled => Key::Modelled(key),
-            Scheme::Ed25519 => match VerifyingKey::from_bytes(&key) {
-                Ok(k) => Key::Ed25519(k),
-                Err(_) => return false,
+            Scheme::Ed25519 => match verification_key(&key) {
+                Some(k) => Key::Ed25519(k),
+                None => return false,
             },
         };
         self.keys.insert(id, key);
@@ -377,17 +448,12 @@ impl Keyring {
     /// Check that `sig` is `from`'s signature over `bytes`; once it did,
     /// the same check is answered from the cache.
     pub fn verify_bytes(&self, from: NodeId, bytes: &[u8], sig: &[u8]) -> Result<(), AuthError> {
-        let key = self.keys.get(&from).ok_or(AuthError::UnknownSigner(from))?;
-        let sig: [u8; 64] = sig.try_into().map_err(|_| AuthError::Malformed)?;
-        let key = match key {
-            Key::Ed25519(k) => k,
-            Key::Modelled(p) if token(p, bytes) == sig => return Ok(()),
-            Key::Modelled(_) => return Err(AuthError::BadSignature(from)),
+        let (key, sig) = match self.lookup(from, bytes, sig)? {
+            Lookup::Done => return Ok(()),
+            Lookup::Check(key, sig) => (key, sig),
         };
-        let d = digest(from, key, bytes, &sig);
-        let cache = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if cache().contains(&d) {
-            HITS.fetch_add(1, Ordering::Relaxed);
+        let d = digest(from, key.as_ref(), bytes, &sig);
+        if self.cached(&d) {
             return Ok(());
         }
         // The curve check runs without the lock: the keyring's other holder
@@ -395,10 +461,90 @@ impl Keyring {
         // lookup. Both may check one signature at once; it is cached once.
         VERIFIES.fetch_add(1, Ordering::Relaxed);
         self.checks.fetch_add(1, Ordering::Relaxed);
-        key.verify_strict(bytes, &Signature::from_bytes(&sig))
+        key.verify(&Signature::from_bytes(&sig), bytes)
             .map_err(|_| AuthError::BadSignature(from))?;
-        cache().insert(d);
+        self.cache().insert(d);
         Ok(())
+    }
+
+    /// [`Keyring::verify_bytes`] for many signatures at once, answered in
+    /// order. What the cache does not answer is checked in one batch (the
+    /// same verdicts as one by one, under ZIP-215, for less work); if the
+    /// batch fails, each is checked alone, so the answers still name the
+    /// signer whose signature is bad and the good ones are still cached.
+    /// `rng` draws the batch's coefficients: the caller's, so this module
+    /// keeps no randomness of its own.
+    pub fn verify_all<R: RngCore + CryptoRng>(
+        &self,
+        items: &[(NodeId, &[u8], &[u8])],
+        rng: &mut R,
+    ) -> Vec<Result<(), AuthError>> {
+        let mut answers = Vec::with_capacity(items.len());
+        // (index, signer, digest, batch item) of what is left to check.
+        let mut todo = Vec::new();
+        for (i, &(from, bytes, sig)) in items.iter().enumerate() {
+            let answer = self.lookup(from, bytes, sig).map(|found| match found {
+                Lookup::Check(key, sig) => {
+                    let d = digest(from, key.as_ref(), bytes, &sig);
+                    if !self.cached(&d) {
+                        let item = (
+                            VerificationKeyBytes::from(*key),
+                            Signature::from_bytes(&sig),
+                            bytes,
+                        );
+                        todo.push((i, from, d, batch::Item::from(item)));
+                    }
+                }
+                Lookup::Done => {}
+            });
+            answers.push(answer);
+        }
+        let n = todo.len() as u64;
+        VERIFIES.fetch_add(n, Ordering::Relaxed);
+        self.checks.fetch_add(n, Ordering::Relaxed);
+        let all_good = n > 1 && {
+            BATCHED.fetch_add(n, Ordering::Relaxed);
+            BATCHES.fetch_add(1, Ordering::Relaxed);
+            let mut b = batch::Verifier::new();
+            todo.iter().for_each(|t| b.queue(t.3.clone()));
+            b.verify(&mut *rng).is_ok()
+        };
+        let mut good = Vec::with_capacity(todo.len());
+        for (i, from, d, item) in todo {
+            if all_good || item.verify_single().is_ok() {
+                good.push(d);
+            } else {
+                answers[i] = Err(AuthError::BadSignature(from));
+            }
+        }
+        let mut cache = self.cache();
+        good.into_iter().for_each(|d| cache.insert(d));
+        answers
+    }
+
+    /// What checking `sig` needs: nothing more (a modelled token, checked
+    /// here), or a curve check with this key.
+    fn lookup(&self, from: NodeId, bytes: &[u8], sig: &[u8]) -> Result<Lookup<'_>, AuthError> {
+        let key = self.keys.get(&from).ok_or(AuthError::UnknownSigner(from))?;
+        let sig: [u8; 64] = sig.try_into().map_err(|_| AuthError::Malformed)?;
+        match key {
+            Key::Ed25519(k) => Ok(Lookup::Check(k, sig)),
+            Key::Modelled(p) if token(p, bytes) == sig => Ok(Lookup::Done),
+            Key::Modelled(_) => Err(AuthError::BadSignature(from)),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Verified> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `d` verified before (counted as a check spared).
+    fn cached(&self, d: &[u8; 32]) -> bool {
+        let hit = self.cache().contains(d);
+        if hit {
+            HITS.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
     }
 
     /// Check that `sig` is `signer`'s signature over a packet claiming to
@@ -473,6 +619,159 @@ mod tests {
         assert_eq!(
             keys.verify_bytes(0, &bytes, &sig),
             Err(AuthError::BadSignature(0))
+        );
+    }
+
+    /// Signatures of three signers, with one forged at `bad` (if any):
+    /// `(signer, bytes, signature)` each.
+    /// `(signer, bytes, signature)`s.
+    type Set = Vec<(NodeId, Vec<u8>, Vec<u8>)>;
+
+    fn signed_set(bad: Option<usize>) -> (Keyring, Set) {
+        let ids: Vec<Identity> = (0..3).map(|i| Identity::from_seed(9, i)).collect();
+        let mut keys = Keyring::default();
+        for (i, id) in ids.iter().enumerate() {
+            assert!(keys.insert(i as NodeId, id.public()));
+        }
+        let set = (0..12)
+            .map(|i| {
+                let signer = (i % 3) as NodeId;
+                let bytes = format!("accept {i}").into_bytes();
+                let mut sig = ids[signer as usize].sign_bytes(&bytes);
+                if bad == Some(i) {
+                    sig[40] ^= 1; // all the same but the signature
+                }
+                (signer, bytes, sig)
+            })
+            .collect();
+        (keys, set)
+    }
+
+    fn items(set: &[(NodeId, Vec<u8>, Vec<u8>)]) -> Vec<(NodeId, &[u8], &[u8])> {
+        set.iter()
+            .map(|(f, b, s)| (*f, b.as_slice(), s.as_slice()))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_caches_what_verified_and_names_the_signer_of_a_bad_signature() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (keys, set) = signed_set(None);
+        let answers = keys.verify_all(&items(&set), &mut rng);
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(keys.checks_made(), 12);
+        // All cached: single checks and a second batch cost nothing more.
+        assert!(set
+            .iter()
+            .all(|(f, b, s)| keys.verify_bytes(*f, b, s).is_ok()));
+        assert!(keys
+            .verify_all(&items(&set), &mut rng)
+            .iter()
+            .all(Result::is_ok));
+        assert_eq!(keys.checks_made(), 12);
+
+        // One bad signature among twelve: the batch fails, the fallback
+        // names its signer, the other eleven are cached and it is not.
+        let (keys, set) = signed_set(Some(7));
+        let answers = keys.verify_all(&items(&set), &mut rng);
+        for (i, a) in answers.iter().enumerate() {
+            match i {
+                7 => assert_eq!(*a, Err(AuthError::BadSignature(1))),
+                _ => assert_eq!(*a, Ok(())),
+            }
+        }
+        let before = keys.checks_made();
+        let (f, b, s) = &set[7];
+        assert_eq!(keys.verify_bytes(*f, b, s), Err(AuthError::BadSignature(1)));
+        assert_eq!(keys.checks_made(), before + 1, "the bad one was not cached");
+        let again = keys.verify_all(&items(&set), &mut rng);
+        assert_eq!(again[7], Err(AuthError::BadSignature(1)));
+        assert_eq!(
+            keys.checks_made(),
+            before + 2,
+            "only the bad one is checked again"
+        );
+
+        // Unknown signers and malformed signatures are answered in place.
+        let short = (0, b"x".as_slice(), [0u8; 10].as_slice());
+        let unknown = (5, b"x".as_slice(), [0u8; 64].as_slice());
+        assert_eq!(
+            keys.verify_all(&[short, unknown], &mut rng),
+            vec![Err(AuthError::Malformed), Err(AuthError::UnknownSigner(5))]
+        );
+    }
+
+    /// The case that makes ZIP-215 the rule here: a signature whose R has a
+    /// small-order part, made by its own signer to be valid under the
+    /// cofactored equation only. ed25519-dalek's strict check refuses it; a
+    /// cofactorless batch would admit it for some coefficients and not for
+    /// others, so honest nodes could disagree. Under ZIP-215 it is valid
+    /// alone and in every batch, whatever the coefficients.
+    #[test]
+    fn a_signature_with_a_torsion_part_gets_one_verdict_alone_and_in_any_batch() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        use curve25519_dalek::{constants::ED25519_BASEPOINT_POINT as B, Scalar};
+        use sha2::Sha512;
+        let id = Identity::from_seed(11, 0);
+        let secret = SigningKey::from_bytes(&id.to_bytes());
+        let a = secret.to_scalar();
+        let public = id.public();
+        // (x, 0): a point of order 4.
+        let torsion = CompressedEdwardsY([0; 32]).decompress().expect("a point");
+        let zero = Scalar::ZERO * B;
+        assert!(torsion.is_small_order() && torsion != zero);
+        let msg = b"a propose at 3";
+        let r = Scalar::from(123_456_789u64);
+        let big_r = (r * B + torsion).compress();
+        let mut h = Sha512::new();
+        h.update(big_r.as_bytes());
+        h.update(public);
+        h.update(msg);
+        let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let s = r + k * a;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(big_r.as_bytes());
+        sig[32..].copy_from_slice(s.as_bytes());
+
+        let strict = VerifyingKey::from_bytes(&public).expect("a key");
+        assert!(strict
+            .verify_strict(msg, &Signature::from_bytes(&sig))
+            .is_err());
+
+        let mut keys = Keyring::default();
+        assert!(keys.insert(0, public));
+        assert_eq!(keys.clone().verify_bytes(0, msg, &sig), Ok(()));
+        let (_, set) = signed_set(None);
+        let mut others = items(&set);
+        others.retain(|(f, _, _)| *f == 0);
+        let others: Vec<_> = others.into_iter().map(|(_, b, _)| b).collect();
+        for seed in 0..16 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let fresh = keys.clone();
+            let mut batch = vec![(0, msg.as_slice(), sig.as_slice())];
+            let sigs: Vec<Vec<u8>> = others.iter().map(|b| id.sign_bytes(b)).collect();
+            batch.extend(others.iter().zip(&sigs).map(|(b, s)| (0, *b, s.as_slice())));
+            let answers = fresh.verify_all(&batch, &mut rng);
+            assert!(
+                answers.iter().all(Result::is_ok),
+                "seed {seed}: {answers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_weak_key_is_refused() {
+        let mut keys = Keyring::default();
+        // The identity point and a point of order 4: small order, so a
+        // "signature" under them would bind no message.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(!keys.insert(0, identity));
+        assert!(!keys.insert(0, [0; 32]));
+        assert!(keys.insert(0, Identity::from_seed(1, 0).public()));
+        assert_eq!(
+            verify_handshake(&[0; 32], b"hello", &[0; 64]),
+            Err(AuthError::BadKey)
         );
     }
 

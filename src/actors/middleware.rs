@@ -27,7 +27,7 @@ pub struct Middleware {
     proofs: Option<ProofLog>,
     /// Checks incoming signatures on another core, with a copy of the
     /// shield's keys that shares its cache (renewed when keys change).
-    verifier: Option<(Addr<Verifier>, Arc<Keyring>)>,
+    verifier: Option<(Verifier, Arc<Keyring>)>,
 }
 
 impl Middleware {
@@ -50,7 +50,7 @@ impl Middleware {
     }
 
     /// Have `verifier` check incoming signatures first (see [`Verifier`]).
-    pub fn with_verifier(mut self, verifier: Option<Addr<Verifier>>) -> Self {
+    pub fn with_verifier(mut self, verifier: Option<Verifier>) -> Self {
         self.verifier = verifier.map(|v| (v, Arc::new(self.shield.keys().sharing())));
         self
     }

@@ -78,7 +78,7 @@ pub struct Wiring {
     /// Told if the node halts for good (its store failed).
     pub fatal: Option<Recipient<Fatal>>,
     /// Checks incoming signatures on another core first ([`verifier`]).
-    pub verifier: Option<Addr<Verifier>>,
+    pub verifier: Option<Verifier>,
     /// Where the node's key-value store sends its replies, if it keeps one.
     pub kv: Option<Recipient<KvApplied>>,
     /// How the node serves reads ([`crate::kv::ReadPath::Local`] only for

@@ -176,6 +176,10 @@ pub struct BenchReport {
     /// a distinct signature, so this is how many distinct signatures a
     /// position's messages carry (what a node could at best check once each).
     pub signatures_per_position: f64,
+    /// The share of those checks made in batches (on a verifier thread,
+    /// from packets that queued together), and their mean batch size.
+    pub batched_share: f64,
+    pub mean_batch: f64,
     /// This machine's ed25519 sign and verify time, measured in the same
     /// run, in µs: the limit the signed figures read against.
     pub sign_us: f64,
@@ -238,10 +242,11 @@ pub async fn loopback_round_trips() -> Result<f64, BenchError> {
 /// This machine's ed25519 sign and verify time in µs, over a message the
 /// size of a small batch: the baseline the signed figures are read against.
 pub fn ed25519_baseline() -> (f64, f64) {
-    use ed25519_dalek::{Signer, SigningKey, Verifier};
+    use ed25519_dalek::{Signer, SigningKey};
     const ROUNDS: u32 = 2000;
     let key = SigningKey::from_bytes(&[7; 32]);
-    let public = key.verifying_key();
+    let public = ed25519_zebra::VerificationKey::try_from(key.verifying_key().to_bytes())
+        .expect("a key made by ed25519-dalek is a valid point");
     let msg = vec![0x5a_u8; 512];
     let start = Instant::now();
     let mut sig = key.sign(&msg);
@@ -251,7 +256,7 @@ pub fn ed25519_baseline() -> (f64, f64) {
     let sign = start.elapsed().as_secs_f64() * 1e6 / f64::from(ROUNDS);
     let start = Instant::now();
     for _ in 0..ROUNDS {
-        let ok = public.verify(std::hint::black_box(&msg), &sig).is_ok();
+        let ok = public.verify(&sig, std::hint::black_box(&msg)).is_ok();
         std::hint::black_box(ok);
     }
     let verify = start.elapsed().as_secs_f64() * 1e6 / f64::from(ROUNDS);
@@ -361,11 +366,14 @@ impl BenchReport {
         }
         out + &format!(
             "{:>14.1} ed25519 checks per position per node (and {:.1} answered by the cache), \
-             of {:.1} distinct signatures a position's messages carry\n\
+             of {:.1} distinct signatures a position's messages carry; \
+             {:.0}% of the checks in batches of {:.1} on average\n\
              {:>14.1} verify-times per position  (ed25519 here: sign {:.1} µs, verify {:.1} µs)\n",
             self.verifies_per_position,
             self.spared_per_position,
             self.signatures_per_position,
+            self.batched_share * 100.0,
+            self.mean_batch,
             self.verify_times_per_position,
             self.sign_us,
             self.verify_us
@@ -374,12 +382,14 @@ impl BenchReport {
 
     /// Fill in the signature figures: `checks` curve checks were made
     /// while it measured.
-    fn with_signatures(mut self, (checks, spared, signs): (u64, u64, u64)) -> Self {
+    fn with_signatures(mut self, c: crate::auth::Counts) -> Self {
         let (sign, verify) = ed25519_baseline();
         let per = self.rounds.max(1) as f64 * self.nodes.max(1) as f64;
-        self.verifies_per_position = checks as f64 / per;
-        self.spared_per_position = spared as f64 / per;
-        self.signatures_per_position = signs as f64 / self.rounds.max(1) as f64;
+        self.verifies_per_position = c.verifies as f64 / per;
+        self.spared_per_position = c.spared as f64 / per;
+        self.signatures_per_position = c.signs as f64 / self.rounds.max(1) as f64;
+        self.batched_share = c.batched as f64 / c.verifies.max(1) as f64;
+        self.mean_batch = c.batched as f64 / c.batches.max(1) as f64;
         self.sign_us = sign;
         self.verify_us = verify;
         self.verify_times_per_position = 1.0 / (self.rounds_per_sec.max(1e-9) * verify * 1e-6);
@@ -634,6 +644,8 @@ impl Handler<Finish> for Client {
             signatures_per_position: 0.0,
             sign_us: 0.0,
             verify_us: 0.0,
+            batched_share: 0.0,
+            mean_batch: 0.0,
             verify_times_per_position: 0.0,
             syncs_per_position: 0.0,
             writing_steps_per_position: 0.0,
@@ -701,9 +713,7 @@ async fn measure(
 ) -> Result<BenchReport, BenchError> {
     let counts = || {
         (
-            crate::auth::verifies_done(),
-            crate::auth::verifies_spared(),
-            crate::auth::signs_done(),
+            crate::auth::Counts::now(),
             crate::storage::syncs_done(),
             crate::actors::writing_steps(),
         )
@@ -719,13 +729,11 @@ async fn measure(
         .map_err(|_| BenchError::ClientGone)?;
     let after = counts();
     let report = match fsyncs_per_sec {
-        Some(rate) => report.with_syncs((after.3 - before.3, after.4 - before.4), rate),
+        Some(rate) => report.with_syncs((after.1 - before.1, after.2 - before.2), rate),
         None => report,
     };
     Ok(match cfg.auth {
-        true => {
-            report.with_signatures((after.0 - before.0, after.1 - before.1, after.2 - before.2))
-        }
+        true => report.with_signatures(after.0.since(before.0)),
         false => report,
     })
 }

@@ -190,6 +190,21 @@ pub fn precheck(keys: &Keyring, p: &Packet) {
     }
 }
 
+/// [`precheck`] for several packets at once: their signatures are checked
+/// in one batch ([`Keyring::verify_all`]), the same verdicts for less work.
+pub fn precheck_all<R: rand_core::RngCore + rand_core::CryptoRng>(
+    keys: &Keyring,
+    packets: &[&Packet],
+    rng: &mut R,
+) {
+    let sigs: Vec<_> = packets.iter().flat_map(|p| signatures(p)).collect();
+    let items: Vec<(NodeId, &[u8], &[u8])> = sigs
+        .iter()
+        .map(|(from, bytes, sig)| (*from, bytes.as_slice(), sig.as_slice()))
+        .collect();
+    let _ = keys.verify_all(&items, rng);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
