@@ -29,7 +29,7 @@ impl Replica {
         self.promise_floor(st, pos, ballot);
         let mut accepted: Vec<(Pos, Ballot, Value)> = self
             .acceptor
-            .range(pos..)
+            .range_from(pos)
             .filter_map(|(&p, a)| a.accepted.clone().map(|(b, v)| (p, b, v)))
             .collect();
         // Decided positions beyond a gap: reported in this very ballot,
@@ -97,7 +97,7 @@ impl Replica {
         }
         self.saw_leader(ballot);
         let now = self.now;
-        let acc = self.acceptor.entry(pos).or_default();
+        let acc = self.acceptor.get_or_default(pos);
         let changed = ballot > acc.promised
             || acc
                 .accepted

@@ -48,6 +48,9 @@ impl Replica {
             return;
         }
         self.log.insert(pos, value.clone());
+        if pos == self.gap {
+            self.gap += 1; // the steady state: no search for the next gap
+        }
         self.advance_gap();
         Self::persist(
             st,

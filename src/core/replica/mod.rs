@@ -60,6 +60,7 @@ use super::config::Config;
 use super::message::Message;
 use super::types::{Ballot, NodeId, Pos, Value};
 use super::{Durable, Event, Input, Output, Process, Snapshot, Write};
+use posmap::PosMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -208,7 +209,7 @@ pub struct Replica {
     now: u64,
     /// The last randomness a tick brought, for jitter.
     entropy: u64,
-    acceptor: BTreeMap<Pos, AcceptorSlot>,
+    acceptor: PosMap<AcceptorSlot>,
     floor: Option<Floor>,
     log: BTreeMap<Pos, Value>,
     /// The first position not in `log` (everything below is committed).
@@ -225,7 +226,7 @@ pub struct Replica {
     queued: usize,
     prep: Option<Prep>,
     lead: Option<Lead>,
-    slots: BTreeMap<Pos, Slot>,
+    slots: PosMap<Slot>,
     /// Where the leader looks for its next free position.
     cursor: Pos,
     /// Highest round seen in any ballot; new ballots go above it.
@@ -267,7 +268,7 @@ impl Replica {
             cfg,
             now: 0,
             entropy: 0,
-            acceptor: BTreeMap::new(),
+            acceptor: PosMap::new(),
             floor: None,
             log: BTreeMap::new(),
             gap: 0,
@@ -278,7 +279,7 @@ impl Replica {
             queued: 0,
             prep: None,
             lead: None,
-            slots: BTreeMap::new(),
+            slots: PosMap::new(),
             cursor: 0,
             max_round: 0,
             exhausted: false,
@@ -301,7 +302,7 @@ impl Replica {
         // New ballots must go above every ballot this node ever promised,
         // including the ones it used itself (its own acceptor promised them).
         r.max_round = durable.max_round();
-        r.acceptor = durable.acceptor;
+        r.acceptor = durable.acceptor.into_iter().collect();
         for slot in r.acceptor.values_mut() {
             slot.promised_at = 0;
         }
@@ -325,7 +326,7 @@ impl Replica {
     /// starts from), rebuilt from its live state.
     pub fn durable(&self) -> Durable {
         Durable {
-            acceptor: self.acceptor.clone(),
+            acceptor: self.acceptor.to_btree(),
             log: self.log.clone(),
             promised_from: self.floor.map(|f| (f.from, f.ballot)),
             snapshot: self.snapshot.clone(),
@@ -387,7 +388,7 @@ impl Replica {
     fn promise_from(&self, pos: Pos) -> Ballot {
         let floor = self.floor.map_or(Ballot::ZERO, |f| f.ballot);
         self.acceptor
-            .range(pos..)
+            .range_from(pos)
             .map(|(_, a)| a.promised)
             .fold(floor, Ballot::max)
     }
@@ -637,6 +638,7 @@ impl Process for Replica {
 
 mod acceptor;
 mod learner;
+mod posmap;
 mod proposer;
 mod reads;
 mod snapshot;

@@ -329,7 +329,7 @@ impl Replica {
         positions.extend(reported.keys().copied());
         for pos in positions {
             let report = reported.remove(&pos).map(|(_, v)| v);
-            let slot = self.slots.entry(pos).or_insert_with(|| Slot {
+            let slot = self.slots.get_or_insert_with(pos, || Slot {
                 own: None,
                 value: report.clone().unwrap_or_default(),
                 ballot,
