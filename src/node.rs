@@ -19,7 +19,6 @@ use crate::cluster::Member;
 use crate::core::{Event, Input, Message, NodeId, Output, Process, Value, Write};
 use crate::middleware::{Shield, ShieldDurable, Verdict};
 use crate::wire::Packet;
-use std::collections::BTreeMap;
 
 /// What a node asks its runtime to do after one step: `persist` before any
 /// of `packets` goes out; `events` may be reported once `persist` is done
@@ -152,7 +151,7 @@ impl Node {
     }
 
     /// The committed log.
-    pub fn log(&self) -> &BTreeMap<crate::core::Pos, Value> {
+    pub fn log(&self) -> &crate::core::PosMap<Value> {
         self.process.log()
     }
 

@@ -301,14 +301,15 @@ pub fn agreement(logs: &[&BTreeMap<Pos, Value>]) -> (bool, usize) {
     (agree, on_all)
 }
 
-/// Whether `log` holds every item of every value in `requested`.
-pub fn has_all<'a>(
-    log: &BTreeMap<Pos, Value>,
+/// Whether `log` (any map of positions to values) holds every item of
+/// every value in `requested`.
+pub fn has_all<'a, 'l>(
+    log: impl IntoIterator<Item = (&'l Pos, &'l Value)>,
     requested: impl IntoIterator<Item = &'a Value>,
 ) -> bool {
     let have: BTreeSet<&str> = log
-        .values()
-        .flat_map(|b| b.items().iter().map(String::as_str))
+        .into_iter()
+        .flat_map(|(_, b)| b.items().iter().map(String::as_str))
         .collect();
     requested
         .into_iter()

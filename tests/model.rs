@@ -195,7 +195,7 @@ impl Actor for Node {
     }
 }
 
-fn logs(state: &ActorModelState<Node>) -> Vec<&std::collections::BTreeMap<u64, Value>> {
+fn logs(state: &ActorModelState<Node>) -> Vec<&paxos::core::PosMap<Value>> {
     state
         .actor_states
         .iter()

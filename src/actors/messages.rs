@@ -170,7 +170,10 @@ pub struct NodeStatus {
 
 impl NodeStatus {
     /// The page of `log` that `ask` wants, and where the next page starts.
-    pub fn page(log: &BTreeMap<Pos, Value>, ask: GetStatus) -> (BTreeMap<Pos, Value>, Option<Pos>) {
+    pub fn page(
+        log: &crate::core::PosMap<Value>,
+        ask: GetStatus,
+    ) -> (BTreeMap<Pos, Value>, Option<Pos>) {
         let mut page = BTreeMap::new();
         let mut used = 0usize;
         for (pos, value) in log.range(ask.from..) {
@@ -191,7 +194,7 @@ mod tests {
 
     #[test]
     fn pages_cover_the_log_once_each_within_the_budget() {
-        let log: BTreeMap<Pos, Value> = (0..100u64)
+        let log: crate::core::PosMap<Value> = (0..100u64)
             .map(|p| (p, Value::one("x".repeat(50))))
             .collect();
         let mut from = 0;
@@ -215,10 +218,13 @@ mod tests {
                 None => break,
             }
         }
-        assert_eq!(seen, log);
+        assert_eq!(log, seen);
         assert!(pages > 5, "{pages}");
         // A value bigger than the budget still comes, alone.
-        let big = BTreeMap::from([(0, Value::one("y".repeat(5_000))), (1, Value::one("z"))]);
+        let big: crate::core::PosMap<Value> =
+            [(0, Value::one("y".repeat(5_000))), (1, Value::one("z"))]
+                .into_iter()
+                .collect();
         let (page, more) = NodeStatus::page(
             &big,
             GetStatus {

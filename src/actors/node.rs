@@ -5,12 +5,11 @@
 use super::messages::{
     DebugInfo, Deliver, Fatal, GetStatus, KvApplied, NodeCommand, NodeStatus, Outgoing,
 };
-use crate::core::{Input, NodeId, Output, Pos, Process, Value, Write};
+use crate::core::{Input, NodeId, Output, Process, Value, Write};
 use crate::node::{self, Split};
 use actix::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -363,7 +362,7 @@ impl Handler<GetStatus> for NodeActor {
 }
 
 /// What a node becomes after a failed write: it answers nothing.
-struct Halted(NodeId, BTreeMap<Pos, Value>);
+struct Halted(NodeId, crate::core::PosMap<Value>);
 
 impl Process for Halted {
     fn id(&self) -> NodeId {
@@ -372,7 +371,7 @@ impl Process for Halted {
     fn step(&mut self, _: Input) -> Vec<Output> {
         Vec::new()
     }
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &crate::core::PosMap<Value> {
         &self.1
     }
 }

@@ -23,7 +23,7 @@
 //! and re-checked by every receiver.
 
 use crate::core::{Config, Event, Forgery, Input, Message, NodeId, Output, Pos, Process, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The attacker's value made from `value` (of its first item, when `value`
 /// is a batch), marked so the simulator counts it as the attack's.
@@ -42,7 +42,7 @@ pub struct Forger {
     quorum: usize,
     /// Positions already attacked.
     hit: BTreeSet<Pos>,
-    log: BTreeMap<Pos, Value>,
+    log: crate::core::PosMap<Value>,
 }
 
 impl Forger {
@@ -52,7 +52,7 @@ impl Forger {
             n: cfg.n,
             quorum: cfg.quorum,
             hit: BTreeSet::new(),
-            log: BTreeMap::new(),
+            log: crate::core::PosMap::new(),
         }
     }
 }
@@ -102,7 +102,7 @@ impl Process for Forger {
         out
     }
 
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &crate::core::PosMap<Value> {
         &self.log
     }
 }

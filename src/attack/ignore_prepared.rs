@@ -276,7 +276,7 @@ impl Process for IgnorePrepared {
         out
     }
 
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &crate::core::PosMap<Value> {
         self.inner.log()
     }
 }

@@ -25,7 +25,7 @@ pub struct BallotClimber {
     ticks: u64,
     /// Positions it saw committed.
     done: BTreeSet<Pos>,
-    log: BTreeMap<Pos, Value>,
+    log: crate::core::PosMap<Value>,
 }
 
 impl BallotClimber {
@@ -36,7 +36,7 @@ impl BallotClimber {
             top: 0,
             ticks: 0,
             done: BTreeSet::new(),
-            log: BTreeMap::new(),
+            log: crate::core::PosMap::new(),
         }
     }
 }
@@ -116,7 +116,7 @@ impl Process for BallotClimber {
         ]
     }
 
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &crate::core::PosMap<Value> {
         &self.log
     }
 }

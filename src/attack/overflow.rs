@@ -20,7 +20,7 @@
 //!   a function of the inputs, as everywhere in the sans-IO core.
 
 use crate::core::{Ballot, Event, Input, Message, NodeId, Output, Pos, Process, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Ticks between re-sends at the positions it saw.
 pub const RESEND_TICKS: u64 = 5;
@@ -41,7 +41,7 @@ pub struct BallotOverflow {
     top: u64,
     ticks: u64,
     done: BTreeSet<Pos>,
-    log: BTreeMap<Pos, Value>,
+    log: crate::core::PosMap<Value>,
 }
 
 impl BallotOverflow {
@@ -52,7 +52,7 @@ impl BallotOverflow {
             top: 0,
             ticks: 0,
             done: BTreeSet::new(),
-            log: BTreeMap::new(),
+            log: crate::core::PosMap::new(),
         }
     }
 
@@ -130,7 +130,7 @@ impl Process for BallotOverflow {
         }
     }
 
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &crate::core::PosMap<Value> {
         &self.log
     }
 }

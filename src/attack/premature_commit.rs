@@ -19,7 +19,6 @@
 //! ([`crate::middleware::certificate::proves_premature`]).
 
 use crate::core::{Ballot, Event, Forgery, Input, Message, NodeId, Output, Pos, Process, Value};
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PrematureCommit {
@@ -27,7 +26,7 @@ pub struct PrematureCommit {
     n: usize,
     max_round: u64,
     highest_pos: Option<Pos>,
-    log: BTreeMap<Pos, Value>,
+    log: crate::core::PosMap<Value>,
 }
 
 impl PrematureCommit {
@@ -37,7 +36,7 @@ impl PrematureCommit {
             n,
             max_round: 0,
             highest_pos: None,
-            log: BTreeMap::new(),
+            log: crate::core::PosMap::new(),
         }
     }
 
@@ -94,7 +93,7 @@ impl Process for PrematureCommit {
         out
     }
 
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &crate::core::PosMap<Value> {
         &self.log
     }
 }
@@ -114,7 +113,7 @@ mod tests {
             },
         });
         let out = m.step(Input::Request { value: "v".into() });
-        let mut commits = BTreeMap::new();
+        let mut commits = std::collections::BTreeMap::new();
         for o in out {
             if let Output::Forge {
                 to,

@@ -126,7 +126,7 @@ impl Process for Replayer {
         out
     }
 
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &crate::core::PosMap<Value> {
         self.inner.log()
     }
 }

@@ -51,7 +51,7 @@ pub struct Equivocator {
     max_round: u64,
     highest_pos: Option<Pos>,
     plans: BTreeMap<Pos, Plan>,
-    log: BTreeMap<Pos, Value>,
+    log: crate::core::PosMap<Value>,
 }
 
 impl Equivocator {
@@ -64,7 +64,7 @@ impl Equivocator {
             max_round: 0,
             highest_pos: None,
             plans: BTreeMap::new(),
-            log: BTreeMap::new(),
+            log: crate::core::PosMap::new(),
         }
     }
 
@@ -234,7 +234,7 @@ impl Process for Equivocator {
         out
     }
 
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &crate::core::PosMap<Value> {
         &self.log
     }
 }

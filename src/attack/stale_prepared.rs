@@ -28,22 +28,21 @@
 //! Preventing it takes BFT quorums (`n ≥ 3f+1`): then every two quorums
 //! share an honest node.
 
-use crate::core::{Config, Event, Input, Message, NodeId, Output, Pos, Process, Replica, Value};
-use std::collections::BTreeMap;
+use crate::core::{Config, Event, Input, Message, NodeId, Output, Process, Replica, Value};
 
 /// The acceptor whose Prepared omits what it accepted. See the module docs.
 #[derive(Clone, Debug)]
 pub struct StalePrepared {
     inner: Replica,
     /// Never written: this acceptor does not learn.
-    log: BTreeMap<Pos, Value>,
+    log: crate::core::PosMap<Value>,
 }
 
 impl StalePrepared {
     pub fn new(id: NodeId, cfg: Config) -> Self {
         StalePrepared {
             inner: Replica::new(id, cfg),
-            log: BTreeMap::new(),
+            log: crate::core::PosMap::new(),
         }
     }
 
@@ -107,7 +106,7 @@ impl Process for StalePrepared {
         }
     }
 
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &crate::core::PosMap<Value> {
         &self.log
     }
 }

@@ -9,11 +9,13 @@
 
 mod config;
 mod message;
+mod posmap;
 mod replica;
 mod types;
 
 pub use config::{bft_faults, bft_quorum, mode_config, BftError, Config};
 pub use message::Message;
+pub use posmap::PosMap;
 pub use replica::{AcceptorSlot, Replica};
 pub use types::{digest_form, majority, Ballot, NodeId, Pos, Value};
 
@@ -361,7 +363,7 @@ pub trait Process: Send {
         out.extend(self.step(input));
     }
     /// The committed log, position by position.
-    fn log(&self) -> &BTreeMap<Pos, Value>;
+    fn log(&self) -> &PosMap<Value>;
     /// Where this participant would send a client's ask instead of
     /// proposing the value itself: the live leader it knows of, when it
     /// does not lead or try to. `None`: it proposes what it is asked

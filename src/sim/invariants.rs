@@ -102,7 +102,7 @@ impl Invariants {
 
     /// What was chosen below `base`, as first committed by an honest node:
     /// the log a snapshot below `base` replaced.
-    pub fn chosen_below(&self, base: Pos) -> BTreeMap<Pos, Value> {
+    pub fn chosen_below(&self, base: Pos) -> crate::core::PosMap<Value> {
         (self.chosen.range(..base))
             .map(|(p, (_, v))| (*p, v.clone()))
             .collect()
@@ -113,7 +113,7 @@ impl Invariants {
         &mut self,
         member: usize,
         node: NodeId,
-        log: &BTreeMap<Pos, Value>,
+        log: &crate::core::PosMap<Value>,
         base: Pos,
     ) -> Result<(), Violation> {
         let seen = self.seen.entry(member).or_default();
@@ -185,7 +185,7 @@ impl Invariants {
 mod tests {
     use super::*;
 
-    fn log(entries: &[(Pos, &str)]) -> BTreeMap<Pos, Value> {
+    fn log(entries: &[(Pos, &str)]) -> crate::core::PosMap<Value> {
         entries.iter().map(|(p, v)| (*p, Value::from(*v))).collect()
     }
 

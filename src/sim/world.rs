@@ -439,7 +439,7 @@ impl World {
     pub fn log(&self, m: usize) -> BTreeMap<crate::core::Pos, Value> {
         let member = &self.members[m];
         match member.up {
-            true => member.node.log().clone(),
+            true => member.node.log().to_btree(),
             false => BTreeMap::new(),
         }
     }
@@ -1158,15 +1158,12 @@ impl World {
         self.members
             .iter()
             .filter(|m| m.role == Role::Honest)
-            .all(|m| m.up && crate::verdict::has_all(&self.whole_log(m), requested))
+            .all(|m| m.up && crate::verdict::has_all(&*self.whole_log(m), requested))
     }
 
     /// Member `m`'s log with what its snapshot replaced put back, as the
     /// honest nodes committed it (a compacted log is no less committed).
-    fn whole_log<'a>(
-        &'a self,
-        m: &'a Member,
-    ) -> std::borrow::Cow<'a, BTreeMap<crate::core::Pos, Value>> {
+    fn whole_log<'a>(&'a self, m: &'a Member) -> std::borrow::Cow<'a, crate::core::PosMap<Value>> {
         match m.node.snapshot() {
             Some(snap) => {
                 let mut log = self.invariants.chosen_below(snap.upto);

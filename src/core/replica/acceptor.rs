@@ -29,7 +29,7 @@ impl Replica {
         self.promise_floor(st, pos, ballot);
         let mut accepted: Vec<(Pos, Ballot, Value)> = self
             .acceptor
-            .range_from(pos)
+            .range(pos..)
             .filter_map(|(&p, a)| a.accepted.clone().map(|(b, v)| (p, b, v)))
             .collect();
         // Decided positions beyond a gap: reported in this very ballot,

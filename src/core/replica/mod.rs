@@ -59,8 +59,8 @@
 use super::config::Config;
 use super::message::Message;
 use super::types::{Ballot, NodeId, Pos, Value};
+use super::PosMap;
 use super::{Durable, Event, Input, Output, Process, Snapshot, Write};
-use posmap::PosMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -211,7 +211,7 @@ pub struct Replica {
     entropy: u64,
     acceptor: PosMap<AcceptorSlot>,
     floor: Option<Floor>,
-    log: BTreeMap<Pos, Value>,
+    log: PosMap<Value>,
     /// The first position not in `log` (everything below is committed).
     gap: Pos,
     /// The first position `log` holds: below it, the snapshot.
@@ -270,7 +270,7 @@ impl Replica {
             entropy: 0,
             acceptor: PosMap::new(),
             floor: None,
-            log: BTreeMap::new(),
+            log: PosMap::new(),
             gap: 0,
             base: 0,
             snapshot: None,
@@ -311,7 +311,7 @@ impl Replica {
             ballot,
             at: 0,
         });
-        r.log = durable.log;
+        r.log = durable.log.into_iter().collect();
         if let Some(snap) = durable.snapshot {
             r.base = snap.upto;
             r.gap = snap.upto;
@@ -327,7 +327,7 @@ impl Replica {
     pub fn durable(&self) -> Durable {
         Durable {
             acceptor: self.acceptor.to_btree(),
-            log: self.log.clone(),
+            log: self.log.to_btree(),
             promised_from: self.floor.map(|f| (f.from, f.ballot)),
             snapshot: self.snapshot.clone(),
         }
@@ -388,7 +388,7 @@ impl Replica {
     fn promise_from(&self, pos: Pos) -> Ballot {
         let floor = self.floor.map_or(Ballot::ZERO, |f| f.ballot);
         self.acceptor
-            .range_from(pos)
+            .range(pos..)
             .map(|(_, a)| a.promised)
             .fold(floor, Ballot::max)
     }
@@ -627,7 +627,7 @@ impl Process for Replica {
         self.local = st.local;
     }
 
-    fn log(&self) -> &BTreeMap<Pos, Value> {
+    fn log(&self) -> &PosMap<Value> {
         &self.log
     }
 
@@ -638,7 +638,6 @@ impl Process for Replica {
 
 mod acceptor;
 mod learner;
-mod posmap;
 mod proposer;
 mod reads;
 mod snapshot;

@@ -116,7 +116,7 @@ impl Net {
         }
     }
 
-    fn log(&self, i: usize) -> &BTreeMap<Pos, Value> {
+    fn log(&self, i: usize) -> &crate::core::PosMap<Value> {
         self.nodes[i].log()
     }
 

@@ -1,11 +1,13 @@
-//! `PosMap`: the per-position state a replica keeps (acceptor slots, the
-//! positions it proposes at) as a sorted `VecDeque` of `(position, state)`.
+//! `PosMap`: what a replica keeps per log position (its committed log,
+//! acceptor slots, the positions it proposes at) as a sorted `VecDeque` of
+//! `(position, state)`, with the part of `BTreeMap`'s interface it uses.
 //!
 //! Why not a `BTreeMap`: in the steady state positions arrive in order at
 //! the back and leave in order at the front, and the map holds only the
 //! window in flight. A `BTreeMap` allocates a node when it stops being
 //! empty and frees it when it becomes empty again — per decided position,
-//! on every node — and walks nodes for each lookup; a ring keeps its
+//! on every node — and walks nodes for each lookup (and the log, which only
+//! grows at its end, pays a node walk per commit); a ring keeps its
 //! capacity, appends and pops in O(1) and finds a position by binary search
 //! over contiguous memory. Positions that arrive out of order (a Byzantine
 //! proposer, recovery after phase 1) still land in sorted place, at the cost
@@ -18,10 +20,11 @@ use crate::core::types::Pos;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::ops::{Bound, RangeBounds};
 
 /// Positions to state, sorted by position (see the module docs).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(super) struct PosMap<V> {
+pub struct PosMap<V> {
     items: VecDeque<(Pos, V)>,
 }
 
@@ -34,7 +37,7 @@ impl<V> Default for PosMap<V> {
 }
 
 impl<V> PosMap<V> {
-    pub(super) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
@@ -53,30 +56,34 @@ impl<V> PosMap<V> {
         }
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.items.len()
     }
 
-    pub(super) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
-    pub(super) fn get(&self, pos: &Pos) -> Option<&V> {
+    pub fn get(&self, pos: &Pos) -> Option<&V> {
         self.find(*pos).ok().map(|i| &self.items[i].1)
     }
 
-    pub(super) fn get_mut(&mut self, pos: &Pos) -> Option<&mut V> {
+    pub fn get_mut(&mut self, pos: &Pos) -> Option<&mut V> {
         self.find(*pos).ok().map(|i| &mut self.items[i].1)
     }
 
-    pub(super) fn contains_key(&self, pos: &Pos) -> bool {
+    pub fn contains_key(&self, pos: &Pos) -> bool {
         self.find(*pos).is_ok()
     }
 
     /// Put `value` at `pos`; what was there before, if anything.
-    pub(super) fn insert(&mut self, pos: Pos, value: V) -> Option<V> {
+    pub fn insert(&mut self, pos: Pos, value: V) -> Option<V> {
         match self.find(pos) {
             Ok(i) => Some(std::mem::replace(&mut self.items[i].1, value)),
+            Err(i) if i == self.items.len() => {
+                self.items.push_back((pos, value));
+                None
+            }
             Err(i) => {
                 self.items.insert(i, (pos, value));
                 None
@@ -85,7 +92,7 @@ impl<V> PosMap<V> {
     }
 
     /// The state at `pos`, made with `make` if there was none.
-    pub(super) fn get_or_insert_with(&mut self, pos: Pos, make: impl FnOnce() -> V) -> &mut V {
+    pub fn get_or_insert_with(&mut self, pos: Pos, make: impl FnOnce() -> V) -> &mut V {
         let i = match self.find(pos) {
             Ok(i) => i,
             Err(i) => {
@@ -96,7 +103,7 @@ impl<V> PosMap<V> {
         &mut self.items[i].1
     }
 
-    pub(super) fn remove(&mut self, pos: &Pos) -> Option<V> {
+    pub fn remove(&mut self, pos: &Pos) -> Option<V> {
         let i = self.find(*pos).ok()?;
         let (_, v) = if i == 0 {
             self.items.pop_front()?
@@ -107,43 +114,64 @@ impl<V> PosMap<V> {
     }
 
     /// Everything from `pos` on, leaving what lies below it here.
-    pub(super) fn split_off(&mut self, pos: &Pos) -> Self {
+    pub fn split_off(&mut self, pos: &Pos) -> Self {
         let at = self.items.partition_point(|(p, _)| p < pos);
         PosMap {
             items: self.items.split_off(at),
         }
     }
 
-    pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = (&Pos, &V)> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Pos, &V)> {
         self.items.iter().map(|(p, v)| (p, v))
     }
 
-    /// Every position from `pos` on, in order.
-    pub(super) fn range_from(&self, pos: Pos) -> impl DoubleEndedIterator<Item = (&Pos, &V)> {
-        let at = self.items.partition_point(|(p, _)| *p < pos);
-        self.items.range(at..).map(|(p, v)| (p, v))
+    /// The positions `bounds` covers, in order (as `BTreeMap::range`).
+    pub fn range(
+        &self,
+        bounds: impl RangeBounds<Pos>,
+    ) -> impl DoubleEndedIterator<Item = (&Pos, &V)> {
+        let start = match bounds.start_bound() {
+            Bound::Included(&s) => self.items.partition_point(|(p, _)| *p < s),
+            Bound::Excluded(&s) => self.items.partition_point(|(p, _)| *p <= s),
+            Bound::Unbounded => 0,
+        };
+        let end = match bounds.end_bound() {
+            Bound::Included(&e) => self.items.partition_point(|(p, _)| *p <= e),
+            Bound::Excluded(&e) => self.items.partition_point(|(p, _)| *p < e),
+            Bound::Unbounded => self.items.len(),
+        };
+        self.items.range(start..end.max(start)).map(|(p, v)| (p, v))
     }
 
-    pub(super) fn keys(&self) -> impl DoubleEndedIterator<Item = &Pos> {
+    /// The first and the last entry.
+    pub fn first_key_value(&self) -> Option<(&Pos, &V)> {
+        self.items.front().map(|(p, v)| (p, v))
+    }
+
+    pub fn last_key_value(&self) -> Option<(&Pos, &V)> {
+        self.items.back().map(|(p, v)| (p, v))
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Pos> {
         self.items.iter().map(|(p, _)| p)
     }
 
-    pub(super) fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
         self.items.iter().map(|(_, v)| v)
     }
 
-    pub(super) fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> {
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> {
         self.items.iter_mut().map(|(_, v)| v)
     }
 
-    pub(super) fn into_values(self) -> impl DoubleEndedIterator<Item = V> {
+    pub fn into_values(self) -> impl DoubleEndedIterator<Item = V> {
         self.items.into_iter().map(|(_, v)| v)
     }
 }
 
 impl<V: Default> PosMap<V> {
     /// The state at `pos`, a default one if there was none.
-    pub(super) fn get_or_default(&mut self, pos: Pos) -> &mut V {
+    pub fn get_or_default(&mut self, pos: Pos) -> &mut V {
         self.get_or_insert_with(pos, V::default)
     }
 }
@@ -167,10 +195,45 @@ impl<V> FromIterator<(Pos, V)> for PosMap<V> {
     }
 }
 
+impl<V> Extend<(Pos, V)> for PosMap<V> {
+    fn extend<I: IntoIterator<Item = (Pos, V)>>(&mut self, iter: I) {
+        for (p, v) in iter {
+            self.insert(p, v);
+        }
+    }
+}
+
 impl<V: Clone> PosMap<V> {
-    /// The same state as a `BTreeMap` (what [`crate::core::Durable`] holds).
-    pub(super) fn to_btree(&self) -> BTreeMap<Pos, V> {
+    /// The same entries as a `BTreeMap` (what [`crate::core::Durable`] holds).
+    pub fn to_btree(&self) -> BTreeMap<Pos, V> {
         self.iter().map(|(p, v)| (*p, v.clone())).collect()
+    }
+}
+
+impl<V: PartialEq> PartialEq<BTreeMap<Pos, V>> for PosMap<V> {
+    fn eq(&self, other: &BTreeMap<Pos, V>) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<V> IntoIterator for PosMap<V> {
+    type Item = (Pos, V);
+    type IntoIter = std::collections::vec_deque::IntoIter<(Pos, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+impl<'a, V> IntoIterator for &'a PosMap<V> {
+    type Item = (&'a Pos, &'a V);
+    type IntoIter = std::iter::Map<
+        std::collections::vec_deque::Iter<'a, (Pos, V)>,
+        fn(&'a (Pos, V)) -> (&'a Pos, &'a V),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter().map(|(p, v)| (p, v))
     }
 }
 
@@ -222,7 +285,9 @@ mod tests {
             assert_eq!(map.get(&pos), model.get(&pos));
         }
         assert!(map.iter().eq(model.iter()));
-        assert!(map.range_from(40).eq(model.range(40..)));
+        assert!(map.range(40..).eq(model.range(40..)));
+        assert!(map.range(10..=30).eq(model.range(10..=30)));
+        assert!(map.range(..7).eq(model.range(..7)));
         assert_eq!(map.to_btree(), model);
         let high = map.split_off(&500);
         let model_high = model.split_off(&500);
