@@ -95,7 +95,7 @@ impl Process for Forger {
                         pos,
                         value: fake.clone(),
                     },
-                    how: Forgery::As(leader),
+                    how: Box::new(Forgery::As(leader)),
                 });
             }
         }
@@ -127,7 +127,7 @@ mod tests {
         let forged: Vec<(NodeId, Message, Forgery)> = out
             .iter()
             .filter_map(|o| match o {
-                Output::Forge { to, msg, how } => Some((*to, msg.clone(), how.clone())),
+                Output::Forge { to, msg, how } => Some((*to, msg.clone(), (**how).clone())),
                 _ => None,
             })
             .collect();

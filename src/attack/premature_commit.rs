@@ -84,7 +84,7 @@ impl Process for PrematureCommit {
                                 pos,
                                 value: v.clone(),
                             },
-                            how: Forgery::ShortCertificate { ballot },
+                            how: Box::new(Forgery::ShortCertificate { ballot }),
                         });
                     }
                 }
@@ -118,9 +118,10 @@ mod tests {
             if let Output::Forge {
                 to,
                 msg: Message::Commit { pos, value },
-                how: Forgery::ShortCertificate { .. },
+                how,
             } = o
             {
+                assert!(matches!(*how, Forgery::ShortCertificate { .. }));
                 assert_eq!(pos, 4, "the next free position");
                 commits.insert(to, value);
             }

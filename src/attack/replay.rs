@@ -84,10 +84,10 @@ impl Process for Replayer {
                     extra.push(Output::Forge {
                         to,
                         msg: msg.clone(),
-                        how: Forgery::Replay {
+                        how: Box::new(Forgery::Replay {
                             from: *from,
                             original: msg.clone(),
-                        },
+                        }),
                     });
                 }
             }
@@ -108,13 +108,13 @@ impl Process for Replayer {
                                 pos: *pos,
                                 value: v.clone(),
                             },
-                            how: Forgery::Replay {
+                            how: Box::new(Forgery::Replay {
                                 from: signer,
                                 original: Message::Commit {
                                     pos: q,
                                     value: v.clone(),
                                 },
-                            },
+                            }),
                         });
                     }
                 }
@@ -139,7 +139,7 @@ mod tests {
     fn forged(out: &[Output]) -> Vec<(NodeId, Message, Forgery)> {
         out.iter()
             .filter_map(|o| match o {
-                Output::Forge { to, msg, how } => Some((*to, msg.clone(), how.clone())),
+                Output::Forge { to, msg, how } => Some((*to, msg.clone(), (**how).clone())),
                 _ => None,
             })
             .collect()

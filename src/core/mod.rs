@@ -74,7 +74,9 @@ pub enum Output {
     Forge {
         to: NodeId,
         msg: Message,
-        how: Forgery,
+        /// Boxed: attackers alone forge, and every honest output would
+        /// otherwise be as large as this one.
+        how: Box<Forgery>,
     },
     /// Every position below `below` is in a snapshot now: the shield may
     /// forget what it keeps per position there (certificates, signed
@@ -90,6 +92,7 @@ impl Output {
     /// core bench, the model check); the runtimes hand outputs to the
     /// shield instead (`node::outgoing`). Allocates nothing; a broadcast
     /// clones its message once per receiver but the last.
+    #[inline]
     pub fn deliveries(self, from: NodeId, n: usize) -> Deliveries {
         match self {
             Output::Send { to, msg } => Deliveries {
@@ -124,6 +127,7 @@ pub struct Deliveries {
 impl Iterator for Deliveries {
     type Item = (NodeId, Message);
 
+    #[inline]
     fn next(&mut self) -> Option<(NodeId, Message)> {
         let to = loop {
             let to = self.targets.next()?;

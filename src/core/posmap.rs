@@ -95,6 +95,10 @@ impl<V> PosMap<V> {
     pub fn get_or_insert_with(&mut self, pos: Pos, make: impl FnOnce() -> V) -> &mut V {
         let i = match self.find(pos) {
             Ok(i) => i,
+            Err(i) if i == self.items.len() => {
+                self.items.push_back((pos, make()));
+                i
+            }
             Err(i) => {
                 self.items.insert(i, (pos, make()));
                 i

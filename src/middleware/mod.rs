@@ -461,7 +461,7 @@ impl Shield {
         let (to, msg) = match out {
             Output::Send { to, msg } => (Some(to), msg),
             Output::Broadcast { msg } => (None, msg),
-            Output::Forge { to, msg, how } => return vec![self.forge(to, msg, how)],
+            Output::Forge { to, msg, how } => return vec![self.forge(to, msg, *how)],
             Output::Event(_) | Output::Persist(_) | Output::Forget { .. } => return Vec::new(),
         };
         if !self.cfg.defend {

@@ -567,9 +567,9 @@ fn a_premature_commit_with_a_short_certificate_is_proof_against_its_sender() {
         .outgoing(Output::Forge {
             to: 1,
             msg: commit(1, "y"),
-            how: Forgery::ShortCertificate {
+            how: Box::new(Forgery::ShortCertificate {
                 ballot: Ballot::new(5, 0),
-            },
+            }),
         })
         .remove(0);
     let Body::Certified { accepts, .. } = &p.body else {
@@ -687,7 +687,7 @@ fn a_packet_in_another_nodes_name_convicts_its_real_signer() {
         .outgoing(Output::Forge {
             to: 1,
             msg: commit(0, "mine"),
-            how: Forgery::As(0),
+            how: Box::new(Forgery::As(0)),
         })
         .remove(0);
     assert_eq!(forged.from, 0, "claims node 0");
@@ -764,10 +764,10 @@ fn a_re_bound_replay_is_dropped_and_a_plain_one_is_inert() {
         r.outgoing(Output::Forge {
             to: 1,
             msg,
-            how: Forgery::Replay {
+            how: Box::new(Forgery::Replay {
                 from: 0,
                 original: original.clone(),
-            },
+            }),
         })
         .remove(0)
     };
