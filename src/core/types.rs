@@ -34,8 +34,30 @@ pub struct Value(Arc<Batch>);
 /// A batch and, once something signed or checked it, its digest.
 #[derive(Default)]
 struct Batch {
-    items: Vec<String>,
+    items: Items,
     digest: OnceLock<[u8; 32]>,
+}
+
+/// A batch's client values: one is kept without a `Vec` around it, so a
+/// single client value costs one allocation for the batch, not two.
+enum Items {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Default for Items {
+    fn default() -> Self {
+        Items::Many(Vec::new())
+    }
+}
+
+impl Items {
+    fn as_slice(&self) -> &[String] {
+        match self {
+            Items::One(v) => std::slice::from_ref(v),
+            Items::Many(vs) => vs,
+        }
+    }
 }
 
 /// Equal when they share one allocation (the common case: an Accept echoes
@@ -43,7 +65,7 @@ struct Batch {
 /// leader matching an Accept of a 1,000-value batch compares one pointer.
 impl PartialEq for Value {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.items == other.0.items
+        Arc::ptr_eq(&self.0, &other.0) || self.items() == other.items()
     }
 }
 
@@ -57,13 +79,13 @@ impl PartialOrd for Value {
 
 impl Ord for Value {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.items.cmp(&other.0.items)
+        self.items().cmp(other.items())
     }
 }
 
 impl std::hash::Hash for Value {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.0.items.hash(h)
+        self.items().hash(h)
     }
 }
 
@@ -92,13 +114,23 @@ pub fn digest_form<T>(f: impl FnOnce() -> T) -> T {
 impl Value {
     /// A batch of one client value.
     pub fn one(v: impl Into<String>) -> Self {
-        Value::batch(vec![v.into()])
+        Value::from_items(Items::One(v.into()))
     }
 
     /// A batch of several client values, in order.
-    pub fn batch(values: Vec<String>) -> Self {
+    pub fn batch(mut values: Vec<String>) -> Self {
+        match values.pop() {
+            Some(v) if values.is_empty() => Value::one(v),
+            last => {
+                values.extend(last);
+                Value::from_items(Items::Many(values))
+            }
+        }
+    }
+
+    fn from_items(items: Items) -> Self {
         Value(Arc::new(Batch {
-            items: values,
+            items,
             digest: OnceLock::new(),
         }))
     }
@@ -135,16 +167,16 @@ impl Value {
 
     /// The client values of this batch, in order.
     pub fn items(&self) -> &[String] {
-        &self.0.items
+        self.0.items.as_slice()
     }
 
     /// How many client values the batch holds.
     pub fn len(&self) -> usize {
-        self.0.items.len()
+        self.items().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.items.is_empty()
+        self.items().is_empty()
     }
 
     /// The value itself when the batch holds exactly one.
@@ -204,7 +236,7 @@ impl Serialize for Value {
         match self.single() {
             Some(v) if s.is_human_readable() => s.serialize_str(v),
             _ if DIGEST_FORM.with(Cell::get) => s.serialize_bytes(&self.digest()),
-            _ => self.0.items.serialize(s),
+            _ => self.items().serialize(s),
         }
     }
 }
