@@ -3,9 +3,9 @@
 //! Multi-Paxos library measured in the same run.
 //!
 //! The loop, for both: `n` replicas in memory, a warm leader (elected and one
-//! value decided before timing starts), messages delivered in FIFO order
-//! with no network at all, until nothing is in flight. Elements are values
-//! decided.
+//! value decided before timing starts), no network at all: each node's
+//! outbox is taken in turn and its messages handed to their receivers, until
+//! no node has anything to send. Elements are values decided.
 //!
 //! - `sequential`: one value at a time (append, then deliver until quiet),
 //!   1,000 values;
@@ -24,8 +24,7 @@ use omnipaxos::messages::Message as OpMessage;
 use omnipaxos::storage::{Entry, NoSnapshot};
 use omnipaxos::{ClusterConfig, OmniPaxos, ServerConfig};
 use omnipaxos_storage::memory_storage::MemoryStorage;
-use paxos::core::{Config, Input, Message, NodeId, Output, Process, Replica, Value};
-use std::collections::VecDeque;
+use paxos::core::{Config, Input, NodeId, Output, Process, Replica, Value};
 use std::time::{Duration, Instant};
 
 /// Values per measured run.
@@ -42,9 +41,11 @@ trait Cluster {
 /// This crate's core: `Replica`s with the default configuration.
 struct Core {
     nodes: Vec<Replica>,
-    flight: VecDeque<(NodeId, NodeId, Message)>,
-    /// One output buffer for every step, as OmniPaxos keeps one outbox.
-    out: Vec<Output>,
+    /// Each node's outputs not yet delivered, as each OmniPaxos keeps an
+    /// outbox its driver takes from.
+    outboxes: Vec<Vec<Output>>,
+    /// The outputs being delivered (one buffer, reused).
+    buf: Vec<Output>,
     n: usize,
 }
 
@@ -53,21 +54,34 @@ impl Core {
         let input = Input::Request {
             value: Value::one(value),
         };
-        self.nodes[0].step_into(input, &mut self.out);
-        self.route(0);
+        self.nodes[0].step_into(input, &mut self.outboxes[0]);
     }
 
-    fn route(&mut self, from: NodeId) {
-        for o in self.out.drain(..) {
-            self.flight
-                .extend(o.deliveries(from, self.n).map(|(to, msg)| (from, to, msg)));
-        }
-    }
-
+    /// The loop `Omni::drain` runs: take each node's outbox in turn and
+    /// deliver what it holds, until no node has anything to send.
     fn drain(&mut self) {
-        while let Some((from, to, msg)) = self.flight.pop_front() {
-            self.nodes[to as usize].step_into(Input::Deliver { from, msg }, &mut self.out);
-            self.route(to);
+        let Core {
+            nodes,
+            outboxes,
+            buf,
+            n,
+        } = self;
+        loop {
+            let mut any = false;
+            for from in 0..*n {
+                std::mem::swap(buf, &mut outboxes[from]);
+                for o in buf.drain(..) {
+                    for (to, msg) in o.deliveries(from as NodeId, *n) {
+                        any = true;
+                        let from = from as NodeId;
+                        nodes[to as usize]
+                            .step_into(Input::Deliver { from, msg }, &mut outboxes[to as usize]);
+                    }
+                }
+            }
+            if !any {
+                return;
+            }
         }
     }
 }
@@ -80,8 +94,8 @@ impl Cluster for Core {
             .collect();
         let mut c = Core {
             nodes,
-            flight: VecDeque::new(),
-            out: Vec::new(),
+            outboxes: vec![Vec::new(); n],
+            buf: Vec::new(),
             n,
         };
         c.request("warm".into());
