@@ -16,7 +16,7 @@
 //! so the simulator checks the very composition the processes run.
 
 use crate::cluster::Member;
-use crate::core::{Event, Input, Message, NodeId, Output, Process, Value, Write};
+use crate::core::{Event, Input, Message, NodeId, Output, PosMap, Process, Value, Write};
 use crate::middleware::{Shield, ShieldDurable, Verdict};
 use crate::wire::Packet;
 
@@ -151,7 +151,7 @@ impl Node {
     }
 
     /// The committed log.
-    pub fn log(&self) -> &crate::core::PosMap<Value> {
+    pub fn log(&self) -> &PosMap<Value> {
         self.process.log()
     }
 

@@ -2,7 +2,7 @@
 //! in the brief (`PeerInfo`, `DebugInfo`, `CoordinatorPropagateMessage`,
 //! `CoordinatorExitCommand`).
 
-use crate::core::{Event, Message, NodeId, Output, Pos, Value};
+use crate::core::{Event, Message, NodeId, Output, Pos, PosMap, Value};
 use crate::wire::Packet;
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -170,10 +170,7 @@ pub struct NodeStatus {
 
 impl NodeStatus {
     /// The page of `log` that `ask` wants, and where the next page starts.
-    pub fn page(
-        log: &crate::core::PosMap<Value>,
-        ask: GetStatus,
-    ) -> (BTreeMap<Pos, Value>, Option<Pos>) {
+    pub fn page(log: &PosMap<Value>, ask: GetStatus) -> (BTreeMap<Pos, Value>, Option<Pos>) {
         let mut page = BTreeMap::new();
         let mut used = 0usize;
         for (pos, value) in log.range(ask.from..) {
@@ -194,7 +191,7 @@ mod tests {
 
     #[test]
     fn pages_cover_the_log_once_each_within_the_budget() {
-        let log: crate::core::PosMap<Value> = (0..100u64)
+        let log: PosMap<Value> = (0..100u64)
             .map(|p| (p, Value::one("x".repeat(50))))
             .collect();
         let mut from = 0;
@@ -221,10 +218,9 @@ mod tests {
         assert_eq!(log, seen);
         assert!(pages > 5, "{pages}");
         // A value bigger than the budget still comes, alone.
-        let big: crate::core::PosMap<Value> =
-            [(0, Value::one("y".repeat(5_000))), (1, Value::one("z"))]
-                .into_iter()
-                .collect();
+        let big: PosMap<Value> = [(0, Value::one("y".repeat(5_000))), (1, Value::one("z"))]
+            .into_iter()
+            .collect();
         let (page, more) = NodeStatus::page(
             &big,
             GetStatus {

@@ -5,7 +5,7 @@
 use super::messages::{
     DebugInfo, Deliver, Fatal, GetStatus, KvApplied, NodeCommand, NodeStatus, Outgoing,
 };
-use crate::core::{Input, NodeId, Output, Process, Value, Write};
+use crate::core::{Input, NodeId, Output, PosMap, Process, Value, Write};
 use crate::node::{self, Split};
 use actix::prelude::*;
 use rand_chacha::ChaCha8Rng;

@@ -22,7 +22,9 @@
 //! to be `L`, which is self-verifying proof (`Evidence::Forgery`), forwarded
 //! and re-checked by every receiver.
 
-use crate::core::{Config, Event, Forgery, Input, Message, NodeId, Output, Pos, Process, Value};
+use crate::core::{
+    Config, Event, Forgery, Input, Message, NodeId, Output, Pos, PosMap, Process, Value,
+};
 use std::collections::BTreeSet;
 
 /// The attacker's value made from `value` (of its first item, when `value`
@@ -42,7 +44,7 @@ pub struct Forger {
     quorum: usize,
     /// Positions already attacked.
     hit: BTreeSet<Pos>,
-    log: crate::core::PosMap<Value>,
+    log: PosMap<Value>,
 }
 
 impl Forger {
@@ -52,7 +54,7 @@ impl Forger {
             n: cfg.n,
             quorum: cfg.quorum,
             hit: BTreeSet::new(),
-            log: crate::core::PosMap::new(),
+            log: PosMap::new(),
         }
     }
 }
@@ -102,7 +104,7 @@ impl Process for Forger {
         out
     }
 
-    fn log(&self) -> &crate::core::PosMap<Value> {
+    fn log(&self) -> &PosMap<Value> {
         &self.log
     }
 }

@@ -33,7 +33,7 @@
 //! accepted itself) it was derived from, and acceptors recompute the value.
 
 use crate::core::{
-    Ballot, Config, Event, Input, Message, NodeId, Output, Pos, Process, Replica, Value,
+    Ballot, Config, Event, Input, Message, NodeId, Output, Pos, PosMap, Process, Replica, Value,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -276,7 +276,7 @@ impl Process for IgnorePrepared {
         out
     }
 
-    fn log(&self) -> &crate::core::PosMap<Value> {
+    fn log(&self) -> &PosMap<Value> {
         self.inner.log()
     }
 }

@@ -12,7 +12,7 @@
 //! re-climbs the positions it saw honest Prepares at and no Commit: the
 //! acceptors then always hold a promise younger than one honest round trip.
 
-use crate::core::{Ballot, Event, Input, Message, NodeId, Output, Pos, Process, Value};
+use crate::core::{Ballot, Event, Input, Message, NodeId, Output, Pos, PosMap, Process, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -25,7 +25,7 @@ pub struct BallotClimber {
     ticks: u64,
     /// Positions it saw committed.
     done: BTreeSet<Pos>,
-    log: crate::core::PosMap<Value>,
+    log: PosMap<Value>,
 }
 
 impl BallotClimber {
@@ -36,7 +36,7 @@ impl BallotClimber {
             top: 0,
             ticks: 0,
             done: BTreeSet::new(),
-            log: crate::core::PosMap::new(),
+            log: PosMap::new(),
         }
     }
 }
@@ -116,7 +116,7 @@ impl Process for BallotClimber {
         ]
     }
 
-    fn log(&self) -> &crate::core::PosMap<Value> {
+    fn log(&self) -> &PosMap<Value> {
         &self.log
     }
 }

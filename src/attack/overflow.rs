@@ -19,7 +19,7 @@
 //!   jumps even if the first one was lost. No RNG of its own: the jumps are
 //!   a function of the inputs, as everywhere in the sans-IO core.
 
-use crate::core::{Ballot, Event, Input, Message, NodeId, Output, Pos, Process, Value};
+use crate::core::{Ballot, Event, Input, Message, NodeId, Output, Pos, PosMap, Process, Value};
 use std::collections::BTreeSet;
 
 /// Ticks between re-sends at the positions it saw.
@@ -41,7 +41,7 @@ pub struct BallotOverflow {
     top: u64,
     ticks: u64,
     done: BTreeSet<Pos>,
-    log: crate::core::PosMap<Value>,
+    log: PosMap<Value>,
 }
 
 impl BallotOverflow {
@@ -52,7 +52,7 @@ impl BallotOverflow {
             top: 0,
             ticks: 0,
             done: BTreeSet::new(),
-            log: crate::core::PosMap::new(),
+            log: PosMap::new(),
         }
     }
 
@@ -130,7 +130,7 @@ impl Process for BallotOverflow {
         }
     }
 
-    fn log(&self) -> &crate::core::PosMap<Value> {
+    fn log(&self) -> &PosMap<Value> {
         &self.log
     }
 }

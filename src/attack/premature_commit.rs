@@ -18,7 +18,9 @@
 //! Commit as proof against the attacker
 //! ([`crate::middleware::certificate::proves_premature`]).
 
-use crate::core::{Ballot, Event, Forgery, Input, Message, NodeId, Output, Pos, Process, Value};
+use crate::core::{
+    Ballot, Event, Forgery, Input, Message, NodeId, Output, Pos, PosMap, Process, Value,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PrematureCommit {
@@ -26,7 +28,7 @@ pub struct PrematureCommit {
     n: usize,
     max_round: u64,
     highest_pos: Option<Pos>,
-    log: crate::core::PosMap<Value>,
+    log: PosMap<Value>,
 }
 
 impl PrematureCommit {
@@ -36,7 +38,7 @@ impl PrematureCommit {
             n,
             max_round: 0,
             highest_pos: None,
-            log: crate::core::PosMap::new(),
+            log: PosMap::new(),
         }
     }
 
@@ -93,7 +95,7 @@ impl Process for PrematureCommit {
         out
     }
 
-    fn log(&self) -> &crate::core::PosMap<Value> {
+    fn log(&self) -> &PosMap<Value> {
         &self.log
     }
 }

@@ -25,7 +25,7 @@
 
 use super::forgery::minority;
 use crate::core::{
-    Config, Event, Forgery, Input, Message, NodeId, Output, Pos, Process, Replica, Value,
+    Config, Event, Forgery, Input, Message, NodeId, Output, Pos, PosMap, Process, Replica, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -126,7 +126,7 @@ impl Process for Replayer {
         out
     }
 
-    fn log(&self) -> &crate::core::PosMap<Value> {
+    fn log(&self) -> &PosMap<Value> {
         self.inner.log()
     }
 }

@@ -16,7 +16,9 @@
 //! `va` is the value the client asked for; `vb` is `va` marked
 //! `" (safety attack)"` so the damage is visible in the logs.
 
-use crate::core::{Ballot, Config, Event, Input, Message, NodeId, Output, Pos, Process, Value};
+use crate::core::{
+    Ballot, Config, Event, Input, Message, NodeId, Output, Pos, PosMap, Process, Value,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How far above the highest round seen the attacker's ballots go.
@@ -51,7 +53,7 @@ pub struct Equivocator {
     max_round: u64,
     highest_pos: Option<Pos>,
     plans: BTreeMap<Pos, Plan>,
-    log: crate::core::PosMap<Value>,
+    log: PosMap<Value>,
 }
 
 impl Equivocator {
@@ -64,7 +66,7 @@ impl Equivocator {
             max_round: 0,
             highest_pos: None,
             plans: BTreeMap::new(),
-            log: crate::core::PosMap::new(),
+            log: PosMap::new(),
         }
     }
 
@@ -234,7 +236,7 @@ impl Process for Equivocator {
         out
     }
 
-    fn log(&self) -> &crate::core::PosMap<Value> {
+    fn log(&self) -> &PosMap<Value> {
         &self.log
     }
 }

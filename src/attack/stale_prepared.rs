@@ -28,21 +28,21 @@
 //! Preventing it takes BFT quorums (`n ≥ 3f+1`): then every two quorums
 //! share an honest node.
 
-use crate::core::{Config, Event, Input, Message, NodeId, Output, Process, Replica, Value};
+use crate::core::{Config, Event, Input, Message, NodeId, Output, PosMap, Process, Replica, Value};
 
 /// The acceptor whose Prepared omits what it accepted. See the module docs.
 #[derive(Clone, Debug)]
 pub struct StalePrepared {
     inner: Replica,
     /// Never written: this acceptor does not learn.
-    log: crate::core::PosMap<Value>,
+    log: PosMap<Value>,
 }
 
 impl StalePrepared {
     pub fn new(id: NodeId, cfg: Config) -> Self {
         StalePrepared {
             inner: Replica::new(id, cfg),
-            log: crate::core::PosMap::new(),
+            log: PosMap::new(),
         }
     }
 
@@ -106,7 +106,7 @@ impl Process for StalePrepared {
         }
     }
 
-    fn log(&self) -> &crate::core::PosMap<Value> {
+    fn log(&self) -> &PosMap<Value> {
         &self.log
     }
 }

@@ -12,7 +12,7 @@
 //! Liveness is checked by the run itself (see [`super::world`]), since it is
 //! a property of the whole run after the faults heal, not of one step.
 
-use crate::core::{NodeId, Pos, Value};
+use crate::core::{NodeId, Pos, PosMap, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -102,7 +102,7 @@ impl Invariants {
 
     /// What was chosen below `base`, as first committed by an honest node:
     /// the log a snapshot below `base` replaced.
-    pub fn chosen_below(&self, base: Pos) -> crate::core::PosMap<Value> {
+    pub fn chosen_below(&self, base: Pos) -> PosMap<Value> {
         (self.chosen.range(..base))
             .map(|(p, (_, v))| (*p, v.clone()))
             .collect()
@@ -113,7 +113,7 @@ impl Invariants {
         &mut self,
         member: usize,
         node: NodeId,
-        log: &crate::core::PosMap<Value>,
+        log: &PosMap<Value>,
         base: Pos,
     ) -> Result<(), Violation> {
         let seen = self.seen.entry(member).or_default();
@@ -185,7 +185,7 @@ impl Invariants {
 mod tests {
     use super::*;
 
-    fn log(entries: &[(Pos, &str)]) -> crate::core::PosMap<Value> {
+    fn log(entries: &[(Pos, &str)]) -> PosMap<Value> {
         entries.iter().map(|(p, v)| (*p, Value::from(*v))).collect()
     }
 

@@ -21,7 +21,7 @@ use super::invariants::{Invariants, Violation};
 use super::network::{Faults, InFlight, Net, Sent};
 use crate::client::Client;
 use crate::cluster::{ClusterSpec, Saved};
-use crate::core::{Event, NodeId, Value};
+use crate::core::{Event, NodeId, PosMap, Value};
 use crate::kv::{Op, Reply, Store};
 use crate::node::{Node, NodeInput, Ready};
 use crate::trace::{self, Lane, LaneId, Step, Trace};
@@ -1163,7 +1163,7 @@ impl World {
 
     /// Member `m`'s log with what its snapshot replaced put back, as the
     /// honest nodes committed it (a compacted log is no less committed).
-    fn whole_log<'a>(&'a self, m: &'a Member) -> std::borrow::Cow<'a, crate::core::PosMap<Value>> {
+    fn whole_log<'a>(&'a self, m: &'a Member) -> std::borrow::Cow<'a, PosMap<Value>> {
         match m.node.snapshot() {
             Some(snap) => {
                 let mut log = self.invariants.chosen_below(snap.upto);
