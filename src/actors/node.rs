@@ -305,7 +305,8 @@ impl Handler<Deliver> for NodeActor {
     fn handle(&mut self, Deliver(msgs): Deliver, _: &mut Context<Self>) {
         let mut outs = Vec::new();
         for (from, msg) in msgs {
-            outs.extend(self.process.step(Input::Deliver { from, msg }));
+            self.process
+                .step_into(Input::Deliver { from, msg }, &mut outs);
         }
         self.dispatch(outs);
     }
@@ -362,7 +363,7 @@ impl Handler<GetStatus> for NodeActor {
 }
 
 /// What a node becomes after a failed write: it answers nothing.
-struct Halted(NodeId, crate::core::PosMap<Value>);
+struct Halted(NodeId, PosMap<Value>);
 
 impl Process for Halted {
     fn id(&self) -> NodeId {
@@ -371,7 +372,7 @@ impl Process for Halted {
     fn step(&mut self, _: Input) -> Vec<Output> {
         Vec::new()
     }
-    fn log(&self) -> &crate::core::PosMap<Value> {
+    fn log(&self) -> &PosMap<Value> {
         &self.1
     }
 }
