@@ -101,12 +101,29 @@ pub enum Meaning {
     Send(Output),
 }
 
-/// What `out` means: the one place that says so.
-pub fn meaning(out: Output) -> Meaning {
+/// What one output of the process asks of its runtime, without taking it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Persist,
+    Report,
+    Send,
+}
+
+/// What `out` asks for: the one place that says so.
+pub fn kind(out: &Output) -> Kind {
     match out {
-        Output::Persist(w) => Meaning::Persist(w),
-        Output::Event(e) => Meaning::Report(e),
-        send => Meaning::Send(send),
+        Output::Persist(_) => Kind::Persist,
+        Output::Event(_) => Kind::Report,
+        _ => Kind::Send,
+    }
+}
+
+/// What `out` means, as [`kind`] says.
+pub fn meaning(out: Output) -> Meaning {
+    match (kind(&out), out) {
+        (Kind::Persist, Output::Persist(w)) => Meaning::Persist(w),
+        (Kind::Report, Output::Event(e)) => Meaning::Report(e),
+        (_, send) => Meaning::Send(send),
     }
 }
 

@@ -5,9 +5,8 @@
 //! appends what the shield must keep across a restart (its proofs) to
 //! `proofs.log` ([`ProofLog`]).
 
-use super::messages::{
-    DebugInfo, Deliver, GetStatus, Incoming, NodeCommand, NodeStatus, Outgoing, Transmit,
-};
+use super::messages::{DebugInfo, Deliver, GetStatus, Incoming, NodeCommand, NodeStatus, Outgoing};
+use super::network::Route;
 use super::node::NodeActor;
 use super::verifier::{Checked, Precheck, Verifier};
 use crate::auth::Keyring;
@@ -21,7 +20,7 @@ use std::time::Duration;
 pub struct Middleware {
     shield: Shield,
     node: Addr<NodeActor>,
-    network: Recipient<Transmit>,
+    network: Route,
     coordinator: Recipient<DebugInfo>,
     tick: Duration,
     proofs: Option<ProofLog>,
@@ -34,7 +33,7 @@ impl Middleware {
     pub fn new(
         shield: Shield,
         node: Addr<NodeActor>,
-        network: Recipient<Transmit>,
+        network: Route,
         coordinator: Recipient<DebugInfo>,
         tick: Duration,
     ) -> Self {
@@ -96,7 +95,7 @@ impl Middleware {
     fn apply(&mut self, v: Verdict) {
         self.keep_proofs();
         for p in v.send {
-            self.network.do_send(Transmit(p));
+            self.network.send(p);
         }
         for event in v.events {
             self.coordinator.do_send(DebugInfo {
@@ -131,7 +130,7 @@ impl Handler<Outgoing> for Middleware {
             // Our own commits' certificates are made here: kept before they go.
             self.keep_proofs();
             for p in packets {
-                self.network.do_send(Transmit(p));
+                self.network.send(p);
             }
             local.merge(own);
         }

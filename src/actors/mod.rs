@@ -32,7 +32,9 @@ pub use coordinator::{
 };
 pub use messages::*;
 pub use middleware::Middleware;
-pub use network::{CutLinks, HealLinks, Join, NetRecord, Network, TakeLost, TakeNetRecords};
+pub use network::{
+    CutLinks, HealLinks, Join, NetRecord, Network, Route, Switchboard, TakeLost, TakeNetRecords,
+};
 pub use node::{writing_steps, NodeActor, Persist};
 pub use verifier::{Checked, Precheck, Verifier, Verifiers};
 
@@ -64,7 +66,7 @@ where
 /// Where a node's actors send what they produce, and what they keep.
 pub struct Wiring {
     /// Where the middleware sends packets.
-    pub network: Recipient<Transmit>,
+    pub network: Route,
     /// Where both actors report their DebugInfo lines.
     pub coordinator: Recipient<DebugInfo>,
     /// Makes the node's retry jitter reproducible.
@@ -91,6 +93,11 @@ pub struct Wiring {
 impl Wiring {
     /// In memory, on the caller's arbiter.
     pub fn new(network: Recipient<Transmit>, coordinator: Recipient<DebugInfo>, seed: u64) -> Self {
+        Wiring::routed(Route::Via(network), coordinator, seed)
+    }
+
+    /// In memory, on the caller's arbiter, sending packets by `network`.
+    pub fn routed(network: Route, coordinator: Recipient<DebugInfo>, seed: u64) -> Self {
         Wiring {
             network,
             coordinator,

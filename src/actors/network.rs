@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// One packet the network carried (or lost), for the demo's `--trace`.
@@ -223,6 +224,74 @@ impl Handler<Transmit> for Network {
     }
 }
 
+/// A perfect in-process network: it loses nothing and cuts no link, so it
+/// needs no actor of its own. A middleware hands each packet straight to its
+/// receivers' mailboxes: one hop per delivery where the [`Network`] actor
+/// takes two. What `paxos bench` runs on, as it measures the cluster, not
+/// the faults the demo injects.
+#[derive(Clone, Default)]
+pub struct Switchboard(Arc<RwLock<BTreeMap<NodeId, Recipient<Incoming>>>>);
+
+impl Switchboard {
+    /// Packets for `id` go to `middleware` from now on.
+    pub fn join(&self, id: NodeId, middleware: Recipient<Incoming>) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, middleware);
+    }
+
+    /// Deliver `packet` to its receiver, or to every joined node but its
+    /// sender; a node that has not joined gets nothing, as on [`Network`].
+    fn carry(&self, packet: Packet) {
+        let peers = self.0.read().unwrap_or_else(|e| e.into_inner());
+        match packet.to {
+            Some(to) => {
+                if let Some(peer) = peers.get(&to) {
+                    peer.do_send(Incoming(packet));
+                }
+            }
+            None => {
+                let from = packet.from;
+                for (_, peer) in peers.iter().filter(|(&id, _)| id != from) {
+                    peer.do_send(Incoming(packet.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Where a middleware sends its packets.
+#[derive(Clone)]
+pub enum Route {
+    /// To an actor that carries them: the [`Network`] (which may lose,
+    /// cut and record them) or a process's TCP bridge.
+    Via(Recipient<Transmit>),
+    /// Straight to the receivers ([`Switchboard`]).
+    Direct(Switchboard),
+}
+
+impl Route {
+    pub fn send(&self, packet: Packet) {
+        match self {
+            Route::Via(to) => to.do_send(Transmit(packet)),
+            Route::Direct(board) => board.carry(packet),
+        }
+    }
+}
+
+impl From<Recipient<Transmit>> for Route {
+    fn from(to: Recipient<Transmit>) -> Self {
+        Route::Via(to)
+    }
+}
+
+impl From<Switchboard> for Route {
+    fn from(board: Switchboard) -> Self {
+        Route::Direct(board)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +334,37 @@ mod tests {
             }),
             sig: None,
         })
+    }
+
+    /// The switchboard carries what the network actor would on a perfect
+    /// network: a packet to its one receiver, a broadcast to every joined
+    /// node but its sender, nothing to a node that has not joined.
+    #[test]
+    fn the_switchboard_delivers_as_a_lossless_network_does() {
+        actix::System::new().block_on(async {
+            let board = Switchboard::default();
+            let sinks: Vec<Addr<Sink>> = (0..3).map(|_| Sink::default().start()).collect();
+            for (id, s) in sinks.iter().enumerate() {
+                board.join(id as NodeId, s.clone().recipient());
+            }
+            let route = Route::from(board.clone());
+            for from in 0..3 {
+                route.send(broadcast(from).0);
+            }
+            route.send(Packet {
+                to: Some(2),
+                ..broadcast(0).0
+            });
+            // Node 7 never joined: its packets go nowhere, and nobody fails.
+            route.send(Packet {
+                to: Some(7),
+                ..broadcast(1).0
+            });
+            let got = |i: usize| sinks[i].send(Count);
+            assert_eq!(got(0).await.unwrap(), BTreeMap::from([(1, 1), (2, 1)]));
+            assert_eq!(got(1).await.unwrap(), BTreeMap::from([(0, 1), (2, 1)]));
+            assert_eq!(got(2).await.unwrap(), BTreeMap::from([(0, 2), (1, 1)]));
+        });
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::messages::{
     DebugInfo, Deliver, Fatal, GetStatus, KvApplied, NodeCommand, NodeStatus, Outgoing,
 };
-use crate::core::{Input, NodeId, Output, PosMap, Process, Value, Write};
+use crate::core::{Event, Input, NodeId, Output, PosMap, Process, Value, Write};
 use crate::node::{self, Split};
 use actix::prelude::*;
 use rand_chacha::ChaCha8Rng;
@@ -180,11 +180,11 @@ impl NodeActor {
     /// one fsync, and still nothing a step sends leaves before its writes
     /// are on disk.
     fn dispatch(&mut self, outs: Vec<Output>) {
-        let step = node::split(outs);
         if self.store.is_none() {
-            self.release(step);
+            self.release_in_memory(outs);
             return;
         }
+        let step = node::split(outs);
         if !step.persist.is_empty() {
             WRITING_STEPS.fetch_add(1, Ordering::Relaxed);
         }
@@ -231,23 +231,49 @@ impl NodeActor {
     /// (its writes, if any, are on disk).
     fn release(&mut self, step: Split) {
         for event in step.events {
-            match self.index_reads.note(&event) {
-                crate::kv::Noted::Other => self.coordinator.do_send(DebugInfo {
-                    node: self.id,
-                    event,
-                }),
-                crate::kv::Noted::Kept => {}
-                crate::kv::Noted::Refused(value) => {
-                    if let Some(me) = &self.me {
-                        me.do_send(ViaLog(value));
-                    }
-                }
-            }
+            self.report(event);
         }
         if !step.send.is_empty() {
             self.middleware.do_send(Outgoing(step.send));
         }
         self.apply_kv();
+    }
+
+    /// [`release`](Self::release) for a node that keeps nothing: its
+    /// writes are dropped, its events reported, and the messages left in
+    /// `outs` (in order) go to the middleware, with no sorting into
+    /// vectors of their own.
+    fn release_in_memory(&mut self, mut outs: Vec<Output>) {
+        outs.retain_mut(|o| match node::kind(o) {
+            node::Kind::Persist => false,
+            node::Kind::Report => {
+                if let Output::Event(e) = o {
+                    self.report(std::mem::replace(e, Event::Note(String::new())));
+                }
+                false
+            }
+            node::Kind::Send => true,
+        });
+        if !outs.is_empty() {
+            self.middleware.do_send(Outgoing(outs));
+        }
+        self.apply_kv();
+    }
+
+    /// Tell the coordinator of `event`, unless it answers a read by index.
+    fn report(&mut self, event: Event) {
+        match self.index_reads.note(&event) {
+            crate::kv::Noted::Other => self.coordinator.do_send(DebugInfo {
+                node: self.id,
+                event,
+            }),
+            crate::kv::Noted::Kept => {}
+            crate::kv::Noted::Refused(value) => {
+                if let Some(me) = &self.me {
+                    me.do_send(ViaLog(value));
+                }
+            }
+        }
     }
 
     /// Apply what committed since to the store, if there is one, and send

@@ -1,7 +1,8 @@
 //! `paxos bench --workload kv`: operations per second and latency of the
 //! key-value store, reads and writes apart.
 //!
-//! An in-process cluster (the demo's actors, no loss) and closed-loop
+//! An in-process cluster (the demo's node and middleware actors, on a
+//! perfect network: [`Switchboard`]) and closed-loop
 //! clients, each with one request in flight: a read or a write of a random
 //! key, asked of node 0 (the one proposer, so a stable leader); a request
 //! completes when node 0's store applied it and replied. Reads go through
@@ -13,7 +14,7 @@
 //! pass.
 
 use crate::actors::{
-    spawn_node, DebugInfo, Join, KvApplied, Network, NodeCommand, PeerRecord, Wiring,
+    spawn_node, DebugInfo, KvApplied, NodeCommand, PeerRecord, Switchboard, Wiring,
 };
 use crate::cluster::ClusterSpec;
 use crate::core::{NodeId, Value};
@@ -137,7 +138,7 @@ pub async fn run(cfg: &KvBenchConfig) -> Result<KvBenchReport, super::BenchError
 async fn phase(cfg: &KvBenchConfig, reads: ReadPath) -> Result<Phase, super::BenchError> {
     let spec = ClusterSpec::lab(cfg.nodes, None, 0, false, false, None);
     let n = spec.nodes;
-    let network = Network::new(42, 0.0).start();
+    let board = Switchboard::default();
     let records: Vec<PeerRecord> = (0..n as NodeId)
         .map(|id| PeerRecord {
             id,
@@ -153,14 +154,11 @@ async fn phase(cfg: &KvBenchConfig, reads: ReadPath) -> Result<Phase, super::Ben
                 kv: (id == 0).then(|| me.clone().recipient()),
                 kv_reads: reads,
                 snapshot_every: spec.tunables.snapshot_every,
-                ..Wiring::new(network.clone().recipient(), me.clone().recipient(), 42)
+                ..Wiring::routed(board.clone().into(), me.clone().recipient(), 42)
             };
             let m = spawn_node(spec.member(id, || spec.identity(id)), wiring);
             m.do_send(NodeCommand::Peers(records.clone()));
-            network.do_send(Join {
-                id,
-                middleware: m.clone().recipient(),
-            });
+            board.join(id, m.clone().recipient());
             middlewares.push(m);
         }
         let leader = middlewares[0].clone().recipient();

@@ -1,7 +1,9 @@
 //! `paxos bench`: how fast the cluster commits, like redis-benchmark.
 //!
 //! [`run`] starts an in-process cluster (the demo's actors: a `NodeActor` and
-//! a `Middleware` per node and the seeded `Network`, with no loss) and a
+//! a `Middleware` per node, on a perfect network: a [`Switchboard`], where
+//! each middleware hands a packet straight to its receivers' mailboxes, as
+//! the demo's lossy `Network` actor would with one hop more) and a
 //! closed-loop client in place of the coordinator. The client asks node 0 to
 //! propagate values and keeps `window × batch + batch` of them outstanding,
 //! so the leader's window is always full and a full batch is always queued;
@@ -17,7 +19,7 @@
 //! With `--transport tcp` the same client drives a coordinator and nodes on
 //! the TCP bridge over loopback ([`run_tcp`]).
 
-use crate::actors::{spawn_node, DebugInfo, Join, Network, NodeCommand, PeerRecord, Wiring};
+use crate::actors::{spawn_node, DebugInfo, NodeCommand, PeerRecord, Switchboard, Wiring};
 use crate::cluster::{ClusterSpec, Defences, Mode, Signing, Tunables};
 use crate::core::{Event, NodeId, Value};
 
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
-    /// Actors in one process (the demo's `Network`).
+    /// Actors in one process, on a perfect network (a `Switchboard`).
     Inproc,
     /// The TCP bridge on loopback, every node in this process.
     Tcp,
@@ -746,7 +748,7 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     }
     let spec = cfg.spec();
     let n = spec.nodes;
-    let network = Network::new(cfg.seed, 0.0).start();
+    let board = Switchboard::default();
     let records: Vec<PeerRecord> = (0..n as NodeId)
         .map(|id| PeerRecord {
             id,
@@ -759,8 +761,8 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     // where the leader is once it started.
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut middlewares = Vec::with_capacity(n);
-    // Node i runs on arbiter i mod threads; the client and the network stay
-    // on the caller's thread (arbiter 0).
+    // Node i runs on arbiter i mod threads; the client stays on the
+    // caller's thread (arbiter 0).
     let arbiters: Vec<Arbiter> = (1..cfg.threads).map(|_| Arbiter::new()).collect();
     let verifiers = crate::actors::verifiers(spec.signs(), n);
     let disk = cfg.data_dir.as_deref().map(Disk::create).transpose()?;
@@ -780,18 +782,11 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
                     t => Some(arbiters[t - 1].handle()),
                 },
                 verifier: verifiers.as_ref().map(|v| v.for_node(id)),
-                ..Wiring::new(
-                    network.clone().recipient(),
-                    me.clone().recipient(),
-                    cfg.seed,
-                )
+                ..Wiring::routed(board.clone().into(), me.clone().recipient(), cfg.seed)
             };
             let middleware = spawn_node(member, wiring);
             middleware.do_send(NodeCommand::Peers(records.clone()));
-            network.do_send(Join {
-                id,
-                middleware: middleware.clone().recipient(),
-            });
+            board.join(id, middleware.clone().recipient());
             middlewares.push(middleware);
         }
         let leader = middlewares[0].clone();
