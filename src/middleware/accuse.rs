@@ -61,7 +61,7 @@ impl Shield {
         );
         self.flag(v, leader, Evidence::Equivocation, reason);
         v.send
-            .push(self.packet(None, Body::Accuse(Proof::Equivocation(a, b))));
+            .push(self.packet(None, Body::Accuse(Box::new(Proof::Equivocation(a, b)))));
     }
 
     /// A signed message whose ballot jumps out of bounds: flag its signer
@@ -78,7 +78,7 @@ impl Shield {
         );
         self.flag(v, s.from, Evidence::Overreach, reason);
         v.send
-            .push(self.packet(None, Body::Accuse(Proof::Overreach(s))));
+            .push(self.packet(None, Body::Accuse(Box::new(Proof::Overreach(s)))));
     }
 
     /// A signed Commit with a certificate that fails by signatures alone:
@@ -103,12 +103,12 @@ impl Shield {
         self.flag(v, from, Evidence::BadCertificate, reason);
         v.send.push(self.packet(
             None,
-            Body::Accuse(Proof::BadCertificate {
+            Body::Accuse(Box::new(Proof::BadCertificate {
                 from,
                 commit,
                 accepts,
                 sig,
-            }),
+            })),
         ));
     }
 
@@ -129,10 +129,10 @@ impl Shield {
         self.flag(v, leader, Evidence::IgnoredPrepared, reason);
         v.send.push(self.packet(
             None,
-            Body::Accuse(Proof::IgnoredPrepared {
+            Body::Accuse(Box::new(Proof::IgnoredPrepared {
                 justification: j,
                 sig,
-            }),
+            })),
         ));
     }
 
@@ -160,8 +160,10 @@ impl Shield {
             accept.msg, prepared.msg
         );
         self.flag(v, node, Evidence::StalePrepared, reason);
-        v.send
-            .push(self.packet(None, Body::Accuse(Proof::StalePrepared(accept, prepared))));
+        v.send.push(self.packet(
+            None,
+            Body::Accuse(Box::new(Proof::StalePrepared(accept, prepared))),
+        ));
     }
 
     /// A BFT Propose its justification does not allow, as an accusation: re-
@@ -179,7 +181,7 @@ impl Shield {
             _ => Self::dropped(
                 v,
                 from,
-                &Body::Accuse(Proof::BftIgnoredPrepared(j)),
+                &Body::Accuse(Box::new(Proof::BftIgnoredPrepared(j))),
                 format!("accusation against node {leader} without valid evidence"),
             ),
         }
@@ -199,7 +201,11 @@ impl Shield {
         let leader = justification.propose.from;
         let signed = self
             .keys
-            .verify(leader, &Body::Justified(justification.clone()), &leader_sig)
+            .verify(
+                leader,
+                &Body::Justified(Box::new(justification.clone())),
+                &leader_sig,
+            )
             .is_ok();
         let verdict = self.justify.check(&justification, &self.keys);
         match verdict {

@@ -50,7 +50,7 @@ impl Shield {
                 accepted,
             },
         );
-        Body::BftPrepared(bft::Proven { prepared, proofs })
+        Body::BftPrepared(Box::new(bft::Proven { prepared, proofs }))
     }
 
     /// BFT: our core's Propose with the Prepareds of its ballot.
@@ -72,10 +72,10 @@ impl Shield {
             }
         };
         let identity = self.identity.as_ref().expect("defend implies identity");
-        Body::BftPropose(bft::BftJustified {
+        Body::BftPropose(Box::new(bft::BftJustified {
             propose: identity.sign_message(self.id, msg),
             justification,
-        })
+        }))
     }
 
     /// Our core accepted `value` at `pos` in `ballot`: keep the prepared
@@ -124,7 +124,7 @@ impl Shield {
         };
         if !valid {
             let reason = "Prepared not signed by its sender".into();
-            Self::dropped(v, from, &Body::BftPrepared(p), reason);
+            Self::dropped(v, from, &Body::BftPrepared(Box::new(p)), reason);
             return;
         }
         let accepted = bft::proven_reports(&p, &self.keys, self.cfg.quorum);
@@ -144,7 +144,7 @@ impl Shield {
     pub(super) fn on_justified(&mut self, v: &mut Verdict, from: NodeId, j: bft::BftJustified) {
         if j.propose.from != from {
             let reason = "a Propose relayed by another node than its leader".into();
-            Self::dropped(v, from, &Body::BftPropose(j), reason);
+            Self::dropped(v, from, &Body::BftPropose(Box::new(j)), reason);
             return;
         }
         match bft::check(&j, &self.keys, self.cfg.quorum) {
@@ -160,7 +160,7 @@ impl Shield {
             Err(e @ bft::JustifyError::Ignored { .. }) => self.bft_unjustified(v, j, e),
             Err(e) => {
                 let reason = format!("unjustified Propose: {e}");
-                Self::dropped(v, from, &Body::BftPropose(j), reason);
+                Self::dropped(v, from, &Body::BftPropose(Box::new(j)), reason);
             }
         }
     }
@@ -180,6 +180,6 @@ impl Shield {
         let reason = format!("ignored Prepared values: {e}");
         self.flag(v, leader, Evidence::IgnoredPrepared, reason);
         v.send
-            .push(self.packet(None, Body::Accuse(Proof::BftIgnoredPrepared(j))));
+            .push(self.packet(None, Body::Accuse(Box::new(Proof::BftIgnoredPrepared(j)))));
     }
 }

@@ -86,12 +86,12 @@ impl Shield {
         self.flag(v, signer, Evidence::Forgery, reason);
         v.send.push(self.packet(
             None,
-            Body::Accuse(Proof::Forgery {
+            Body::Accuse(Box::new(Proof::Forgery {
                 signer,
                 claimed,
                 body,
                 sig,
-            }),
+            })),
         ));
     }
 

@@ -504,7 +504,7 @@ impl Shield {
                 let signed = identity.sign_message(self.id, msg.clone());
                 self.justify.sent_propose(&signed);
                 if self.on(Defence::Justify) {
-                    Body::Justified(self.justify.justify(signed))
+                    Body::Justified(Box::new(self.justify.justify(signed)))
                 } else {
                     Body::Paxos(msg)
                 }
@@ -627,8 +627,8 @@ impl Shield {
                 let reason = "BFT mode needs its proofs (justification, certificates)".into();
                 Self::dropped(v_, from, &body, reason);
             }
-            Body::BftPrepared(p) => self.on_proven(v_, from, p),
-            Body::BftPropose(j) => self.on_justified(v_, from, j),
+            Body::BftPrepared(p) => self.on_proven(v_, from, *p),
+            Body::BftPropose(j) => self.on_justified(v_, from, *j),
             Body::Paxos(msg) if self.out_of_bounds(&msg) => {
                 self.on_overreach_drop(v_, from, msg, sig)
             }
@@ -637,13 +637,13 @@ impl Shield {
                 Self::dropped(v_, from, &body, reason);
             }
             Body::Paxos(msg) => self.on_plain(v_, from, msg, sig),
-            Body::Climb { prepare, witness } => self.on_climb(v_, from, prepare, witness, sig),
-            Body::Justified(j) => self.on_classic_justified(v_, from, j, sig),
+            Body::Climb { prepare, witness } => self.on_climb(v_, from, prepare, *witness, sig),
+            Body::Justified(j) => self.on_classic_justified(v_, from, *j, sig),
             Body::Certified { commit, accepts } => {
                 self.on_certified(v_, from, commit, accepts, sig)
             }
             Body::Echo(s) => self.on_echo(v_, from, s, sig),
-            Body::Accuse(proof) => self.on_accusation(v_, from, proof),
+            Body::Accuse(proof) => self.on_accusation(v_, from, *proof),
         }
         v
     }

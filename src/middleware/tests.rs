@@ -99,7 +99,7 @@ fn an_equivocating_leader_is_convicted_by_the_echo() {
     let evidence = v
         .send
         .into_iter()
-        .find(|p| matches!(p.body, Body::Accuse(Proof::Equivocation(..))))
+        .find(|p| matches!(&p.body, Body::Accuse(q) if matches!(**q, Proof::Equivocation(..))))
         .expect("evidence forwarded");
     // Node 1 checks the evidence itself and flags the leader too.
     s[1].incoming(evidence);
@@ -129,7 +129,9 @@ fn a_propose_ignoring_its_reports_is_refused_flagged_and_proven_but_never_forged
     let evidence = v
         .send
         .into_iter()
-        .find(|p| matches!(p.body, Body::Accuse(Proof::IgnoredPrepared { .. })))
+        .find(
+            |p| matches!(&p.body, Body::Accuse(q) if matches!(**q, Proof::IgnoredPrepared { .. })),
+        )
         .expect("forwarded");
     s[1].incoming(evidence);
     assert!(s[1].flagged().contains(&0), "node 1 re-checked it");
@@ -142,10 +144,10 @@ fn a_propose_ignoring_its_reports_is_refused_flagged_and_proven_but_never_forged
     let sig = Identity::from_seed(9, 2).sign(0, &Body::Justified(j.clone()));
     let forged = s[2].packet(
         None,
-        Body::Accuse(Proof::IgnoredPrepared {
-            justification: j,
+        Body::Accuse(Box::new(Proof::IgnoredPrepared {
+            justification: *j,
             sig,
-        }),
+        })),
     );
     let v = s[1].incoming(forged);
     assert!(s[1].flagged().is_empty());
@@ -164,7 +166,7 @@ fn an_accusation_without_valid_evidence_changes_nothing() {
     let a = Identity::from_seed(9, 0).sign_message(0, propose(0, "a"));
     let mut b = Identity::from_seed(9, 2).sign_message(2, propose(0, "b"));
     b.from = 0;
-    let p = s[2].packet(None, Body::Accuse(Proof::Equivocation(a, b)));
+    let p = s[2].packet(None, Body::Accuse(Box::new(Proof::Equivocation(a, b))));
     let v = s[1].incoming(p);
     assert!(s[1].flagged().is_empty());
     assert!(v.send.is_empty());
@@ -189,7 +191,7 @@ fn an_out_of_bound_ballot_is_dropped_flagged_and_proven_to_the_others() {
     let evidence = v
         .send
         .into_iter()
-        .find(|p| matches!(p.body, Body::Accuse(Proof::Overreach(_))))
+        .find(|p| matches!(&p.body, Body::Accuse(q) if matches!(**q, Proof::Overreach(_))))
         .expect("the signed Prepare is forwarded");
     // Node 1 re-checks it itself (signature, and out of bounds for it).
     let v1 = s[1].incoming(evidence);
@@ -231,14 +233,14 @@ fn an_overreach_accusation_against_an_honest_node_is_ignored() {
     let mut s = shields(3, true);
     // Node 2 claims node 0's in-bound Prepare is an overreach.
     let honest = Identity::from_seed(9, 0).sign_message(0, prepare(5, 0));
-    let p = s[2].packet(None, Body::Accuse(Proof::Overreach(honest)));
+    let p = s[2].packet(None, Body::Accuse(Box::new(Proof::Overreach(honest))));
     let v = s[1].incoming(p);
     assert!(s[1].flagged().is_empty());
     assert!(v.send.is_empty());
     // Or forges an out-of-bound one in node 0's name, signed by itself.
     let mut forged = Identity::from_seed(9, 2).sign_message(2, prepare(u64::MAX, 0));
     forged.from = 0;
-    let p = s[2].packet(None, Body::Accuse(Proof::Overreach(forged)));
+    let p = s[2].packet(None, Body::Accuse(Box::new(Proof::Overreach(forged))));
     s[1].incoming(p);
     assert!(s[1].flagged().is_empty());
 }
@@ -294,7 +296,7 @@ fn in_bft_mode_a_propose_without_its_justification_never_reaches_a_core() {
         propose: Identity::from_seed(9, 0).sign_message(0, propose(0, "x")),
         justification: Vec::new(),
     };
-    let p = s[0].packet(Some(1), Body::BftPropose(j));
+    let p = s[0].packet(Some(1), Body::BftPropose(Box::new(j)));
     let v = s[1].incoming(p);
     assert!(v.deliver.is_empty() && v.send.is_empty(), "{v:?}");
     assert!(s[1].flagged().is_empty());
@@ -360,7 +362,10 @@ fn in_bft_mode_a_justified_propose_waits_for_a_quorum_of_vouchers() {
     assert_eq!(v.deliver.len(), 1, "{v:?}");
     // An accusation that this honest Propose ignored the Prepareds is
     // re-checked and flags nobody.
-    let accusation = s[3].packet(None, Body::Accuse(Proof::BftIgnoredPrepared(j.clone())));
+    let accusation = s[3].packet(
+        None,
+        Body::Accuse(Box::new(Proof::BftIgnoredPrepared(*j.clone()))),
+    );
     let v = s[2].incoming(accusation);
     assert!(s[2].flagged().is_empty() && v.send.is_empty(), "{v:?}");
 }
@@ -474,7 +479,7 @@ fn convict_node_0(s: &mut [Shield], k: usize) {
     let key = Identity::from_seed(9, 0);
     let a = key.sign_message(0, propose(1, "a"));
     let b = key.sign_message(0, propose(1, "b"));
-    let evidence = s[1].packet(None, Body::Accuse(Proof::Equivocation(a, b)));
+    let evidence = s[1].packet(None, Body::Accuse(Box::new(Proof::Equivocation(a, b))));
     s[k].incoming(evidence);
     assert_eq!(s[k].evidence().get(&0), Some(&Evidence::Equivocation));
 }
@@ -544,8 +549,8 @@ fn evidence_in(v: &Verdict) -> Option<Packet> {
         .iter()
         .find(|p| {
             matches!(
-                p.body,
-                Body::Accuse(Proof::BadCertificate { .. }) | Body::Accuse(Proof::Forgery { .. })
+                &p.body,
+                Body::Accuse(q) if matches!(**q, Proof::BadCertificate { .. } | Proof::Forgery { .. })
             )
         })
         .cloned()
@@ -598,10 +603,10 @@ fn an_honest_or_bare_commit_is_never_evidence() {
     let two = Identity::from_seed(9, 2);
     let evidence = s[0].packet(
         None,
-        Body::Accuse(Proof::Equivocation(
+        Body::Accuse(Box::new(Proof::Equivocation(
             two.sign_message(2, propose(0, "a")),
             two.sign_message(2, propose(0, "b")),
-        )),
+        ))),
     );
     s[1].incoming(evidence);
     assert_eq!(s[1].evidence().get(&2), Some(&Evidence::Equivocation));
@@ -652,12 +657,12 @@ fn a_forged_bad_certificate_accusation_flags_nobody() {
     let sig = Identity::from_seed(9, 0).sign(0, &certified);
     let p = s[2].packet(
         None,
-        Body::Accuse(Proof::BadCertificate {
+        Body::Accuse(Box::new(Proof::BadCertificate {
             from: 0,
             commit: commit(0, "x"),
             accepts,
             sig,
-        }),
+        })),
     );
     assert!(s[1].incoming(p).send.is_empty());
     // Or of a short certificate node 2 signed itself.
@@ -669,12 +674,12 @@ fn a_forged_bad_certificate_accusation_flags_nobody() {
     let sig = Identity::from_seed(9, 2).sign(0, &body);
     let p = s[2].packet(
         None,
-        Body::Accuse(Proof::BadCertificate {
+        Body::Accuse(Box::new(Proof::BadCertificate {
             from: 0,
             commit: commit(0, "x"),
             accepts: short,
             sig,
-        }),
+        })),
     );
     s[1].incoming(p);
     assert!(s[1].flagged().is_empty());
@@ -716,24 +721,24 @@ fn a_forged_forgery_accusation_flags_nobody() {
     let sig = Identity::from_seed(9, 2).sign(1, &Body::Paxos(propose(0, "x")));
     let p = s[2].packet(
         None,
-        Body::Accuse(Proof::Forgery {
+        Body::Accuse(Box::new(Proof::Forgery {
             signer: 0,
             claimed: 1,
             body: body.clone(),
             sig,
-        }),
+        })),
     );
     assert!(s[1].incoming(p).send.is_empty());
     // Or that node 0 "forged" its own name with its own signature.
     let sig = Identity::from_seed(9, 0).sign(0, &Body::Paxos(propose(0, "x")));
     let p = s[2].packet(
         None,
-        Body::Accuse(Proof::Forgery {
+        Body::Accuse(Box::new(Proof::Forgery {
             signer: 0,
             claimed: 0,
             body,
             sig,
-        }),
+        })),
     );
     s[1].incoming(p);
     assert!(s[1].flagged().is_empty());
@@ -809,7 +814,7 @@ fn a_node_pushed_ahead_by_a_byzantine_peer_justifies_its_climb_and_is_not_framed
         None,
         Body::Climb {
             prepare: prepare(5900, 2),
-            witness: own,
+            witness: Box::new(own),
         },
     );
     assert!(s[1].incoming(p).deliver.is_empty());

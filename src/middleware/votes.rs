@@ -61,7 +61,10 @@ impl Shield {
             && ballot_bound::justifies(&witness.msg, &prepare, self.cfg.max_jump)
             && self.keys.verify_signed(&witness).is_ok();
         if self.out_of_bounds(&prepare) && !justified {
-            let body = Body::Climb { prepare, witness };
+            let body = Body::Climb {
+                prepare,
+                witness: Box::new(witness),
+            };
             let reason = "ballot jumps out of bounds, not justified by its witness";
             Self::dropped(v, from, &body, reason.into());
             return;
@@ -84,7 +87,7 @@ impl Shield {
         sig: Vec<u8>,
     ) {
         if j.propose.from != from {
-            let body = Body::Justified(j);
+            let body = Body::Justified(Box::new(j));
             Self::dropped(v, from, &body, "Propose of another node".into());
             return;
         }
@@ -95,7 +98,7 @@ impl Shield {
         }
         if self.out_of_bounds(&j.propose.msg) {
             let s = j.propose.clone();
-            let body = Body::Justified(j);
+            let body = Body::Justified(Box::new(j));
             Self::dropped(v, from, &body, "ballot jumps out of bounds".into());
             self.overreach(v, s);
             return;
@@ -111,11 +114,11 @@ impl Shield {
                 self.on_paxos(v, from, msg, sig);
             }
             Err(Refusal::Malformed(why)) => {
-                let body = Body::Justified(j);
+                let body = Body::Justified(Box::new(j));
                 Self::dropped(v, from, &body, format!("bad justification: {why}"));
             }
             Err(Refusal::Contradicts { reason, .. }) => {
-                let body = Body::Justified(j.clone());
+                let body = Body::Justified(Box::new(j.clone()));
                 Self::dropped(v, from, &body, reason.clone());
                 self.unjustified(v, j, sig, reason);
             }
@@ -322,7 +325,7 @@ impl Shield {
                 msg: msg.clone(),
                 sig: packet.sig.clone().unwrap_or_default(),
             }),
-            Body::BftPrepared(p) => self.keep_proven(self.id, p.clone()),
+            Body::BftPrepared(p) => self.keep_proven(self.id, *p.clone()),
             _ => {}
         }
     }
@@ -337,7 +340,7 @@ impl Shield {
             Some(w) if ballot_bound::justifies(&w.msg, &prepare, self.cfg.max_jump) => {
                 Body::Climb {
                     prepare,
-                    witness: w.clone(),
+                    witness: Box::new(w.clone()),
                 }
             }
             _ => Body::Paxos(prepare),

@@ -44,18 +44,21 @@ pub enum Body {
     Echo(Signed),
     /// An accusation: self-verifying evidence that a node broke the
     /// protocol, which every receiver re-checks before it flags anyone.
-    Accuse(Proof),
+    Accuse(Box<Proof>),
     /// A Prepare with the signed message of another node whose round it
     /// climbed over: a justified climb, in bounds of the witness.
-    Climb { prepare: Message, witness: Signed },
+    Climb {
+        prepare: Message,
+        witness: Box<Signed>,
+    },
     /// BFT mode: a Prepared with a proof for each value it reports.
-    BftPrepared(Proven),
+    BftPrepared(Box<Proven>),
     /// BFT mode: a Propose with the Prepareds that justify its value.
-    BftPropose(BftJustified),
+    BftPropose(Box<BftJustified>),
     /// A `Propose` with the signed Prepared quorum (and the leader's own
     /// accepted Propose) its value is derived from (the IGNORE_PREPARED
     /// defence); acceptors recompute the value.
-    Justified(Justification),
+    Justified(Box<Justification>),
 }
 
 impl Body {
@@ -151,7 +154,8 @@ pub fn signatures(p: &Packet) -> Vec<(NodeId, Vec<u8>, Vec<u8>)> {
         ));
     };
     match &p.body {
-        Body::Echo(s) | Body::Climb { witness: s, .. } => signed(s),
+        Body::Echo(s) => signed(s),
+        Body::Climb { witness: s, .. } => signed(s),
         Body::Certified { accepts, .. } => accepts.iter().for_each(&mut signed),
         Body::Justified(j) => {
             signed(&j.propose);
