@@ -222,6 +222,13 @@ mod tests {
         k
     }
 
+    /// Packets are moved through every mailbox they cross: a large body
+    /// that rarely travels belongs in a box, not in every packet's size.
+    #[test]
+    fn a_packet_stays_small() {
+        assert!(std::mem::size_of::<Packet>() <= 128);
+    }
+
     fn propose(value: &str) -> Message {
         Message::Propose {
             pos: 0,
