@@ -49,6 +49,10 @@ pub struct NodeActor {
     snapshot_every: u64,
 }
 
+/// Room for the outputs of a typical step (a write, a reply, an event, a
+/// few Proposes), so the buffer is allocated once, not grown.
+const OUTPUTS: usize = 8;
+
 /// A read that read-index refused, proposed through the log instead.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -164,7 +168,8 @@ impl NodeActor {
     }
 
     fn feed(&mut self, input: crate::core::Input) {
-        let outs = self.process.step(input);
+        let mut outs = Vec::with_capacity(OUTPUTS);
+        self.process.step_into(input, &mut outs);
         self.dispatch(outs);
     }
 
@@ -329,7 +334,7 @@ impl Actor for NodeActor {
 impl Handler<Deliver> for NodeActor {
     type Result = ();
     fn handle(&mut self, Deliver(msgs): Deliver, _: &mut Context<Self>) {
-        let mut outs = Vec::new();
+        let mut outs = Vec::with_capacity(OUTPUTS);
         for (from, msg) in msgs {
             self.process
                 .step_into(Input::Deliver { from, msg }, &mut outs);
