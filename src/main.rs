@@ -11,6 +11,12 @@ use paxos::trace;
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
+/// Every node of a cluster allocates a mailbox envelope per message it is
+/// sent; mimalloc's per-thread free lists serve them far cheaper than
+/// glibc's malloc (`docs/benchmarks.md`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "paxos",
