@@ -468,6 +468,27 @@ impl Pending {
     }
 }
 
+/// Value `seq`'s text, `b` and its number. Written digit by digit: the
+/// client makes one per value on the leader's thread, where a `format!`
+/// apiece cost the cluster a few percent of its throughput at batch 256.
+fn tag(seq: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = seq;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(1 + digits.len() - i);
+    s.push('b');
+    s.extend(digits[i..].iter().map(|&d| char::from(d)));
+    s
+}
+
 /// The closed-loop client: keeps the leader busy and times every value.
 struct Client {
     leader: NodeId,
@@ -531,7 +552,7 @@ impl Client {
             let mut vs = Vec::with_capacity(k);
             for _ in 0..k {
                 self.sent_at.push(self.next, now);
-                vs.push(format!("b{}", self.next));
+                vs.push(tag(self.next));
                 self.next += 1;
             }
             self.outstanding += k;
@@ -945,6 +966,13 @@ fn spawn_tcp_nodes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_is_b_and_the_number() {
+        for n in [0, 7, 10, 99, 12_345, u64::MAX] {
+            assert_eq!(tag(n), format!("b{n}"));
+        }
+    }
 
     #[test]
     fn pending_values_are_timed_once_in_any_order_of_commit() {
