@@ -468,24 +468,15 @@ impl Pending {
     }
 }
 
-/// Value `seq`'s text, `b` and its number. Written digit by digit: the
+/// Value `seq`'s text, `b` and its number, written without `format!`: the
 /// client makes one per value on the leader's thread, where a `format!`
 /// apiece cost the cluster a few percent of its throughput at batch 256.
 fn tag(seq: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = seq;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut s = String::with_capacity(1 + digits.len() - i);
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(seq);
+    let mut s = String::with_capacity(1 + digits.len());
     s.push('b');
-    s.extend(digits[i..].iter().map(|&d| char::from(d)));
+    s.push_str(digits);
     s
 }
 
