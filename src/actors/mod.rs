@@ -7,7 +7,9 @@
 //!   decides what gets through.
 //! - [`Network`] delivers packets between middlewares in one process, and can
 //!   drop a seeded fraction of them, and drops everything on links the demo
-//!   cut (its split scenario).
+//!   cut (its split scenario). [`Switchboard`] is the perfect network the
+//!   bench runs on: no actor, each packet straight into its receivers'
+//!   mailboxes.
 //! - [`Coordinator`] is the brief's coordinator: registry of peers (`PeerInfo`),
 //!   sink of debug lines (`DebugInfo`), the client that asks nodes to
 //!   propagate values, and the one that stops the cluster.

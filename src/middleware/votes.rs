@@ -325,7 +325,7 @@ impl Shield {
                 msg: msg.clone(),
                 sig: packet.sig.clone().unwrap_or_default(),
             }),
-            Body::BftPrepared(p) => self.keep_proven(self.id, *p.clone()),
+            Body::BftPrepared(p) => self.keep_proven(self.id, (**p).clone()),
             _ => {}
         }
     }

@@ -223,7 +223,7 @@ mod tests {
     }
 
     /// Packets are moved through every mailbox they cross: a large body
-    /// that rarely travels belongs in a box, not in every packet's size.
+    /// only some packets carry belongs in a box, not in every packet's size.
     #[test]
     fn a_packet_stays_small() {
         assert!(std::mem::size_of::<Packet>() <= 128);
