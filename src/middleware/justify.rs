@@ -39,7 +39,7 @@
 use crate::auth::{Keyring, Signed};
 use crate::core::{Ballot, Message, Pos, Value};
 pub use crate::wire::proofs::Justification;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Why a justification was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub enum Refusal {
     Contradicts { required: Value, reason: String },
 }
 
-/// Signed Proposes remembered, and verified signatures cached, at most.
+/// Signed Proposes remembered, at most.
 const MEMORY: usize = 4096;
 
 /// The shield's state for justifying (as a leader) and checking (as an
@@ -78,8 +78,6 @@ pub struct Justify {
     /// Entries of `accepted` added since [`Justify::take_fresh`], when a
     /// driver persists them (`None`: nobody does, keep nothing).
     fresh: Option<Vec<(Pos, Ballot)>>,
-    /// Signatures already verified.
-    verified: BTreeSet<Vec<u8>>,
 }
 
 impl Justify {
@@ -149,6 +147,11 @@ impl Justify {
         if let Message::Propose { pos, .. } = &s.msg {
             self.keep_accepted(*pos, s.clone());
         }
+    }
+
+    /// The signed Propose our core accepted at `pos` in `ballot`, if kept.
+    pub fn accepted_at(&self, pos: Pos, ballot: Ballot) -> Option<&Signed> {
+        self.accepted.get(&pos)?.get(&ballot)
     }
 
     fn keep_accepted(&mut self, pos: Pos, s: Signed) {
@@ -251,22 +254,15 @@ impl Justify {
     // ---- the acceptor's side ----
 
     /// Whether `s` carries a valid signature of its signer (cached).
-    pub fn valid(&mut self, s: &Signed, keys: &Keyring) -> bool {
-        if self.verified.contains(&s.sig) {
-            return true;
-        }
-        let ok = keys.verify_signed(s).is_ok();
-        if ok {
-            if self.verified.len() >= MEMORY {
-                self.verified.clear();
-            }
-            self.verified.insert(s.sig.clone());
-        }
-        ok
+    pub fn valid(&self, s: &Signed, keys: &Keyring) -> bool {
+        // The keyring's cache answers a signature checked before, keyed by
+        // signer, message and signature: never by the signature alone,
+        // which anyone can copy onto another message.
+        keys.verify_signed(s).is_ok()
     }
 
     /// The valid signed Prepareds of `j` that count for its Propose.
-    pub fn counted(&mut self, j: &Justification, keys: &Keyring) -> Vec<Signed> {
+    pub fn counted(&self, j: &Justification, keys: &Keyring) -> Vec<Signed> {
         let Message::Propose { pos, ballot, .. } = &j.propose.msg else {
             return Vec::new();
         };
@@ -287,7 +283,7 @@ impl Justify {
     }
 
     /// Recompute the value `j`'s Propose may carry and compare.
-    pub fn check(&mut self, j: &Justification, keys: &Keyring) -> Result<(), Refusal> {
+    pub fn check(&self, j: &Justification, keys: &Keyring) -> Result<(), Refusal> {
         let Message::Propose { pos, ballot, value } = &j.propose.msg else {
             return Err(Refusal::Malformed("not a Propose".into()));
         };
@@ -406,6 +402,30 @@ mod tests {
         // Elsewhere nothing was reported: any value.
         let free = leader.justify(ids[0].sign_message(0, propose(4, b, "u")));
         assert_eq!(acceptor.check(&free, &k), Ok(()));
+    }
+
+    #[test]
+    fn a_signature_checked_once_does_not_vouch_for_another_message() {
+        // Node 1 reported 'w' at 3; a leader that copies that signature onto
+        // a Prepared reporting nothing there must not justify another value,
+        // however recently the acceptor verified the original.
+        let w: Value = "w".into();
+        let (ids, k, leader) = leader_with(vec![(3, Ballot::new(2, 1), w.clone())]);
+        let b = Ballot::new(5, 0);
+        let mut acceptor = Justify::new(1, true);
+        let good = leader.justify(ids[0].sign_message(0, propose(3, b, "w")));
+        assert_eq!(acceptor.check(&good, &k), Ok(()));
+        let mut hiding = good.prepareds[0].clone();
+        hiding.msg = prepared(b, vec![]);
+        let forged = Justification {
+            propose: ids[0].sign_message(0, propose(3, b, "u")),
+            prepareds: vec![hiding],
+            own: None,
+        };
+        assert!(matches!(
+            acceptor.check(&forged, &k),
+            Err(Refusal::Malformed(_))
+        ));
     }
 
     #[test]
