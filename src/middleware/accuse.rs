@@ -244,7 +244,7 @@ impl Shield {
             commit: commit.clone(),
             accepts: accepts.clone(),
         };
-        let valid = certificate::proves_premature(&commit, &accepts, &self.keys, self.cfg.quorum)
+        let valid = certificate::proves_premature(&commit, &accepts, &self.keys, self.cert_rule())
             && self.keys.verify(accused, &certified, &signed).is_ok();
         if valid {
             self.premature(v, accused, commit, accepts, signed);

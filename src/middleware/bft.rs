@@ -83,7 +83,8 @@ pub fn proves(
             vouchers.len() >= quorum
         }
         ValueProof::Committed { accepts } => {
-            super::certificate::signers(pos, value, accepts, keys, &BTreeSet::new()) >= quorum
+            super::certificate::signers(pos, value, accepts, keys, &BTreeSet::new(), false)
+                >= quorum
         }
     }
 }

@@ -12,6 +12,16 @@
 //! (or received and checked), and sends a bare Commit otherwise (a
 //! restarted node may have lost its certificates; a bare Commit is refused,
 //! never evidence). See [`proves_premature`].
+//!
+//! In classic mode a leader's own vote is its signed Propose: its core
+//! accepts what it proposes in the same step (its own promise is internal,
+//! and a higher promise would have ended its lead), so `Propose(p, b, v)`
+//! signed by the owner of ballot `b` counts as its `Accept(p, b, v)`. That
+//! spares the leader a signature per position, and its followers a check:
+//! they verified that Propose when it arrived. A faulty leader gains
+//! nothing by it, since it could sign an Accept of anything anyway. BFT
+//! mode does not count Proposes: there a leader accepts its own Propose
+//! only once a quorum echoed it.
 
 use crate::auth::{Identity, Keyring, Signed};
 use crate::core::{Ballot, Message, NodeId, Pos, Value};
@@ -29,6 +39,8 @@ pub enum CertError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Certificates {
     quorum: usize,
+    /// A leader's signed Propose counts as its Accept (classic mode).
+    leader_votes: bool,
     /// Signed Accepts received, by (position, ballot, value) and signer.
     accepts: BTreeMap<(Pos, Ballot, Value), BTreeMap<NodeId, Signed>>,
     /// The certificate of each committed position.
@@ -39,9 +51,10 @@ pub struct Certificates {
 }
 
 impl Certificates {
-    pub fn new(quorum: usize) -> Self {
+    pub fn new(quorum: usize, leader_votes: bool) -> Self {
         Certificates {
             quorum,
+            leader_votes,
             ..Default::default()
         }
     }
@@ -60,13 +73,15 @@ impl Certificates {
     }
 
     /// The certificate for our own `Commit(pos, value)`: a stored one, or the
-    /// Accepts we collected plus our own, signed now.
+    /// Accepts we collected plus our own vote: `own(ballot)`, our signed
+    /// Propose of that ballot at `pos` if we led it (with `leader_votes`),
+    /// or else an Accept signed now.
     pub fn for_commit(
         &mut self,
         me: NodeId,
         identity: &Identity,
-        pos: Pos,
-        value: &Value,
+        (pos, value): (Pos, &Value),
+        own: impl FnOnce(Ballot) -> Option<Signed>,
     ) -> Option<Vec<Signed>> {
         if let Some((v, cert)) = self.done.get(&pos) {
             return (v == value).then(|| cert.clone());
@@ -79,14 +94,19 @@ impl Certificates {
             .max_by_key(|(_, s)| s.len())?;
         let mut cert: Vec<Signed> = signers.values().cloned().collect();
         if !signers.contains_key(&me) {
-            cert.push(identity.sign_message(
-                me,
-                Message::Accept {
-                    pos,
-                    ballot,
-                    value: value.clone(),
-                },
-            ));
+            let proposed = own(ballot).filter(|s| {
+                self.leader_votes && s.from == me && vote(s, true) == Some((pos, ballot, value))
+            });
+            cert.push(proposed.unwrap_or_else(|| {
+                identity.sign_message(
+                    me,
+                    Message::Accept {
+                        pos,
+                        ballot,
+                        value: value.clone(),
+                    },
+                )
+            }));
         }
         if cert.len() < self.quorum {
             return None;
@@ -174,7 +194,7 @@ impl Certificates {
         let Message::Commit { pos, value } = commit else {
             return Err(CertError::NotACommit);
         };
-        let have = signers(*pos, value, accepts, keys, ignored);
+        let have = signers(*pos, value, accepts, keys, ignored, self.leader_votes);
         if have < self.quorum {
             return Err(CertError::TooFew {
                 have,
@@ -188,31 +208,37 @@ impl Certificates {
     }
 }
 
-/// The most distinct signers that, in one ballot, signed a valid Accept of
-/// `value` at `pos` among `accepts`, leaving out those in `ignored`: what a
-/// certificate is worth. All must agree on one ballot, hence the count per
-/// ballot.
+/// The vote `s` casts, as `(position, ballot, value)`: a signed Accept's,
+/// or with `leader_votes` a signed Propose's when its signer owns its
+/// ballot (classic mode: the leader's own acceptance, see the module doc).
+pub fn vote(s: &Signed, leader_votes: bool) -> Option<(Pos, Ballot, &Value)> {
+    match &s.msg {
+        Message::Accept { pos, ballot, value } => Some((*pos, *ballot, value)),
+        Message::Propose { pos, ballot, value } if leader_votes && ballot.node == s.from => {
+            Some((*pos, *ballot, value))
+        }
+        _ => None,
+    }
+}
+
+/// The most distinct signers that, in one ballot, signed a valid vote for
+/// `value` at `pos` among `accepts` ([`vote`]), leaving out those in
+/// `ignored`: what a certificate is worth. All must agree on one ballot,
+/// hence the count per ballot.
 pub fn signers(
     pos: Pos,
     value: &Value,
     accepts: &[Signed],
     keys: &Keyring,
     ignored: &BTreeSet<NodeId>,
+    leader_votes: bool,
 ) -> usize {
     let mut by_ballot: BTreeMap<Ballot, BTreeSet<NodeId>> = BTreeMap::new();
     for a in accepts {
-        if let Message::Accept {
-            pos: p,
-            ballot,
-            value: v,
-        } = &a.msg
-        {
-            if *p == pos
-                && v == value
-                && !ignored.contains(&a.from)
-                && keys.verify_signed(a).is_ok()
+        if let Some((p, ballot, v)) = vote(a, leader_votes) {
+            if p == pos && v == value && !ignored.contains(&a.from) && keys.verify_signed(a).is_ok()
             {
-                by_ballot.entry(*ballot).or_default().insert(a.from);
+                by_ballot.entry(ballot).or_default().insert(a.from);
             }
         }
     }
@@ -221,21 +247,21 @@ pub fn signers(
 
 /// Whether a signed `commit` with the certificate `accepts` is evidence of
 /// a premature commit: no quorum of distinct signers with valid, matching
-/// Accepts (same position and value, one ballot) by signatures alone. Not
-/// evidence when a matching Accept comes from a signer whose key we do not
+/// votes (same position and value, one ballot) by signatures alone. Not
+/// evidence when a matching vote comes from a signer whose key we do not
 /// know: someone who knows it might see a quorum.
 pub fn proves_premature(
     commit: &Message,
     accepts: &[Signed],
     keys: &Keyring,
-    quorum: usize,
+    (quorum, leader_votes): (usize, bool),
 ) -> bool {
     let Message::Commit { pos, value } = commit else {
         return false;
     };
     let unknown = accepts.iter().any(|a| {
-        matches!(&a.msg, Message::Accept { pos: p, value: v, .. } if p == pos && v == value)
+        vote(a, leader_votes).is_some_and(|(p, _, v)| p == *pos && v == value)
             && !keys.contains(a.from)
     });
-    !unknown && signers(*pos, value, accepts, keys, &BTreeSet::new()) < quorum
+    !unknown && signers(*pos, value, accepts, keys, &BTreeSet::new(), leader_votes) < quorum
 }

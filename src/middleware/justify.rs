@@ -391,7 +391,7 @@ mod tests {
         let w: Value = "w".into();
         let (ids, k, leader) = leader_with(vec![(3, Ballot::new(2, 1), w.clone())]);
         let b = Ballot::new(5, 0);
-        let mut acceptor = Justify::new(1, true);
+        let acceptor = Justify::new(1, true);
         let good = leader.justify(ids[0].sign_message(0, propose(3, b, "w")));
         assert_eq!(good.prepareds.len(), 1, "only what the core counted");
         assert_eq!(acceptor.check(&good, &k), Ok(()));
@@ -412,7 +412,7 @@ mod tests {
         let w: Value = "w".into();
         let (ids, k, leader) = leader_with(vec![(3, Ballot::new(2, 1), w.clone())]);
         let b = Ballot::new(5, 0);
-        let mut acceptor = Justify::new(1, true);
+        let acceptor = Justify::new(1, true);
         let good = leader.justify(ids[0].sign_message(0, propose(3, b, "w")));
         assert_eq!(acceptor.check(&good, &k), Ok(()));
         let mut hiding = good.prepareds[0].clone();
@@ -439,7 +439,7 @@ mod tests {
         let b = Ballot::new(5, 0);
         let j = leader.justify(ids[0].sign_message(0, propose(3, b, "w")));
         assert_eq!(j.own.as_ref(), Some(&theirs));
-        let mut acceptor = Justify::new(1, true);
+        let acceptor = Justify::new(1, true);
         assert_eq!(acceptor.check(&j, &k), Ok(()));
         // The same with the leader's own earlier Propose (it led ballot 4.0).
         let (ids, k, mut leader) = leader_with(vec![(3, Ballot::new(2, 1), "x".into())]);
@@ -472,7 +472,7 @@ mod tests {
             prepareds: vec![report],
             own: Some(fake),
         };
-        let mut acceptor = Justify::new(1, true);
+        let acceptor = Justify::new(1, true);
         assert!(matches!(
             acceptor.check(&j, &k),
             Err(Refusal::Contradicts { .. })

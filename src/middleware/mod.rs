@@ -188,6 +188,12 @@ impl ShieldConfig {
         }
     }
 
+    /// Whether a leader's signed Propose is its vote in a certificate:
+    /// classic mode, where its own acceptance is internal to its core.
+    pub fn leader_votes(&self) -> bool {
+        self.implicit_leader && !self.bft
+    }
+
     /// Signed Prepareds a justified Propose carries.
     pub fn justification_size(&self) -> usize {
         if self.implicit_leader {
@@ -262,7 +268,7 @@ impl Shield {
                 EchoCheck::new(cfg.n, cfg.echo_wait_ticks)
             },
             limit: PrepareLimit::new(cfg.max_prepares, cfg.grace_ticks),
-            certs: Certificates::new(cfg.quorum),
+            certs: Certificates::new(cfg.quorum, cfg.leader_votes()),
             bound: BallotBound::new(cfg.max_jump),
             justify: Justify::new(cfg.justification_size(), cfg.implicit_leader),
             stale: StaleCheck::default(),
@@ -523,7 +529,9 @@ impl Shield {
             Message::Commit { pos, value } => {
                 self.justify.decided(*pos);
                 let identity = self.identity.as_ref().expect("defend implies identity");
-                match self.certs.for_commit(self.id, identity, *pos, value) {
+                let justify = &self.justify;
+                let own = |ballot| justify.accepted_at(*pos, ballot).cloned();
+                match self.certs.for_commit(self.id, identity, (*pos, value), own) {
                     Some(accepts) => Body::Certified {
                         commit: msg,
                         accepts,
@@ -534,6 +542,12 @@ impl Shield {
             _ => Body::Paxos(msg),
         };
         vec![self.packet(to, body)]
+    }
+
+    /// What a certificate counts: a quorum, and whether a leader's signed
+    /// Propose is its vote ([`certificate`]).
+    pub(super) fn cert_rule(&self) -> (usize, bool) {
+        (self.cfg.quorum, self.cfg.leader_votes())
     }
 
     /// Whether defence `d` runs.

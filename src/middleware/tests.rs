@@ -60,23 +60,102 @@ fn a_re_signed_or_altered_message_is_dropped() {
     assert_eq!(s[2].incoming(good).deliver, vec![(0, propose(0, "x"))]);
 }
 
-/// Node 0 prepares ballot 1.0 and node 1 promises: node 0's shield can
-/// justify its Proposes in that ballot.
+/// Node 0 prepares ballot 1.0 and nodes 1.. promise, as many as a quorum
+/// needs beside node 0: node 0's shield can justify its Proposes in that
+/// ballot.
 fn lead(s: &mut [Shield]) {
     let ballot = Ballot::new(1, 0);
     s[0].outgoing(Output::Broadcast {
         msg: Message::Prepare { pos: 0, ballot },
     });
-    let p = send(
-        &mut s[1],
+    for i in 1..majority(s.len()) {
+        let p = send(
+            &mut s[i],
+            0,
+            Message::Prepared {
+                pos: 0,
+                ballot,
+                accepted: vec![],
+            },
+        );
+        assert_eq!(s[0].incoming(p).deliver.len(), 1);
+    }
+}
+
+#[test]
+fn a_classic_echo_goes_to_every_node_but_the_leader_under_one_signature() {
+    for n in [3, 5] {
+        let mut s = shields(n, true);
+        lead(&mut s);
+        let p = s[0]
+            .outgoing(Output::Broadcast {
+                msg: propose(0, "x"),
+            })
+            .remove(0);
+        let echoes = s[1].incoming(p).send;
+        let to: Vec<Option<NodeId>> = echoes.iter().map(|e| e.to).collect();
+        let others: Vec<Option<NodeId>> = (2..n as NodeId).map(Some).collect();
+        assert_eq!(to, others, "n={n}: nobody echoes to itself or the leader");
+        assert!(echoes
+            .iter()
+            .all(|e| e.sig == echoes[0].sig && e.body == echoes[0].body));
+        for e in echoes {
+            let at = e.to.expect("addressed") as usize;
+            assert!(s[at].incoming(e).events.is_empty(), "n={n}: accepted");
+        }
+    }
+}
+
+#[test]
+fn a_classic_leaders_signed_propose_is_its_vote_in_the_certificate() {
+    let mut s = shields(3, true);
+    lead(&mut s);
+    let p = s[0]
+        .outgoing(Output::Broadcast {
+            msg: propose(0, "x"),
+        })
+        .remove(0);
+    let echo = s[1].incoming(p.clone()).send.remove(0);
+    s[2].incoming(p);
+    s[2].incoming(echo);
+    let accept = send(
+        &mut s[2],
         0,
-        Message::Prepared {
+        Message::Accept {
             pos: 0,
-            ballot,
-            accepted: vec![],
+            ballot: Ballot::new(1, 0),
+            value: "x".into(),
         },
     );
-    assert_eq!(s[0].incoming(p).deliver.len(), 1);
+    s[0].incoming(accept);
+    let c = s[0]
+        .outgoing(Output::Broadcast {
+            msg: commit(0, "x"),
+        })
+        .remove(0);
+    let Body::Certified { accepts, .. } = &c.body else {
+        panic!("certified: {c:?}")
+    };
+    let votes: Vec<(NodeId, &str)> = accepts.iter().map(|a| (a.from, a.msg.kind())).collect();
+    assert_eq!(
+        votes,
+        vec![(2, "Accept"), (0, "Propose")],
+        "no Accept signed for it"
+    );
+    assert_eq!(s[1].incoming(c.clone()).deliver, vec![(0, commit(0, "x"))]);
+    // Only where a Propose is its ballot's leader's, and only in classic
+    // mode: BFT's rule counts Accepts alone.
+    let keys = s[1].keys().clone();
+    let count = |a: &[Signed], leader_votes| {
+        certificate::signers(0, &"x".into(), a, &keys, &BTreeSet::new(), leader_votes)
+    };
+    assert_eq!((count(accepts, true), count(accepts, false)), (2, 1));
+    let theirs = Identity::from_seed(9, 1).sign_message(1, propose(0, "x"));
+    assert_eq!(
+        count(&[accepts[0].clone(), theirs], true),
+        1,
+        "node 1 does not own 1.0"
+    );
 }
 
 #[test]

@@ -152,15 +152,7 @@ impl Shield {
         // a (position, ballot); leaving the equivocator out would
         // only leave a node that never saw enough honest Accepts
         // unable to learn a position the others decided.
-        let ignored: BTreeSet<NodeId> = if self.bft() {
-            BTreeSet::new()
-        } else {
-            self.flagged_nodes
-                .iter()
-                .copied()
-                .filter(|n| self.evidence.get(n) == Some(&Evidence::Equivocation))
-                .collect()
-        };
+        let ignored = self.cert_ignored();
         match self.certs.check(&commit, &accepts, &self.keys, &ignored) {
             Ok(()) => {
                 self.justify.decided(commit.pos());
@@ -172,7 +164,7 @@ impl Shield {
             }
             Err(e) => {
                 let proof =
-                    certificate::proves_premature(&commit, &accepts, &self.keys, self.cfg.quorum);
+                    certificate::proves_premature(&commit, &accepts, &self.keys, self.cert_rule());
                 let body = Body::Certified { commit, accepts };
                 Self::dropped(v, from, &body, format!("bad certificate: {e}"));
                 if proof {
@@ -183,6 +175,20 @@ impl Shield {
                 }
             }
         }
+    }
+
+    /// The signers whose votes no certificate counts here: in classic mode
+    /// the nodes caught equivocating, in BFT mode nobody (see
+    /// [`Shield::on_certified`]).
+    pub(super) fn cert_ignored(&self) -> BTreeSet<NodeId> {
+        if self.bft() {
+            return BTreeSet::new();
+        }
+        self.flagged_nodes
+            .iter()
+            .copied()
+            .filter(|n| self.evidence.get(n) == Some(&Evidence::Equivocation))
+            .collect()
     }
 
     /// Another node's echo of a Propose.
@@ -240,20 +246,36 @@ impl Shield {
         // BFT: echo again whenever the leader re-sends. Nothing is
         // released on a timeout there, so an echo lost on the way
         // must be made up for, or a node could wait for good.
-        if self.echo.first_echo(&signed) || self.bft() {
+        if self.bft() {
             let echo = self.packet(None, Body::Echo(signed.clone()));
-            if self.bft() {
-                // Our own echo vouches too, and goes in certificates.
-                let sig = echo.sig.clone().unwrap_or_default();
-                self.echo.echoed(self.id, &signed, sig);
-            }
+            // Our own echo vouches too, and goes in certificates.
+            let sig = echo.sig.clone().unwrap_or_default();
+            self.echo.echoed(self.id, &signed, sig);
             v.send.push(echo);
+        } else if self.echo.first_echo(&signed) {
+            v.send.extend(self.echo_to_others(signed.clone()));
         }
         if self.echo.hold(signed.clone(), self.now) {
             v.deliver.push((from, signed.msg));
         } else {
             self.release(v);
         }
+    }
+
+    /// Classic mode's echo of `signed`: to every node but us and its
+    /// leader, who ignores echoes of its own Proposes (it knows what it
+    /// signed) and would only spend a check on each. One signature: a
+    /// packet's signature binds its sender and body, not its receiver.
+    fn echo_to_others(&self, signed: Signed) -> Vec<Packet> {
+        let leader = signed.from;
+        let echo = self.packet(None, Body::Echo(signed));
+        (0..self.cfg.n as NodeId)
+            .filter(|&j| j != self.id && j != leader)
+            .map(|j| Packet {
+                to: Some(j),
+                ..echo.clone()
+            })
+            .collect()
     }
 
     pub(super) fn on_paxos(&mut self, v: &mut Verdict, from: NodeId, msg: Message, sig: Vec<u8>) {
