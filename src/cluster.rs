@@ -154,7 +154,9 @@ pub enum Signing {
     /// evidence): an undefended run shows what an attack does unsigned.
     #[default]
     WithDefences,
-    /// Always: every packet signed and verified, defences or not.
+    /// Always: every packet signed and verified, defences or not (with
+    /// the defences, a justified Propose or certified Commit that holds
+    /// needs no packet signature: see [`crate::wire::Body::vouches_for_itself`]).
     Always,
     /// Never (refused with defences, which cannot work without them).
     Never,

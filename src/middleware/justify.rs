@@ -14,9 +14,12 @@
 //! signature of the leader of its ballot, and only below `b`) and refuses
 //! a Propose whose value is not the highest-ballot report.
 //!
-//! A refused justification is self-verifying evidence: the leader signed
-//! the whole packet, Prepareds included, so anyone holding the keys can
-//! recompute the value and see it differs. It is forwarded as
+//! A refused justification is self-verifying evidence: a leader's shield
+//! checks its own justification as acceptors will ([`Justify::check_own`])
+//! and signs the whole packet, Prepareds included, when it does not hold,
+//! so anyone holding the keys can recompute the value and see it differs.
+//! One that holds goes unsigned: the signatures inside are all an acceptor
+//! acts on ([`crate::wire::Body::vouches_for_itself`]). It is forwarded as
 //! [`crate::wire::proofs::Proof::IgnoredPrepared`]; every receiver re-checks it, and an
 //! accusation that does not verify flags nobody. Choosing which Prepareds
 //! to attach cannot frame an honest leader either: the shield attaches the
@@ -284,11 +287,22 @@ impl Justify {
 
     /// Recompute the value `j`'s Propose may carry and compare.
     pub fn check(&self, j: &Justification, keys: &Keyring) -> Result<(), Refusal> {
+        self.check_with(j, keys, self.valid(&j.propose, keys))
+    }
+
+    /// [`Justify::check`] of our own justification, as every acceptor will
+    /// make it: the same verdict, but our Propose's signature is taken as
+    /// valid (we just made it) rather than checked.
+    pub fn check_own(&self, j: &Justification, keys: &Keyring) -> Result<(), Refusal> {
+        self.check_with(j, keys, true)
+    }
+
+    fn check_with(&self, j: &Justification, keys: &Keyring, signed: bool) -> Result<(), Refusal> {
         let Message::Propose { pos, ballot, value } = &j.propose.msg else {
             return Err(Refusal::Malformed("not a Propose".into()));
         };
         let leader = j.propose.from;
-        if ballot.node != leader || !self.valid(&j.propose, keys) {
+        if ballot.node != leader || !signed {
             return Err(Refusal::Malformed(
                 "Propose not signed by its ballot's leader".into(),
             ));

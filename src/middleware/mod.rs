@@ -20,7 +20,11 @@
 //! - against FORGERY: a packet whose signature does not verify under the
 //!   node it claims to come from is dropped; if it verifies under another
 //!   known node's key, that node signed a claim to be someone else: flag it
-//!   and forward the signed bytes, which every receiver re-checks.
+//!   and forward the signed bytes, which every receiver re-checks. A
+//!   justified Propose or certified Commit the shield lets through is the
+//!   exception: its body vouches for itself ([`Body::vouches_for_itself`]),
+//!   so its packet signature is checked only when the body is refused, the
+//!   one case where who sent it matters.
 //!
 //! REPLAY needs no defence of its own: a signature binds sender, kind,
 //! position, ballot and value, so a re-bound replay fails verification and an
@@ -475,6 +479,9 @@ impl Shield {
         }
         // Our own rounds count as seen: answers to them are in bounds.
         self.bound.observe(&msg);
+        // Whether the body will vouch for itself at every honest receiver,
+        // so that signing the packet would add nothing (see `vouched`).
+        let mut vouches = false;
         let body = match &msg {
             Message::Prepared { .. } if self.bft() => self.prove(msg.clone()),
             Message::Propose { .. } if self.bft() => self.bft_justify(msg.clone()),
@@ -510,7 +517,12 @@ impl Shield {
                 let signed = identity.sign_message(self.id, msg.clone());
                 self.justify.sent_propose(&signed);
                 if self.on(Defence::Justify) {
-                    Body::Justified(Box::new(self.justify.justify(signed)))
+                    let j = self.justify.justify(signed);
+                    // One that does not hold is signed: it is evidence
+                    // against us (our core ignored its reports), as it
+                    // must be.
+                    vouches = self.justify.check_own(&j, &self.keys).is_ok();
+                    Body::Justified(Box::new(j))
                 } else {
                     Body::Paxos(msg)
                 }
@@ -532,15 +544,29 @@ impl Shield {
                 let justify = &self.justify;
                 let own = |ballot| justify.accepted_at(*pos, ballot).cloned();
                 match self.certs.for_commit(self.id, identity, (*pos, value), own) {
-                    Some(accepts) => Body::Certified {
-                        commit: msg,
-                        accepts,
-                    },
+                    Some(accepts) => {
+                        // Assembled from valid votes: it holds by
+                        // signatures alone, so it is never evidence.
+                        vouches = true;
+                        Body::Certified {
+                            commit: msg,
+                            accepts,
+                        }
+                    }
                     None => Body::Paxos(msg), // peers will refuse it
                 }
             }
             _ => Body::Paxos(msg),
         };
+        if vouches {
+            let from = self.id;
+            return vec![Packet {
+                from,
+                to,
+                body,
+                sig: None,
+            }];
+        }
         vec![self.packet(to, body)]
     }
 
@@ -589,7 +615,7 @@ impl Shield {
         if from == self.id || self.flagged_nodes.contains(&from) {
             return v;
         }
-        if self.identity.is_some() {
+        if self.identity.is_some() && !self.vouched(&packet) {
             let checked = match &packet.sig {
                 Some(sig) => self.keys.verify(from, &packet.body, sig),
                 None => Err(crate::auth::AuthError::Malformed),
@@ -606,14 +632,51 @@ impl Shield {
                 }
                 return v;
             }
-            if let (true, Some(sig), Body::Paxos(m) | Body::Certified { commit: m, .. }) =
-                (self.cfg.record, &packet.sig, &packet.body)
-            {
-                self.recorded
-                    .insert((from, m.clone()), (packet.body.clone(), sig.clone()));
-            }
+        }
+        if let (true, Some(sig), Body::Paxos(m) | Body::Certified { commit: m, .. }) =
+            (self.cfg.record, &packet.sig, &packet.body)
+        {
+            self.recorded
+                .insert((from, m.clone()), (packet.body.clone(), sig.clone()));
         }
         self.accept(packet)
+    }
+
+    /// Whether `packet`'s body vouches for itself here and now
+    /// ([`Body::vouches_for_itself`]), so that its packet signature is not
+    /// checked (an honest sender does not even sign it): it would only say
+    /// who relayed what the signatures inside already show.
+    ///
+    /// - A justified Propose of its sender, when what this shield does with
+    ///   it rests on the signatures inside: a justification that holds, or
+    ///   (out of bounds, or with justifications off here) the leader's
+    ///   signed Propose alone, which is then the evidence or the vote.
+    /// - A Commit whose certificate holds by its signatures.
+    ///
+    /// A body refused for what it says (a justification that ignores its
+    /// reports, a short certificate) is evidence against its sender only
+    /// with the packet signature, so that one is checked as usual, before
+    /// the shield acts on it; unsigned, it is dropped and proves nothing.
+    fn vouched(&self, packet: &Packet) -> bool {
+        match &packet.body {
+            Body::Justified(j) if !self.bft() && j.propose.from == packet.from => {
+                if !self.on(Defence::Justify) || self.out_of_bounds(&j.propose.msg) {
+                    self.keys.verify_signed(&j.propose).is_ok()
+                } else {
+                    self.justify.check(j, &self.keys).is_ok()
+                }
+            }
+            Body::Certified {
+                commit: Message::Commit { pos, value },
+                accepts,
+            } => {
+                let (quorum, leader_votes) = self.cert_rule();
+                let ignored = self.cert_ignored();
+                certificate::signers(*pos, value, accepts, &self.keys, &ignored, leader_votes)
+                    >= quorum
+            }
+            _ => false,
+        }
     }
 
     /// What a packet whose signature holds (or our own) means for the core:

@@ -136,6 +136,7 @@ fn a_classic_leaders_signed_propose_is_its_vote_in_the_certificate() {
     let Body::Certified { accepts, .. } = &c.body else {
         panic!("certified: {c:?}")
     };
+    assert_eq!(c.sig, None, "a certificate that holds needs no signature");
     let votes: Vec<(NodeId, &str)> = accepts.iter().map(|a| (a.from, a.msg.kind())).collect();
     assert_eq!(
         votes,
@@ -156,6 +157,62 @@ fn a_classic_leaders_signed_propose_is_its_vote_in_the_certificate() {
         1,
         "node 1 does not own 1.0"
     );
+}
+
+#[test]
+fn a_body_that_vouches_for_itself_needs_its_packet_signature_only_when_refused() {
+    let mut s = shields(3, true);
+    let ballot = Ballot::new(1, 0);
+    s[0].outgoing(Output::Broadcast {
+        msg: Message::Prepare { pos: 0, ballot },
+    });
+    let report = Message::Prepared {
+        pos: 0,
+        ballot,
+        accepted: vec![(0, Ballot::new(0, 1), "w".into())],
+    };
+    let p = send(&mut s[1], 0, report);
+    s[0].incoming(p);
+    let spoil = |mut p: Packet| {
+        let sig = p.sig.as_mut().expect("signed");
+        sig[9] ^= 1;
+        p
+    };
+    // The Propose its reports call for: the leader's shield does not sign
+    // the packet, and under a spoilt signature it passes just the same:
+    // the leader's signed Propose inside is what counts, and it holds.
+    let good = send(&mut s[0], 2, propose(0, "w"));
+    assert_eq!(good.sig, None, "nothing to add to what it carries");
+    let spoilt = spoil(s[0].packet(Some(2), good.body.clone()));
+    for (p, echoes) in [(good, 1), (spoilt, 0)] {
+        let v = s[2].incoming(p);
+        assert!(v.events.is_empty(), "let through: {:?}", v.events);
+        assert_eq!(v.send.len(), echoes, "echoed the first time");
+    }
+    // One that ignores them is signed, as evidence must be; refused, and
+    // without its packet signature it proves nothing against the leader.
+    let bad = send(&mut s[0], 1, propose(0, "u"));
+    assert!(bad.sig.is_some());
+    let v = s[1].incoming(spoil(bad.clone()));
+    assert!(v.deliver.is_empty() && v.send.is_empty());
+    assert!(s[1].evidence().is_empty(), "nobody flagged");
+    s[1].incoming(bad);
+    assert_eq!(s[1].evidence().get(&0), Some(&Evidence::IgnoredPrepared));
+    // A certificate that holds carries its Commit whoever signed the
+    // packet; a short one is refused and, unsigned, is no evidence.
+    let mut s = shields(3, true);
+    let cert = |accepts| Body::Certified {
+        commit: commit(0, "x"),
+        accepts,
+    };
+    let holds = cert(vec![accept_at(1, 0, "x"), accept_at(2, 0, "x")]);
+    let p = spoil(s[1].packet(Some(0), holds));
+    assert_eq!(s[0].incoming(p).deliver, vec![(1, commit(0, "x"))]);
+    let short = s[1].packet(Some(2), cert(vec![accept_at(1, 0, "x")]));
+    assert!(s[2].incoming(spoil(short.clone())).deliver.is_empty());
+    assert!(s[2].evidence().is_empty(), "nobody flagged");
+    s[2].incoming(short);
+    assert_eq!(s[2].evidence().get(&1), Some(&Evidence::BadCertificate));
 }
 
 #[test]

@@ -62,6 +62,18 @@ pub enum Body {
 }
 
 impl Body {
+    /// Whether the signed messages inside this body are all a receiver acts
+    /// on, so that the packet's own signature matters only when the body is
+    /// refused: then it shows who sent it, which makes the refusal evidence.
+    /// A justified Propose (the leader's signed Propose and the signed
+    /// Prepareds that justify it) and a certified Commit (a quorum of
+    /// signed votes) say the same whoever relays them. The shield checks
+    /// their packet signature only when it refuses one, and a verifier
+    /// ahead of it leaves that signature out ([`signatures`]).
+    pub fn vouches_for_itself(&self) -> bool {
+        matches!(self, Body::Justified(_) | Body::Certified { .. })
+    }
+
     /// The protocol message a vote carries for the core (a Prepare with its
     /// witness, a Propose with its justification, a Commit with its
     /// certificate, …); `None` for echoes and accusations, which are the
@@ -138,13 +150,17 @@ impl Keyring {
 }
 
 /// Every signature `p` carries, as `(signer, signing bytes, signature)`:
-/// the packet's own and those of the signed messages inside it (echoes,
-/// certificates, witnesses, justifications, BFT proofs). What a verifier on
-/// another core checks ahead of the shield ([`precheck`]).
+/// the packet's own (unless its body vouches for itself, see
+/// [`Body::vouches_for_itself`]) and those of the signed messages inside it
+/// (echoes, certificates, witnesses, justifications, BFT proofs). What a
+/// verifier on another core checks ahead of the shield ([`precheck`]).
 pub fn signatures(p: &Packet) -> Vec<(NodeId, Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
-    if let Some(sig) = &p.sig {
-        out.push((p.from, signing_bytes(p.from, &p.body), sig.clone()));
+    match &p.sig {
+        Some(sig) if !p.body.vouches_for_itself() => {
+            out.push((p.from, signing_bytes(p.from, &p.body), sig.clone()))
+        }
+        _ => {}
     }
     let mut signed = |s: &Signed| {
         out.push((
@@ -330,20 +346,30 @@ mod tests {
             body: body.clone(),
             sig: Some(sig.clone()),
         };
-        assert_eq!(signatures(&packet).len(), 3, "the packet's and two Accepts");
+        // A certificate vouches for itself: its packet signature is the
+        // shield's to check, and only when it refuses the Commit.
+        assert_eq!(signatures(&packet).len(), 2, "the two Accepts");
         let ahead = keys.sharing();
         precheck(&ahead, &packet);
         let checks = keys.checks_made();
-        assert_eq!(checks, 3);
-        assert_eq!(keys.verify(0, &body, &sig), Ok(()));
+        assert_eq!(checks, 2);
         for s in [accept(&a, 0), accept(&b, 1)] {
             assert_eq!(keys.verify_signed(&s), Ok(()));
         }
+        assert_eq!(keys.checks_made(), checks, "both answered by the cache");
+        let echo = Packet {
+            body: Body::Echo(accept(&b, 1)),
+            sig: Some(a.sign(0, &Body::Echo(accept(&b, 1)))),
+            ..packet.clone()
+        };
+        assert_eq!(signatures(&echo).len(), 2, "the echo's own and its Accept");
+        precheck(&ahead, &echo);
+        assert_eq!(keys.checks_made(), checks + 1, "the Accept was cached");
         assert_eq!(
-            keys.checks_made(),
-            checks,
-            "all three answered by the cache"
+            keys.verify(0, &echo.body, echo.sig.as_ref().unwrap()),
+            Ok(())
         );
+        assert_eq!(keys.checks_made(), checks + 1, "and now the echo too");
         // Node 2 signs an Accept in node 1's name: precheck checks it,
         // caches nothing, and the shield's own check still fails.
         let forged = accept(&c, 1);
