@@ -149,7 +149,7 @@ impl Shield {
         if node == self.id || self.flagged_nodes.contains(&node) {
             return;
         }
-        if !stale::hides(&accept, &prepared)
+        if !stale::hides(&accept, &prepared, self.cfg.leader_votes())
             || !self.justify.valid(&accept, &self.keys)
             || !self.justify.valid(&prepared, &self.keys)
         {
@@ -220,7 +220,7 @@ impl Shield {
     /// An accusation of a stale Prepared: both signatures and the contradiction
     /// re-checked.
     pub(super) fn on_stale(&mut self, v: &mut Verdict, accept: Signed, prepared: Signed) -> bool {
-        let valid = stale::hides(&accept, &prepared)
+        let valid = stale::hides(&accept, &prepared, self.cfg.leader_votes())
             && self.justify.valid(&accept, &self.keys)
             && self.justify.valid(&prepared, &self.keys);
         if valid {

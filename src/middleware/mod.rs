@@ -275,7 +275,7 @@ impl Shield {
             certs: Certificates::new(cfg.quorum, cfg.leader_votes()),
             bound: BallotBound::new(cfg.max_jump),
             justify: Justify::new(cfg.justification_size(), cfg.implicit_leader),
-            stale: StaleCheck::default(),
+            stale: StaleCheck::new(cfg.leader_votes()),
             cfg,
             keys: Keyring::for_scheme(identity.as_ref().map(Identity::scheme).unwrap_or_default()),
             identity,

@@ -32,35 +32,49 @@ use std::collections::BTreeMap;
 const KEEP: usize = 2048;
 
 /// Whether `accept` and `prepared` (same signer, signatures checked by the
-/// caller) prove that the signer hid an accepted value.
-pub fn hides(accept: &Signed, prepared: &Signed) -> bool {
+/// caller) prove that the signer hid an accepted value. `accept` is a vote
+/// as certificates count it ([`super::certificate::vote`]): with
+/// `leader_votes` (classic mode) a leader's signed Propose is its
+/// acceptance, since its core accepts what it proposes.
+pub fn hides(accept: &Signed, prepared: &Signed, leader_votes: bool) -> bool {
     let (
-        Message::Accept {
-            pos: p, ballot: b1, ..
-        },
+        Some((p, b1, _)),
         Message::Prepared {
             pos: p0,
             ballot: b2,
             accepted,
         },
-    ) = (&accept.msg, &prepared.msg)
+    ) = (
+        super::certificate::vote(accept, leader_votes),
+        &prepared.msg,
+    )
     else {
         return false;
     };
     accept.from == prepared.from
-        && p0 <= p
-        && b2 > b1
-        && !accepted.iter().any(|(q, b, _)| q == p && b >= b1)
+        && *p0 <= p
+        && *b2 > b1
+        && !accepted.iter().any(|(q, b, _)| *q == p && *b >= b1)
 }
 
 /// The signed Accepts and Prepareds this shield has seen, by signer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StaleCheck {
+    /// A leader's signed Propose is its acceptance (classic mode).
+    leader_votes: bool,
     accepts: BTreeMap<NodeId, BTreeMap<(Pos, Ballot), Signed>>,
     prepareds: BTreeMap<NodeId, Vec<Signed>>,
 }
 
 impl StaleCheck {
+    /// A check counting votes as certificates do ([`hides`]).
+    pub fn new(leader_votes: bool) -> Self {
+        StaleCheck {
+            leader_votes,
+            ..Default::default()
+        }
+    }
+
     /// Forget every position below `below` (it is in a snapshot).
     pub fn forget_below(&mut self, below: Pos) {
         for accepts in self.accepts.values_mut() {
@@ -68,19 +82,23 @@ impl StaleCheck {
         }
     }
 
-    /// Remember a signed Accept; a pair it completes, if any.
+    /// Remember a signed vote (an Accept, or a leader's Propose with
+    /// `leader_votes`); a pair it completes, if any.
     pub fn accept(&mut self, s: &Signed) -> Option<(Signed, Signed)> {
-        let Message::Accept { pos, ballot, .. } = &s.msg else {
-            return None;
-        };
+        let (pos, ballot, _) = super::certificate::vote(s, self.leader_votes)?;
+        let leader_votes = self.leader_votes;
         let mine = self.accepts.entry(s.from).or_default();
-        if mine.insert((*pos, *ballot), s.clone()).is_some() {
+        if mine.insert((pos, ballot), s.clone()).is_some() {
             return None; // seen before, checked before
         }
         if mine.len() > KEEP {
             mine.pop_first();
         }
-        let p = self.prepareds.get(&s.from)?.iter().find(|p| hides(s, p))?;
+        let p = self
+            .prepareds
+            .get(&s.from)?
+            .iter()
+            .find(|p| hides(s, p, leader_votes))?;
         Some((s.clone(), p.clone()))
     }
 
@@ -105,7 +123,7 @@ impl StaleCheck {
             .range((*p0, Ballot::ZERO)..)
             .map(|(_, a)| a)
             .filter(|a| a.msg.ballot().is_some_and(|b1| b1 < *ballot))
-            .find(|a| hides(a, s))
+            .find(|a| hides(a, s, self.leader_votes))
             .map(|a| (a.clone(), s.clone()))
     }
 }
@@ -152,6 +170,40 @@ mod tests {
     }
 
     #[test]
+    fn a_classic_leaders_propose_is_its_acceptance_and_nobody_elses() {
+        // Node 2 led ballot 1.2 and proposed 'w' at 3, then hid it.
+        let (b1, b2) = (Ballot::new(1, 2), Ballot::new(2, 0));
+        let id = Identity::from_seed(1, 2);
+        let led = id.sign_message(
+            2,
+            Message::Propose {
+                pos: 3,
+                ballot: b1,
+                value: "w".into(),
+            },
+        );
+        let hiding = prepared(0, b2, vec![]);
+        assert!(hides(&led, &hiding, true), "classic mode");
+        assert!(
+            !hides(&led, &hiding, false),
+            "BFT: proposing is not accepting"
+        );
+        let mut c = StaleCheck::new(true);
+        assert!(c.accept(&led).is_none());
+        assert!(c.prepared(&hiding).is_some());
+        // A Propose in a ballot its signer does not own is no vote of it.
+        let theirs = id.sign_message(
+            2,
+            Message::Propose {
+                pos: 3,
+                ballot: Ballot::new(1, 1),
+                value: "w".into(),
+            },
+        );
+        assert!(!hides(&theirs, &hiding, true));
+    }
+
+    #[test]
     fn honest_reports_are_no_evidence() {
         let (b1, b2) = (Ballot::new(1, 1), Ballot::new(2, 0));
         let a = accept(3, b1);
@@ -162,14 +214,14 @@ mod tests {
             (3, b2, "d".into()),
             (3, b1, "x".into()),
         ] {
-            assert!(!hides(&a, &prepared(0, b2, vec![r])));
+            assert!(!hides(&a, &prepared(0, b2, vec![r]), true));
         }
         // A Prepared of a lower or equal ballot, or that starts after p.
-        assert!(!hides(&a, &prepared(0, b1, vec![])));
-        assert!(!hides(&a, &prepared(4, b2, vec![])));
+        assert!(!hides(&a, &prepared(0, b1, vec![]), true));
+        assert!(!hides(&a, &prepared(4, b2, vec![]), true));
         // Another signer's Prepared proves nothing about this one.
         let mut other = prepared(0, b2, vec![]);
         other.from = 1;
-        assert!(!hides(&a, &other));
+        assert!(!hides(&a, &other, true));
     }
 }
