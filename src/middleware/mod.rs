@@ -479,31 +479,29 @@ impl Shield {
         }
         // Our own rounds count as seen: answers to them are in bounds.
         self.bound.observe(&msg);
-        // Whether the body will vouch for itself at every honest receiver,
-        // so that signing the packet would add nothing (see `vouched`).
-        let mut vouches = false;
-        let body = match &msg {
-            Message::Prepared { .. } if self.bft() => self.prove(msg.clone()),
-            Message::Propose { .. } if self.bft() => self.bft_justify(msg.clone()),
+        let body = self.defended(to, msg);
+        if self.holds_own(&body) {
+            // It vouches for itself at every honest receiver (see
+            // `vouched`): signing the packet would add nothing.
+            let from = self.id;
+            return vec![Packet {
+                from,
+                to,
+                body,
+                sig: None,
+            }];
+        }
+        vec![self.packet(to, body)]
+    }
+
+    /// The body the defences send `msg` in, and what they keep of it.
+    fn defended(&mut self, to: Option<NodeId>, msg: Message) -> Body {
+        match &msg {
+            Message::Prepared { .. } if self.bft() => self.prove(msg),
+            Message::Propose { .. } if self.bft() => self.bft_justify(msg),
             Message::Prepare { pos, ballot } => {
-                // Our own promise counts as fresh for overtaking.
-                self.limit.observe(self.id, *pos, *ballot, self.now);
-                if self.bft() {
-                    // A new attempt in this ballot starts a new quorum.
-                    if self.preparing.insert(*ballot, *pos) != Some(*pos) {
-                        self.proven.remove(ballot);
-                        self.frozen.remove(ballot);
-                    }
-                    while self.preparing.len() > KEEP_BALLOTS {
-                        self.preparing.pop_first();
-                    }
-                }
-                self.justify.sent_prepare(*pos, *ballot);
-                if self.on(Defence::BallotBound) {
-                    self.climb(msg.clone())
-                } else {
-                    Body::Paxos(msg.clone())
-                }
+                let (pos, ballot) = (*pos, *ballot);
+                self.sent_prepare(pos, ballot, msg)
             }
             Message::Prepared { .. } if to == Some(self.id) => {
                 // Loopback mode: our own promise, a signed vote like others'.
@@ -517,12 +515,7 @@ impl Shield {
                 let signed = identity.sign_message(self.id, msg.clone());
                 self.justify.sent_propose(&signed);
                 if self.on(Defence::Justify) {
-                    let j = self.justify.justify(signed);
-                    // One that does not hold is signed: it is evidence
-                    // against us (our core ignored its reports), as it
-                    // must be.
-                    vouches = self.justify.check_own(&j, &self.keys).is_ok();
-                    Body::Justified(Box::new(j))
+                    Body::Justified(Box::new(self.justify.justify(signed)))
                 } else {
                     Body::Paxos(msg)
                 }
@@ -538,36 +531,70 @@ impl Shield {
                 self.justify.decided(*pos);
                 Body::Paxos(msg)
             }
-            Message::Commit { pos, value } => {
-                self.justify.decided(*pos);
-                let identity = self.identity.as_ref().expect("defend implies identity");
-                let justify = &self.justify;
-                let own = |ballot| justify.accepted_at(*pos, ballot).cloned();
-                match self.certs.for_commit(self.id, identity, (*pos, value), own) {
-                    Some(accepts) => {
-                        // Assembled from valid votes: it holds by
-                        // signatures alone, so it is never evidence.
-                        vouches = true;
-                        Body::Certified {
-                            commit: msg,
-                            accepts,
-                        }
-                    }
-                    None => Body::Paxos(msg), // peers will refuse it
-                }
-            }
+            Message::Commit { .. } => self.certify(msg),
             _ => Body::Paxos(msg),
-        };
-        if vouches {
-            let from = self.id;
-            return vec![Packet {
-                from,
-                to,
-                body,
-                sig: None,
-            }];
         }
-        vec![self.packet(to, body)]
+    }
+
+    /// Our core's Prepare: its answers are counted anew, and it climbs
+    /// with its witness when the ballot bound runs.
+    fn sent_prepare(
+        &mut self,
+        pos: crate::core::Pos,
+        ballot: crate::core::Ballot,
+        msg: Message,
+    ) -> Body {
+        // Our own promise counts as fresh for overtaking.
+        self.limit.observe(self.id, pos, ballot, self.now);
+        if self.bft() {
+            // A new attempt in this ballot starts a new quorum.
+            if self.preparing.insert(ballot, pos) != Some(pos) {
+                self.proven.remove(&ballot);
+                self.frozen.remove(&ballot);
+            }
+            while self.preparing.len() > KEEP_BALLOTS {
+                self.preparing.pop_first();
+            }
+        }
+        self.justify.sent_prepare(pos, ballot);
+        if self.on(Defence::BallotBound) {
+            self.climb(msg)
+        } else {
+            Body::Paxos(msg)
+        }
+    }
+
+    /// Our core's Commit with its certificate, or bare when we hold none
+    /// (peers will refuse it).
+    fn certify(&mut self, msg: Message) -> Body {
+        let Message::Commit { pos, value } = &msg else {
+            return Body::Paxos(msg);
+        };
+        self.justify.decided(*pos);
+        let identity = self.identity.as_ref().expect("defend implies identity");
+        let justify = &self.justify;
+        let own = |ballot| justify.accepted_at(*pos, ballot).cloned();
+        match self.certs.for_commit(self.id, identity, (*pos, value), own) {
+            Some(accepts) => Body::Certified {
+                commit: msg,
+                accepts,
+            },
+            None => Body::Paxos(msg),
+        }
+    }
+
+    /// Whether a body we send holds by the signatures inside it: a
+    /// certificate we assembled from valid votes (it holds by signatures
+    /// alone, so it is never evidence), or a justification that passes the
+    /// check every acceptor will make. One that does not hold is signed:
+    /// it is evidence against us (our core ignored its reports), as it
+    /// must be.
+    fn holds_own(&self, body: &Body) -> bool {
+        match body {
+            Body::Certified { .. } => true,
+            Body::Justified(j) => self.justify.check_own(j, &self.keys).is_ok(),
+            _ => false,
+        }
     }
 
     /// What a certificate counts: a quorum, and whether a leader's signed

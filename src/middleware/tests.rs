@@ -159,8 +159,9 @@ fn a_classic_leaders_signed_propose_is_its_vote_in_the_certificate() {
     );
 }
 
-#[test]
-fn a_body_that_vouches_for_itself_needs_its_packet_signature_only_when_refused() {
+/// Node 0 prepares ballot 1.0 and node 1's promise reports 'w' accepted at
+/// position 0: a Propose of anything else there ignores it.
+fn reported_w() -> Vec<Shield> {
     let mut s = shields(3, true);
     let ballot = Ballot::new(1, 0);
     s[0].outgoing(Output::Broadcast {
@@ -173,6 +174,12 @@ fn a_body_that_vouches_for_itself_needs_its_packet_signature_only_when_refused()
     };
     let p = send(&mut s[1], 0, report);
     s[0].incoming(p);
+    s
+}
+
+#[test]
+fn a_body_that_vouches_for_itself_needs_its_packet_signature_only_when_refused() {
+    let mut s = reported_w();
     let spoil = |mut p: Packet| {
         let sig = p.sig.as_mut().expect("signed");
         sig[9] ^= 1;
@@ -244,18 +251,7 @@ fn an_equivocating_leader_is_convicted_by_the_echo() {
 
 #[test]
 fn a_propose_ignoring_its_reports_is_refused_flagged_and_proven_but_never_forged() {
-    let mut s = shields(3, true);
-    let ballot = Ballot::new(1, 0);
-    s[0].outgoing(Output::Broadcast {
-        msg: Message::Prepare { pos: 0, ballot },
-    });
-    let report = Message::Prepared {
-        pos: 0,
-        ballot,
-        accepted: vec![(0, Ballot::new(0, 1), "w".into())],
-    };
-    let p = send(&mut s[1], 0, report);
-    s[0].incoming(p);
+    let mut s = reported_w();
     // Node 0's core ignores the report and proposes 'u'.
     let bad = send(&mut s[0], 2, propose(0, "u"));
     assert!(matches!(bad.body, Body::Justified(_)));
