@@ -491,7 +491,15 @@ impl Shield {
                 sig: None,
             }];
         }
-        vec![self.packet(to, body)]
+        let packet = self.packet(to, body);
+        if let (Body::Paxos(Message::Accept { .. }), Some(sig), Some(identity)) =
+            (&packet.body, &packet.sig, &self.identity)
+        {
+            // It comes back to us inside the leader's certificate.
+            let bytes = crate::wire::signing_bytes(self.id, &packet.body);
+            self.keys.remember_own(identity, self.id, &bytes, sig);
+        }
+        vec![packet]
     }
 
     /// The body the defences send `msg` in, and what they keep of it.
