@@ -348,7 +348,15 @@ impl Shield {
     }
 
     fn packet(&self, to: Option<NodeId>, body: Body) -> Packet {
-        let sig = self.identity.as_ref().map(|i| i.sign(self.id, &body));
+        let sig = self.identity.as_ref().map(|i| {
+            let bytes = crate::wire::signing_bytes(self.id, &body);
+            let sig = i.sign_bytes(&bytes);
+            if matches!(body, Body::Paxos(Message::Accept { .. })) {
+                // It comes back to us inside the leader's certificate.
+                self.keys.remember_own(i, self.id, &bytes, &sig);
+            }
+            sig
+        });
         Packet {
             from: self.id,
             to,
@@ -491,15 +499,7 @@ impl Shield {
                 sig: None,
             }];
         }
-        let packet = self.packet(to, body);
-        if let (Body::Paxos(Message::Accept { .. }), Some(sig), Some(identity)) =
-            (&packet.body, &packet.sig, &self.identity)
-        {
-            // It comes back to us inside the leader's certificate.
-            let bytes = crate::wire::signing_bytes(self.id, &packet.body);
-            self.keys.remember_own(identity, self.id, &bytes, sig);
-        }
-        vec![packet]
+        vec![self.packet(to, body)]
     }
 
     /// The body the defences send `msg` in, and what they keep of it.
