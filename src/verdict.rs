@@ -307,13 +307,10 @@ pub fn has_all<'a, 'l>(
     log: impl IntoIterator<Item = (&'l Pos, &'l Value)>,
     requested: impl IntoIterator<Item = &'a Value>,
 ) -> bool {
-    let have: BTreeSet<&str> = log
-        .into_iter()
-        .flat_map(|(_, b)| b.items().iter().map(String::as_str))
-        .collect();
+    let have: BTreeSet<&str> = log.into_iter().flat_map(|(_, b)| b.items()).collect();
     requested
         .into_iter()
-        .all(|v| v.items().iter().all(|i| have.contains(i.as_str())))
+        .all(|v| v.items().all(|i| have.contains(i)))
 }
 
 /// How many of `requested` every one of `logs` holds (liveness counts
@@ -324,18 +321,11 @@ pub fn values_on_all(logs: &[&BTreeMap<Pos, Value>], requested: &[Value]) -> usi
     // is judged in a second, not in hours.
     let sets: Vec<BTreeSet<&str>> = logs
         .iter()
-        .map(|log| {
-            log.values()
-                .flat_map(|b| b.items().iter().map(String::as_str))
-                .collect()
-        })
+        .map(|log| log.values().flat_map(|b| b.items()).collect())
         .collect();
     requested
         .iter()
-        .filter(|v| {
-            sets.iter()
-                .all(|have| v.items().iter().all(|i| have.contains(i.as_str())))
-        })
+        .filter(|v| sets.iter().all(|have| v.items().all(|i| have.contains(i))))
         .count()
 }
 

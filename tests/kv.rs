@@ -199,7 +199,7 @@ fn reads_by_read_index_stay_linearizable_under_loss_crashes_and_partitions() {
                     .values()
                     .map(|log| {
                         log.values()
-                            .flat_map(|v| v.items().to_vec())
+                            .flat_map(|v| v.items().map(str::to_owned).collect::<Vec<_>>())
                             .filter(|i| {
                                 paxos::kv::Command::decode(i)
                                     .is_some_and(|c| matches!(c.op, paxos::kv::Op::Get { .. }))

@@ -347,7 +347,7 @@ impl Coordinator {
             // A bench's client keeps its own books (millions of values).
             let now = self.now();
             for item in value.items() {
-                self.client.asked(Value::one(item.clone()), node, now);
+                self.client.asked(Value::one(item), node, now);
             }
         }
     }
@@ -360,7 +360,7 @@ impl Coordinator {
             by_node
                 .entry(node)
                 .or_default()
-                .extend(value.items().iter().cloned());
+                .extend(value.items().map(str::to_owned));
         }
         for (node, items) in by_node {
             self.propagate(Value::batch(items), node, false);
@@ -376,8 +376,7 @@ impl Coordinator {
             Some(_) => vec![(value.clone(), leader)],
             None => value
                 .items()
-                .iter()
-                .map(|item| Value::one(item.clone()))
+                .map(Value::one)
                 .filter_map(|v| self.client.redirected(&v, by, leader).map(|to| (v, to)))
                 .collect(),
         };
@@ -496,7 +495,7 @@ impl Handler<DebugInfo> for Coordinator {
                     e.or_default().insert(info.node);
                 } else {
                     for v in items {
-                        let v = Value::one(v.clone());
+                        let v = Value::one(v);
                         self.client.committed(&v, now);
                         self.progress
                             .committed

@@ -174,7 +174,7 @@ impl NodeStatus {
         let mut page = BTreeMap::new();
         let mut used = 0usize;
         for (pos, value) in log.range(ask.from..) {
-            let size = value.items().iter().map(|v| v.len() + 8).sum::<usize>() + 16;
+            let size = value.items().map(|v| v.len() + 8).sum::<usize>() + 16;
             if !page.is_empty() && used.saturating_add(size) > ask.budget {
                 return (page, Some(*pos));
             }
@@ -206,7 +206,10 @@ mod tests {
                 },
             );
             assert!(!page.is_empty());
-            let bytes: usize = page.values().map(|v| v.items()[0].len()).sum();
+            let bytes: usize = page
+                .values()
+                .map(|v| v.items().first().map_or(0, str::len))
+                .sum();
             assert!(bytes <= 1_000, "{bytes}");
             seen.extend(page);
             pages += 1;

@@ -32,7 +32,7 @@ use std::collections::BTreeSet;
 pub fn forged(value: &Value) -> Value {
     match value.items().first() {
         Some(first) if value.single().is_none() => {
-            super::mark(&Value::one(first.clone()), super::Attack::Forgery)
+            super::mark(&Value::one(first), super::Attack::Forgery)
         }
         _ => super::mark(value, super::Attack::Forgery),
     }

@@ -17,7 +17,7 @@ pub use config::{bft_faults, bft_quorum, mode_config, BftError, Config};
 pub use message::Message;
 pub use posmap::PosMap;
 pub use replica::{AcceptorSlot, Replica};
-pub use types::{digest_form, majority, Ballot, NodeId, Pos, Value};
+pub use types::{digest_form, majority, Ballot, BatchBuilder, Items, NodeId, Pos, Value};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -34,29 +34,187 @@ pub struct Value(Arc<Batch>);
 /// A batch and, once something signed or checked it, its digest.
 #[derive(Default)]
 struct Batch {
-    items: Items,
+    items: Store,
     digest: OnceLock<[u8; 32]>,
 }
 
-/// A batch's client values: one is kept without a `Vec` around it, so a
-/// single client value costs one allocation for the batch, not two.
-enum Items {
-    One(String),
-    Many(Vec<String>),
+/// How a batch keeps its client values. Several are packed back to back in
+/// one buffer with their end offsets: a value costs its bytes and one
+/// offset, not a `String` of its own (24 bytes and an allocation each),
+/// so a batch of 256 is three allocations, and packing queued batches into
+/// one is two copies, not one allocation per value. One value alone is kept
+/// as it is.
+#[derive(Default)]
+enum Store {
+    #[default]
+    Empty,
+    One(Box<str>),
+    Packed(Box<Packed>),
 }
 
-impl Default for Items {
-    fn default() -> Self {
-        Items::Many(Vec::new())
+/// Values back to back in `text`; value `i` ends at `ends[i]`.
+#[derive(Default)]
+struct Packed {
+    text: String,
+    ends: Vec<usize>,
+}
+
+/// Builds a [`Value`] from client values pushed one at a time, packing
+/// them as the batch keeps them (see [`Value`]).
+#[derive(Default)]
+pub struct BatchBuilder {
+    packed: Packed,
+}
+
+impl BatchBuilder {
+    /// Room for `items` values of `bytes` bytes in all.
+    pub fn with_capacity(items: usize, bytes: usize) -> Self {
+        BatchBuilder {
+            packed: Packed {
+                text: String::with_capacity(bytes),
+                ends: Vec::with_capacity(items),
+            },
+        }
+    }
+
+    /// Add one client value at the end.
+    pub fn push(&mut self, item: &str) {
+        self.packed.text.push_str(item);
+        self.packed.ends.push(self.packed.text.len());
+    }
+
+    /// Add every value of `items` at the end, in order: one copy of
+    /// their bytes, and their offsets shifted.
+    pub fn extend(&mut self, items: Items<'_>) {
+        if items.front == items.back {
+            return;
+        }
+        let start = items.start(items.front);
+        let base = self.packed.text.len();
+        self.packed
+            .text
+            .push_str(&items.text[start..items.end(items.back - 1)]);
+        self.packed
+            .ends
+            .extend((items.front..items.back).map(|i| items.end(i) - start + base));
+    }
+
+    /// How many values it holds.
+    pub fn len(&self) -> usize {
+        self.packed.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packed.ends.is_empty()
+    }
+
+    /// The batch of every value pushed, in order.
+    pub fn build(self) -> Value {
+        let store = match self.packed.ends.len() {
+            0 => Store::Empty,
+            1 => Store::One(self.packed.text.into_boxed_str()),
+            _ => Store::Packed(Box::new(self.packed)),
+        };
+        Value(Arc::new(Batch {
+            items: store,
+            digest: OnceLock::new(),
+        }))
     }
 }
 
-impl Items {
-    fn as_slice(&self) -> &[String] {
-        match self {
-            Items::One(v) => std::slice::from_ref(v),
-            Items::Many(vs) => vs,
+/// The client values of a batch, in order (what [`Value::items`] returns).
+#[derive(Clone)]
+pub struct Items<'a> {
+    text: &'a str,
+    /// `None`: the whole of `text` is the one value.
+    ends: Option<&'a [usize]>,
+    front: usize,
+    back: usize,
+}
+
+impl<'a> Items<'a> {
+    fn of(store: &'a Store) -> Self {
+        let (text, ends, n) = match store {
+            Store::Empty => ("", None, 0),
+            Store::One(v) => (&**v, None, 1),
+            Store::Packed(p) => (p.text.as_str(), Some(&p.ends[..]), p.ends.len()),
+        };
+        Items {
+            text,
+            ends,
+            front: 0,
+            back: n,
         }
+    }
+
+    fn end(&self, i: usize) -> usize {
+        self.ends.map_or(self.text.len(), |e| e[i])
+    }
+
+    fn start(&self, i: usize) -> usize {
+        match i {
+            0 => 0,
+            _ => self.end(i - 1),
+        }
+    }
+
+    fn at(&self, i: usize) -> &'a str {
+        &self.text[self.start(i)..self.end(i)]
+    }
+
+    /// The next `k` values (or all that are left), taken off the front.
+    pub fn split_to(&mut self, k: usize) -> Items<'a> {
+        let mid = self.front + k.min(self.back - self.front);
+        let head = Items {
+            back: mid,
+            ..self.clone()
+        };
+        self.front = mid;
+        head
+    }
+
+    /// The `i`th value still to come.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        let i = self.front.checked_add(i).filter(|&i| i < self.back)?;
+        Some(self.at(i))
+    }
+
+    /// The first value still to come.
+    pub fn first(&self) -> Option<&'a str> {
+        self.get(0)
+    }
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let v = self.get(0)?;
+        self.front += 1;
+        Some(v)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.back - self.front;
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for Items<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.front == self.back {
+            return None;
+        }
+        self.back -= 1;
+        Some(self.at(self.back))
+    }
+}
+
+impl ExactSizeIterator for Items<'_> {}
+
+impl fmt::Debug for Items<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
     }
 }
 
@@ -65,7 +223,7 @@ impl Items {
 /// leader matching an Accept of a 1,000-value batch compares one pointer.
 impl PartialEq for Value {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.items() == other.items()
+        Arc::ptr_eq(&self.0, &other.0) || self.items().eq(other.items())
     }
 }
 
@@ -85,7 +243,10 @@ impl Ord for Value {
 
 impl std::hash::Hash for Value {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.items().hash(h)
+        h.write_usize(self.len());
+        for v in self.items() {
+            v.hash(h);
+        }
     }
 }
 
@@ -114,35 +275,33 @@ pub fn digest_form<T>(f: impl FnOnce() -> T) -> T {
 impl Value {
     /// A batch of one client value.
     pub fn one(v: impl Into<String>) -> Self {
-        Value::from_items(Items::One(v.into()))
-    }
-
-    /// A batch of several client values, in order.
-    pub fn batch(mut values: Vec<String>) -> Self {
-        match values.pop() {
-            Some(v) if values.is_empty() => Value::one(v),
-            last => {
-                values.extend(last);
-                Value::from_items(Items::Many(values))
-            }
-        }
-    }
-
-    fn from_items(items: Items) -> Self {
         Value(Arc::new(Batch {
-            items,
+            items: Store::One(v.into().into_boxed_str()),
             digest: OnceLock::new(),
         }))
     }
 
+    /// A batch of several client values, in order.
+    pub fn batch(values: Vec<String>) -> Self {
+        Value::of(values.iter().map(String::as_str))
+    }
+
+    /// A batch of `values`, in order.
+    pub fn of<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut b = BatchBuilder::default();
+        for v in values {
+            b.push(v);
+        }
+        b.build()
+    }
+
     /// One batch of every client value of `values`, in order.
     pub fn concat<'a>(values: impl IntoIterator<Item = &'a Value>) -> Self {
-        Value::batch(
-            values
-                .into_iter()
-                .flat_map(|v| v.items().iter().cloned())
-                .collect(),
-        )
+        let mut b = BatchBuilder::default();
+        for v in values {
+            b.extend(v.items());
+        }
+        b.build()
     }
 
     /// SHA-256 of the batch (its length, then each value's length and
@@ -166,23 +325,27 @@ impl Value {
     }
 
     /// The client values of this batch, in order.
-    pub fn items(&self) -> &[String] {
-        self.0.items.as_slice()
+    pub fn items(&self) -> Items<'_> {
+        Items::of(&self.0.items)
     }
 
     /// How many client values the batch holds.
     pub fn len(&self) -> usize {
-        self.items().len()
+        match &self.0.items {
+            Store::Empty => 0,
+            Store::One(_) => 1,
+            Store::Packed(p) => p.ends.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items().is_empty()
+        self.len() == 0
     }
 
     /// The value itself when the batch holds exactly one.
     pub fn single(&self) -> Option<&str> {
-        match self.items() {
-            [v] => Some(v),
+        match &self.0.items {
+            Store::One(v) => Some(v),
             _ => None,
         }
     }
@@ -214,10 +377,11 @@ impl PartialEq<&str> for Value {
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.items() {
-            [v] => f.write_str(v),
-            [] => f.write_str("(empty batch)"),
-            [first, .., last] => write!(f, "{first}…{last} ({} values)", self.len()),
+        let mut items = self.items();
+        match (items.next(), items.next_back()) {
+            (Some(v), None) => f.write_str(v),
+            (None, _) => f.write_str("(empty batch)"),
+            (Some(first), Some(last)) => write!(f, "{first}…{last} ({} values)", self.len()),
         }
     }
 }
@@ -226,7 +390,7 @@ impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.single() {
             Some(v) => write!(f, "{v:?}"),
-            None => f.debug_list().entries(self.items()).finish(),
+            None => self.items().fmt(f),
         }
     }
 }
@@ -236,7 +400,7 @@ impl Serialize for Value {
         match self.single() {
             Some(v) if s.is_human_readable() => s.serialize_str(v),
             _ if DIGEST_FORM.with(Cell::get) => s.serialize_bytes(&self.digest()),
-            _ => self.items().serialize(s),
+            _ => s.collect_seq(self.items()),
         }
     }
 }
@@ -255,8 +419,51 @@ impl<'de> Deserialize<'de> for Value {
                 Repr::Many(vs) => Value::batch(vs),
             })
         } else {
-            Vec::<String>::deserialize(d).map(Value::batch)
+            d.deserialize_seq(Unpack)
         }
+    }
+}
+
+/// Reads a binary batch (a sequence of strings) straight into one packed
+/// buffer: no `String` per value on the way in either.
+struct Unpack;
+
+impl<'de> serde::de::Visitor<'de> for Unpack {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence of client values")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        // The length a peer announces is not trusted for the allocation.
+        let mut b = BatchBuilder::with_capacity(seq.size_hint().unwrap_or(0).min(4096), 0);
+        while seq.next_element_seed(PushItem(&mut b))?.is_some() {}
+        Ok(b.build())
+    }
+}
+
+/// One client value of a sequence, appended to the batch being read.
+struct PushItem<'b>(&'b mut BatchBuilder);
+
+impl<'de> serde::de::DeserializeSeed<'de> for PushItem<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PushItem<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a client value (a string)")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.push(v);
+        Ok(())
     }
 }
 
@@ -321,6 +528,64 @@ mod tests {
             let bin: Value = postcard::from_bytes(&postcard::to_stdvec(&v).unwrap()).unwrap();
             assert_eq!(bin, v);
         }
+    }
+
+    /// A packed batch reads, compares, hashes, encodes and digests as the
+    /// list of strings it stands for, however it was put together.
+    #[test]
+    fn a_packed_batch_is_the_list_of_its_values() {
+        use std::hash::{BuildHasher, RandomState};
+        let words = ["", "a", "bb", "", "ccc", "dddd"];
+        let whole = Value::of(words);
+        assert_eq!(whole.len(), 6);
+        assert!(whole.items().eq(words));
+        assert!(whole.items().rev().eq(words.iter().rev().copied()));
+        assert_eq!(whole.items().get(4), Some("ccc"));
+        assert_eq!(whole.items().get(6), None);
+        // Split and put back together from pieces of other batches.
+        let mut rest = whole.items();
+        let head = rest.split_to(4);
+        assert!(head.clone().eq(words[..4].iter().copied()));
+        assert!(rest.clone().eq(words[4..].iter().copied()));
+        let mut b = BatchBuilder::default();
+        b.extend(rest);
+        b.extend(head);
+        let swapped = b.build();
+        assert!(swapped
+            .items()
+            .eq(words[4..].iter().chain(&words[..4]).copied()));
+        let again = Value::concat([
+            &Value::of(words[..1].iter().copied()),
+            &Value::of(words[1..].iter().copied()),
+        ]);
+        assert!(!again.shares(&whole));
+        assert_eq!(again, whole);
+        let hasher = RandomState::new();
+        assert_eq!(hasher.hash_one(&again), hasher.hash_one(&whole));
+        assert!(Value::of(["a", "b"]) < Value::of(["a", "c"]));
+        assert!(Value::of(["a"]) < Value::of(["a", ""]));
+        // One value alone is that value; an empty batch is empty.
+        assert_eq!(Value::of(["x"]), Value::one("x"));
+        assert_eq!(Value::of(["x"]).single(), Some("x"));
+        assert!(Value::of([]).is_empty());
+        assert_eq!(Value::of([]), Value::default());
+        // The binary encoding is a sequence of strings, byte for byte.
+        let owned: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        let bytes = postcard::to_stdvec(&whole).unwrap();
+        assert_eq!(bytes, postcard::to_stdvec(&owned).unwrap());
+        let back: Value = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, whole);
+        // The digest covers the count, then each length and its bytes.
+        let mut h = Sha256::new();
+        h.update(b"paxos/value/v1");
+        h.update(6u64.to_le_bytes());
+        for w in words {
+            h.update((w.len() as u64).to_le_bytes());
+            h.update(w.as_bytes());
+        }
+        let expected: [u8; 32] = h.finalize().into();
+        assert_eq!(whole.digest(), expected);
+        assert_ne!(swapped.digest(), expected);
     }
 
     #[test]

@@ -410,7 +410,7 @@ impl Store {
     }
 
     fn apply_value(&mut self, value: &Value) -> Vec<Applied> {
-        let cmds = value.items().iter().filter_map(|i| Command::decode(i));
+        let cmds = value.items().filter_map(Command::decode);
         cmds.map(|cmd| self.apply(cmd)).collect()
     }
 

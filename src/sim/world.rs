@@ -804,7 +804,7 @@ impl World {
             let mut seen = BTreeMap::<&str, u32>::new();
             for v in m.node.log().values() {
                 for item in v.items() {
-                    *seen.entry(item.as_str()).or_default() += 1;
+                    *seen.entry(item).or_default() += 1;
                 }
             }
             let twice = seen

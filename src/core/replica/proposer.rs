@@ -5,7 +5,7 @@
 
 use super::{Lead, Prep, Replica, Slot, Step, Voters};
 use crate::core::message::Message;
-use crate::core::types::{Ballot, NodeId, Pos, Value};
+use crate::core::types::{Ballot, BatchBuilder, NodeId, Pos, Value};
 use crate::core::{Event, Output};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -152,22 +152,21 @@ impl Replica {
             self.queued -= v.len();
             return v;
         }
-        let mut items = Vec::with_capacity(ceiling.min(self.queued));
+        let mut items = BatchBuilder::with_capacity(ceiling.min(self.queued), 0);
         while items.len() < ceiling {
             let Some(v) = self.queue.pop_front() else {
                 break;
             };
-            let room = ceiling - items.len();
-            if v.len() <= room {
-                items.extend_from_slice(v.items());
-            } else {
-                items.extend_from_slice(&v.items()[..room]);
-                self.queue
-                    .push_front(Value::batch(v.items()[room..].to_vec()));
+            let mut rest = v.items();
+            items.extend(rest.split_to(ceiling - items.len()));
+            if rest.len() > 0 {
+                let mut left = BatchBuilder::default();
+                left.extend(rest);
+                self.queue.push_front(left.build());
             }
         }
         self.queued -= items.len();
-        Value::batch(items)
+        items.build()
     }
 
     /// Phase 1 for every position from the first gap on, in a new ballot.
@@ -203,7 +202,11 @@ impl Replica {
             .slots
             .values()
             .find_map(|s| s.own.clone())
-            .or_else(|| self.queue.front().map(|v| Value::one(v.items()[0].clone())))
+            .or_else(|| {
+                self.queue
+                    .front()
+                    .and_then(|v| v.items().first().map(Value::one))
+            })
             .unwrap_or_default();
         Self::event(
             st,

@@ -142,11 +142,7 @@ impl Net {
     /// Every node holds exactly the `values`, each once.
     fn assert_all_committed_once(&self, values: &[&str]) {
         for i in 0..self.nodes.len() {
-            let mut got: Vec<&str> = self
-                .log(i)
-                .values()
-                .flat_map(|s| s.items().iter().map(String::as_str))
-                .collect();
+            let mut got: Vec<&str> = self.log(i).values().flat_map(|s| s.items()).collect();
             got.sort();
             let mut want = values.to_vec();
             want.sort();
@@ -646,12 +642,7 @@ fn a_busy_leader_folds_what_queued_into_positions_up_to_its_ceiling() {
     net.run(300);
     let sizes: Vec<usize> = net.log(0).values().map(Value::len).collect();
     assert_eq!(sizes, [1, 1, 4, 4, 4], "x1..x6 and y0..y5 in fours");
-    let flat: Vec<&str> = net
-        .log(0)
-        .values()
-        .flat_map(|v| v.items())
-        .map(String::as_str)
-        .collect();
+    let flat: Vec<&str> = net.log(0).values().flat_map(|v| v.items()).collect();
     let want: Vec<String> = ["warm".to_string()]
         .into_iter()
         .chain((0..7).map(|i| format!("x{i}")))
@@ -689,11 +680,7 @@ fn queued_values_travel_in_batches() {
         "40 values in batches of 8: {positions} positions"
     );
     // The log keeps the client's order within and across batches.
-    let flat: Vec<&str> = net
-        .log(0)
-        .values()
-        .flat_map(|b| b.items().iter().map(String::as_str))
-        .collect();
+    let flat: Vec<&str> = net.log(0).values().flat_map(|b| b.items()).collect();
     assert_eq!(flat, want);
 }
 
