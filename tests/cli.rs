@@ -159,6 +159,12 @@ fn bench_json_reports_throughput_latency_and_its_configuration() {
         assert!(!v[field].is_null(), "missing {field}: {v}");
     }
     assert_eq!(v["bft"], false);
+    // In process, read against an actix mailbox delivery measured in the run.
+    let hop = v["hop_ns"].as_f64().unwrap();
+    let hops = v["hop_times_per_position"].as_f64().unwrap();
+    let rate = v["rounds_per_sec"].as_f64().unwrap();
+    assert!(hop > 0.0 && hops > 0.0, "{v}");
+    assert!((hops * rate * hop * 1e-9 - 1.0).abs() < 1e-6, "{v}");
     let v = json(&paxos(&[
         "bench",
         "--seconds",
@@ -396,6 +402,8 @@ fn bench_over_tcp_commits_values() {
         (v["of_loopback"].as_f64().unwrap() - ratio).abs() < 1e-9,
         "{v}"
     );
+    // The mailbox baseline is the in-process limit, not this one's.
+    assert_eq!(v["hop_ns"].as_f64(), Some(0.0), "{v}");
 }
 
 /// Spread over two threads (the leader off the coordinator's), the TCP

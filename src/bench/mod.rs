@@ -23,6 +23,7 @@ use crate::actors::{spawn_node, DebugInfo, NodeCommand, PeerRecord, Switchboard,
 use crate::cluster::{ClusterSpec, Defences, Mode, Signing, Tunables};
 use crate::core::{BatchBuilder, Event, NodeId, Value};
 
+pub mod hop;
 pub mod kv;
 use actix::prelude::*;
 use serde::Serialize;
@@ -203,6 +204,11 @@ pub struct BenchReport {
     pub loopback_round_trips_per_sec: f64,
     /// Positions per second as a fraction of that limit.
     pub of_loopback: f64,
+    /// In process: one actix mailbox delivery on this machine, in ns,
+    /// measured in the same run ([`hop`]), and 1 / (positions/s × that):
+    /// how many deliveries' time each committed position cost (0 over TCP).
+    pub hop_ns: f64,
+    pub hop_times_per_position: f64,
 }
 
 /// This machine's loopback TCP round trips per second, one 64-byte ping
@@ -361,6 +367,12 @@ impl BenchReport {
             out += &format!(
                 "{:>14.0} loopback TCP round trips/s here, one at a time: positions/s is {:.2} of it\n",
                 self.loopback_round_trips_per_sec, self.of_loopback
+            );
+        }
+        if self.hop_ns > 0.0 {
+            out += &format!(
+                "{:>14.1} hop-times per position  (an actix mailbox delivery here: {:.0} ns)\n",
+                self.hop_times_per_position, self.hop_ns
             );
         }
         if self.verify_us == 0.0 {
@@ -686,6 +698,8 @@ impl Handler<Finish> for Client {
             fsyncs_per_sec: 0.0,
             loopback_round_trips_per_sec: 0.0,
             of_loopback: 0.0,
+            hop_ns: 0.0,
+            hop_times_per_position: 0.0,
         })
     }
 }
@@ -778,6 +792,8 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     if cfg.transport == Transport::Tcp {
         return run_tcp(cfg).await;
     }
+    // The baseline first, on a quiet thread, not among a cluster's remains.
+    let hop_ns = hop::actor_hop_ns().await;
     let spec = cfg.spec();
     let n = spec.nodes;
     let board = Switchboard::default();
@@ -830,7 +846,9 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
         client.armed = true;
         client
     });
-    let report = measure(&client, rx, cfg, fsyncs).await?;
+    let mut report = measure(&client, rx, cfg, fsyncs).await?;
+    report.hop_ns = hop_ns;
+    report.hop_times_per_position = 1.0 / (report.rounds_per_sec.max(1e-9) * hop_ns * 1e-9);
     for m in &middlewares {
         m.do_send(NodeCommand::Exit);
     }
