@@ -64,8 +64,19 @@ impl Handler<PassTo> for Player {
 }
 
 /// Nanoseconds per actix mailbox delivery on this thread, one message in
-/// flight. Must be called inside an actix system.
+/// flight: the best of five rallies, as a limit is what the machine can do
+/// when nothing else takes its time (one rally is ~20 ms). Must be called
+/// inside an actix system.
 pub async fn actor_hop_ns() -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        best = best.min(rally().await);
+    }
+    best
+}
+
+/// One rally of [`HOPS`] deliveries, in ns per delivery.
+async fn rally() -> f64 {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let a = Player {
         peer: None,
