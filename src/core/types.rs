@@ -48,7 +48,7 @@ struct Batch {
 enum Store {
     #[default]
     Empty,
-    One(Box<str>),
+    One(String),
     Packed(Box<Packed>),
 }
 
@@ -112,7 +112,7 @@ impl BatchBuilder {
     pub fn build(self) -> Value {
         let store = match self.packed.ends.len() {
             0 => Store::Empty,
-            1 => Store::One(self.packed.text.into_boxed_str()),
+            1 => Store::One(self.packed.text),
             _ => Store::Packed(Box::new(self.packed)),
         };
         Value(Arc::new(Batch {
@@ -136,7 +136,7 @@ impl<'a> Items<'a> {
     fn of(store: &'a Store) -> Self {
         let (text, ends, n) = match store {
             Store::Empty => ("", None, 0),
-            Store::One(v) => (&**v, None, 1),
+            Store::One(v) => (v.as_str(), None, 1),
             Store::Packed(p) => (p.text.as_str(), Some(&p.ends[..]), p.ends.len()),
         };
         Items {
@@ -276,7 +276,7 @@ impl Value {
     /// A batch of one client value.
     pub fn one(v: impl Into<String>) -> Self {
         Value(Arc::new(Batch {
-            items: Store::One(v.into().into_boxed_str()),
+            items: Store::One(v.into()),
             digest: OnceLock::new(),
         }))
     }
