@@ -110,15 +110,11 @@ impl BatchBuilder {
 
     /// The batch of every value pushed, in order.
     pub fn build(self) -> Value {
-        let store = match self.packed.ends.len() {
+        Value::from_store(match self.packed.ends.len() {
             0 => Store::Empty,
             1 => Store::One(self.packed.text),
             _ => Store::Packed(Box::new(self.packed)),
-        };
-        Value(Arc::new(Batch {
-            items: store,
-            digest: OnceLock::new(),
-        }))
+        })
     }
 }
 
@@ -275,15 +271,23 @@ pub fn digest_form<T>(f: impl FnOnce() -> T) -> T {
 impl Value {
     /// A batch of one client value.
     pub fn one(v: impl Into<String>) -> Self {
+        Value::from_store(Store::One(v.into()))
+    }
+
+    fn from_store(items: Store) -> Self {
         Value(Arc::new(Batch {
-            items: Store::One(v.into()),
+            items,
             digest: OnceLock::new(),
         }))
     }
 
-    /// A batch of several client values, in order.
-    pub fn batch(values: Vec<String>) -> Self {
-        Value::of(values.iter().map(String::as_str))
+    /// A batch of several client values, in order (one alone is kept as
+    /// it is, not copied).
+    pub fn batch(mut values: Vec<String>) -> Self {
+        match (values.pop(), values.is_empty()) {
+            (Some(v), true) => Value::one(v),
+            (last, _) => Value::of(values.iter().chain(&last).map(String::as_str)),
+        }
     }
 
     /// A batch of `values`, in order.
