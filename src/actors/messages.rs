@@ -8,6 +8,12 @@ use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Ticker → middleware → node: one period of the node's clock has passed
+/// ([`super::ticker`]).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Tick;
+
 /// Middleware → node: messages that passed the middleware, with their sender.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]

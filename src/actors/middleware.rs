@@ -5,7 +5,9 @@
 //! appends what the shield must keep across a restart (its proofs) to
 //! `proofs.log` ([`ProofLog`]).
 
-use super::messages::{DebugInfo, Deliver, GetStatus, Incoming, NodeCommand, NodeStatus, Outgoing};
+use super::messages::{
+    DebugInfo, Deliver, GetStatus, Incoming, NodeCommand, NodeStatus, Outgoing, Tick,
+};
 use super::network::Route;
 use super::node::NodeActor;
 use super::verifier::{Checked, Precheck, Verifier};
@@ -15,14 +17,12 @@ use crate::node;
 use crate::storage::ProofLog;
 use actix::prelude::*;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub struct Middleware {
     shield: Shield,
     node: Addr<NodeActor>,
     network: Route,
     coordinator: Recipient<DebugInfo>,
-    tick: Duration,
     proofs: Option<ProofLog>,
     /// Checks incoming signatures on another core, with a copy of the
     /// shield's keys that shares its cache (renewed when keys change).
@@ -35,14 +35,12 @@ impl Middleware {
         node: Addr<NodeActor>,
         network: Route,
         coordinator: Recipient<DebugInfo>,
-        tick: Duration,
     ) -> Self {
         Middleware {
             shield,
             node,
             network,
             coordinator,
-            tick,
             proofs: None,
             verifier: None,
         }
@@ -111,12 +109,15 @@ impl Middleware {
 
 impl Actor for Middleware {
     type Context = Context<Self>;
+}
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        super::every(ctx, self.tick, |act| {
-            let v = act.shield.tick();
-            act.apply(v);
-        });
+impl Handler<Tick> for Middleware {
+    type Result = ();
+    /// The shield's clock first, then the node's.
+    fn handle(&mut self, tick: Tick, _: &mut Context<Self>) {
+        let v = self.shield.tick();
+        self.apply(v);
+        self.node.do_send(tick);
     }
 }
 

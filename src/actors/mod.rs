@@ -26,6 +26,7 @@ mod messages;
 mod middleware;
 mod network;
 mod node;
+mod ticker;
 mod verifier;
 
 pub use coordinator::{
@@ -38,6 +39,7 @@ pub use network::{
     CutLinks, HealLinks, Join, NetRecord, Network, Route, Switchboard, TakeLost, TakeNetRecords,
 };
 pub use node::{writing_steps, NodeActor, Persist};
+pub use ticker::Ticker;
 pub use verifier::{Checked, Precheck, Verifier, Verifiers};
 
 use crate::cluster::Member;
@@ -45,7 +47,7 @@ use crate::storage::ProofLog;
 use actix::prelude::*;
 use std::time::Duration;
 
-/// How often node and middleware actors tick.
+/// How often node and middleware actors tick (sent by their [`Ticker`]).
 pub const TICK: Duration = Duration::from_millis(1);
 
 /// Call `f` every `period`, counted from the end of the last call.
@@ -55,12 +57,12 @@ pub const TICK: Duration = Duration::from_millis(1);
 /// every node's randomised backoff expires at the same instant and honest
 /// proposers duel in lock-step. A node's ticks measure the time it was
 /// running; a stall skips them.
-pub(crate) fn every<A>(ctx: &mut Context<A>, period: Duration, f: fn(&mut A))
+pub(crate) fn every<A>(ctx: &mut Context<A>, period: Duration, f: fn(&mut A, &mut Context<A>))
 where
     A: Actor<Context = Context<A>>,
 {
     ctx.run_later(period, move |act, ctx| {
-        f(act);
+        f(act, ctx);
         every(ctx, period, f);
     });
 }
@@ -149,13 +151,13 @@ pub fn spawn_node(member: Member, w: Wiring) -> Addr<Middleware> {
             ctx.address().recipient(),
             coordinator.clone(),
             seed,
-            TICK,
         )
         .with_store(store)
         .with_fatal(fatal)
         .with_kv(kv, kv_reads, snapshot_every)
         .start();
-        Middleware::new(shield, node, network, coordinator, TICK)
+        Ticker::new(ctx.address().recipient(), TICK).start();
+        Middleware::new(shield, node, network, coordinator)
             .with_proofs(proofs)
             .with_verifier(verifier)
     };

@@ -1,9 +1,10 @@
 //! `NodeActor`: drives one participant (honest replica or attacker) with the
-//! messages its middleware lets through, logical ticks from `run_interval`
-//! (each carrying seeded randomness for jitter), and client requests.
+//! messages its middleware lets through, logical ticks its middleware passes
+//! on from their [`super::Ticker`] (each carrying seeded randomness for
+//! jitter), and client requests.
 
 use super::messages::{
-    DebugInfo, Deliver, Fatal, GetStatus, KvApplied, NodeCommand, NodeStatus, Outgoing,
+    DebugInfo, Deliver, Fatal, GetStatus, KvApplied, NodeCommand, NodeStatus, Outgoing, Tick,
 };
 use crate::core::{Event, Input, NodeId, Output, PosMap, Process, Value, Write};
 use crate::node::{self, Split};
@@ -11,7 +12,6 @@ use actix::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// Where a durable node writes its `Persist` outputs (the node's data
 /// directory); `Err` means the write is not known to be on disk.
@@ -27,7 +27,6 @@ pub struct NodeActor {
     middleware: Recipient<Outgoing>,
     coordinator: Recipient<DebugInfo>,
     rng: ChaCha8Rng,
-    tick: Duration,
     /// Told when the node halts for good; without it, the actor system stops.
     fatal: Option<Recipient<Fatal>>,
     /// Group commit (durable nodes only): the outputs of steps taken since
@@ -80,7 +79,6 @@ impl NodeActor {
         middleware: Recipient<Outgoing>,
         coordinator: Recipient<DebugInfo>,
         seed: u64,
-        tick: Duration,
     ) -> Self {
         let id = process.id();
         NodeActor {
@@ -90,7 +88,6 @@ impl NodeActor {
             middleware,
             coordinator,
             rng: ChaCha8Rng::seed_from_u64(seed ^ (u64::from(id) << 32)),
-            tick,
             fatal: None,
             held: None,
             me: None,
@@ -324,10 +321,14 @@ impl Actor for NodeActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.me = Some(ctx.address());
-        super::every(ctx, self.tick, |act| {
-            let entropy = act.rng.next_u64();
-            act.feed(Input::Tick { entropy });
-        });
+    }
+}
+
+impl Handler<Tick> for NodeActor {
+    type Result = ();
+    fn handle(&mut self, _: Tick, _: &mut Context<Self>) {
+        let entropy = self.rng.next_u64();
+        self.feed(Input::Tick { entropy });
     }
 }
 
@@ -472,7 +473,6 @@ mod tests {
                 sink.clone().recipient(),
                 sink.clone().recipient(),
                 7,
-                Duration::from_secs(60),
             )
             .with_store(Some(Box::new(log)))
             .start();
