@@ -28,6 +28,7 @@ mod disk;
 pub mod frame;
 pub mod node;
 pub mod registry;
+mod reports;
 pub mod status;
 
 use std::time::Duration;

@@ -5,10 +5,11 @@
 use super::admission::{self, frame_kind as kind, ClusterKey};
 use super::conn::{self, Reader, HANDSHAKE_TIMEOUT};
 use super::frame::{Frame, Registration};
+use super::reports::Reports;
 use super::BridgeError;
 use crate::actors::{
-    spawn_node, DebugInfo, Fatal, Incoming, KvApplied, Middleware, NodeCommand, PeerRecord,
-    Transmit, Wiring,
+    spawn_node, DebugInfo, Fatal, Incoming, KvApplied, Middleware, NodeCommand, PeerRecord, Tick,
+    Ticker, Transmit, Wiring, TICK,
 };
 use crate::attack::Attack;
 use crate::auth::{handshake_bytes, verify_handshake, Identity};
@@ -186,6 +187,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), BridgeError> {
         inbound: BTreeMap::new(),
         cut: BTreeSet::new(),
         coordinator: to_coordinator,
+        reports: Reports::default(),
         exit: Some(exit_tx),
     }
     .start();
@@ -499,6 +501,8 @@ pub struct Bridge {
     /// Peers whose packets are dropped both ways (`paxos partition`).
     cut: BTreeSet<NodeId>,
     coordinator: mpsc::Sender<Frame>,
+    /// The node's `DebugInfo` lines on their way to the coordinator.
+    reports: Reports,
     /// Ends the process: `None` on the coordinator's command, `Some(why)`
     /// when the node halted for good.
     exit: Option<oneshot::Sender<Option<String>>>,
@@ -606,6 +610,26 @@ async fn dial_peer(
 
 impl Actor for Bridge {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        Ticker::new(ctx.address().recipient(), TICK).start();
+    }
+}
+
+impl Bridge {
+    fn send_reports(&self, events: Vec<crate::core::Event>) {
+        for event in events {
+            conn::enqueue(&self.coordinator, Frame::Debug(event), "the coordinator");
+        }
+    }
+}
+
+impl Handler<Tick> for Bridge {
+    type Result = ();
+    fn handle(&mut self, _: Tick, _: &mut Context<Self>) {
+        let held = self.reports.tick();
+        self.send_reports(held);
+    }
 }
 
 /// The node's middleware, once it exists.
@@ -713,11 +737,8 @@ impl Handler<Transmit> for Bridge {
 impl Handler<DebugInfo> for Bridge {
     type Result = ();
     fn handle(&mut self, info: DebugInfo, _: &mut Context<Self>) {
-        conn::enqueue(
-            &self.coordinator,
-            Frame::Debug(info.event),
-            "the coordinator",
-        );
+        let now = self.reports.report(info.event);
+        self.send_reports(now);
     }
 }
 
@@ -775,13 +796,21 @@ impl Handler<FromCoordinator> for Bridge {
                 self.cut = peers.into_iter().filter(|p| *p != self.id).collect();
             }
             Frame::Command(NodeCommand::Exit) => {
+                // What was held goes first: the coordinator's last view.
+                let held = self.reports.tick();
+                self.send_reports(held);
                 m.do_send(NodeCommand::Exit);
                 if let Some(exit) = self.exit.take() {
                     let _ = exit.send(None);
                 }
                 ctx.stop();
             }
-            Frame::Command(cmd) => m.do_send(cmd),
+            Frame::Command(cmd) => {
+                if matches!(cmd, NodeCommand::Propagate(_) | NodeCommand::Ask(_)) {
+                    self.reports.asked();
+                }
+                m.do_send(cmd)
+            }
             Frame::StatusRequest { req, page } => {
                 let tx = self.coordinator.clone();
                 let ask = m.send(page);
