@@ -10,22 +10,41 @@
 //! timer fires; the ticks reach the pair as ordinary messages, in order
 //! with the packets.
 //!
-//! The ticker holds its middleware as the middleware's own timer did: it
-//! keeps it running, and stops once the middleware has stopped.
+//! A middleware's ticker holds it as the middleware's own timer did: it
+//! keeps it running ([`Ticker::new`]). An actor that had no timer of its
+//! own is held weakly ([`Ticker::weak`]), so it stops when it did before.
+//! Either way the ticker stops once its actor has.
 
 use super::messages::Tick;
 use actix::prelude::*;
+use actix::WeakRecipient;
 use std::time::Duration;
 
 pub struct Ticker {
-    to: Recipient<Tick>,
+    to: WeakRecipient<Tick>,
+    /// Keeps `to` running, as a timer in its own context would.
+    _hold: Option<Recipient<Tick>>,
     period: Duration,
 }
 
 impl Ticker {
-    /// Ticks for `to` every `period`, counted from the last one sent.
+    /// Ticks for `to` every `period`, counted from the last one sent,
+    /// keeping `to` running.
     pub fn new(to: Recipient<Tick>, period: Duration) -> Self {
-        Ticker { to, period }
+        Ticker {
+            to: to.downgrade(),
+            _hold: Some(to),
+            period,
+        }
+    }
+
+    /// Ticks for `to` while something else keeps it running.
+    pub fn weak(to: WeakRecipient<Tick>, period: Duration) -> Self {
+        Ticker {
+            to,
+            _hold: None,
+            period,
+        }
     }
 }
 
@@ -33,12 +52,9 @@ impl Actor for Ticker {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        super::every(ctx, self.period, |t, ctx| {
-            if t.to.connected() {
-                t.to.do_send(Tick);
-            } else {
-                ctx.stop();
-            }
+        super::every(ctx, self.period, |t, ctx| match t.to.upgrade() {
+            Some(to) if to.connected() => to.do_send(Tick),
+            _ => ctx.stop(),
         });
     }
 }
@@ -49,7 +65,12 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    struct Count(Arc<AtomicUsize>, Option<tokio::sync::oneshot::Sender<()>>);
+    /// Counts ticks; at the third it says so and, if `stops`, stops.
+    struct Count(
+        Arc<AtomicUsize>,
+        Option<tokio::sync::oneshot::Sender<()>>,
+        bool,
+    );
 
     impl Actor for Count {
         type Context = Context<Self>;
@@ -62,7 +83,9 @@ mod tests {
                 if let Some(tx) = self.1.take() {
                     let _ = tx.send(());
                 }
-                ctx.stop();
+                if self.2 {
+                    ctx.stop();
+                }
             }
         }
     }
@@ -74,7 +97,7 @@ mod tests {
         let count = seen.clone();
         actix::System::new().block_on(async move {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let to = Count(count, Some(tx)).start();
+            let to = Count(count, Some(tx), true).start();
             let ticker = Ticker::new(to.recipient(), Duration::from_millis(1)).start();
             rx.await.unwrap();
             // The receiver stopped at three; the ticker notices at its next
@@ -85,5 +108,26 @@ mod tests {
             }
         });
         assert_eq!(seen.load(Ordering::SeqCst), 3);
+    }
+
+    /// A weak ticker does not keep its receiver running: once the last
+    /// address is dropped the receiver stops, and then the ticker.
+    #[test]
+    fn a_weak_ticker_stops_once_nothing_holds_its_receiver() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        actix::System::new().block_on(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let to = Count(count, Some(tx), false).start();
+            let weak = to.downgrade().recipient();
+            let ticker = Ticker::weak(weak, Duration::from_millis(1)).start();
+            rx.await.unwrap();
+            drop(to);
+            while ticker.connected() {
+                tokio::task::yield_now().await;
+                actix_rt::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        assert!(seen.load(Ordering::SeqCst) >= 3);
     }
 }

@@ -612,7 +612,8 @@ impl Actor for Bridge {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        Ticker::new(ctx.address().recipient(), TICK).start();
+        // Weakly: the bridge ran without a timer before, and stops as then.
+        Ticker::weak(ctx.address().downgrade().recipient(), TICK).start();
     }
 }
 
