@@ -90,6 +90,13 @@ mod tests {
         }
     }
 
+    /// Returns once `ticker` has stopped (it checks at each of its ticks).
+    async fn stopped(ticker: Addr<Ticker>) {
+        while ticker.connected() {
+            actix_rt::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// Ticks arrive as messages, and a ticker whose receiver stopped stops.
     #[test]
     fn ticks_arrive_and_the_ticker_stops_with_its_receiver() {
@@ -102,10 +109,7 @@ mod tests {
             rx.await.unwrap();
             // The receiver stopped at three; the ticker notices at its next
             // tick and stops too.
-            while ticker.connected() {
-                tokio::task::yield_now().await;
-                actix_rt::time::sleep(Duration::from_millis(1)).await;
-            }
+            stopped(ticker).await;
         });
         assert_eq!(seen.load(Ordering::SeqCst), 3);
     }
@@ -123,10 +127,7 @@ mod tests {
             let ticker = Ticker::weak(weak, Duration::from_millis(1)).start();
             rx.await.unwrap();
             drop(to);
-            while ticker.connected() {
-                tokio::task::yield_now().await;
-                actix_rt::time::sleep(Duration::from_millis(1)).await;
-            }
+            stopped(ticker).await;
         });
         assert!(seen.load(Ordering::SeqCst) >= 3);
     }
