@@ -277,6 +277,11 @@ struct BenchArgs {
     /// position beside this disk's fsync rate, measured first.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<std::path::PathBuf>,
+    /// Stop early, and say so, once the process holds this many MiB: the
+    /// nodes keep their whole logs in memory. Default: half of the memory
+    /// available when the run starts.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    max_memory: Option<u64>,
     /// Print one JSON object on stdout instead of the report.
     #[arg(long)]
     json: bool,
@@ -1335,6 +1340,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
         threads: args.threads as usize,
         bft: args.bft,
         data_dir: args.data_dir,
+        memory_mib: args.max_memory,
     };
     paxos::bench::validate(&cfg)?;
     if !args.json {

@@ -195,6 +195,44 @@ fn bench_json_reports_throughput_latency_and_its_configuration() {
     );
 }
 
+/// The nodes keep their logs in memory: a run that would outgrow its
+/// budget stops early, says so, and reports rates over the time it ran.
+#[test]
+fn a_bench_that_outgrows_its_memory_budget_stops_early_and_says_so() {
+    let v = json(&paxos(&["bench", "--seconds", "1", "--json"]));
+    assert_eq!(v["stopped_for_memory"], false, "{v}");
+    assert!(v["memory_budget_mib"].as_u64().unwrap() > 0, "{v}");
+    let v = json(&paxos(&[
+        "bench",
+        "--seconds",
+        "120",
+        "--max-memory",
+        "64",
+        "--json",
+    ]));
+    assert_eq!(v["stopped_for_memory"], true, "{v}");
+    assert_eq!(v["memory_budget_mib"], 64, "{v}");
+    let elapsed = v["elapsed_s"].as_f64().unwrap();
+    assert!(elapsed < 120.0, "{v}");
+    let rate = v["values_per_sec"].as_f64().unwrap();
+    let values = v["values"].as_f64().unwrap();
+    assert!(
+        values > 0.0 && (rate * elapsed / values - 1.0).abs() < 1e-6,
+        "{v}"
+    );
+    let out = paxos(&["bench", "--seconds", "120", "--max-memory", "64"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("stopped early: the process passed its memory budget of 64 MiB"),
+        "{text}"
+    );
+}
+
 #[test]
 fn bench_refuses_what_it_cannot_do_with_a_clear_error() {
     for (args, says) in [

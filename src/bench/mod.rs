@@ -25,6 +25,7 @@ use crate::core::{BatchBuilder, Event, NodeId, Value};
 
 pub mod hop;
 pub mod kv;
+pub mod memory;
 use actix::prelude::*;
 use serde::Serialize;
 use std::fmt;
@@ -95,6 +96,9 @@ pub struct BenchConfig {
     /// (removed afterwards), every write fsync'd before what depends on it
     /// is sent.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Stop a timed run early once the process holds this many MiB
+    /// (`None`: half of what the machine had available; see [`memory`]).
+    pub memory_mib: Option<u64>,
 }
 
 impl Default for BenchConfig {
@@ -112,6 +116,7 @@ impl Default for BenchConfig {
             threads: 1,
             bft: false,
             data_dir: None,
+            memory_mib: None,
         }
     }
 }
@@ -209,6 +214,11 @@ pub struct BenchReport {
     /// how many deliveries' time each committed position cost (0 over TCP).
     pub hop_ns: f64,
     pub hop_times_per_position: f64,
+    /// The run stopped before its time because the process passed its
+    /// memory budget ([`memory`]); the rates are over the time it ran.
+    pub stopped_for_memory: bool,
+    /// The budget, in MiB (0 where none applied).
+    pub memory_budget_mib: u64,
 }
 
 /// This machine's loopback TCP round trips per second, one 64-byte ping
@@ -356,6 +366,13 @@ impl BenchReport {
     /// The signature figures beside their limit, when signatures ran.
     fn signature_lines(&self) -> String {
         let mut out = String::new();
+        if self.stopped_for_memory {
+            out += &format!(
+                "{:>14} stopped early: the process passed its memory budget of {} MiB \
+                 (the nodes keep their logs in memory; --max-memory sets it)\n",
+                "", self.memory_budget_mib
+            );
+        }
         if self.fsyncs_per_sec > 0.0 {
             out += &format!(
                 "{:>14.2} fsyncs per position per node, for {:.2} steps that wrote (group commit); \
@@ -700,6 +717,8 @@ impl Handler<Finish> for Client {
             of_loopback: 0.0,
             hop_ns: 0.0,
             hop_times_per_position: 0.0,
+            stopped_for_memory: false,
+            memory_budget_mib: 0,
         })
     }
 }
@@ -767,14 +786,20 @@ async fn measure(
         )
     };
     let before = counts();
-    match cfg.limit {
-        Limit::Time(d) => actix_rt::time::sleep(d).await,
-        Limit::Values(_) => done.await.map_err(|_| BenchError::ClientGone)?,
-    }
-    let report = client
+    let budget = memory::Budget::new(cfg.memory_mib);
+    let stopped_for_memory = match cfg.limit {
+        Limit::Time(d) => wait_within(d, budget).await,
+        Limit::Values(_) => {
+            done.await.map_err(|_| BenchError::ClientGone)?;
+            false
+        }
+    };
+    let mut report = client
         .send(Finish(cfg.clone()))
         .await
         .map_err(|_| BenchError::ClientGone)?;
+    report.stopped_for_memory = stopped_for_memory;
+    report.memory_budget_mib = budget.map_or(0, |b| b.bytes >> 20);
     let after = counts();
     let report = match fsyncs_per_sec {
         Some(rate) => report.with_syncs((after.1 - before.1, after.2 - before.2), rate),
@@ -784,6 +809,22 @@ async fn measure(
         true => report.with_signatures(after.0.since(before.0)),
         false => report,
     })
+}
+
+/// Wait `d`, or less if the process passes `budget` first (then `true`).
+async fn wait_within(d: Duration, budget: Option<memory::Budget>) -> bool {
+    const CHECK: Duration = Duration::from_millis(50);
+    let end = Instant::now() + d;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        actix_rt::time::sleep(left.min(CHECK)).await;
+        if budget.is_some_and(|b| b.exceeded().is_some()) {
+            return true;
+        }
+    }
 }
 
 /// Run one measurement. Must be called inside an actix system.
