@@ -65,7 +65,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    /// Counts ticks; at the third it says so and, if `stops`, stops.
+    /// Counts ticks; at the third it says so, and stops if its flag is set.
     struct Count(
         Arc<AtomicUsize>,
         Option<tokio::sync::oneshot::Sender<()>>,
