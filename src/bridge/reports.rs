@@ -2,12 +2,14 @@
 //!
 //! Each line used to be its own frame, written at once: over loopback a
 //! frame costs a `sendto` here and a `recvfrom` there, and a follower's
-//! "committed" lines were two of every eight frames a position sent. No
-//! one waits on those: the coordinator answers a client from the first
-//! node to report a value, and that is the node it asked (the leader, or
-//! one that names the leader). So a node that has not been asked for a
-//! value lately holds its committed lines and sends them once a tick, all
-//! in one write. Every other line, and every line of a node a client asks,
+//! "committed" lines were two of every eight frames a position sent. None
+//! of them is on a client's critical path: the coordinator answers a
+//! client from the first node to report a value, which is the node it
+//! asked (the leader, or one that names the leader), and `paxos propose`,
+//! which waits for a majority of nodes to report, asks the coordinator
+//! every 20 ms, so a tick's wait (1 ms) is inside its own. So a node that
+//! has not been asked for a value lately holds its committed lines and
+//! sends them once a tick, all in one write. Every other line, and every line of a node a client asks,
 //! goes at once, after what was held, so the coordinator still sees each
 //! node's lines in the order they happened.
 
