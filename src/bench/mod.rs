@@ -25,6 +25,7 @@ use crate::core::{BatchBuilder, Event, NodeId, Value};
 
 pub mod hop;
 pub mod kv;
+mod latency;
 pub mod memory;
 use actix::prelude::*;
 use serde::Serialize;
@@ -531,7 +532,7 @@ struct Client {
     outstanding: usize,
     next: u64,
     sent_at: Pending,
-    latencies_us: Vec<u32>,
+    latencies_us: latency::Latencies,
     rounds: u64,
     values: u64,
     limit_values: Option<u64>,
@@ -558,7 +559,7 @@ impl Client {
             outstanding: 0,
             next: 0,
             sent_at: Pending::default(),
-            latencies_us: Vec::new(),
+            latencies_us: Default::default(),
             rounds: 0,
             values: 0,
             limit_values: match cfg.limit {
@@ -635,7 +636,7 @@ impl Handler<DebugInfo> for Client {
             let seq = v.strip_prefix('b').and_then(|s| s.parse::<u64>().ok());
             if let Some(at) = seq.and_then(|s| self.sent_at.take(s)) {
                 let us = now.duration_since(at).as_micros();
-                self.latencies_us.push(us.min(u32::MAX as u128) as u32);
+                self.latencies_us.record(us.min(u32::MAX as u128) as u32);
                 self.values += 1;
                 self.outstanding -= 1;
             }
@@ -677,20 +678,12 @@ impl Handler<Finish> for Client {
             .duration_since(self.start)
             .as_secs_f64()
             .max(1e-9);
-        let mut l = std::mem::take(&mut self.latencies_us);
-        l.sort_unstable();
-        let pct = |q: f64| -> f64 {
-            if l.is_empty() {
-                return 0.0;
-            }
-            let i = ((l.len() as f64 - 1.0) * q).round() as usize;
-            f64::from(l[i])
-        };
+        let l = &self.latencies_us;
         MessageResult(BenchReport {
             rounds_per_sec: self.rounds as f64 / elapsed,
             values_per_sec: self.values as f64 / elapsed,
-            p50_us: pct(0.50),
-            p99_us: pct(0.99),
+            p50_us: l.quantile(0.50),
+            p99_us: l.quantile(0.99),
             rounds: self.rounds,
             values: self.values,
             elapsed_s: elapsed,
