@@ -2,7 +2,7 @@
 //!
 //! The nodes keep their whole logs in memory (nothing compacts them in a
 //! bench), so a long run grows without bound: batched at ten million values
-//! a second, about 300 MB a second. A user who asks for `--seconds 600`
+//! a second, about 250 MB a second. A user who asks for `--seconds 600`
 //! expects a report, not a machine out of memory, so [`measure`] checks
 //! the process's resident memory as it waits and stops the run once it
 //! passes a budget: by default half of what the machine had available when
