@@ -90,45 +90,64 @@ mod tests {
         }
     }
 
-    /// Returns once `ticker` has stopped (it checks at each of its ticks).
-    async fn stopped(ticker: Addr<Ticker>) {
-        while ticker.connected() {
-            actix_rt::time::sleep(Duration::from_millis(1)).await;
-        }
+    /// Ticks a `Count` (stopping at three if `stops`) sees from the ticker
+    /// `start` makes for it, once that ticker has stopped; the test's own
+    /// address of the counter is dropped after the third tick.
+    fn ticks_until_the_ticker_stops(stops: bool, start: fn(&Addr<Count>) -> Addr<Ticker>) -> usize {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        actix::System::new().block_on(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let to = Count(count, Some(tx), stops).start();
+            let ticker = start(&to);
+            rx.await.unwrap();
+            drop(to);
+            // The ticker checks its receiver at each of its ticks.
+            while ticker.connected() {
+                actix_rt::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        seen.load(Ordering::SeqCst)
     }
 
     /// Ticks arrive as messages, and a ticker whose receiver stopped stops.
     #[test]
     fn ticks_arrive_and_the_ticker_stops_with_its_receiver() {
-        let seen = Arc::new(AtomicUsize::new(0));
-        let count = seen.clone();
-        actix::System::new().block_on(async move {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let to = Count(count, Some(tx), true).start();
-            let ticker = Ticker::new(to.recipient(), Duration::from_millis(1)).start();
-            rx.await.unwrap();
-            // The receiver stopped at three; the ticker notices at its next
-            // tick and stops too.
-            stopped(ticker).await;
+        let seen = ticks_until_the_ticker_stops(true, |to| {
+            Ticker::new(to.clone().recipient(), Duration::from_millis(1)).start()
         });
-        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert_eq!(seen, 3);
     }
 
     /// A weak ticker does not keep its receiver running: once the last
     /// address is dropped the receiver stops, and then the ticker.
     #[test]
     fn a_weak_ticker_stops_once_nothing_holds_its_receiver() {
+        let seen = ticks_until_the_ticker_stops(false, |to| {
+            Ticker::weak(to.downgrade().recipient(), Duration::from_millis(1)).start()
+        });
+        assert!(seen >= 3);
+    }
+
+    /// A ticker made with `new` keeps its receiver running, as the
+    /// receiver's own timer did: ticks go on after its last address is
+    /// dropped.
+    #[test]
+    fn a_holding_ticker_keeps_its_receiver_running() {
         let seen = Arc::new(AtomicUsize::new(0));
         let count = seen.clone();
-        actix::System::new().block_on(async move {
+        let went_on = actix::System::new().block_on(async move {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let to = Count(count, Some(tx), false).start();
-            let weak = to.downgrade().recipient();
-            let ticker = Ticker::weak(weak, Duration::from_millis(1)).start();
+            let to = Count(count.clone(), Some(tx), false).start();
+            let _ticker = Ticker::new(to.clone().recipient(), Duration::from_millis(1)).start();
             rx.await.unwrap();
             drop(to);
-            stopped(ticker).await;
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while count.load(Ordering::SeqCst) < 6 && std::time::Instant::now() < deadline {
+                actix_rt::time::sleep(Duration::from_millis(1)).await;
+            }
+            count.load(Ordering::SeqCst) >= 6
         });
-        assert!(seen.load(Ordering::SeqCst) >= 3);
+        assert!(went_on, "ticks stopped at {}", seen.load(Ordering::SeqCst));
     }
 }
