@@ -364,16 +364,21 @@ impl BenchReport {
         self
     }
 
+    /// Why the run ended before its time, if it did.
+    fn stop_line(&self) -> String {
+        match self.stopped_for_memory {
+            true => format!(
+                "stopped early: the process passed its memory budget of {} MiB \
+                 (the nodes keep their logs in memory; --max-memory sets it)\n",
+                self.memory_budget_mib
+            ),
+            false => String::new(),
+        }
+    }
+
     /// The signature figures beside their limit, when signatures ran.
     fn signature_lines(&self) -> String {
         let mut out = String::new();
-        if self.stopped_for_memory {
-            out += &format!(
-                "{:>14} stopped early: the process passed its memory budget of {} MiB \
-                 (the nodes keep their logs in memory; --max-memory sets it)\n",
-                "", self.memory_budget_mib
-            );
-        }
         if self.fsyncs_per_sec > 0.0 {
             out += &format!(
                 "{:>14.2} fsyncs per position per node, for {:.2} steps that wrote (group commit); \
@@ -437,7 +442,7 @@ impl BenchReport {
              {:>14.0} values/s   (client values committed)\n\
              {:>14.1} µs p50 commit latency\n\
              {:>14.1} µs p99 commit latency\n\
-             {} rounds, {} values in {:.3} s\n{}",
+             {} rounds, {} values in {:.3} s\n{}{}",
             crate::verdict::count(self.nodes, "node"),
             self.window,
             self.batch,
@@ -452,6 +457,7 @@ impl BenchReport {
             self.rounds,
             self.values,
             self.elapsed_s,
+            self.stop_line(),
             self.signature_lines(),
         )
     }
