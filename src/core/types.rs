@@ -22,32 +22,76 @@ pub type Pos = u64;
 /// Most positions hold one value (what the brief's client asked for). A
 /// leader under load packs up to `Config::batch` queued values into one
 /// position, so the messages, signatures, echoes and certificates of a
-/// position are paid once per batch. The values are shared (`Arc`): the
-/// protocol clones a position's value for every message that carries it.
+/// position are paid once per batch.
+///
+/// The protocol clones a position's value for every message, write and
+/// event that carries it (about twenty times a position at n = 3), so a
+/// clone must cost next to nothing:
+/// - one client value of at most [`INLINE`] bytes (the brief's values, a
+///   bench's tags, a key-value command) is kept in place: a clone copies
+///   24 bytes, with no allocation and no shared count to change;
+/// - anything larger is shared (`Arc`): a clone is one count, and the
+///   batch's digest is computed once however many messages carry it.
 ///
 /// In JSON a one-value batch is the plain string (so `demo --json` logs read
 /// `["v0", "v1"]`) and a larger batch an array; binary encodings (postcard,
 /// what is signed and sent) always use the sequence.
 #[derive(Clone, Default)]
-pub struct Value(Arc<Batch>);
+pub struct Value(Repr);
 
-/// A batch and, once something signed or checked it, its digest.
-#[derive(Default)]
+/// The most bytes a client value alone is kept in place for (see [`Value`]).
+pub const INLINE: usize = 15;
+
+#[derive(Clone, Default)]
+enum Repr {
+    /// No client value at all.
+    #[default]
+    Empty,
+    /// One client value of at most [`INLINE`] bytes.
+    Small(Small),
+    /// One larger value, or several.
+    Shared(Arc<Batch>),
+}
+
+/// One short client value in place: its `len` bytes, then zeros (so two
+/// are equal exactly when their bytes are). Aligned so a clone copies two
+/// words: a copy made of odd-sized pieces stalled the loads that read it
+/// back (store forwarding), and cost more than the shared count it saves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(8))]
+struct Small {
+    len: u8,
+    bytes: [u8; INLINE],
+}
+
+impl Small {
+    fn new(v: &str) -> Option<Small> {
+        let mut bytes = [0; INLINE];
+        bytes.get_mut(..v.len())?.copy_from_slice(v.as_bytes());
+        Some(Small {
+            len: v.len() as u8,
+            bytes,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("built from a str")
+    }
+}
+
+/// A shared batch and, once something signed or checked it, its digest.
 struct Batch {
     items: Store,
     digest: OnceLock<[u8; 32]>,
 }
 
-/// How a batch keeps its client values. Several are packed back to back in
-/// one buffer with their end offsets: a value costs its bytes and one
-/// offset, not a `String` of its own (24 bytes and an allocation each),
-/// so a batch of 256 is three allocations, and packing queued batches into
-/// one is two copies, not one allocation per value. One value alone is kept
-/// as it is.
-#[derive(Default)]
+/// How a shared batch keeps its client values. Several are packed back to
+/// back in one buffer with their end offsets: a value costs its bytes and
+/// one offset, not a `String` of its own (24 bytes and an allocation
+/// each), so a batch of 256 is three allocations, and packing queued
+/// batches into one is two copies, not one allocation per value. One
+/// value alone is kept as it is.
 enum Store {
-    #[default]
-    Empty,
     One(String),
     Packed(Box<Packed>),
 }
@@ -110,11 +154,11 @@ impl BatchBuilder {
 
     /// The batch of every value pushed, in order.
     pub fn build(self) -> Value {
-        Value::from_store(match self.packed.ends.len() {
-            0 => Store::Empty,
-            1 => Store::One(self.packed.text),
-            _ => Store::Packed(Box::new(self.packed)),
-        })
+        match self.packed.ends.len() {
+            0 => Value(Repr::Empty),
+            1 => Value::one(self.packed.text),
+            _ => Value::shared(Store::Packed(Box::new(self.packed))),
+        }
     }
 }
 
@@ -129,11 +173,14 @@ pub struct Items<'a> {
 }
 
 impl<'a> Items<'a> {
-    fn of(store: &'a Store) -> Self {
-        let (text, ends, n) = match store {
-            Store::Empty => ("", None, 0),
-            Store::One(v) => (v.as_str(), None, 1),
-            Store::Packed(p) => (p.text.as_str(), Some(&p.ends[..]), p.ends.len()),
+    fn of(value: &'a Value) -> Self {
+        let (text, ends, n) = match &value.0 {
+            Repr::Empty => ("", None, 0),
+            Repr::Small(v) => (v.as_str(), None, 1),
+            Repr::Shared(b) => match &b.items {
+                Store::One(v) => (v.as_str(), None, 1),
+                Store::Packed(p) => (p.text.as_str(), Some(&p.ends[..]), p.ends.len()),
+            },
         };
         Items {
             text,
@@ -216,10 +263,15 @@ impl fmt::Debug for Items<'_> {
 
 /// Equal when they share one allocation (the common case: an Accept echoes
 /// the very batch its Propose carried), else compared value by value. So a
-/// leader matching an Accept of a 1,000-value batch compares one pointer.
+/// leader matching an Accept of a 1,000-value batch compares one pointer,
+/// and of a short value at most 23 bytes.
 impl PartialEq for Value {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.items().eq(other.items())
+        match (&self.0, &other.0) {
+            (Repr::Small(a), Repr::Small(b)) => a == b,
+            (Repr::Shared(a), Repr::Shared(b)) if Arc::ptr_eq(a, b) => true,
+            _ => self.items().eq(other.items()),
+        }
     }
 }
 
@@ -270,15 +322,18 @@ pub fn digest_form<T>(f: impl FnOnce() -> T) -> T {
 
 impl Value {
     /// A batch of one client value.
-    pub fn one(v: impl Into<String>) -> Self {
-        Value::from_store(Store::One(v.into()))
+    pub fn one(v: impl Into<String> + AsRef<str>) -> Self {
+        match Small::new(v.as_ref()) {
+            Some(small) => Value(Repr::Small(small)),
+            None => Value::shared(Store::One(v.into())),
+        }
     }
 
-    fn from_store(items: Store) -> Self {
-        Value(Arc::new(Batch {
+    fn shared(items: Store) -> Self {
+        Value(Repr::Shared(Arc::new(Batch {
             items,
             digest: OnceLock::new(),
-        }))
+        })))
     }
 
     /// A batch of several client values, in order (one alone is kept as
@@ -309,36 +364,53 @@ impl Value {
     }
 
     /// SHA-256 of the batch (its length, then each value's length and
-    /// bytes), computed once per batch in memory.
+    /// bytes): computed once per shared batch in memory, and each time
+    /// for a short value kept in place (one block of the hash).
     pub fn digest(&self) -> [u8; 32] {
-        *self.0.digest.get_or_init(|| {
-            let mut h = Sha256::new();
-            h.update(b"paxos/value/v1");
-            h.update((self.len() as u64).to_le_bytes());
-            for v in self.items() {
-                h.update((v.len() as u64).to_le_bytes());
-                h.update(v.as_bytes());
-            }
-            h.finalize().into()
-        })
+        match &self.0 {
+            Repr::Shared(b) => *b.digest.get_or_init(|| self.hash_items()),
+            _ => self.hash_items(),
+        }
     }
 
-    /// Whether `other` is this very batch in memory (not just equal).
+    fn hash_items(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"paxos/value/v1");
+        h.update((self.len() as u64).to_le_bytes());
+        for v in self.items() {
+            h.update((v.len() as u64).to_le_bytes());
+            h.update(v.as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    /// Whether cloning `other` made this value, with no copy of a batch:
+    /// the very shared batch in memory (not just an equal one). A short
+    /// value kept in place is copied by every clone, so it shares with
+    /// any equal one.
     pub fn shares(&self, other: &Value) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        match (&self.0, &other.0) {
+            (Repr::Shared(a), Repr::Shared(b)) => Arc::ptr_eq(a, b),
+            (Repr::Small(a), Repr::Small(b)) => a == b,
+            (Repr::Empty, Repr::Empty) => true,
+            _ => false,
+        }
     }
 
     /// The client values of this batch, in order.
     pub fn items(&self) -> Items<'_> {
-        Items::of(&self.0.items)
+        Items::of(self)
     }
 
     /// How many client values the batch holds.
     pub fn len(&self) -> usize {
-        match &self.0.items {
-            Store::Empty => 0,
-            Store::One(_) => 1,
-            Store::Packed(p) => p.ends.len(),
+        match &self.0 {
+            Repr::Empty => 0,
+            Repr::Small(_) => 1,
+            Repr::Shared(b) => match &b.items {
+                Store::One(_) => 1,
+                Store::Packed(p) => p.ends.len(),
+            },
         }
     }
 
@@ -348,9 +420,13 @@ impl Value {
 
     /// The value itself when the batch holds exactly one.
     pub fn single(&self) -> Option<&str> {
-        match &self.0.items {
-            Store::One(v) => Some(v),
-            _ => None,
+        match &self.0 {
+            Repr::Small(v) => Some(v.as_str()),
+            Repr::Shared(b) => match &b.items {
+                Store::One(v) => Some(v),
+                Store::Packed(_) => None,
+            },
+            Repr::Empty => None,
         }
     }
 }
@@ -590,6 +666,48 @@ mod tests {
         let expected: [u8; 32] = h.finalize().into();
         assert_eq!(whole.digest(), expected);
         assert_ne!(swapped.digest(), expected);
+    }
+
+    /// A short value kept in place and a longer shared one read, compare,
+    /// hash, encode and digest alike: only where the bytes live differs.
+    #[test]
+    fn a_short_value_in_place_is_the_value_it_holds() {
+        use std::hash::{BuildHasher, RandomState};
+        let hasher = RandomState::new();
+        for len in [0, 1, 2, INLINE - 1, INLINE, INLINE + 1, 3 * INLINE] {
+            // Some of them end in a two-byte character.
+            for text in ["a".repeat(len), "a".repeat(len.saturating_sub(2)) + "é"] {
+                let v = Value::one(text.as_str());
+                assert_eq!(matches!(v.0, Repr::Small(_)), text.len() <= INLINE);
+                let bytes = postcard::to_stdvec(&v).unwrap();
+                assert_eq!(bytes, postcard::to_stdvec(&vec![text.as_str()]).unwrap());
+                let decoded: Value = postcard::from_bytes(&bytes).unwrap();
+                let mut h = Sha256::new();
+                h.update(b"paxos/value/v1");
+                h.update(1u64.to_le_bytes());
+                h.update((text.len() as u64).to_le_bytes());
+                h.update(text.as_bytes());
+                let digest: [u8; 32] = h.finalize().into();
+                for same in [Value::of([text.as_str()]), decoded, v.clone()] {
+                    assert_eq!(same, v);
+                    assert_eq!(same.cmp(&v), std::cmp::Ordering::Equal);
+                    assert_eq!(same.single(), Some(text.as_str()));
+                    assert_eq!(same.len(), 1);
+                    assert!(same.items().eq([text.as_str()]));
+                    assert_eq!(hasher.hash_one(&same), hasher.hash_one(&v));
+                    assert_eq!(same.digest(), digest);
+                }
+                let longer = Value::one(format!("{text}!"));
+                assert_ne!(v, longer);
+                assert!(v < longer);
+                assert!(v.shares(&v.clone()));
+                assert!(!v.shares(&longer));
+            }
+        }
+        // An empty batch is not a batch of one empty value.
+        assert_ne!(Value::default(), Value::one(""));
+        assert_eq!(Value::default().len(), 0);
+        assert_ne!(Value::default().digest(), Value::one("").digest());
     }
 
     #[test]

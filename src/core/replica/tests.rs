@@ -620,7 +620,10 @@ fn a_busy_leader_folds_what_queued_into_positions_up_to_its_ceiling() {
     );
     net.run(100);
     assert!(net.nodes[0].leading());
-    let first = Value::from("x0");
+    // Longer than a value kept in place, so "not copied" means one
+    // shared batch.
+    let x0 = "x0, a value too long to be kept in place";
+    let first = Value::from(x0);
     let out = net.nodes[0].step(Input::Request {
         value: first.clone(),
     });
@@ -645,7 +648,8 @@ fn a_busy_leader_folds_what_queued_into_positions_up_to_its_ceiling() {
     let flat: Vec<&str> = net.log(0).values().flat_map(|v| v.items()).collect();
     let want: Vec<String> = ["warm".to_string()]
         .into_iter()
-        .chain((0..7).map(|i| format!("x{i}")))
+        .chain([x0.to_string()])
+        .chain((1..7).map(|i| format!("x{i}")))
         .chain((0..6).map(|i| format!("y{i}")))
         .collect();
     assert_eq!(flat, want, "client order kept");
