@@ -224,10 +224,13 @@ pub struct BenchReport {
 
 /// This machine's loopback TCP round trips per second, one 64-byte ping
 /// and its echo at a time: the limit a position over the bridge reads
-/// against.
+/// against. The best of five rallies of 2,000 after one to warm up, as a
+/// limit is what the machine can do when nothing else takes its time: a
+/// single rally read anywhere from 150k to 250k a second on one quiet host.
 pub async fn loopback_round_trips() -> Result<f64, BenchError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const ROUNDS: u32 = 2000;
+    const RALLIES: usize = 5;
     let io = |e: std::io::Error| BenchError::Tcp(format!("loopback baseline: {e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -248,14 +251,20 @@ pub async fn loopback_round_trips() -> Result<f64, BenchError> {
     let mut c = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
     c.set_nodelay(true).map_err(io)?;
     let (ping, mut pong) = ([1u8; 64], [0u8; 64]);
-    let start = Instant::now();
-    for _ in 0..ROUNDS {
-        c.write_all(&ping).await.map_err(io)?;
-        c.read_exact(&mut pong).await.map_err(io)?;
+    let mut best: f64 = 0.0;
+    for rally in 0..=RALLIES {
+        let start = Instant::now();
+        for _ in 0..ROUNDS {
+            c.write_all(&ping).await.map_err(io)?;
+            c.read_exact(&mut pong).await.map_err(io)?;
+        }
+        let rate = f64::from(ROUNDS) / start.elapsed().as_secs_f64().max(1e-9);
+        if rally > 0 {
+            best = best.max(rate);
+        }
     }
-    let rate = f64::from(ROUNDS) / start.elapsed().as_secs_f64().max(1e-9);
     echo.abort();
-    Ok(rate)
+    Ok(best)
 }
 
 /// This machine's ed25519 sign and verify time in µs, over a message the
