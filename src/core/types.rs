@@ -475,10 +475,17 @@ impl fmt::Debug for Value {
     }
 }
 
+/// In [`digest_form`] a value kept in place is its own bytes (at most
+/// [`INLINE`] of them, shorter than any digest, so no two values share a
+/// form): it has no digest cached, and hashing it for every signature
+/// would cost more than signing those few bytes.
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.single() {
-            Some(v) if s.is_human_readable() => s.serialize_str(v),
+        match (self.single(), &self.0) {
+            (Some(v), _) if s.is_human_readable() => s.serialize_str(v),
+            (Some(v), Repr::Small(_)) if DIGEST_FORM.with(Cell::get) => {
+                s.serialize_bytes(v.as_bytes())
+            }
             _ if DIGEST_FORM.with(Cell::get) => s.serialize_bytes(&self.digest()),
             _ => s.collect_seq(self.items()),
         }
@@ -706,8 +713,47 @@ mod tests {
         }
         // An empty batch is not a batch of one empty value.
         assert_ne!(Value::default(), Value::one(""));
+        assert_ne!(signed(&Value::default()), signed(&Value::one("")));
         assert_eq!(Value::default().len(), 0);
         assert_ne!(Value::default().digest(), Value::one("").digest());
+    }
+
+    fn signed(v: &Value) -> Vec<u8> {
+        digest_form(|| postcard::to_stdvec(v).unwrap())
+    }
+
+    /// What a signature covers names each value: a short one by its
+    /// bytes, any other by its digest, and no form is both.
+    #[test]
+    fn the_signed_form_of_a_value_is_its_bytes_when_short_else_its_digest() {
+        let short = "a".repeat(INLINE);
+        let long = "a".repeat(INLINE + 1);
+        let as_bytes = |b: &[u8]| postcard::to_stdvec(&serde_bytes_like(b)).unwrap();
+        assert_eq!(
+            signed(&Value::one(short.as_str())),
+            as_bytes(short.as_bytes())
+        );
+        let v = Value::one(long.as_str());
+        assert_eq!(signed(&v), as_bytes(&v.digest()));
+        let batch = Value::of(["a", "b"]);
+        assert_eq!(signed(&batch), as_bytes(&batch.digest()));
+        // Equal values sign alike however they were made.
+        assert_eq!(
+            signed(&Value::of([short.as_str()])),
+            signed(&Value::one(short.as_str()))
+        );
+        assert_ne!(signed(&Value::one("b")), signed(&Value::one("c")));
+    }
+
+    /// `bytes` as serde's byte-string form (what `serialize_bytes` writes).
+    fn serde_bytes_like(bytes: &[u8]) -> impl Serialize + '_ {
+        struct B<'a>(&'a [u8]);
+        impl Serialize for B<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        B(bytes)
     }
 
     #[test]
