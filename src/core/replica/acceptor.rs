@@ -114,6 +114,11 @@ impl Replica {
         }
         if from != self.id {
             self.preempt(st, ballot);
+        } else if !self.cfg.loopback {
+            // Our own vote, counted at once rather than queued as a
+            // message to self: the same vote, without the message's moves.
+            self.on_accept(st, from, pos, ballot, value);
+            return;
         }
         self.send(st, from, Message::Accept { pos, ballot, value });
     }
