@@ -174,17 +174,19 @@ struct Slot {
     sent_at: u64,
 }
 
-/// Distinct voters: a bitmask for ids below 128, a sorted list above, so
-/// counting a quorum allocates nothing in any cluster a lab runs.
+/// Distinct voters: a bitmask for ids below 64, a sorted list above, so
+/// counting a quorum allocates nothing in any cluster a lab runs. (A
+/// `u128` mask would make every position in flight 16-byte aligned and a
+/// sixth larger, and each is moved in and out of the leader's window.)
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 struct Voters {
-    low: u128,
+    low: u64,
     high: Vec<NodeId>,
 }
 
 impl Voters {
     fn insert(&mut self, id: NodeId) {
-        if id < 128 {
+        if id < 64 {
             self.low |= 1 << id;
         } else if let Err(at) = self.high.binary_search(&id) {
             self.high.insert(at, id);
@@ -618,10 +620,14 @@ impl Process for Replica {
         }
         // Writes first, so a driver that works through the outputs in order
         // persists before it sends (the order among the rest is kept).
-        let later = |o: &Output| !matches!(o, Output::Persist(_));
-        let tail = &mut st.out[start..];
-        if !tail.is_sorted_by_key(later) {
-            tail.sort_by_key(later);
+        // (A stable partition by hand: a step writes one or two, and the
+        // general sort cost 3% of a sequential position.)
+        let mut writes = start;
+        for at in start..st.out.len() {
+            if matches!(st.out[at], Output::Persist(_)) {
+                st.out[writes..=at].rotate_right(1);
+                writes += 1;
+            }
         }
         *out = st.out;
         self.local = st.local;
