@@ -264,7 +264,7 @@ impl fmt::Debug for Items<'_> {
 /// Equal when they share one allocation (the common case: an Accept echoes
 /// the very batch its Propose carried), else compared value by value. So a
 /// leader matching an Accept of a 1,000-value batch compares one pointer,
-/// and of a short value at most 23 bytes.
+/// and of a short value kept in place its 16 bytes.
 impl PartialEq for Value {
     fn eq(&self, other: &Self) -> bool {
         match (&self.0, &other.0) {

@@ -176,8 +176,8 @@ struct Slot {
 
 /// Distinct voters: a bitmask for ids below 64, a sorted list above, so
 /// counting a quorum allocates nothing in any cluster a lab runs. (A
-/// `u128` mask would make every position in flight 16-byte aligned and a
-/// sixth larger, and each is moved in and out of the leader's window.)
+/// `u128` mask would make every position in flight 16-byte aligned, 144
+/// bytes where 128 do, and each is moved in and out of the leader's window.)
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 struct Voters {
     low: u64,

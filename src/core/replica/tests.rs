@@ -1330,3 +1330,17 @@ fn a_snapshot_announced_past_the_limit_or_pieces_past_its_end_are_refused() {
     assert_eq!(r.base(), 0);
     assert_eq!(r.incoming, snapshot::Incoming::default(), "nothing kept");
 }
+
+/// Voters count each distinct id once, below the mask's 64 and above it.
+#[test]
+fn voters_count_distinct_ids_on_both_sides_of_the_mask() {
+    let mut v = super::Voters::default();
+    for id in [0, 63, 64, 200, 63, 200, 5, 64, 1000] {
+        v.insert(id);
+    }
+    assert_eq!(v.len(), 6, "0, 5, 63, 64, 200, 1000");
+    v.clear();
+    assert_eq!(v.len(), 0);
+    v.insert(64);
+    assert_eq!(v.len(), 1);
+}
