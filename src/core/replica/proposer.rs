@@ -52,7 +52,18 @@ impl Replica {
         }
         slot.accepts.insert(from);
         if slot.accepts.len() == quorum {
-            self.broadcast(st, Message::Commit { pos, value });
+            if self.cfg.loopback {
+                self.broadcast(st, Message::Commit { pos, value });
+            } else {
+                // Learnt here at once rather than queued as a Commit to
+                // self: the same commit, without the message's moves.
+                let msg = Message::Commit {
+                    pos,
+                    value: value.clone(),
+                };
+                st.out.push(Output::Broadcast { msg });
+                self.learn(st, pos, value);
+            }
         }
     }
 
